@@ -1,0 +1,1 @@
+"""The API contract as marshmallow schemas; /openapi.json is generated from these."""

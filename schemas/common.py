@@ -1,0 +1,111 @@
+"""Building blocks shared by every schema: strict fields, problems and pages."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+#: Largest amount of money the API accepts, in fen (¥100 million): far above any purchase,
+#: far below anything that could overflow a bigint when summed.
+MAX_MONEY = 10_000_000_000
+
+
+class StrictSchema(Schema):
+    """Unknown fields are refused, never silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses strings, floats and booleans (JSON true is not 1)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def Money(*, required: bool = False, minimum: int = 0, **kwargs: Any) -> StrictInteger:
+    """An amount in fen (integer minor units of CNY)."""
+    return StrictInteger(
+        required=required,
+        validate=validate.Range(min=minimum, max=MAX_MONEY),
+        metadata={"description": "Amount in fen (1/100 yuan).", "example": 12800},
+        **kwargs,
+    )
+
+
+def Text(*, max_length: int = 200, min_length: int = 0, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=min_length, max=max_length), **kwargs)
+
+
+def OneOf(choices: tuple[str, ...] | list[str], **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.OneOf(list(choices)), **kwargs)
+
+
+class ProblemFieldErrorSchema(Schema):
+    field = fields.String(required=True)
+    message = fields.String(required=True)
+    line = fields.Integer(metadata={"description": "Line of an imported file (CSV imports only)."})
+
+
+class ProblemSchema(Schema):
+    """application/problem+json (RFC 9457) with a stable `code`."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    code = fields.String(required=True, metadata={"example": "validation_error"})
+    errors = fields.List(fields.Nested(ProblemFieldErrorSchema))
+
+
+class PageQuerySchema(StrictSchema):
+    limit = fields.Integer(
+        load_default=50,
+        validate=validate.Range(min=1, max=200),
+        metadata={"description": "Items per page (default 50, at most 200)."},
+    )
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "`next_cursor` of the previous page."},
+    )
+
+
+def page_schema(item: type[Schema], name: str) -> type[Schema]:
+    """A `{items, next_cursor}` envelope around `item`."""
+    return type(
+        name,
+        (Schema,),
+        {
+            "items": fields.List(fields.Nested(item), required=True),
+            "next_cursor": fields.String(allow_none=True, required=True),
+        },
+    )
+
+
+def messages_to_field_errors(error: ValidationError) -> list[tuple[str, str]]:
+    """Flatten marshmallow's nested messages into (dotted.field, message) pairs."""
+    pairs: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list):
+            for inner in value:
+                if isinstance(inner, (dict, list)):
+                    walk(prefix, inner)
+                else:
+                    pairs.append((prefix or "body", str(inner)))
+        else:
+            pairs.append((prefix or "body", str(value)))
+
+    walk("", error.messages)
+    return pairs

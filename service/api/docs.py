@@ -1,0 +1,196 @@
+"""The OpenAPI 3 document, generated from the route table and the marshmallow schemas,
+and a page to read it (Swagger UI, served from the swagger-ui-bundle wheel)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
+from swagger_ui_bundle import swagger_ui_path
+
+import service
+from schemas.common import ProblemSchema
+from service.api.http import json_response, operation, operation_of
+from service.domain.errors import CODES
+
+OPENAPI_KEY = web.AppKey("openapi", dict)
+
+_PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+_DESCRIPTION = """\
+youdai runs a veterans-affairs bureau's partnership programme: partner enterprises
+give holders of the preferential-treatment card (优待证) discounts; holders show
+short-lived signed QR vouchers; merchant scanners redeem them; every discount is
+recorded and totalled exactly.
+
+Errors are `application/problem+json` with a stable `code`. Money is integer fen
+(CNY). Lists are paginated with `limit` and `cursor` and answer
+`{"items": [...], "next_cursor": ...}`.
+"""
+
+
+def _schema_name(schema: Schema | type[Schema]) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__
+    return name[: -len("Schema")] if name.endswith("Schema") and name != "Schema" else name
+
+
+def _schema_ref(spec: APISpec, schema: Schema | type[Schema]) -> Any:
+    """Register the schema once under its own name; return what apispec accepts inline."""
+    name = _schema_name(schema)
+    if name not in spec.components.schemas:
+        spec.components.schema(name, schema=schema)
+    return name
+
+
+def build_openapi(app: web.Application) -> dict[str, Any]:
+    spec = APISpec(
+        title="youdai",
+        version=service.__version__,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        info={"description": _DESCRIPTION},
+    )
+    spec.components.security_scheme(
+        "bearer",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key (`yd_…`) or a holder session token.",
+        },
+    )
+    spec.components.schema("Problem", schema=ProblemSchema)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        op = operation_of(route.handler)
+        info = route.resource.get_info() if route.resource else {}
+        template = info.get("formatter") or info.get("path")
+        if op is None or template is None:
+            continue
+        paths.setdefault(template, {})[route.method.lower()] = _operation(spec, template, route, op)
+    for template, operations in paths.items():
+        spec.path(path=template, operations=operations)
+    return spec.to_dict()
+
+
+def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(template)
+    ]
+    if op.query is not None:
+        parameters.append({"in": "query", "schema": op.query})
+    for name, required, description in op.headers:
+        parameters.append(
+            {
+                "in": "header",
+                "name": name,
+                "required": required,
+                "description": description,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        )
+    document: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{route.method.lower()}_{route.handler.__name__}",
+        "tags": list(op.tags),
+        "responses": _responses(spec, op),
+    }
+    if route.handler.__doc__:
+        document["description"] = route.handler.__doc__.strip()
+    if parameters:
+        document["parameters"] = parameters
+    if op.roles:
+        document["security"] = [{"bearer": []}]
+        document["description"] = (
+            document.get("description", "") + f"\n\nCallers: {', '.join(map(str, op.roles))}."
+        ).strip()
+    if op.body is not None:
+        content: dict[str, Any]
+        if isinstance(op.body, (Schema, type)):
+            content = {"schema": _schema_ref(spec, op.body)}
+        else:
+            content = {"schema": op.body}
+        document["requestBody"] = {"required": True, "content": {op.body_content_type: content}}
+    return document
+
+
+def _responses(spec: APISpec, op: Any) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, body in op.responses.items():
+        if body is None or isinstance(body, str):
+            responses[str(status)] = {"description": body or "Success"}
+        elif isinstance(body, dict):
+            responses[str(status)] = body
+        else:
+            responses[str(status)] = {
+                "description": "Success",
+                "content": {"application/json": {"schema": _schema_ref(spec, body)}},
+            }
+    codes = list(op.problems)
+    if (op.body or op.query or op.headers) and "validation_error" not in codes:
+        codes.append("validation_error")
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(CODES[code][0], []).append(code)
+    by_status.setdefault(500, ["internal_error"])
+    by_status.setdefault(503, ["database_unavailable"])
+    for status, codes in sorted(by_status.items()):
+        responses[str(status)] = {
+            "description": "Problem: " + ", ".join(f"`{c}`" for c in codes),
+            "content": {"application/problem+json": {"schema": "Problem"}},
+        }
+    return responses
+
+
+@operation("This OpenAPI 3 document", tags=["docs"], responses={200: "The OpenAPI document"})
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI_KEY])
+
+
+@cache
+def _docs_page() -> str:
+    return """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>youdai API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script>
+</body></html>"""
+
+
+#: Swagger UI sets inline styles; scripts still come only from this service.
+_DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+
+_INIT_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+  deepLinking: true, validatorUrl: null});
+"""
+
+
+@operation("A page to read the API document", tags=["docs"], responses={200: "HTML page"})
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(
+        text=_docs_page(),
+        content_type="text/html",
+        headers={"Content-Security-Policy": _DOCS_CSP},
+    )
+
+
+@operation("Script that starts the docs page", tags=["docs"], responses={200: "JavaScript"})
+async def docs_init(request: web.Request) -> web.Response:
+    return web.Response(text=_INIT_JS, content_type="application/javascript")
+
+
+def docs_routes() -> list[web.AbstractRouteDef]:
+    return [
+        web.get("/openapi.json", openapi_json),
+        web.get("/docs", docs_page),
+        web.get("/docs/init.js", docs_init),
+        web.static("/docs/static", str(swagger_ui_path)),
+    ]

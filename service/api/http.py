@@ -1,0 +1,184 @@
+"""What every handler uses: reading input through schemas, answering JSON, declaring
+who may call it and how it is documented.
+
+Handlers stay thin: they parse with a schema, call the domain or the SQL module of
+their aggregate, and serialise with a schema. Errors are raised as ApiError and
+rendered by the middleware.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+from marshmallow import Schema, ValidationError
+
+from schemas.common import messages_to_field_errors
+from service.domain.auth import Principal, Role
+from service.domain.errors import ApiError, FieldError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PRINCIPAL_KEY = "principal"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        text=dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def _schema_errors(error: ValidationError) -> ApiError:
+    errors = [FieldError(name, message) for name, message in messages_to_field_errors(error)]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return ApiError("validation_error", detail, errors=errors)
+
+
+async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
+    """The request body parsed as JSON and loaded through `schema`, or validation_error."""
+    raw = await request.read()  # raises 413 past client_max_size (1 MiB)
+    if not raw:
+        raise ApiError(
+            "validation_error",
+            "A JSON body is required",
+            errors=[FieldError("body", "A JSON body is required")],
+        )
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            "validation_error",
+            "The body is not valid JSON",
+            errors=[FieldError("body", "The body is not valid JSON")],
+        ) from None
+    if not isinstance(data, dict):
+        raise ApiError(
+            "validation_error",
+            "The body must be a JSON object",
+            errors=[FieldError("body", "The body must be a JSON object")],
+        )
+    return load(schema, data)
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise _schema_errors(error) from None
+
+
+def read_query(request: web.Request, schema: Schema) -> dict[str, Any]:
+    """Query parameters loaded through `schema`; a repeated parameter is refused."""
+    data: dict[str, Any] = {}
+    for name in request.query:
+        values = request.query.getall(name)
+        if len(values) > 1:
+            raise ApiError(
+                "validation_error",
+                f"{name}: given more than once",
+                errors=[FieldError(name, "given more than once")],
+            )
+        data[name] = values[0]
+    return load(schema, data)
+
+
+def principal(request: web.Request) -> Principal:
+    """The authenticated caller; `allow` guarantees one is present."""
+    return request[PRINCIPAL_KEY]
+
+
+@dataclass
+class Operation:
+    """OpenAPI facts about one handler, read by service.api.docs."""
+
+    summary: str
+    tags: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()  # empty: anyone, no key needed
+    body: Schema | type[Schema] | None = None
+    body_content_type: str = "application/json"
+    query: type[Schema] | None = None
+    responses: dict[int, Schema | type[Schema] | str | None] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    headers: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
+
+
+OPERATION_ATTR = "__youdai_operation__"
+
+
+def operation(
+    summary: str,
+    *,
+    roles: Iterable[Role] = (),
+    tags: Iterable[str] = (),
+    body: Schema | type[Schema] | None = None,
+    body_content_type: str = "application/json",
+    query: type[Schema] | None = None,
+    responses: dict[int, Any] | None = None,
+    problems: Iterable[str] = (),
+    headers: Iterable[tuple[str, bool, str]] = (),
+) -> Callable[[Handler], Handler]:
+    """Declare who may call a handler and how it is documented.
+
+    With `roles`, a caller without a key gets 401 `unauthenticated` and a caller of
+    another role 403 `forbidden` before the handler runs. Ownership of the resource
+    itself (a partner's own offer) is checked by the handler, since only it knows
+    which partner the resource belongs to.
+    """
+    allowed = tuple(roles)
+
+    def decorate(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if allowed:
+                caller = request.get(PRINCIPAL_KEY)
+                if caller is None:
+                    raise ApiError("unauthenticated", "Send Authorization: Bearer <key>")
+                if caller.role not in allowed:
+                    raise ApiError("forbidden", "This key's role may not call this endpoint")
+            return await handler(request)
+
+        guarded.__name__ = handler.__name__
+        guarded.__doc__ = handler.__doc__
+        guarded.__module__ = handler.__module__
+        problem_codes = tuple(problems)
+        if allowed:
+            problem_codes = ("unauthenticated", "forbidden", *problem_codes)
+        setattr(
+            guarded,
+            OPERATION_ATTR,
+            Operation(
+                summary=summary,
+                tags=tuple(tags),
+                roles=allowed,
+                body=body,
+                body_content_type=body_content_type,
+                query=query,
+                responses=dict(responses or {}),
+                problems=problem_codes,
+                headers=tuple(headers),
+            ),
+        )
+        return guarded
+
+    return decorate
+
+
+def operation_of(handler: Any) -> Operation | None:
+    return getattr(handler, OPERATION_ATTR, None)

@@ -1,0 +1,155 @@
+"""Cross-cutting work for every request: request id, access log, problem rendering,
+authentication. Handlers never do any of this themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+
+import asyncpg
+from aiohttp import web
+
+from service.api.http import PRINCIPAL_KEY, Handler, dumps
+from service.app_keys import POOL
+from service.db import keys as keys_db
+from service.domain.auth import Principal, Role
+from service.domain.errors import ApiError
+from service.domain.keys import looks_like_key
+from service.logs import request_id_var
+
+log = logging.getLogger("youdai.access")
+error_log = logging.getLogger("youdai.error")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+#: Set by the holder-session feature: (request, bearer token) -> Principal | None.
+HOLDER_AUTHENTICATOR = web.AppKey("holder_authenticator", object)
+
+_STATUS_CODES = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+#: Errors that mean PostgreSQL is unreachable rather than that the request is wrong.
+DATABASE_DOWN = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def problem_response(error: ApiError, request_id: str | None = None) -> web.Response:
+    response = web.Response(
+        text=dumps(error.problem()),
+        status=error.status,
+        content_type="application/problem+json",
+        headers=error.headers,
+    )
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException) -> ApiError:
+    code = _STATUS_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal_error")
+    detail = exc.reason if exc.status != 413 else "The request body is larger than 1 MiB"
+    error = ApiError(code, detail)
+    if exc.status == 405 and "Allow" in exc.headers:
+        error.headers["Allow"] = exc.headers["Allow"]
+    return error
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, problem rendering and the access log, in that order of nesting."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        try:
+            response = await handler(request)
+        except ApiError as error:
+            response = problem_response(error)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = problem_response(_from_http_exception(exc))
+        except DATABASE_DOWN:
+            error_log.warning("database unavailable", exc_info=True)
+            response = problem_response(
+                ApiError(
+                    "database_unavailable",
+                    "The database is not answering; try again shortly",
+                    headers={"Retry-After": "2"},
+                )
+            )
+        except asyncio.CancelledError:
+            status = 499  # the client went away; nothing is sent
+            raise
+        except Exception:
+            error_log.exception("unexpected error")
+            response = problem_response(
+                ApiError("internal_error", f"Something went wrong; quote request id {request_id}")
+            )
+        response.headers[REQUEST_ID_HEADER] = request_id
+        status = response.status
+        return response
+    finally:
+        route = request.match_info.route.resource
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route.canonical if route is not None else None,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        request_id_var.reset(token)
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn `Authorization: Bearer <key>` into request["principal"].
+
+    No header: anonymous (the handler's `operation(roles=...)` decides). A header that
+    does not name a live key: 401 at once, so a revoked key fails on its next request.
+    """
+    header = request.headers.get("Authorization")
+    if header is None:
+        return await handler(request)
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise ApiError("unauthenticated", "Use Authorization: Bearer <key>")
+    if looks_like_key(secret):
+        async with request.app[POOL].acquire() as conn:
+            row = await keys_db.authenticate(conn, secret)
+        if row is None:
+            raise ApiError("unauthenticated", "The key is unknown or revoked")
+        request[PRINCIPAL_KEY] = Principal(
+            role=Role(row["role"]), key_id=row["id"], partner_id=row["partner_id"]
+        )
+    else:
+        authenticator = request.app.get(HOLDER_AUTHENTICATOR)
+        caller = await authenticator(request, secret) if authenticator else None
+        if caller is None:
+            raise ApiError("unauthenticated", "The token is unknown or expired")
+        request[PRINCIPAL_KEY] = caller
+    return await handler(request)

@@ -1,0 +1,104 @@
+"""Partners: enrolled and managed by the bureau; a partner key may read its own."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from schemas.partners import (
+    PartnerCreateSchema,
+    PartnerListQuerySchema,
+    PartnerPageSchema,
+    PartnerSchema,
+    PartnerUpdateSchema,
+)
+from service.api.http import json_response, operation, principal, read_json, read_query
+from service.app_keys import POOL
+from service.db import partners as partners_db
+from service.db.pagination import PageRequest, decode_cursor, page_of
+from service.domain.auth import Role
+from service.domain.errors import ApiError
+
+_create = PartnerCreateSchema()
+_update = PartnerUpdateSchema()
+_query = PartnerListQuerySchema()
+_out = PartnerSchema()
+
+TAGS = ["partners"]
+
+
+def page_request(query: dict) -> PageRequest:
+    cursor = query.get("cursor")
+    return PageRequest(limit=query["limit"], after_id=decode_cursor(cursor) if cursor else None)
+
+
+@operation(
+    "Enrol a partner (status pending)",
+    roles=[Role.ADMIN],
+    tags=TAGS,
+    body=PartnerCreateSchema,
+    responses={201: PartnerSchema},
+)
+async def create_partner(request: web.Request) -> web.Response:
+    fields = await read_json(request, _create)
+    async with request.app[POOL].acquire() as conn:
+        row = await partners_db.create_partner(conn, fields, principal(request))
+    return json_response(_out.dump(row), status=201)
+
+
+@operation(
+    "List partners",
+    roles=[Role.ADMIN, Role.PARTNER],
+    tags=TAGS,
+    query=PartnerListQuerySchema,
+    responses={200: PartnerPageSchema},
+)
+async def list_partners(request: web.Request) -> web.Response:
+    """A partner key sees only its own partner."""
+    query = read_query(request, _query)
+    caller = principal(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await partners_db.list_partners(
+            conn,
+            page_request(query),
+            status=query.get("status"),
+            category=query.get("category"),
+            name_contains=query.get("q"),
+            only_id=None if caller.is_admin else caller.partner_id,
+        )
+    return json_response(page_of(rows, page_request(query), _out.dump))
+
+
+@operation(
+    "Get a partner",
+    roles=[Role.ADMIN, Role.PARTNER],
+    tags=TAGS,
+    responses={200: PartnerSchema},
+    problems=["not_found"],
+)
+async def get_partner(request: web.Request) -> web.Response:
+    partner_id = request.match_info["partner_id"]
+    if not principal(request).can_see_partner(partner_id):
+        raise ApiError("not_found", "No such partner")
+    async with request.app[POOL].acquire() as conn:
+        row = await partners_db.require_partner(conn, partner_id)
+    return json_response(_out.dump(row))
+
+
+@operation(
+    "Change a partner's details or status",
+    roles=[Role.ADMIN],
+    tags=TAGS,
+    body=PartnerUpdateSchema,
+    responses={200: PartnerSchema},
+    problems=["not_found", "conflict"],
+)
+async def update_partner(request: web.Request) -> web.Response:
+    """Status follows pending → active ⇄ suspended → terminated; other moves are 409 conflict."""
+    changes = await read_json(request, _update)
+    async with request.app[POOL].acquire() as conn:
+        row = await partners_db.update_partner(
+            conn, request.match_info["partner_id"], changes, principal(request)
+        )
+    if row is None:
+        raise ApiError("not_found", "No such partner")
+    return json_response(_out.dump(row))

@@ -1,0 +1,12 @@
+"""Typed application state (aiohttp AppKey), shared by the app factory and handlers."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from service.config import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+DSN = web.AppKey("dsn", str)

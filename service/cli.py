@@ -1,0 +1,142 @@
+"""The `youdai` command (SPEC 6). Scripts rely on its contract: `create-key` prints the
+key alone on the last line of stdout; bad configuration exits 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from service.config import ConfigError, Settings, load_settings, parse_port
+from service.database import connect, database, migrate_database
+from service.logs import configure_logging
+
+log = logging.getLogger("youdai")
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
+    if not 1 <= number <= 64:
+        raise argparse.ArgumentTypeError("must be from 1 to 64")
+    return number
+
+
+def _port(value: str) -> int:
+    try:
+        return parse_port(value, "--port")
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="youdai", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="migrate, then serve until SIGTERM/SIGINT")
+    serve.add_argument("--host", help="address to listen on (YOUDAI_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="port (YOUDAI_PORT, default 8080)")
+    serve.add_argument("--workers", type=_positive, help="processes (YOUDAI_WORKERS, default 1)")
+    serve.add_argument("--demo", action="store_true", help="load demo data once and print keys")
+    serve.set_defaults(run=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database to the newest schema")
+    migrate.set_defaults(run=cmd_migrate)
+
+    create_key = commands.add_parser("create-key", help="print a new API key on the last line")
+    create_key.add_argument("--role", required=True, choices=["admin", "partner", "scanner"])
+    create_key.add_argument("--partner", help="partner id (partner and scanner keys)")
+    create_key.add_argument("--label", default="", help="a name to recognise the key by")
+    create_key.set_defaults(run=cmd_create_key)
+    return parser
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from service.server import serve_single, serve_workers
+
+    overrides = {
+        name: value
+        for name, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
+        if value is not None
+    }
+    settings = settings.with_overrides(**overrides)
+    with database(settings) as dsn:
+        applied = asyncio.run(migrate_database(dsn))
+        if applied:
+            log.info("migrated", extra={"applied": applied})
+        if args.demo:
+            from service.demo import load_demo
+
+            print(asyncio.run(load_demo(settings, dsn)), flush=True)
+        if settings.workers > 1:
+            return serve_workers(settings, dsn)
+        serve_single(settings, dsn)
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    with database(settings) as dsn:
+        applied = asyncio.run(migrate_database(dsn))
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
+    from service.db import keys as keys_db
+    from service.db import partners as partners_db
+    from service.domain.auth import Role
+
+    role = Role(args.role)
+    if role is Role.ADMIN and args.partner:
+        raise ConfigError("an admin key belongs to no partner: drop --partner")
+    if role is not Role.ADMIN and not args.partner:
+        raise ConfigError(f"a {role} key needs --partner ID")
+
+    async def create(dsn: str) -> str:
+        await migrate_database(dsn)
+        conn = await connect(dsn)
+        try:
+            if args.partner and await partners_db.get_partner(conn, args.partner) is None:
+                raise ConfigError(f"no partner with id {args.partner}")
+            row, secret = await keys_db.create_key(
+                conn, role=role, partner_id=args.partner, label=args.label, actor=None
+            )
+        finally:
+            await conn.close()
+        print(f"created {role} key {row['id']}" + (f" for {args.partner}" if args.partner else ""))
+        return secret
+
+    with database(settings) as dsn:
+        secret = asyncio.run(create(dsn))
+    print(secret, flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        return _fail(str(error))
+    configure_logging(settings.log_format, settings.log_level)
+    run: Callable[[Settings, argparse.Namespace], int] = args.run
+    try:
+        return run(settings, args)
+    except ConfigError as error:
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> int:
+    print(f"youdai: error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

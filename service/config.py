@@ -1,0 +1,153 @@
+"""Settings read once from the environment and validated before anything starts.
+
+Every setting has the same name as its environment variable; deploy/CONFIG.md
+documents each one. A bad value raises ConfigError with one sentence that the
+command line prints as a single line (no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_TOKEN_TTL = 300
+DEFAULT_ISSUER = "youdai"
+DEFAULT_REVERSAL_WINDOW_DAYS = 30
+LOG_FORMATS = ("json", "console")
+
+#: Every environment variable the service reads; deploy tests check manifests against it.
+ENVIRONMENT_VARIABLES = (
+    "DATABASE_URL",
+    "YOUDAI_DATA_DIR",
+    "YOUDAI_TIMEZONE",
+    "YOUDAI_TOKEN_TTL",
+    "YOUDAI_ISSUER",
+    "YOUDAI_LOG_FORMAT",
+    "YOUDAI_LOG_LEVEL",
+    "YOUDAI_HOST",
+    "YOUDAI_PORT",
+    "YOUDAI_WORKERS",
+    "YOUDAI_DB_POOL_MIN",
+    "YOUDAI_DB_POOL_MAX",
+    "YOUDAI_REVERSAL_WINDOW_DAYS",
+)
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None
+    data_dir: Path
+    timezone: ZoneInfo
+    token_ttl: int
+    issuer: str
+    log_format: str
+    log_level: str
+    host: str
+    port: int
+    workers: int
+    db_pool_min: int
+    db_pool_max: int
+    reversal_window_days: int
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some settings replaced (used by CLI flags and tests)."""
+        return replace(self, **changes)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise ConfigError on the first bad one."""
+    env = os.environ if env is None else env
+    database_url = env.get("DATABASE_URL") or None
+    if database_url is not None:
+        validate_database_url(database_url)
+    log_format = env.get("YOUDAI_LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"YOUDAI_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}"
+        )
+    log_level = (env.get("YOUDAI_LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            f"YOUDAI_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}"
+        )
+    pool_min = _integer(env, "YOUDAI_DB_POOL_MIN", 1, low=0, high=100)
+    pool_max = _integer(env, "YOUDAI_DB_POOL_MAX", 10, low=1, high=100)
+    if pool_max < pool_min:
+        raise ConfigError("YOUDAI_DB_POOL_MAX must not be smaller than YOUDAI_DB_POOL_MIN")
+    issuer = env.get("YOUDAI_ISSUER") or DEFAULT_ISSUER
+    return Settings(
+        database_url=database_url,
+        data_dir=Path(env.get("YOUDAI_DATA_DIR") or ".youdai"),
+        timezone=parse_timezone(env.get("YOUDAI_TIMEZONE") or DEFAULT_TIMEZONE),
+        token_ttl=_integer(env, "YOUDAI_TOKEN_TTL", DEFAULT_TOKEN_TTL, low=30, high=86_400),
+        issuer=issuer,
+        log_format=log_format,
+        log_level=log_level,
+        host=env.get("YOUDAI_HOST") or "127.0.0.1",
+        port=_integer(env, "YOUDAI_PORT", 8080, low=1, high=65_535),
+        workers=_integer(env, "YOUDAI_WORKERS", 1, low=1, high=64),
+        db_pool_min=pool_min,
+        db_pool_max=pool_max,
+        reversal_window_days=_integer(
+            env, "YOUDAI_REVERSAL_WINDOW_DAYS", DEFAULT_REVERSAL_WINDOW_DAYS, low=0, high=3650
+        ),
+    )
+
+
+def validate_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(
+            "DATABASE_URL must be a postgresql:// URL, e.g. postgresql://user@host:5432/youdai"
+        )
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ConfigError(
+            "DATABASE_URL must name a database, e.g. postgresql://user@host:5432/youdai"
+        )
+    try:
+        parts.port  # noqa: B018 - urlsplit only validates the port when asked
+    except ValueError:
+        raise ConfigError("DATABASE_URL has a port that is not a number from 1 to 65535") from None
+    return url
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"YOUDAI_TIMEZONE {name!r} is not a known IANA time zone (e.g. Asia/Shanghai)"
+        ) from None
+
+
+def parse_port(value: str | int, name: str = "port") -> int:
+    return _parse_int(str(value), name, low=1, high=65_535)
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return _parse_int(raw, name, low=low, high=high)
+
+
+def _parse_int(raw: str, name: str, *, low: int, high: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a whole number from {low} to {high}, not {raw!r}"
+        ) from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {value}")
+    return value

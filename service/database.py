@@ -1,0 +1,62 @@
+"""Which PostgreSQL to use: the one in DATABASE_URL, or the embedded one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from service.config import ConfigError, Settings
+from service.db.embedded import EmbeddedPostgres, ensure_database
+from service.db.migrate import migrate
+from service.db.pool import init_connection
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """Yield the DSN to use; start the embedded server first when DATABASE_URL is unset,
+    and let go of it (stopping it if we were the last user) when done."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        maintenance_url = embedded.start()
+    except Exception as error:
+        raise ConfigError(
+            f"could not start the embedded PostgreSQL in {embedded.pgdata}: {error}"
+        ) from None
+    try:
+        asyncio.run(ensure_database(maintenance_url))
+        yield embedded.url()
+    finally:
+        embedded.stop()
+
+
+def describe(dsn: str) -> str:
+    """The DSN without credentials, for messages."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or parts.query or "local socket"
+    return f"{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """A single connection; an unreachable server becomes one clear ConfigError line."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        reason = str(error) or type(error).__name__
+        raise ConfigError(f"cannot connect to PostgreSQL at {describe(dsn)}: {reason}") from None
+    await init_connection(conn)
+    return conn
+
+
+async def migrate_database(dsn: str) -> list[str]:
+    conn = await connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()

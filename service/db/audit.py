@@ -1,0 +1,67 @@
+"""SQL for the audit log: appended in the caller's transaction, never updated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from service.db.pagination import PageRequest
+from service.domain.auth import Principal
+from service.domain.ids import new_id
+
+
+async def record(
+    conn: asyncpg.Connection,
+    actor: Principal | None,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Append one event; `changes` maps field -> [before, after] and never holds a secret."""
+    await conn.execute(
+        """
+        INSERT INTO audit_events (id, actor_id, actor_role, action, entity_type, entity_id, changes)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        new_id("audit"),
+        actor.actor if actor else "system",
+        str(actor.role) if actor else "system",
+        action,
+        entity_type,
+        entity_id,
+        changes or {},
+    )
+
+
+async def list_events(
+    conn: asyncpg.Connection,
+    page: PageRequest,
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    actor_id: str | None = None,
+    occurred_from: Any = None,
+    occurred_to: Any = None,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT * FROM audit_events
+        WHERE ($1::text IS NULL OR id > $1)
+          AND ($2::text IS NULL OR entity_type = $2)
+          AND ($3::text IS NULL OR entity_id = $3)
+          AND ($4::text IS NULL OR actor_id = $4)
+          AND ($5::timestamptz IS NULL OR occurred_at >= $5)
+          AND ($6::timestamptz IS NULL OR occurred_at < $6)
+        ORDER BY id
+        LIMIT $7
+        """,
+        page.after_id,
+        entity_type,
+        entity_id,
+        actor_id,
+        occurred_from,
+        occurred_to,
+        page.limit + 1,
+    )

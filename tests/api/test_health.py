@@ -1,0 +1,38 @@
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from service.app import create_app
+from tests.conftest import free_port
+
+
+async def test_healthz_answers_ok(client: TestClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_readyz_is_200_when_migrated(client: TestClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["status"] == "ready"
+
+
+async def test_readyz_is_503_while_a_migration_is_pending(
+    client: TestClient, db: asyncpg.Connection
+) -> None:
+    await db.execute("DELETE FROM schema_migrations WHERE version = 1")
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert response.content_type == "application/problem+json"
+    assert (await response.json())["code"] == "not_ready"
+
+
+async def test_readyz_is_503_while_the_database_is_unreachable(aiohttp_client, settings) -> None:
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/youdai"
+    app = create_app(settings.with_overrides(db_pool_min=0), nowhere)
+    client = await aiohttp_client(app)
+    response = await client.get("/readyz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["code"] == "database_unavailable"
+    assert (await client.get("/healthz")).status == 200

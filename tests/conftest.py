@@ -1,0 +1,185 @@
+"""Test databases on a real PostgreSQL.
+
+The session starts the embedded server (or uses the server in
+YOUDAI_TEST_DATABASE_URL / DATABASE_URL, given as a URL of its maintenance database),
+migrates one template database, and gives every test its own copy of it, cloned
+with CREATE DATABASE … TEMPLATE (fast: a file copy). Everything is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from service.app import create_app
+from service.config import Settings, load_settings
+from service.db import keys as keys_db
+from service.db.embedded import EmbeddedPostgres
+from service.db.migrate import migrate
+from service.db.pool import init_connection
+from service.domain.auth import Role
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+class TestServer:
+    """A PostgreSQL server the tests may create and drop databases on."""
+
+    __test__ = False
+
+    def __init__(self, maintenance_url: str) -> None:
+        self.maintenance_url = maintenance_url
+        self.template = f"youdai_tpl_{uuid.uuid4().hex[:10]}"
+        self.created: list[str] = []
+
+    async def _admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.maintenance_url)
+
+    async def prepare_template(self) -> None:
+        conn = await self._admin()
+        try:
+            await conn.execute(f'CREATE DATABASE "{self.template}"')
+        finally:
+            await conn.close()
+        db = await asyncpg.connect(with_database(self.maintenance_url, self.template))
+        try:
+            await init_connection(db)
+            await migrate(db)
+        finally:
+            await db.close()
+
+    async def clone(self) -> str:
+        name = f"youdai_test_{uuid.uuid4().hex[:12]}"
+        conn = await self._admin()
+        try:
+            await conn.execute(
+                f'CREATE DATABASE "{name}" TEMPLATE "{self.template}" STRATEGY FILE_COPY'
+            )
+        finally:
+            await conn.close()
+        self.created.append(name)
+        return with_database(self.maintenance_url, name)
+
+    async def empty_database(self) -> str:
+        """A database with no schema at all (for migration tests)."""
+        name = f"youdai_test_{uuid.uuid4().hex[:12]}"
+        conn = await self._admin()
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        self.created.append(name)
+        return with_database(self.maintenance_url, name)
+
+    async def drop(self, name: str) -> None:
+        conn = await self._admin()
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    async def drop_all(self) -> None:
+        for name in [*self.created, self.template]:
+            await self.drop(name)
+        self.created.clear()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[TestServer]:
+    given = os.environ.get("YOUDAI_TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    embedded = None
+    data_dir = None
+    if given:
+        maintenance_url = given
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="youdai-test-pg-"))
+        embedded = EmbeddedPostgres(data_dir)
+        embedded.start()
+        maintenance_url = embedded.url("postgres")
+    server = TestServer(maintenance_url)
+    asyncio.run(server.prepare_template())
+    try:
+        yield server
+    finally:
+        asyncio.run(server.drop_all())
+        if embedded is not None:
+            embedded.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def database_url(pg_server: TestServer) -> AsyncIterator[str]:
+    url = await pg_server.clone()
+    yield url
+    await pg_server.drop(urlsplit(url).path.lstrip("/"))
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings({"YOUDAI_LOG_FORMAT": "json", "YOUDAI_DB_POOL_MAX": "20"})
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the test database, for arranging and checking rows."""
+    conn = await asyncpg.connect(database_url)
+    await init_connection(conn)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings, database_url: str) -> TestClient:
+    return await aiohttp_client(create_app(settings, database_url))
+
+
+@pytest.fixture
+async def admin_key(db: asyncpg.Connection) -> str:
+    _, secret = await keys_db.create_key(
+        db, role=Role.ADMIN, partner_id=None, label="test admin", actor=None
+    )
+    return secret
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def admin(admin_key: str) -> dict[str, str]:
+    """Headers of an admin caller."""
+    return bearer(admin_key)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """Environment for running the `youdai` command in a subprocess."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("YOUDAI_") and key != "DATABASE_URL"
+    }
+    env["YOUDAI_LOG_FORMAT"] = "json"
+    env.update(extra)
+    return env
