@@ -30,6 +30,8 @@ def routes() -> list[web.AbstractRouteDef]:
         web.post("/v1/partners/{partner_id}/keys", keys.create_key),
         web.get("/v1/partners/{partner_id}/keys", keys.list_keys),
         web.delete("/v1/keys/{key_id}", keys.revoke_key),
+        # holders
+        # offers
     ]
 
 

@@ -29,6 +29,7 @@ from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain.auth import Role
+from tests.helpers import bearer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,10 +156,6 @@ async def admin_key(db: asyncpg.Connection) -> str:
         db, role=Role.ADMIN, partner_id=None, label="test admin", actor=None
     )
     return secret
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

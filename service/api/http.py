@@ -18,6 +18,7 @@ from aiohttp import web
 from marshmallow import Schema, ValidationError
 
 from schemas.common import messages_to_field_errors
+from service.db.pagination import PageRequest, decode_cursor
 from service.domain.auth import Principal, Role
 from service.domain.errors import ApiError, FieldError
 
@@ -98,6 +99,12 @@ def read_query(request: web.Request, schema: Schema) -> dict[str, Any]:
             )
         data[name] = values[0]
     return load(schema, data)
+
+
+def page_request(query: dict[str, Any]) -> PageRequest:
+    """The page a list query asks for (`limit`, `cursor` loaded by PageQuerySchema)."""
+    cursor = query.get("cursor")
+    return PageRequest(limit=query["limit"], after_id=decode_cursor(cursor) if cursor else None)
 
 
 def principal(request: web.Request) -> Principal:

@@ -6,8 +6,14 @@ from aiohttp import web
 
 from schemas.common import PageQuerySchema
 from schemas.keys import KeyCreatedSchema, KeyCreateSchema, KeyPageSchema, KeySchema
-from service.api.http import json_response, operation, principal, read_json, read_query
-from service.api.partners import page_request
+from service.api.http import (
+    json_response,
+    operation,
+    page_request,
+    principal,
+    read_json,
+    read_query,
+)
 from service.app_keys import POOL
 from service.db import keys as keys_db
 from service.db import partners as partners_db

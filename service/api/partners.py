@@ -11,10 +11,17 @@ from schemas.partners import (
     PartnerSchema,
     PartnerUpdateSchema,
 )
-from service.api.http import json_response, operation, principal, read_json, read_query
+from service.api.http import (
+    json_response,
+    operation,
+    page_request,
+    principal,
+    read_json,
+    read_query,
+)
 from service.app_keys import POOL
 from service.db import partners as partners_db
-from service.db.pagination import PageRequest, decode_cursor, page_of
+from service.db.pagination import page_of
 from service.domain.auth import Role
 from service.domain.errors import ApiError
 
@@ -24,11 +31,6 @@ _query = PartnerListQuerySchema()
 _out = PartnerSchema()
 
 TAGS = ["partners"]
-
-
-def page_request(query: dict) -> PageRequest:
-    cursor = query.get("cursor")
-    return PageRequest(limit=query["limit"], after_id=decode_cursor(cursor) if cursor else None)
 
 
 @operation(
