@@ -8,12 +8,20 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from service.config import ConfigError, Settings, load_settings, parse_port
 from service.database import connect, database, migrate_database
 from service.logs import configure_logging
 
 log = logging.getLogger("youdai")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad flags end like bad settings: one line on stderr, exit status 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"youdai: error: {message} (see youdai --help)\n")
 
 
 def _positive(value: str) -> int:
@@ -34,8 +42,10 @@ def _port(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="youdai", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="youdai", description=__doc__)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     serve = commands.add_parser("serve", help="migrate, then serve until SIGTERM/SIGINT")
     serve.add_argument("--host", help="address to listen on (YOUDAI_HOST, default 127.0.0.1)")

@@ -146,7 +146,7 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def client(aiohttp_client, settings: Settings, database_url: str) -> TestClient:
+async def client(database_url: str, settings: Settings, aiohttp_client) -> TestClient:
     return await aiohttp_client(create_app(settings, database_url))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from service.db import keys as keys_db
+from service.db import offers as offers_db
 from service.db import partners as partners_db
 from service.domain.auth import Role
 
@@ -36,3 +37,22 @@ async def make_key(db: asyncpg.Connection, role: Role, partner_id: str | None = 
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+async def make_offer(
+    db: asyncpg.Connection, partner_id: str, *, status: str = "active", **fields: object
+) -> str:
+    """A new offer's id: by default percent_off 10 %, active, no window and no limits.
+
+    `fields` are columns (holder_limit as holder_limit_count and holder_limit_period),
+    e.g. make_offer(db, pid, kind="amount_off", amount_off=300, budget=10_000).
+    """
+    values = {"title": "邮政寄递九折", "kind": "percent_off", **fields}
+    if values["kind"] == "percent_off":
+        values.setdefault("percent_bp", 1000)
+    row = await offers_db.create_offer(db, {"partner_id": partner_id, **values}, None)
+    for step in {"draft": (), "active": ("active",), "paused": ("active", "paused")}.get(
+        status, ("active", status)
+    ):
+        await offers_db.update_offer(db, row["id"], {"status": step}, None)
+    return row["id"]

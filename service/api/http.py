@@ -24,7 +24,7 @@ from service.domain.errors import ApiError, FieldError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-PRINCIPAL_KEY = "principal"
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 
 
 def _default(value: Any) -> Any:

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""The two commands of the README, for a fresh machine with only Python 3.11+.
+
+    python3 dev.py serve [--demo] [...]   run youdai (embedded PostgreSQL)
+    python3 dev.py test [pytest args]     run the whole test suite
+
+Both create `.venv` on first use and (re)install the project into it whenever
+pyproject.toml changes, so nothing is installed system-wide (Debian and Ubuntu
+refuse global pip installs). Standard library only: this runs before any install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".youdai-installed"
+
+
+def main(argv: list[str]) -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is
+        print("youdai needs Python 3.11 or newer", file=sys.stderr)
+        return 2
+    if not argv or argv[0] not in ("serve", "test", "install"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_venv()
+    ensure_installed()
+    if command == "install":
+        return 0
+    if command == "serve":
+        args = [str(VENV / "bin" / "youdai"), "serve", *rest]
+    else:
+        args = [str(PYTHON), "-m", "pytest", *rest]
+    os.chdir(ROOT)
+    os.execv(args[0], args)
+    return 1  # not reached
+
+
+def ensure_venv() -> None:
+    if PYTHON.exists():
+        return
+    print("creating .venv …", flush=True)
+    try:
+        venv.create(VENV, with_pip=True)
+    except subprocess.CalledProcessError:
+        # Debian without python3-venv has no ensurepip: make the venv bare, then bring pip
+        # from PyPI itself (a pip wheel can run itself to install pip).
+        venv.create(VENV, with_pip=False, clear=True)
+        bootstrap_pip()
+
+
+def bootstrap_pip() -> None:
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    base = index[: -len("/simple")] if index.endswith("/simple") else "https://pypi.org"
+    with urllib.request.urlopen(f"{base}/pypi/pip/json", timeout=60) as answer:
+        release = json.load(answer)
+    wheel = next(u for u in release["urls"] if u["packagetype"] == "bdist_wheel")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / wheel["filename"]
+        with urllib.request.urlopen(wheel["url"], timeout=120) as answer:
+            path.write_bytes(answer.read())
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != wheel["digests"]["sha256"]:
+            raise SystemExit("the downloaded pip wheel does not match PyPI's checksum")
+        subprocess.check_call([str(PYTHON), f"{path}/pip", "install", "--quiet", str(path)])
+
+
+def ensure_installed() -> None:
+    """Install the project with its test extras, again only when pyproject.toml changed."""
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    print("installing youdai and its dependencies into .venv …", flush=True)
+    subprocess.check_call(
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            f"{ROOT}[test]",
+        ]
+    )
+    STAMP.write_text(wanted)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
