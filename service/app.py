@@ -7,11 +7,25 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from service.api import docs, health, keys, partners
+from service.api import (
+    audit,
+    docs,
+    health,
+    holders,
+    jwks,
+    keys,
+    me,
+    offers,
+    partners,
+    redemptions,
+    vouchers,
+)
 from service.api.middleware import authenticate, request_context
-from service.app_keys import DSN, POOL, SETTINGS
+from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SETTINGS
 from service.config import Settings
 from service.db.pool import create_pool
+from service.keyring import Keyring
+from service.qr import RenderPool
 
 #: Bodies above 1 MiB are refused with 413 before a handler sees them.
 MAX_BODY_BYTES = 1024 * 1024
@@ -23,6 +37,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/healthz", health.healthz),
         web.get("/readyz", health.readyz),
         *docs.docs_routes(),
+        web.get("/.well-known/jwks.json", jwks.jwks),
         web.post("/v1/partners", partners.create_partner),
         web.get("/v1/partners", partners.list_partners),
         web.get("/v1/partners/{partner_id}", partners.get_partner),
@@ -30,8 +45,33 @@ def routes() -> list[web.AbstractRouteDef]:
         web.post("/v1/partners/{partner_id}/keys", keys.create_key),
         web.get("/v1/partners/{partner_id}/keys", keys.list_keys),
         web.delete("/v1/keys/{key_id}", keys.revoke_key),
+        web.get("/v1/audit-events", audit.list_audit_events),
         # holders
+        web.post("/v1/holders", holders.create_holder),
+        web.get("/v1/holders", holders.list_holders),
+        web.post("/v1/holders/import", holders.import_holders),
+        web.get("/v1/holders/{holder_id}", holders.get_holder),
+        web.patch("/v1/holders/{holder_id}", holders.update_holder),
+        web.post("/v1/holder-sessions", me.create_session),
+        web.get("/v1/me", me.get_me),
+        web.get("/v1/me/offers", me.list_my_offers),
+        web.post("/v1/me/vouchers", me.claim_voucher),
+        web.get("/v1/me/vouchers", me.list_my_vouchers),
+        web.get("/v1/me/vouchers/{voucher_id}", me.get_my_voucher),
+        web.get("/v1/me/vouchers/{voucher_id}/token", me.voucher_token),
+        web.get("/v1/me/vouchers/{voucher_id}/qr.png", me.voucher_qr_png),
+        web.get("/v1/me/vouchers/{voucher_id}/qr.svg", me.voucher_qr_svg),
+        web.post("/v1/vouchers", vouchers.issue_voucher),
+        web.post("/v1/redemptions/preview", redemptions.preview),
+        web.post("/v1/redemptions", redemptions.redeem),
+        web.get("/v1/redemptions", redemptions.list_redemptions),
+        web.get("/v1/redemptions/{redemption_id}", redemptions.get_redemption),
+        web.post("/v1/redemptions/{redemption_id}/reversal", redemptions.reverse),
         # offers
+        web.post("/v1/offers", offers.create_offer),
+        web.get("/v1/offers", offers.list_offers),
+        web.get("/v1/offers/{offer_id}", offers.get_offer),
+        web.patch("/v1/offers/{offer_id}", offers.update_offer),
     ]
 
 
@@ -42,9 +82,11 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     )
     app[SETTINGS] = settings
     app[DSN] = dsn
+    app[KEYRING] = Keyring(settings.token_ttl)
     app.add_routes(routes())
     app[docs.OPENAPI_KEY] = docs.build_openapi(app)
     app.cleanup_ctx.append(_database_pool)
+    app.cleanup_ctx.append(_qr_render_pool)
     return app
 
 
@@ -52,3 +94,9 @@ async def _database_pool(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = await create_pool(app[SETTINGS], app[DSN])
     yield
     await app[POOL].close()
+
+
+async def _qr_render_pool(app: web.Application) -> AsyncIterator[None]:
+    app[QR_POOL] = RenderPool(server_processes=app[SETTINGS].workers)
+    yield
+    await app[QR_POOL].close()

@@ -6,7 +6,11 @@ import asyncpg
 from aiohttp import web
 
 from service.config import Settings
+from service.keyring import Keyring
+from service.qr import RenderPool
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 DSN = web.AppKey("dsn", str)
+KEYRING = web.AppKey("keyring", Keyring)
+QR_POOL = web.AppKey("qr_pool", RenderPool)

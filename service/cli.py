@@ -62,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     create_key.add_argument("--partner", help="partner id (partner and scanner keys)")
     create_key.add_argument("--label", default="", help="a name to recognise the key by")
     create_key.set_defaults(run=cmd_create_key)
+
+    rotate = commands.add_parser(
+        "rotate-signing-key", help="activate a new voucher signing key in every process at once"
+    )
+    rotate.set_defaults(run=cmd_rotate_signing_key)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="check every counter and report total against the ledger"
+    )
+    reconcile.set_defaults(run=cmd_reconcile)
+
+    import_holders = commands.add_parser(
+        "import-holders", help="create or update card holders from a CSV file (SPEC 4.2)"
+    )
+    import_holders.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV with a header row")
+    import_holders.set_defaults(run=cmd_import_holders)
     return parser
 
 
@@ -95,6 +111,45 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_signing_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Old tokens stay valid: the retired public key stays in the JWKS until they expire."""
+    from service.db import signing_keys as signing_db
+
+    async def rotate(dsn: str) -> str:
+        await migrate_database(dsn)
+        conn = await connect(dsn)
+        try:
+            retired, key = await signing_db.rotate(conn)
+        finally:
+            await conn.close()
+        return f"active signing key {key.kid}" + (f" (retired {retired})" if retired else "")
+
+    with database(settings) as dsn:
+        print(asyncio.run(rotate(dsn)))
+    return 0
+
+
+def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when every counter and rollup equals its ledger rows, 1 otherwise."""
+    from service.db.reconcile import CHECKS, mismatches
+
+    async def check(dsn: str) -> dict:
+        conn = await connect(dsn)
+        try:
+            return await mismatches(conn)
+        finally:
+            await conn.close()
+
+    with database(settings) as dsn:
+        found = asyncio.run(check(dsn))
+    for name in CHECKS:
+        rows = found.get(name, [])
+        print(f"{name}: {'ok' if not rows else f'{len(rows)} mismatch(es)'}")
+        for row in rows[:20]:
+            print("  " + ", ".join(f"{key}={value}" for key, value in row.items()))
+    return 1 if found else 0
+
+
 def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
     from service.db import keys as keys_db
     from service.db import partners as partners_db
@@ -123,6 +178,40 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as dsn:
         secret = asyncio.run(create(dsn))
     print(secret, flush=True)
+    return 0
+
+
+def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
+    """Same checks and writes as POST /v1/holders/import: prints {"created", "updated"},
+    or every bad line on stderr and exits 1 with nothing written."""
+    import json
+
+    from service.db import holders as holders_db
+    from service.domain.holders import parse_holders_csv
+
+    try:
+        with open(args.file, "rb") as file:
+            data = file.read()
+    except OSError as error:
+        raise ConfigError(f"cannot read {args.file}: {error.strerror or error}") from None
+    rows, errors = parse_holders_csv(data)
+    if errors:
+        for error in errors:
+            print(f"{args.file}:{error.line}: {error.field}: {error.message}", file=sys.stderr)
+        print(f"{len(errors)} problem(s); nothing was imported", file=sys.stderr)
+        return 1
+
+    async def run(dsn: str) -> dict[str, int]:
+        await migrate_database(dsn)
+        conn = await connect(dsn)
+        try:
+            return await holders_db.import_holders(conn, rows, actor=None)
+        finally:
+            await conn.close()
+
+    with database(settings) as dsn:
+        counts = asyncio.run(run(dsn))
+    print(json.dumps(counts), flush=True)
     return 0
 
 

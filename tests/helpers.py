@@ -56,3 +56,80 @@ async def make_offer(
     ):
         await offers_db.update_offer(db, row["id"], {"status": step}, None)
     return row["id"]
+
+
+async def make_holder(
+    db: asyncpg.Connection,
+    *,
+    card_number: str | None = None,
+    category: str = "veteran",
+    display_name: str = "王建国",
+    region: str = "东城街道",
+    valid_until: str = "2030-12-31",
+    pin: str = "204816",
+    status: str = "active",
+) -> str:
+    """A new holder's id (card number random unless given; the PIN is `pin`)."""
+    from datetime import date
+
+    from service.db import holders as holders_db
+    from service.domain.ids import time_ordered_id
+
+    row = await holders_db.create_holder(
+        db,
+        {
+            "card_number": card_number or f"T-{time_ordered_id()[-12:]}",
+            "category": category,
+            "display_name": display_name,
+            "region": region,
+            "valid_until": date.fromisoformat(valid_until),
+            "pin": pin,
+        },
+        None,
+    )
+    if status != "active":
+        await holders_db.update_holder(db, row["id"], {"status": status}, None)
+    return row["id"]
+
+
+async def make_voucher(db: asyncpg.Connection, settings, holder_id: str, offer_id: str) -> str:
+    """A voucher claimed for the holder (as at a service desk)."""
+    from service.flows import vouchers as vouchers_flow
+
+    voucher, _ = await vouchers_flow.claim(db, settings, holder_id, offer_id, issued_by="test")
+    return voucher["id"]
+
+
+async def token_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
+    """A freshly minted token for the voucher, as its QR code would carry."""
+    from service.db import vouchers as vouchers_db
+    from service.flows import vouchers as vouchers_flow
+    from service.keyring import Keyring
+
+    voucher = await vouchers_db.get_voucher(db, voucher_id)
+    token, _ = await vouchers_flow.mint_token(db, Keyring(settings.token_ttl), settings, voucher)
+    return token
+
+
+class Till:
+    """A partner with an active offer, a scanner key and a holder: ready to redeem."""
+
+    def __init__(self, db: asyncpg.Connection, settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def open(self, *, offer: dict | None = None, holder: dict | None = None) -> Till:
+        self.partner_id = await make_partner(self.db, name="老兵饭店", category="catering")
+        self.scanner = bearer(await make_key(self.db, Role.SCANNER, self.partner_id))
+        self.partner = bearer(await make_key(self.db, Role.PARTNER, self.partner_id))
+        self.offer_id = await make_offer(self.db, self.partner_id, **(offer or {}))
+        self.holder_id = await make_holder(self.db, **(holder or {}))
+        self.voucher_id = await make_voucher(self.db, self.settings, self.holder_id, self.offer_id)
+        self.token = await token_for(self.db, self.settings, self.voucher_id)
+        return self
+
+    async def new_voucher(self, **holder) -> tuple[str, str]:
+        """Another holder's voucher for the same offer, and its token."""
+        holder_id = await make_holder(self.db, **holder)
+        voucher_id = await make_voucher(self.db, self.settings, holder_id, self.offer_id)
+        return voucher_id, await token_for(self.db, self.settings, voucher_id)

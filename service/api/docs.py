@@ -3,6 +3,7 @@ and a page to read it (Swagger UI, served from the swagger-ui-bundle wheel)."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from functools import cache
 from typing import Any
@@ -103,7 +104,7 @@ def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, A
         "responses": _responses(spec, op),
     }
     if route.handler.__doc__:
-        document["description"] = route.handler.__doc__.strip()
+        document["description"] = inspect.cleandoc(route.handler.__doc__)
     if parameters:
         document["parameters"] = parameters
     if op.roles:

@@ -81,9 +81,28 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:
     try:
-        return schema.load(data)
+        loaded = schema.load(data)
     except ValidationError as error:
         raise _schema_errors(error) from None
+    _refuse_nul(loaded, "")
+    return loaded
+
+
+def _refuse_nul(value: Any, field: str) -> None:
+    """PostgreSQL text cannot hold U+0000: refuse it here as bad input, not later as a 500."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(
+                "validation_error",
+                f"{field or 'body'}: must not contain the NUL character",
+                errors=[FieldError(field or "body", "must not contain the NUL character")],
+            )
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            _refuse_nul(inner, f"{field}.{key}" if field else str(key).rstrip("_"))
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            _refuse_nul(inner, field)
 
 
 def read_query(request: web.Request, schema: Schema) -> dict[str, Any]:

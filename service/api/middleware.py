@@ -13,11 +13,12 @@ import asyncpg
 from aiohttp import web
 
 from service.api.http import PRINCIPAL_KEY, Handler, dumps
-from service.app_keys import POOL
+from service.app_keys import POOL, SETTINGS
 from service.db import keys as keys_db
 from service.domain.auth import Principal, Role
 from service.domain.errors import ApiError
 from service.domain.keys import looks_like_key
+from service.flows.sign_in import holder_principal
 from service.logs import request_id_var
 
 log = logging.getLogger("youdai.access")
@@ -25,9 +26,6 @@ error_log = logging.getLogger("youdai.error")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-
-#: Set by the holder-session feature: (request, bearer token) -> Principal | None.
-HOLDER_AUTHENTICATOR = web.AppKey("holder_authenticator", object)
 
 _STATUS_CODES = {
     401: "unauthenticated",
@@ -83,6 +81,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     status = 500
     try:
         try:
+            if "\x00" in request.path:
+                # No id or path holds U+0000 (PostgreSQL text cannot store it).
+                raise ApiError("not_found", "No such resource")
             response = await handler(request)
         except ApiError as error:
             response = problem_response(error)
@@ -129,7 +130,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     """Turn `Authorization: Bearer <key>` into request["principal"].
 
     No header: anonymous (the handler's `operation(roles=...)` decides). A header that
-    does not name a live key: 401 at once, so a revoked key fails on its next request.
+    does not name a live key or holder session: 401 at once, so a revoked key fails on
+    its next request.
     """
     header = request.headers.get("Authorization")
     if header is None:
@@ -147,9 +149,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             role=Role(row["role"]), key_id=row["id"], partner_id=row["partner_id"]
         )
     else:
-        authenticator = request.app.get(HOLDER_AUTHENTICATOR)
-        caller = await authenticator(request, secret) if authenticator else None
+        caller = await holder_principal(request.app[POOL], secret, request.app[SETTINGS].timezone)
         if caller is None:
-            raise ApiError("unauthenticated", "The token is unknown or expired")
+            raise ApiError("unauthenticated", "The session is unknown or has expired")
         request[PRINCIPAL_KEY] = caller
     return await handler(request)

@@ -34,7 +34,7 @@ def decode_cursor(cursor: str) -> str:
         value = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
     except (binascii.Error, UnicodeError, ValueError):
         raise validation_error("cursor", "not a cursor returned by this list") from None
-    if not value or len(value) > 100:
+    if not value or len(value) > 100 or "\x00" in value:
         raise validation_error("cursor", "not a cursor returned by this list")
     return value
 

@@ -24,3 +24,11 @@ def hash_key(secret: str) -> bytes:
 
 def looks_like_key(secret: str) -> bool:
     return secret.startswith(KEY_PREFIX) and 20 <= len(secret) <= 100
+
+
+#: Holder session tokens: random secrets like keys, with their own prefix.
+SESSION_PREFIX = "yds_"
+
+
+def generate_session_token() -> str:
+    return SESSION_PREFIX + secrets.token_urlsafe(KEY_BYTES)

@@ -105,3 +105,14 @@ async def test_unexpected_exception_is_500_internal_error_without_traceback(
     logged = [r for r in caplog.records if r.name == "youdai.error"]
     assert logged and logged[0].request_id == "trace-me-42"
     assert logged[0].exc_info is not None
+
+
+async def test_nul_characters_are_bad_input_not_server_errors(client: TestClient, admin) -> None:
+    assert (await client.get("/v1/partners/%00", headers=admin)).status == 404
+    response = await client.post(
+        "/v1/partners", json={"name": "a\u0000b", "category": "postal"}, headers=admin
+    )
+    body = await problem(response, 422, "validation_error")
+    assert body["errors"][0]["field"] == "name"
+    query = await client.get("/v1/partners?q=a%00b", headers=admin)
+    await problem(query, 422, "validation_error")

@@ -18,9 +18,12 @@ async def test_readyz_is_200_when_migrated(client: TestClient) -> None:
 
 
 async def test_readyz_is_503_while_a_migration_is_pending(
-    client: TestClient, db: asyncpg.Connection
+    aiohttp_client, settings, own_database_url: str
 ) -> None:
-    await db.execute("DELETE FROM schema_migrations WHERE version = 1")
+    conn = await asyncpg.connect(own_database_url)
+    await conn.execute("DELETE FROM schema_migrations WHERE version = 1")
+    await conn.close()
+    client = await aiohttp_client(create_app(settings, own_database_url))
     response = await client.get("/readyz")
     assert response.status == 503
     assert response.content_type == "application/problem+json"

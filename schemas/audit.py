@@ -1,0 +1,30 @@
+from marshmallow import Schema, fields, validate
+
+from schemas.common import PageQuerySchema
+
+
+class AuditEventSchema(Schema):
+    id = fields.String(required=True)
+    occurred_at = fields.DateTime(required=True)
+    actor_id = fields.String(required=True, metadata={"description": "Key id, or `system`."})
+    actor_role = fields.String(required=True)
+    action = fields.String(required=True, metadata={"example": "partner.status"})
+    entity_type = fields.String(required=True, metadata={"example": "partner"})
+    entity_id = fields.String(required=True)
+    changes = fields.Dict(
+        required=True, metadata={"description": "field -> [before, after]; never a PIN or key."}
+    )
+
+
+class AuditListQuerySchema(PageQuerySchema):
+    entity = fields.String(
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "Entity type, e.g. `partner`, `offer`, `holder`, `api_key`."},
+    )
+    entity_id = fields.String(validate=validate.Length(min=1, max=100))
+    actor = fields.String(
+        validate=validate.Length(min=1, max=100), metadata={"description": "Actor key id."}
+    )
+    # Naive date-times are refused: an instant needs its offset.
+    from_ = fields.AwareDateTime(data_key="from", metadata={"description": "Inclusive."})
+    to = fields.AwareDateTime(metadata={"description": "Exclusive."})

@@ -1,0 +1,39 @@
+"""Who changed what: the audit log, read by the bureau."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from schemas.audit import AuditEventSchema, AuditListQuerySchema
+from schemas.common import page_schema
+from service.api.http import json_response, operation, page_request, read_query
+from service.app_keys import POOL
+from service.db import audit as audit_db
+from service.db.pagination import page_of
+from service.domain.auth import Role
+
+_query = AuditListQuerySchema()
+_out = AuditEventSchema()
+
+
+@operation(
+    "List audit events, oldest first",
+    roles=[Role.ADMIN],
+    tags=["audit"],
+    query=AuditListQuerySchema,
+    responses={200: page_schema(AuditEventSchema, "AuditEventPageSchema")},
+)
+async def list_audit_events(request: web.Request) -> web.Response:
+    query = read_query(request, _query)
+    page = page_request(query)
+    async with request.app[POOL].acquire() as conn:
+        rows = await audit_db.list_events(
+            conn,
+            page,
+            entity_type=query.get("entity"),
+            entity_id=query.get("entity_id"),
+            actor_id=query.get("actor"),
+            occurred_from=query.get("from_"),
+            occurred_to=query.get("to"),
+        )
+    return json_response(page_of(rows, page, _out.dump))

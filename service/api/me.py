@@ -1,0 +1,256 @@
+"""The holder's side: sign in, see offers open to them, claim vouchers, show tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from schemas.common import PageQuerySchema
+from schemas.vouchers import (
+    HolderSessionCreateSchema,
+    HolderSessionSchema,
+    MeSchema,
+    OfferForHolderPageSchema,
+    OfferForHolderSchema,
+    VoucherClaimSchema,
+    VoucherListQuerySchema,
+    VoucherPageSchema,
+    VoucherSchema,
+    VoucherTokenSchema,
+)
+from service import qr
+from service.api.http import (
+    json_response,
+    operation,
+    page_request,
+    principal,
+    read_json,
+    read_query,
+)
+from service.app_keys import KEYRING, POOL, QR_POOL, SETTINGS
+from service.db import holders as holders_db
+from service.db import vouchers as vouchers_db
+from service.db.pagination import page_of
+from service.domain.auth import Role
+from service.domain.errors import ApiError
+from service.domain.vouchers import effective_status
+from service.flows import sign_in as sign_in_flow
+from service.flows import vouchers as vouchers_flow
+
+TAGS = ["holders (self-service)"]
+NO_STORE = {"Cache-Control": "no-store"}
+
+_session_in = HolderSessionCreateSchema()
+_session_out = HolderSessionSchema()
+_me_out = MeSchema()
+_offer_out = OfferForHolderSchema()
+_claim_in = VoucherClaimSchema()
+_voucher_out = VoucherSchema()
+_voucher_query = VoucherListQuerySchema()
+_page_query = PageQuerySchema()
+_token_out = VoucherTokenSchema()
+
+
+def voucher_view(row: asyncpg.Record) -> dict[str, Any]:
+    """A voucher as its holder sees it (the status accounts for expiry)."""
+    return _voucher_out.dump(
+        {
+            **row,
+            "status": effective_status(row["status"], row["expires_at"], datetime.now(UTC)),
+            "offer": vouchers_db.offer_of(row),
+        }
+    )
+
+
+@operation(
+    "Sign in with card number and PIN",
+    tags=TAGS,
+    body=HolderSessionCreateSchema,
+    responses={201: HolderSessionSchema},
+    problems=["unauthenticated", "holder_inactive", "too_many_attempts"],
+)
+async def create_session(request: web.Request) -> web.Response:
+    """Five wrong PINs within 15 minutes lock the card for 15 minutes, whoever asks.
+    An unknown card and a wrong PIN get the same answer."""
+    fields = await read_json(request, _session_in)
+    token, expires_at = await sign_in_flow.sign_in(
+        request.app[POOL], fields["card_number"], fields["pin"], request.app[SETTINGS].timezone
+    )
+    return json_response(
+        _session_out.dump({"token": token, "expires_at": expires_at}), status=201, headers=NO_STORE
+    )
+
+
+@operation("The signed-in holder", roles=[Role.HOLDER], tags=TAGS, responses={200: MeSchema})
+async def get_me(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        holder = await holders_db.get_holder(conn, principal(request).holder_id)
+    return json_response(_me_out.dump(holder), headers=NO_STORE)
+
+
+@operation(
+    "Offers the signed-in holder could use now",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    query=PageQuerySchema,
+    responses={200: OfferForHolderPageSchema},
+)
+async def list_my_offers(request: web.Request) -> web.Response:
+    """Active offers inside their window, of active partners, open to the holder's category."""
+    page = page_request(read_query(request, _page_query))
+    async with request.app[POOL].acquire() as conn:
+        holder = await holders_db.get_holder(conn, principal(request).holder_id)
+        rows = await vouchers_db.offers_open_to(conn, holder["category"], page)
+    return json_response(page_of(rows, page, _offer_out.dump))
+
+
+@operation(
+    "Claim a voucher for an offer (again: the same voucher)",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    body=VoucherClaimSchema,
+    responses={201: VoucherSchema, 200: VoucherSchema},
+    problems=[
+        "not_found",
+        "holder_inactive",
+        "holder_ineligible",
+        "offer_inactive",
+        "partner_inactive",
+        "conflict",
+    ],
+)
+async def claim_voucher(request: web.Request) -> web.Response:
+    """A holder has at most one active voucher per offer: claiming again answers 200 with it."""
+    fields = await read_json(request, _claim_in)
+    holder_id = principal(request).holder_id
+    async with request.app[POOL].acquire() as conn:
+        voucher, created = await vouchers_flow.claim(
+            conn, request.app[SETTINGS], holder_id, fields["offer_id"], issued_by=holder_id
+        )
+    return json_response(voucher_view(voucher), status=201 if created else 200)
+
+
+@operation(
+    "The signed-in holder's vouchers",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    query=VoucherListQuerySchema,
+    responses={200: VoucherPageSchema},
+)
+async def list_my_vouchers(request: web.Request) -> web.Response:
+    query = read_query(request, _voucher_query)
+    page = page_request(query)
+    async with request.app[POOL].acquire() as conn:
+        rows = await vouchers_db.list_vouchers(
+            conn, principal(request).holder_id, page, query.get("status")
+        )
+    return json_response(page_of(rows, page, voucher_view))
+
+
+async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> asyncpg.Record:
+    """The voucher in the path if it is the caller's; another holder's is simply not found."""
+    voucher = await vouchers_db.get_voucher(
+        conn, request.match_info["voucher_id"], principal(request).holder_id
+    )
+    if voucher is None:
+        raise ApiError("not_found", "No such voucher")
+    return voucher
+
+
+@operation(
+    "One of the signed-in holder's vouchers",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    responses={200: VoucherSchema},
+    problems=["not_found"],
+)
+async def get_my_voucher(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        voucher = await own_voucher(request, conn)
+    return json_response(voucher_view(voucher))
+
+
+async def fresh_token(request: web.Request) -> tuple[str, Any]:
+    async with request.app[POOL].acquire() as conn:
+        voucher = await own_voucher(request, conn)
+        return await vouchers_flow.mint_token(
+            conn, request.app[KEYRING], request.app[SETTINGS], voucher
+        )
+
+
+TOKEN_PROBLEMS = ["not_found", "voucher_used_up", "voucher_expired", "voucher_revoked"]
+
+
+@operation(
+    "A freshly minted token for a voucher (what its QR code carries)",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    responses={200: VoucherTokenSchema},
+    problems=TOKEN_PROBLEMS,
+)
+async def voucher_token(request: web.Request) -> web.Response:
+    """Short-lived (YOUDAI_TOKEN_TTL) and minted anew on every call, so a screenshot goes
+    stale. Never cached."""
+    token, expires_at = await fresh_token(request)
+    return json_response(
+        _token_out.dump({"token": token, "expires_at": expires_at}), headers=NO_STORE
+    )
+
+
+def _qr_responses(media_type: str, description: str) -> dict[int, dict[str, Any]]:
+    return {
+        200: {
+            "description": description,
+            "headers": {
+                "Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}},
+                "X-Token-Expires-At": {
+                    "description": "When the token in the image expires (RFC 3339): "
+                    "fetch a new image before then.",
+                    "schema": {"type": "string", "format": "date-time"},
+                },
+            },
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+
+
+async def _voucher_qr(
+    request: web.Request, draw: Callable[[str], bytes], content_type: str
+) -> web.Response:
+    token, expires_at = await fresh_token(request)
+    image = await request.app[QR_POOL].render(draw, token)
+    return web.Response(
+        body=image,
+        content_type=content_type,
+        headers={**NO_STORE, "X-Token-Expires-At": expires_at.isoformat()},
+    )
+
+
+@operation(
+    "A fresh token for a voucher as a QR code (PNG)",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    responses=_qr_responses("image/png", "A black-and-white PNG, 8 px per module"),
+    problems=TOKEN_PROBLEMS,
+)
+async def voucher_qr_png(request: web.Request) -> web.Response:
+    """The same freshly minted token as `…/token`, drawn as a QR code to show at the till.
+    Never cached; X-Token-Expires-At says when to fetch a new one."""
+    return await _voucher_qr(request, qr.png, "image/png")
+
+
+@operation(
+    "A fresh token for a voucher as a QR code (SVG)",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    responses=_qr_responses("image/svg+xml", "An SVG of the QR code, dark on white"),
+    problems=TOKEN_PROBLEMS,
+)
+async def voucher_qr_svg(request: web.Request) -> web.Response:
+    """The same freshly minted token as `…/token`, drawn as a QR code to show at the till.
+    Never cached; X-Token-Expires-At says when to fetch a new one."""
+    return await _voucher_qr(request, qr.svg, "image/svg+xml")

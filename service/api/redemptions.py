@@ -1,0 +1,218 @@
+"""Scanners preview, redeem and reverse; partners and the bureau read the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from schemas.redemptions import (
+    PreviewSchema,
+    RedemptionListQuerySchema,
+    RedemptionPageSchema,
+    RedemptionRequestSchema,
+    RedemptionSchema,
+    ReversalRequestSchema,
+    ReversalSchema,
+)
+from service.api.http import (
+    json_response,
+    operation,
+    page_request,
+    principal,
+    read_json,
+    read_query,
+)
+from service.app_keys import KEYRING, POOL, SETTINGS
+from service.db import redemptions as redemptions_db
+from service.db.pagination import page_of
+from service.domain.auth import Role
+from service.domain.errors import ApiError, FieldError
+from service.domain.periods import parse_bound
+from service.flows import redemptions as flow
+
+TAGS = ["redemptions"]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+_request = RedemptionRequestSchema()
+_reversal_in = ReversalRequestSchema()
+_reversal_out = ReversalSchema()
+_preview_out = PreviewSchema()
+_query = RedemptionListQuerySchema()
+
+#: Problems a token can earn, in the order the rules are checked.
+RULE_PROBLEMS = [
+    "token_invalid",
+    "token_expired",
+    "token_not_yet_valid",
+    "wrong_partner",
+    "partner_inactive",
+    "voucher_revoked",
+    "voucher_expired",
+    "voucher_used_up",
+    "holder_inactive",
+    "holder_ineligible",
+    "offer_inactive",
+    "below_min_purchase",
+    "holder_limit_reached",
+    "offer_exhausted",
+    "budget_exhausted",
+]
+
+
+async def _scan_request(request: web.Request) -> dict[str, Any]:
+    body = await read_json(request, _request)
+    # A USB scanner types the code and then Enter: surrounding whitespace is not the token.
+    body["token"] = body["token"].strip()
+    return body
+
+
+def redemption_view(row: asyncpg.Record) -> dict[str, Any]:
+    view = dict(row)
+    view.pop("scanner_key_id", None)
+    view["currency"] = flow.CURRENCY
+    view["created_at"] = row["created_at"].isoformat()
+    return RedemptionSchema().dump(view)
+
+
+@operation(
+    "What a redemption would grant, or why not (writes nothing)",
+    roles=[Role.SCANNER],
+    tags=TAGS,
+    body=RedemptionRequestSchema,
+    responses={200: PreviewSchema},
+    problems=RULE_PROBLEMS,
+)
+async def preview(request: web.Request) -> web.Response:
+    body = await _scan_request(request)
+    result = await flow.preview(
+        request.app[POOL],
+        request.app[KEYRING],
+        request.app[SETTINGS],
+        principal(request),
+        body["token"],
+        body["purchase_amount"],
+    )
+    return json_response(_preview_out.dump(result))
+
+
+def _idempotency_key(request: web.Request) -> str:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None or not 1 <= len(key) <= 255:
+        message = "required, 1 to 255 characters" if key is None else "must be 1 to 255 characters"
+        raise ApiError(
+            "validation_error",
+            f"{IDEMPOTENCY_HEADER}: {message}",
+            errors=[FieldError(IDEMPOTENCY_HEADER, message)],
+        )
+    return key
+
+
+@operation(
+    "Redeem a voucher once (Idempotency-Key required)",
+    roles=[Role.SCANNER],
+    tags=TAGS,
+    body=RedemptionRequestSchema,
+    headers=[(IDEMPOTENCY_HEADER, True, "1–255 characters; a retry sends the same key")],
+    responses={201: RedemptionSchema},
+    problems=[*RULE_PROBLEMS, "idempotency_key_reused", "idempotency_key_in_use"],
+)
+async def redeem(request: web.Request) -> web.Response:
+    """The same key and body again answers the first answer with `Idempotent-Replayed: true`;
+    the same key with another body is `idempotency_key_reused`; while the first is still
+    running, `idempotency_key_in_use`. Keys are scoped to the scanner's partner, kept 24 h."""
+    key = _idempotency_key(request)
+    body = await _scan_request(request)
+    answer = await flow.redeem(
+        request.app[POOL],
+        request.app[KEYRING],
+        request.app[SETTINGS],
+        principal(request),
+        body,
+        key,
+    )
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    response = json_response(answer.body, status=answer.status, headers=headers)
+    if answer.status >= 400:  # a refusal replayed as it was first answered
+        response.content_type = "application/problem+json"
+    return response
+
+
+@operation(
+    "List redemptions (a partner sees its own)",
+    roles=[Role.ADMIN, Role.PARTNER],
+    tags=TAGS,
+    query=RedemptionListQuerySchema,
+    responses={200: RedemptionPageSchema},
+)
+async def list_redemptions(request: web.Request) -> web.Response:
+    query = read_query(request, _query)
+    page = page_request(query)
+    caller = principal(request)
+    tz = request.app[SETTINGS].timezone
+    bounds = {}
+    for name, end in (("from_", False), ("to", True)):
+        if name in query:
+            try:
+                bounds[name] = parse_bound(query[name], tz, end=end)
+            except ValueError as error:
+                field = name.rstrip("_")
+                raise ApiError(
+                    "validation_error", f"{field}: {error}", errors=[FieldError(field, str(error))]
+                ) from None
+    partner_id = query.get("partner_id")
+    if not caller.is_admin:
+        if partner_id is not None and partner_id != caller.partner_id:
+            return json_response({"items": [], "next_cursor": None})
+        partner_id = caller.partner_id
+    async with request.app[POOL].acquire() as conn:
+        rows = await redemptions_db.list_redemptions(
+            conn,
+            page,
+            partner_id=partner_id,
+            offer_id=query.get("offer_id"),
+            status=query.get("status"),
+            created_from=bounds.get("from_"),
+            created_to=bounds.get("to"),
+        )
+    return json_response(page_of(rows, page, redemption_view))
+
+
+@operation(
+    "One redemption",
+    roles=[Role.ADMIN, Role.PARTNER, Role.SCANNER],
+    tags=TAGS,
+    responses={200: RedemptionSchema},
+    problems=["not_found"],
+)
+async def get_redemption(request: web.Request) -> web.Response:
+    """A partner or scanner key sees its own partner's redemptions only."""
+    async with request.app[POOL].acquire() as conn:
+        row = await redemptions_db.get_redemption(conn, request.match_info["redemption_id"])
+    if row is None or not principal(request).can_see_partner(row["partner_id"]):
+        raise ApiError("not_found", "No such redemption")
+    return json_response(redemption_view(row))
+
+
+@operation(
+    "Reverse a redemption once (a refund)",
+    roles=[Role.ADMIN, Role.PARTNER, Role.SCANNER],
+    tags=TAGS,
+    body=ReversalRequestSchema,
+    responses={201: ReversalSchema},
+    problems=["not_found", "already_reversed", "reversal_window_closed"],
+)
+async def reverse(request: web.Request) -> web.Response:
+    """The use comes back to the voucher, the budget and the holder's period count.
+    The redemption itself is never changed: the reversal is a ledger row of its own."""
+    body = await read_json(request, _reversal_in)
+    async with request.app[POOL].acquire() as conn:
+        reversal = await flow.reverse(
+            conn,
+            request.app[SETTINGS],
+            principal(request),
+            request.match_info["redemption_id"],
+            body["reason"],
+        )
+    return json_response(_reversal_out.dump(reversal), status=201)

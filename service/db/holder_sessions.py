@@ -1,0 +1,98 @@
+"""SQL for holder sign-in: the lockout counters and session tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from service.domain.keys import hash_key
+from service.domain.signin import ATTEMPT_WINDOW, LOCK_DURATION, MAX_WRONG_PINS
+
+_HOLDER = """
+    SELECT id, card_number, category, display_name, region, valid_until, status, pin_hash,
+           locked_until, locked_until > now() AS locked
+    FROM holders WHERE card_number = $1
+"""
+
+
+async def lock_holder_by_card(conn: asyncpg.Connection, card_number: str) -> asyncpg.Record | None:
+    """The holder row, locked for this transaction: concurrent sign-ins of one card are
+    judged one after the other, so a burst of guesses cannot all slip past the lockout."""
+    return await conn.fetchrow(_HOLDER + " FOR UPDATE", card_number)
+
+
+async def record_wrong_pin(conn: asyncpg.Connection, holder_id: str) -> asyncpg.Record:
+    """Count a wrong PIN; the MAX_WRONG_PINS-th inside the window locks the card."""
+    return await conn.fetchrow(
+        """
+        WITH counted AS (
+            SELECT CASE
+                     WHEN failed_pin_window_started_at IS NULL
+                       OR failed_pin_window_started_at <= now() - $2::interval THEN 1
+                     ELSE failed_pin_count + 1
+                   END AS attempts,
+                   CASE
+                     WHEN failed_pin_window_started_at IS NULL
+                       OR failed_pin_window_started_at <= now() - $2::interval THEN now()
+                     ELSE failed_pin_window_started_at
+                   END AS window_start
+            FROM holders WHERE id = $1
+        )
+        UPDATE holders SET
+            failed_pin_count = counted.attempts,
+            failed_pin_window_started_at = counted.window_start,
+            -- Five wrong PINs in the window lock the card, whoever asks.
+            locked_until = CASE WHEN counted.attempts >= $4
+                                THEN now() + $3::interval ELSE locked_until END
+        FROM counted
+        WHERE holders.id = $1
+        RETURNING failed_pin_count, locked_until
+        """,
+        holder_id,
+        ATTEMPT_WINDOW,
+        LOCK_DURATION,
+        MAX_WRONG_PINS,
+    )
+
+
+async def clear_wrong_pins(conn: asyncpg.Connection, holder_id: str) -> None:
+    await conn.execute(
+        """
+        UPDATE holders SET failed_pin_count = 0, failed_pin_window_started_at = NULL,
+                           locked_until = NULL
+        WHERE id = $1 AND (failed_pin_count <> 0 OR locked_until IS NOT NULL)
+        """,
+        holder_id,
+    )
+
+
+async def update_pin_hash(conn: asyncpg.Connection, holder_id: str, pin_hash: str) -> None:
+    await conn.execute("UPDATE holders SET pin_hash = $2 WHERE id = $1", holder_id, pin_hash)
+
+
+async def create_session(
+    conn: asyncpg.Connection, holder_id: str, token: str, expires_at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO holder_sessions (token_hash, holder_id, expires_at) VALUES ($1, $2, $3)",
+        hash_key(token),
+        holder_id,
+        expires_at,
+    )
+    # Housekeeping: forget this holder's sessions that have expired.
+    await conn.execute(
+        "DELETE FROM holder_sessions WHERE holder_id = $1 AND expires_at < now()", holder_id
+    )
+
+
+async def session_holder(conn: asyncpg.Connection, token: str) -> asyncpg.Record | None:
+    """The holder behind a live session token, or None."""
+    return await conn.fetchrow(
+        """
+        SELECT h.id, h.status, h.valid_until, h.category
+        FROM holder_sessions s JOIN holders h ON h.id = s.holder_id
+        WHERE s.token_hash = $1 AND s.expires_at > now()
+        """,
+        hash_key(token),
+    )

@@ -1,0 +1,77 @@
+"""Reconciliation: every counter and rollup recomputed from the ledger and compared.
+
+The counters are kept in the same transaction as each ledger row, so this should
+always find nothing; it exists to prove that (tests, `youdai reconcile`, an
+auditor's question) and to find out at once if anyone edits the tables by hand.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+#: name -> a query returning the rows where a counter disagrees with the ledger.
+CHECKS = {
+    "offer counters": """
+        SELECT o.id, o.redeemed_count, o.spent, coalesce(l.uses, 0) AS ledger_uses,
+               coalesce(l.cost, 0) AS ledger_spent
+        FROM offers o LEFT JOIN (
+            SELECT r.offer_id, count(*) AS uses, sum(r.budget_cost) AS cost
+            FROM redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id
+            WHERE x.id IS NULL GROUP BY r.offer_id
+        ) l ON l.offer_id = o.id
+        WHERE o.redeemed_count <> coalesce(l.uses, 0) OR o.spent <> coalesce(l.cost, 0)
+    """,
+    "voucher uses": """
+        SELECT v.id, v.uses_left, v.uses_total, coalesce(l.uses, 0) AS ledger_uses
+        FROM vouchers v LEFT JOIN (
+            SELECT r.voucher_id, count(*) AS uses
+            FROM redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id
+            WHERE x.id IS NULL GROUP BY r.voucher_id
+        ) l ON l.voucher_id = v.id
+        WHERE v.uses_left <> v.uses_total - coalesce(l.uses, 0)
+    """,
+    "holder period counts": """
+        SELECT coalesce(u.holder_id, l.holder_id) AS holder_id,
+               coalesce(u.offer_id, l.offer_id) AS offer_id,
+               coalesce(u.period_start, l.holder_period_start) AS period_start,
+               coalesce(u.uses, 0) AS uses, coalesce(l.uses, 0) AS ledger_uses
+        FROM holder_offer_usage u FULL JOIN (
+            SELECT r.holder_id, r.offer_id, r.holder_period_start, count(*) AS uses
+            FROM redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id
+            WHERE x.id IS NULL AND r.holder_period_start IS NOT NULL
+            GROUP BY 1, 2, 3
+        ) l ON (l.holder_id, l.offer_id, l.holder_period_start)
+             = (u.holder_id, u.offer_id, u.period_start)
+        WHERE coalesce(u.uses, 0) <> coalesce(l.uses, 0)
+    """,
+    "daily rollup": """
+        WITH ledger AS (
+            SELECT partner_id, offer_id, holder_category, local_day AS day,
+                   1 AS redemptions, 0 AS reversals, purchase_amount AS purchase,
+                   discount_amount AS discount
+            FROM redemptions
+            UNION ALL
+            SELECT partner_id, offer_id, holder_category, local_day,
+                   0, 1, -purchase_amount, -discount_amount
+            FROM reversals
+        ), expected AS (
+            SELECT partner_id, offer_id, holder_category, day,
+                   sum(redemptions) AS redemptions, sum(reversals) AS reversals,
+                   sum(purchase) AS purchase_total, sum(discount) AS discount_total
+            FROM ledger GROUP BY 1, 2, 3, 4
+        )
+        SELECT * FROM expected e FULL JOIN discount_rollup t
+            USING (partner_id, offer_id, holder_category, day)
+        WHERE e.redemptions IS DISTINCT FROM t.redemptions
+           OR e.reversals IS DISTINCT FROM t.reversals
+           OR e.purchase_total IS DISTINCT FROM t.purchase_total
+           OR e.discount_total IS DISTINCT FROM t.discount_total
+    """,
+}
+
+
+async def mismatches(conn: asyncpg.Connection) -> dict[str, list[asyncpg.Record]]:
+    """Every disagreement between a counter and the ledger, by check (empty: all agree)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        found = {name: await conn.fetch(query) for name, query in CHECKS.items()}
+    return {name: rows for name, rows in found.items() if rows}

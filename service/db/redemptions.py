@@ -1,0 +1,370 @@
+"""SQL for the redemption ledger, its counters and idempotency keys.
+
+Every limit is enforced by a conditional write inside the redeem transaction (never a
+read-then-write in Python): the voucher row is locked, the holder's period counter and
+the offer's counters only move when they stay within their limits, and the ledger row,
+the daily rollup and the idempotency key are written by the same statement. If any
+condition fails, nothing is returned and the caller rolls the transaction back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from service.db.pagination import PageRequest
+
+_FACTS = """
+    SELECT v.id AS voucher_id, v.partner_id, v.holder_id, v.offer_id,
+           v.status AS voucher_status, v.uses_left AS voucher_uses_left,
+           v.expires_at AS voucher_expires_at,
+           h.status AS holder_status, h.category AS holder_category,
+           h.valid_until AS card_valid_until,
+           o.title AS offer_title, o.status AS offer_status, o.starts_at AS offer_starts_at,
+           o.ends_at AS offer_ends_at, o.eligible_categories, o.kind, o.percent_bp,
+           o.max_discount, o.amount_off, o.fixed_price, o.nominal_value, o.min_purchase,
+           o.holder_limit_count, o.holder_limit_period, o.total_redemptions,
+           o.redeemed_count, o.budget, o.spent,
+           p.status AS partner_status
+    FROM vouchers v
+    JOIN holders h ON h.id = v.holder_id
+    JOIN offers o ON o.id = v.offer_id
+    JOIN partners p ON p.id = v.partner_id
+    WHERE v.id = $1
+"""
+
+
+async def facts(conn: asyncpg.Connection, voucher_id: str, *, lock: bool) -> asyncpg.Record | None:
+    """One read of everything the rules need. With `lock`, the voucher row stays locked
+    until the transaction ends: concurrent redemptions of one voucher take turns."""
+    return await conn.fetchrow(_FACTS + (" FOR UPDATE OF v" if lock else ""), voucher_id)
+
+
+async def uses_in_period(
+    conn: asyncpg.Connection, holder_id: str, offer_id: str, period: datetime | None
+) -> int:
+    if period is None:
+        return 0
+    uses = await conn.fetchval(
+        "SELECT uses FROM holder_offer_usage "
+        "WHERE holder_id = $1 AND offer_id = $2 AND period_start = $3",
+        holder_id,
+        offer_id,
+        period,
+    )
+    return uses or 0
+
+
+_REDEEM = """
+WITH usage AS (
+    -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
+    INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
+    SELECT $2, $3, $10::timestamptz, 1 WHERE $10::timestamptz IS NOT NULL
+    ON CONFLICT (holder_id, offer_id, period_start)
+    DO UPDATE SET uses = u.uses + 1 WHERE u.uses < $11
+    RETURNING uses
+), offer AS (
+    -- Rule 1: never one use past total_redemptions, never one fen past the budget.
+    UPDATE offers SET redeemed_count = redeemed_count + 1, spent = spent + $9
+    WHERE id = $3 AND status = 'active'
+      AND (total_redemptions IS NULL OR redeemed_count < total_redemptions)
+      AND (budget IS NULL OR spent + $9 <= budget)
+      AND ($10::timestamptz IS NULL OR EXISTS (SELECT 1 FROM usage))
+    RETURNING id
+), voucher AS (
+    -- Rule 1: a voucher is never used more times than allowed (its row is locked).
+    UPDATE vouchers
+    SET uses_left = uses_left - 1,
+        status = CASE WHEN uses_left = 1 THEN 'used_up' ELSE status END,
+        updated_at = $13
+    WHERE id = $1 AND status = 'active' AND uses_left > 0 AND EXISTS (SELECT 1 FROM offer)
+    RETURNING uses_left
+), ledger AS (
+    INSERT INTO redemptions
+        (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
+         purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
+         reference, created_at, local_day)
+    SELECT $12, $1, $3, $4, $2, $5, $6, $7, $8, $14, $9, $10, $15, $13, $16 FROM voucher
+    RETURNING id
+), rollup AS (
+    -- Rule 4: the report totals move in the same transaction as the ledger.
+    INSERT INTO discount_rollup AS t
+        (partner_id, offer_id, holder_category, day, redemptions, purchase_total, discount_total)
+    SELECT $4, $3, $5, $16, 1, $7, $8 FROM ledger
+    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
+    SET redemptions = t.redemptions + 1,
+        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
+        discount_total = t.discount_total + EXCLUDED.discount_total
+), idempotency AS (
+    INSERT INTO idempotency_keys
+        (partner_id, key, request_hash, response_status, response_body, created_at)
+    SELECT $4, $17, $18, 201, $19, $13 FROM ledger WHERE $17::text IS NOT NULL
+    ON CONFLICT (partner_id, key) DO UPDATE
+    SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+        response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at
+    -- Only a key older than the retention may be taken over; a live one was checked first.
+    WHERE idempotency_keys.created_at < $13 - interval '24 hours'
+)
+SELECT ledger.id, voucher.uses_left FROM ledger, voucher
+"""
+
+
+async def redeem(
+    conn: asyncpg.Connection,
+    *,
+    redemption_id: str,
+    facts: asyncpg.Record,
+    scanner_key_id: str,
+    purchase_amount: int,
+    discount_amount: int,
+    payable_amount: int,
+    budget_cost: int,
+    holder_period_start: datetime | None,
+    reference: str,
+    now: datetime,
+    local_day: date,
+    idempotency_key: str | None,
+    request_hash: bytes | None,
+    response_body: dict[str, Any] | None,
+) -> asyncpg.Record | None:
+    """Apply one redemption; None when a limit (or a concurrent change) refused it."""
+    return await conn.fetchrow(
+        _REDEEM,
+        facts["voucher_id"],
+        facts["holder_id"],
+        facts["offer_id"],
+        facts["partner_id"],
+        facts["holder_category"],
+        scanner_key_id,
+        purchase_amount,
+        discount_amount,
+        budget_cost,
+        holder_period_start,
+        facts["holder_limit_count"],
+        redemption_id,
+        now,
+        payable_amount,
+        reference,
+        local_day,
+        idempotency_key,
+        request_hash,
+        response_body,
+    )
+
+
+async def offer_status(conn: asyncpg.Connection, offer_id: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "SELECT status, redeemed_count, spent FROM offers WHERE id = $1", offer_id
+    )
+
+
+# --- idempotency ------------------------------------------------------------------------
+
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+
+
+def idempotency_lock_id(partner_id: str, key: str) -> int:
+    """A 64-bit advisory lock id for one (partner, key): held while its request runs."""
+    digest = hashlib.blake2b(f"{partner_id}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def try_lock_idempotency_key(conn: asyncpg.Connection, partner_id: str, key: str) -> bool:
+    """Rule 2: a second request with a key whose first is still running is told so at once."""
+    return await conn.fetchval(
+        "SELECT pg_try_advisory_xact_lock($1)", idempotency_lock_id(partner_id, key)
+    )
+
+
+async def stored_answer(
+    conn: asyncpg.Connection, partner_id: str, key: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT request_hash, response_status, response_body FROM idempotency_keys
+        WHERE partner_id = $1 AND key = $2 AND created_at > now() - $3::interval
+        """,
+        partner_id,
+        key,
+        IDEMPOTENCY_RETENTION,
+    )
+
+
+async def store_answer(
+    conn: asyncpg.Connection,
+    partner_id: str,
+    key: str,
+    request_hash: bytes,
+    status: int,
+    body: dict[str, Any],
+) -> None:
+    """Record a refusal for replay (a success is recorded by `redeem` itself)."""
+    await conn.execute(
+        """
+        INSERT INTO idempotency_keys (partner_id, key, request_hash, response_status, response_body)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (partner_id, key) DO UPDATE
+        SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+            response_body = EXCLUDED.response_body, created_at = now()
+        WHERE idempotency_keys.created_at < now() - $6::interval
+        """,
+        partner_id,
+        key,
+        request_hash,
+        status,
+        body,
+        IDEMPOTENCY_RETENTION,
+    )
+
+
+async def purge_idempotency_keys(conn: asyncpg.Connection) -> int:
+    result = await conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval",
+        IDEMPOTENCY_RETENTION,
+    )
+    return int(result.split()[-1])
+
+
+# --- reading the ledger ---------------------------------------------------------------
+
+_REDEMPTION = """
+    r.id, r.voucher_id, r.offer_id, r.partner_id, r.purchase_amount, r.discount_amount,
+    r.payable_amount, r.reference, r.created_at, r.scanner_key_id,
+    CASE WHEN x.id IS NULL THEN 'completed' ELSE 'reversed' END AS status,
+    x.id AS reversal_id, x.created_at AS reversed_at
+"""
+_FROM = "redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id"
+
+
+async def get_redemption(conn: asyncpg.Connection, redemption_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_REDEMPTION} FROM {_FROM} WHERE r.id = $1", redemption_id)
+
+
+async def list_redemptions(
+    conn: asyncpg.Connection,
+    page: PageRequest,
+    *,
+    partner_id: str | None,
+    offer_id: str | None,
+    status: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""
+        SELECT {_REDEMPTION} FROM {_FROM}
+        WHERE ($1::text IS NULL OR r.id > $1)
+          AND ($2::text IS NULL OR r.partner_id = $2)
+          AND ($3::text IS NULL OR r.offer_id = $3)
+          AND ($4::text IS NULL OR (x.id IS NULL) = ($4 = 'completed'))
+          AND ($5::timestamptz IS NULL OR r.created_at >= $5)
+          AND ($6::timestamptz IS NULL OR r.created_at < $6)
+        ORDER BY r.id
+        LIMIT $7
+        """,
+        page.after_id,
+        partner_id,
+        offer_id,
+        status,
+        created_from,
+        created_to,
+        page.limit + 1,
+    )
+
+
+# --- reversal ---------------------------------------------------------------------------
+
+
+async def lock_for_reversal(conn: asyncpg.Connection, redemption_id: str) -> asyncpg.Record | None:
+    """The redemption with its voucher row locked (same lock order as redeem: voucher
+    first), and whether it was already reversed."""
+    return await conn.fetchrow(
+        """
+        SELECT r.*, v.status AS voucher_status,
+               EXISTS (SELECT 1 FROM reversals x WHERE x.redemption_id = r.id) AS reversed
+        FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id
+        WHERE r.id = $1
+        FOR UPDATE OF v
+        """,
+        redemption_id,
+    )
+
+
+_REVERSE = """
+WITH reversal AS (
+    -- Applied once: reversals.redemption_id is UNIQUE.
+    INSERT INTO reversals
+        (id, redemption_id, offer_id, partner_id, holder_category, purchase_amount,
+         discount_amount, reason, actor_id, actor_role, created_at, local_day)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT (redemption_id) DO NOTHING
+    RETURNING id, created_at
+), usage AS (
+    UPDATE holder_offer_usage SET uses = uses - 1
+    WHERE holder_id = $13 AND offer_id = $3 AND period_start = $14 AND uses > 0
+      AND EXISTS (SELECT 1 FROM reversal)
+), offer AS (
+    UPDATE offers SET redeemed_count = redeemed_count - 1, spent = spent - $15
+    WHERE id = $3 AND EXISTS (SELECT 1 FROM reversal)
+), voucher AS (
+    -- The use comes back; a used-up voucher is active again unless its holder has
+    -- claimed a new one for the offer meanwhile (at most one active per offer).
+    UPDATE vouchers v
+    SET uses_left = v.uses_left + 1, updated_at = $11,
+        status = CASE
+            WHEN v.status = 'used_up' AND NOT EXISTS (
+                SELECT 1 FROM vouchers w
+                WHERE w.holder_id = v.holder_id AND w.offer_id = v.offer_id
+                  AND w.status = 'active' AND w.id <> v.id
+            ) THEN 'active'
+            ELSE v.status END
+    WHERE v.id = $16 AND v.uses_left < v.uses_total AND EXISTS (SELECT 1 FROM reversal)
+), rollup AS (
+    -- A reversal counts on the day it happens (report months are never rewritten).
+    INSERT INTO discount_rollup AS t
+        (partner_id, offer_id, holder_category, day, reversals, purchase_total, discount_total)
+    SELECT $4, $3, $5, $12, 1, -$6::bigint, -$7::bigint FROM reversal
+    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
+    SET reversals = t.reversals + 1,
+        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
+        discount_total = t.discount_total + EXCLUDED.discount_total
+)
+SELECT id, created_at FROM reversal
+"""
+
+
+async def reverse(
+    conn: asyncpg.Connection,
+    *,
+    reversal_id: str,
+    redemption: asyncpg.Record,
+    reason: str,
+    actor_id: str,
+    actor_role: str,
+    now: datetime,
+    local_day: date,
+) -> asyncpg.Record | None:
+    """Write the reversal and give the use, the budget and the period count back;
+    None if a concurrent reversal got there first."""
+    return await conn.fetchrow(
+        _REVERSE,
+        reversal_id,
+        redemption["id"],
+        redemption["offer_id"],
+        redemption["partner_id"],
+        redemption["holder_category"],
+        redemption["purchase_amount"],
+        redemption["discount_amount"],
+        reason,
+        actor_id,
+        actor_role,
+        now,
+        local_day,
+        redemption["holder_id"],
+        redemption["holder_period_start"],
+        redemption["budget_cost"],
+        redemption["voucher_id"],
+    )

@@ -1,0 +1,192 @@
+"""SQL for vouchers and for the offers a holder may see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from service.db.pagination import PageRequest
+from service.domain.ids import new_id
+
+#: An offer as a holder sees it (name -> SQL over `offers o JOIN partners p`).
+_OFFER_FOR_HOLDER = {
+    "id": "o.id",
+    "partner_id": "o.partner_id",
+    "partner_name": "p.name",
+    "partner_category": "p.category",
+    **{
+        name: f"o.{name}"
+        for name in (
+            "title",
+            "description",
+            "kind",
+            "percent_bp",
+            "max_discount",
+            "amount_off",
+            "fixed_price",
+            "nominal_value",
+            "min_purchase",
+            "starts_at",
+            "ends_at",
+            "uses_per_voucher",
+        )
+    },
+}
+#: Prefix of the offer's columns in a voucher row.
+OFFER_PREFIX = "offer_"
+
+
+def _offer_columns(prefix: str = "") -> str:
+    return ", ".join(f"{sql} AS {prefix}{name}" for name, sql in _OFFER_FOR_HOLDER.items())
+
+
+def offer_of(row: asyncpg.Record, prefix: str = OFFER_PREFIX) -> dict:
+    """The nested offer of a voucher row."""
+    return {name: row[prefix + name] for name in _OFFER_FOR_HOLDER}
+
+
+_VOUCHER = (
+    "v.id, v.offer_id, v.holder_id, v.partner_id, v.status, v.uses_left, v.expires_at, "
+    "v.created_at, " + _offer_columns(OFFER_PREFIX)
+)
+_VOUCHER_FROM = (
+    "vouchers v JOIN offers o ON o.id = v.offer_id JOIN partners p ON p.id = o.partner_id"
+)
+
+
+async def eligibility_facts(
+    conn: asyncpg.Connection, holder_id: str, offer_id: str
+) -> asyncpg.Record | None:
+    """Everything check_claim needs, in one read; None when the offer does not exist."""
+    return await conn.fetchrow(
+        """
+        SELECT h.status AS holder_status, h.category AS holder_category,
+               h.valid_until AS card_valid_until,
+               o.status AS offer_status, o.starts_at AS offer_starts_at,
+               o.ends_at AS offer_ends_at, o.eligible_categories,
+               o.voucher_valid_days, o.uses_per_voucher, o.partner_id,
+               p.status AS partner_status
+        FROM offers o JOIN partners p ON p.id = o.partner_id, holders h
+        WHERE o.id = $2 AND h.id = $1
+        """,
+        holder_id,
+        offer_id,
+    )
+
+
+async def active_voucher_for_update(
+    conn: asyncpg.Connection, holder_id: str, offer_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT v.id, v.expires_at FROM vouchers v
+        WHERE v.holder_id = $1 AND v.offer_id = $2 AND v.status = 'active'
+        FOR UPDATE
+        """,
+        holder_id,
+        offer_id,
+    )
+
+
+async def mark_expired(conn: asyncpg.Connection, voucher_id: str) -> None:
+    await conn.execute(
+        "UPDATE vouchers SET status = 'expired', updated_at = now() "
+        "WHERE id = $1 AND status = 'active'",
+        voucher_id,
+    )
+
+
+async def insert_voucher(
+    conn: asyncpg.Connection,
+    *,
+    holder_id: str,
+    offer_id: str,
+    partner_id: str,
+    uses: int,
+    expires_at: datetime,
+    issued_by: str,
+) -> str | None:
+    """Insert an active voucher; None when a concurrent claim inserted it first."""
+    # The partial unique index keeps one active voucher per holder and offer.
+    return await conn.fetchval(
+        """
+        INSERT INTO vouchers
+            (id, holder_id, offer_id, partner_id, uses_total, uses_left, expires_at, issued_by)
+        VALUES ($1, $2, $3, $4, $5, $5, $6, $7)
+        ON CONFLICT (holder_id, offer_id) WHERE status = 'active' DO NOTHING
+        RETURNING id
+        """,
+        new_id("voucher"),
+        holder_id,
+        offer_id,
+        partner_id,
+        uses,
+        expires_at,
+        issued_by,
+    )
+
+
+async def active_voucher_id(conn: asyncpg.Connection, holder_id: str, offer_id: str) -> str | None:
+    return await conn.fetchval(
+        "SELECT id FROM vouchers WHERE holder_id = $1 AND offer_id = $2 AND status = 'active'",
+        holder_id,
+        offer_id,
+    )
+
+
+async def get_voucher(
+    conn: asyncpg.Connection, voucher_id: str, holder_id: str | None = None
+) -> asyncpg.Record | None:
+    """A voucher with its offer; with `holder_id`, only if it is that holder's."""
+    return await conn.fetchrow(
+        f"""
+        SELECT {_VOUCHER} FROM {_VOUCHER_FROM}
+        WHERE v.id = $1 AND ($2::text IS NULL OR v.holder_id = $2)
+        """,
+        voucher_id,
+        holder_id,
+    )
+
+
+async def list_vouchers(
+    conn: asyncpg.Connection, holder_id: str, page: PageRequest, status: str | None
+) -> list[asyncpg.Record]:
+    """A holder's vouchers; `status` filters on the status as the holder sees it."""
+    return await conn.fetch(
+        f"""
+        SELECT {_VOUCHER} FROM {_VOUCHER_FROM}
+        WHERE v.holder_id = $1 AND ($2::text IS NULL OR v.id > $2)
+          AND ($3::text IS NULL OR
+               CASE WHEN v.status = 'active' AND v.expires_at <= now() THEN 'expired'
+                    ELSE v.status END = $3)
+        ORDER BY v.id
+        LIMIT $4
+        """,
+        holder_id,
+        page.after_id,
+        status,
+        page.limit + 1,
+    )
+
+
+async def offers_open_to(
+    conn: asyncpg.Connection, holder_category: str, page: PageRequest
+) -> list[asyncpg.Record]:
+    """Offers a holder of this category could use now: active, in window, partner active."""
+    return await conn.fetch(
+        f"""
+        SELECT {_offer_columns()}
+        FROM offers o JOIN partners p ON p.id = o.partner_id
+        WHERE o.status = 'active' AND p.status = 'active'
+          AND (o.starts_at IS NULL OR o.starts_at <= now())
+          AND (o.ends_at IS NULL OR o.ends_at > now())
+          AND (cardinality(o.eligible_categories) = 0 OR $1 = ANY (o.eligible_categories))
+          AND ($2::text IS NULL OR o.id > $2)
+        ORDER BY o.id
+        LIMIT $3
+        """,
+        holder_category,
+        page.after_id,
+        page.limit + 1,
+    )

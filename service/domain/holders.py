@@ -1,0 +1,219 @@
+"""Card holder rules shared by the API and the CSV import: field formats, the status
+life cycle, and reading an import file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from service.domain.categories import HOLDER_CATEGORIES
+from service.domain.errors import ApiError, FieldError
+
+STATUSES = ("active", "suspended", "revoked")
+
+#: active ⇄ suspended; either → revoked; nothing comes back from revoked.
+_TRANSITIONS = {
+    "active": {"suspended", "revoked"},
+    "suspended": {"active", "revoked"},
+    "revoked": set(),
+}
+
+CARD_NUMBER_PATTERN = r"^[A-Za-z0-9-]{4,32}$"
+PIN_PATTERN = r"^[0-9]{4,12}$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DISPLAY_NAME_MAX = 100
+REGION_MAX = 100
+
+_CARD_NUMBER = re.compile(CARD_NUMBER_PATTERN)
+_PIN = re.compile(PIN_PATTERN)
+_DATE = re.compile(DATE_PATTERN)
+
+#: The columns of an import file (SPEC 4.2), in any order.
+CSV_COLUMNS = ("card_number", "category", "display_name", "region", "valid_until", "pin")
+
+#: The holder fields an import or an edit may change (besides the PIN).
+DATA_FIELDS = ("category", "display_name", "region", "valid_until")
+
+
+def check_transition(current: str, wanted: str) -> None:
+    """Refuse any status change the life cycle does not allow (409 conflict)."""
+    if wanted != current and wanted not in _TRANSITIONS[current]:
+        raise ApiError("conflict", f"A holder cannot go from {current} to {wanted}")
+
+
+# Each check takes the text as given and returns the value to store, or raises
+# ValueError with a message a bureau clerk can act on.
+
+
+def check_card_number(value: str) -> str:
+    """Card numbers are compared without regard to case: stored in upper case."""
+    value = value.strip()
+    if not _CARD_NUMBER.match(value):
+        raise ValueError("must be 4–32 letters, digits or '-'")
+    return value.upper()
+
+
+def normalise_card_number(value: str) -> str:
+    """How a card number typed anywhere (sign-in, search) is compared with the stored one."""
+    return value.strip().upper()
+
+
+def check_pin(value: str) -> str:
+    value = value.strip()
+    if not _PIN.match(value):
+        raise ValueError("must be 4–12 digits")
+    return value
+
+
+def check_category(value: str) -> str:
+    value = value.strip()
+    if value not in HOLDER_CATEGORIES:
+        raise ValueError(f"must be one of {', '.join(HOLDER_CATEGORIES)}")
+    return value
+
+
+def check_display_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return _check_text(value, DISPLAY_NAME_MAX)
+
+
+def check_region(value: str) -> str:
+    return _check_text(value.strip(), REGION_MAX)
+
+
+def check_valid_until(value: str) -> date:
+    value = value.strip()
+    try:
+        if _DATE.match(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+def _check_text(value: str, max_length: int) -> str:
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    # Control characters and lone surrogates cannot be stored or shown sensibly.
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+_CHECKS: dict[str, Callable[[str], Any]] = {
+    "card_number": check_card_number,
+    "category": check_category,
+    "display_name": check_display_name,
+    "region": check_region,
+    "valid_until": check_valid_until,
+    "pin": check_pin,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HolderRow:
+    """One checked line of an import file."""
+
+    line: int
+    card_number: str
+    category: str
+    display_name: str
+    region: str
+    valid_until: date
+    pin: str
+
+
+def changed_fields(current: Mapping[str, Any], row: HolderRow) -> dict[str, list[Any]]:
+    """{field: [stored, imported]} for the data fields a row would change (PIN aside)."""
+    return {
+        name: [current[name], getattr(row, name)]
+        for name in DATA_FIELDS
+        if current[name] != getattr(row, name)
+    }
+
+
+def parse_holders_csv(data: bytes) -> tuple[list[HolderRow], list[FieldError]]:
+    """Read an import file: UTF-8 with or without a BOM, a header row naming exactly
+    CSV_COLUMNS in any order, then one holder per line.
+
+    Returns the rows, or (when anything is wrong) every error found, each with the line
+    number a spreadsheet shows (the header is line 1). Blank lines are skipped.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        return [], [FieldError("file", "is not UTF-8 text (save it as CSV UTF-8)", line=line)]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        return [], [FieldError("file", f"bad CSV: {error}", line=1)]
+    if header is None:
+        return [], [FieldError("file", "is empty: the header row is missing", line=1)]
+    names = [name.strip() for name in header]
+    errors = _header_errors(names)
+    if errors:
+        return [], errors
+
+    rows: list[HolderRow] = []
+    first_line_of: dict[str, int] = {}
+    line = 1
+    while True:
+        line += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            errors.append(FieldError("file", f"bad CSV: {error}", line=line))
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(names):
+            errors.append(
+                FieldError("row", f"has {len(cells)} values, the header has {len(names)}", line)
+            )
+            continue
+        values: dict[str, Any] = {}
+        for name, cell in zip(names, cells, strict=True):
+            try:
+                values[name] = _CHECKS[name](cell)
+            except ValueError as problem:
+                errors.append(FieldError(name, str(problem), line=line))
+        card = values.get("card_number")
+        if card is not None:
+            if card in first_line_of:
+                errors.append(
+                    FieldError(
+                        "card_number", f"{card} is also on line {first_line_of[card]}", line=line
+                    )
+                )
+            else:
+                first_line_of[card] = line
+        if len(values) == len(names):
+            rows.append(HolderRow(line=line, **values))
+    return ([], errors) if errors else (rows, [])
+
+
+def _header_errors(names: list[str]) -> list[FieldError]:
+    errors = []
+    seen: set[str] = set()
+    for name in names:
+        if name not in CSV_COLUMNS:
+            errors.append(FieldError(name or "(empty)", "is not a column of the import", line=1))
+        elif name in seen:
+            errors.append(FieldError(name, "is given twice", line=1))
+        seen.add(name)
+    for name in CSV_COLUMNS:
+        if name not in seen:
+            errors.append(FieldError(name, "column is missing", line=1))
+    return errors

@@ -1,0 +1,142 @@
+"""Redemption rules, checked in the SPEC's order: token, partner, voucher, holder, offer,
+limits. The token is checked by service.domain.tokens.verify; everything after it is
+here, as plain functions over the facts read in one query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from service.domain.errors import ApiError
+from service.domain.periods import period_start
+from service.domain.pricing import PriceRule, Quote, budget_cost, quote
+from service.domain.vouchers import Eligibility, check_holder, check_offer, effective_status
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionFacts:
+    """Everything the rules need about one voucher, its holder, offer and partner."""
+
+    partner_status: str
+    voucher_status: str
+    voucher_uses_left: int
+    voucher_expires_at: datetime
+    holder_status: str
+    holder_category: str
+    card_valid_until: date
+    offer_status: str
+    offer_starts_at: datetime | None
+    offer_ends_at: datetime | None
+    eligible_categories: tuple[str, ...]
+    price_rule: PriceRule
+    holder_limit_count: int | None
+    holder_limit_period: str | None
+    total_redemptions: int | None
+    redeemed_count: int
+    budget: int | None
+    spent: int
+
+    @property
+    def eligibility(self) -> Eligibility:
+        return Eligibility(
+            holder_status=self.holder_status,
+            holder_category=self.holder_category,
+            card_valid_until=self.card_valid_until,
+            offer_status=self.offer_status,
+            offer_starts_at=self.offer_starts_at,
+            offer_ends_at=self.offer_ends_at,
+            eligible_categories=self.eligible_categories,
+            partner_status=self.partner_status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a redemption would grant, and what it spends."""
+
+    quote: Quote
+    budget_cost: int
+    #: The holder-limit period this use counts in (None: the offer has no holder limit).
+    holder_period_start: datetime | None
+
+
+def check_redemption(
+    facts: RedemptionFacts, purchase_amount: int, now: datetime, tz: ZoneInfo
+) -> Grant:
+    """The grant for this purchase, or the first rule broken after the token's."""
+    if facts.partner_status != "active":
+        raise ApiError("partner_inactive", "The partner is not active in the programme")
+    check_voucher(facts, now)
+    check_holder(facts.eligibility, now, tz)
+    check_offer(facts.eligibility, now)
+    granted = quote(facts.price_rule, purchase_amount)
+    holder_period = None
+    if facts.holder_limit_period is not None:
+        holder_period = period_start(facts.holder_limit_period, now, tz)
+    return Grant(granted, budget_cost(granted), holder_period)
+
+
+def check_voucher(facts: RedemptionFacts, now: datetime) -> None:
+    status = effective_status(facts.voucher_status, facts.voucher_expires_at, now)
+    if status == "revoked":
+        raise ApiError("voucher_revoked", "The voucher has been revoked")
+    if status == "expired":
+        raise ApiError("voucher_expired", "The voucher has expired")
+    if status == "used_up" or facts.voucher_uses_left <= 0:
+        raise ApiError("voucher_used_up", "The voucher has no uses left")
+
+
+def check_limits(facts: RedemptionFacts, grant: Grant, uses_in_period: int) -> None:
+    """The limits as the counters stand now (preview). Redeem enforces the same limits
+    in the database, atomically, and asks `limit_refusal` which one refused."""
+    if facts.holder_limit_count is not None and uses_in_period >= facts.holder_limit_count:
+        raise holder_limit_reached(facts)
+    if facts.total_redemptions is not None and facts.redeemed_count >= facts.total_redemptions:
+        raise ApiError("offer_exhausted", "The offer has no redemptions left")
+    if facts.budget is not None and facts.spent + grant.budget_cost > facts.budget:
+        raise budget_exhausted(facts, grant)
+
+
+def limit_refusal(
+    facts: RedemptionFacts, grant: Grant, uses_in_period: int, offer_status: str
+) -> ApiError:
+    """Why the database refused a redemption whose earlier rules all passed."""
+    if offer_status != "active":
+        return ApiError("offer_inactive", f"The offer is {offer_status}")
+    try:
+        check_limits(facts, grant, uses_in_period)
+    except ApiError as refusal:
+        return refusal
+    # The counters moved between the refusal and this read: still a limit.
+    return ApiError("offer_exhausted", "The offer's limits were reached")
+
+
+def holder_limit_reached(facts: RedemptionFacts) -> ApiError:
+    period = facts.holder_limit_period
+    when = "in total" if period == "ever" else f"per {period}"
+    return ApiError(
+        "holder_limit_reached",
+        f"The card holder may use this offer {facts.holder_limit_count} time(s) {when}",
+    )
+
+
+def budget_exhausted(facts: RedemptionFacts, grant: Grant) -> ApiError:
+    left = max((facts.budget or 0) - facts.spent, 0)
+    return ApiError(
+        "budget_exhausted",
+        f"The offer's budget has {left} fen left; this discount needs {grant.budget_cost}",
+    )
+
+
+def check_reversal(
+    created_at: datetime, already_reversed: bool, now: datetime, window_days: int
+) -> None:
+    """A redemption is reversed once, within the reversal window."""
+    if already_reversed:
+        raise ApiError("already_reversed", "The redemption has already been reversed")
+    if now - created_at > timedelta(days=window_days):
+        raise ApiError(
+            "reversal_window_closed",
+            f"Redemptions can be reversed for {window_days} days after they are made",
+        )

@@ -1,0 +1,73 @@
+"""Voucher rules: who may claim, when a voucher expires, what its status is now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from service.domain.errors import ApiError
+from service.domain.periods import card_is_valid, end_of_local_day, local_date
+
+#: Days a voucher lives when its offer sets no voucher_valid_days.
+DEFAULT_VALID_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """The facts that decide whether a holder may use an offer right now."""
+
+    holder_status: str
+    holder_category: str
+    card_valid_until: date
+    offer_status: str
+    offer_starts_at: datetime | None
+    offer_ends_at: datetime | None
+    eligible_categories: tuple[str, ...]
+    partner_status: str
+
+
+def check_holder(facts: Eligibility, now: datetime, tz: ZoneInfo) -> None:
+    """Holder rules, in the SPEC's order: active, card valid, category eligible."""
+    if facts.holder_status != "active":
+        raise ApiError("holder_inactive", f"The card holder is {facts.holder_status}")
+    if not card_is_valid(facts.card_valid_until, now, tz):
+        raise ApiError("holder_inactive", "The card is past its valid-until date")
+    if facts.eligible_categories and facts.holder_category not in facts.eligible_categories:
+        raise ApiError("holder_ineligible", "This offer is not open to the card holder's category")
+
+
+def check_offer(facts: Eligibility, now: datetime) -> None:
+    """Offer rules: published and inside its window."""
+    if facts.offer_status != "active":
+        raise ApiError("offer_inactive", f"The offer is {facts.offer_status}")
+    if facts.offer_starts_at is not None and now < facts.offer_starts_at:
+        raise ApiError("offer_inactive", "The offer has not started yet")
+    if facts.offer_ends_at is not None and now >= facts.offer_ends_at:
+        raise ApiError("offer_inactive", "The offer has ended")
+
+
+def check_claim(facts: Eligibility, now: datetime, tz: ZoneInfo) -> None:
+    """May this holder claim a voucher for this offer now?"""
+    if facts.partner_status != "active":
+        raise ApiError("partner_inactive", "The partner is not active")
+    check_holder(facts, now, tz)
+    check_offer(facts, now)
+
+
+def voucher_expiry(
+    claimed_at: datetime, valid_days: int | None, offer_ends_at: datetime | None, tz: ZoneInfo
+) -> datetime:
+    """The earlier of the offer's end and the end of the local day `valid_days` after claiming."""
+    days = DEFAULT_VALID_DAYS if valid_days is None else valid_days
+    expiry = end_of_local_day(local_date(claimed_at, tz) + timedelta(days=days), tz)
+    if offer_ends_at is not None and offer_ends_at < expiry:
+        return offer_ends_at
+    return expiry
+
+
+def effective_status(status: str, expires_at: datetime, now: datetime) -> str:
+    """An active voucher past its expiry is expired, whether or not a row says so yet."""
+    if status == "active" and now >= expires_at:
+        return "expired"
+    return status

@@ -1,0 +1,99 @@
+"""Holder sign-in (card number + PIN) and session lookup."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from service.db import holder_sessions as sessions_db
+from service.domain.auth import Principal, Role
+from service.domain.errors import ApiError
+from service.domain.holders import normalise_card_number
+from service.domain.keys import SESSION_PREFIX, generate_session_token
+from service.domain.periods import card_is_valid
+from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
+from service.domain.signin import DECOY_PIN, SESSION_TTL
+
+WRONG_CREDENTIALS = "The card number or PIN is wrong"
+
+
+_decoy: list[str] = []
+
+
+async def _decoy_hash() -> str:
+    """An argon2id hash of a PIN nobody has, made once, off the event loop."""
+    if not _decoy:
+        _decoy.append(await hash_pin_off_loop(DECOY_PIN))
+    return _decoy[0]
+
+
+async def sign_in(
+    pool: asyncpg.Pool, card_number: str, pin: str, tz: ZoneInfo
+) -> tuple[str, datetime]:
+    """A new session token and its expiry, or the SPEC's refusal.
+
+    An unknown card and a wrong PIN answer the same and take the same time (a PIN is
+    verified either way). The holder row stays locked while its PIN is checked, so
+    concurrent guesses are counted one by one and the lockout holds across processes.
+    """
+    card = normalise_card_number(card_number)
+    refusal: ApiError | None = None
+    async with pool.acquire() as conn, conn.transaction():
+        holder = await sessions_db.lock_holder_by_card(conn, card)
+        if holder is None:
+            await verify_pin_off_loop(await _decoy_hash(), pin)
+            raise ApiError("unauthenticated", WRONG_CREDENTIALS)
+        if holder["locked"]:
+            raise _locked(holder["locked_until"])
+        if not await verify_pin_off_loop(holder["pin_hash"], pin):
+            # Recorded (the transaction commits), then refused below.
+            await sessions_db.record_wrong_pin(conn, holder["id"])
+            refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
+        else:
+            await sessions_db.clear_wrong_pins(conn, holder["id"])
+            now = datetime.now(UTC)
+            if holder["status"] != "active":
+                refusal = ApiError("holder_inactive", f"The card is {holder['status']}")
+            elif not card_is_valid(holder["valid_until"], now, tz):
+                refusal = ApiError("holder_inactive", "The card is past its valid-until date")
+            else:
+                if needs_rehash(holder["pin_hash"]):
+                    new_hash = await hash_pin_off_loop(pin)
+                    await sessions_db.update_pin_hash(conn, holder["id"], new_hash)
+                token = generate_session_token()
+                expires_at = now + SESSION_TTL
+                await sessions_db.create_session(conn, holder["id"], token, expires_at)
+    if refusal is not None:
+        raise refusal
+    return token, expires_at
+
+
+def _locked(until: datetime) -> ApiError:
+    seconds = max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
+    return ApiError(
+        "too_many_attempts",
+        f"Too many wrong PINs: the card is locked for {math.ceil(seconds / 60)} more minute(s)",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def looks_like_session_token(token: str) -> bool:
+    return token.startswith(SESSION_PREFIX) and len(token) <= 100
+
+
+async def holder_principal(pool: asyncpg.Pool, token: str, tz: ZoneInfo) -> Principal | None:
+    """The holder behind a session token; a holder no longer active is refused at once."""
+    if not looks_like_session_token(token):
+        return None
+    async with pool.acquire() as conn:
+        holder = await sessions_db.session_holder(conn, token)
+    if holder is None:
+        return None
+    if holder["status"] != "active" or not card_is_valid(
+        holder["valid_until"], datetime.now(UTC), tz
+    ):
+        raise ApiError("holder_inactive", "The card holder is not active")
+    return Principal(role=Role.HOLDER, holder_id=holder["id"])

@@ -1,0 +1,86 @@
+"""Claiming vouchers and minting their tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from service.config import Settings
+from service.db import vouchers as vouchers_db
+from service.domain import tokens
+from service.domain.errors import ApiError
+from service.domain.vouchers import Eligibility, check_claim, effective_status, voucher_expiry
+from service.keyring import Keyring
+
+#: What a holder is told when their voucher cannot be shown at a till.
+_DEAD_VOUCHER = {
+    "used_up": ("voucher_used_up", "The voucher has no uses left"),
+    "expired": ("voucher_expired", "The voucher has expired"),
+    "revoked": ("voucher_revoked", "The voucher has been revoked"),
+}
+
+
+async def claim(
+    conn: asyncpg.Connection, settings: Settings, holder_id: str, offer_id: str, issued_by: str
+) -> tuple[asyncpg.Record, bool]:
+    """The holder's active voucher for the offer, creating it if needed: (voucher, created)."""
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        facts = await vouchers_db.eligibility_facts(conn, holder_id, offer_id)
+        if facts is None:
+            raise ApiError("not_found", "No such offer")
+        check_claim(
+            Eligibility(
+                holder_status=facts["holder_status"],
+                holder_category=facts["holder_category"],
+                card_valid_until=facts["card_valid_until"],
+                offer_status=facts["offer_status"],
+                offer_starts_at=facts["offer_starts_at"],
+                offer_ends_at=facts["offer_ends_at"],
+                eligible_categories=tuple(facts["eligible_categories"]),
+                partner_status=facts["partner_status"],
+            ),
+            now,
+            settings.timezone,
+        )
+        existing = await vouchers_db.active_voucher_for_update(conn, holder_id, offer_id)
+        if existing is not None:
+            if effective_status("active", existing["expires_at"], now) == "active":
+                return await vouchers_db.get_voucher(conn, existing["id"]), False
+            await vouchers_db.mark_expired(conn, existing["id"])
+        voucher_id = await vouchers_db.insert_voucher(
+            conn,
+            holder_id=holder_id,
+            offer_id=offer_id,
+            partner_id=facts["partner_id"],
+            uses=facts["uses_per_voucher"],
+            expires_at=voucher_expiry(
+                now, facts["voucher_valid_days"], facts["offer_ends_at"], settings.timezone
+            ),
+            issued_by=issued_by,
+        )
+    created = voucher_id is not None
+    if not created:
+        # A concurrent claim won the unique index; answer with its voucher.
+        voucher_id = await vouchers_db.active_voucher_id(conn, holder_id, offer_id)
+        if voucher_id is None:  # …and it was used up in the same instant
+            raise ApiError("conflict", "The voucher changed while claiming; claim again")
+    return await vouchers_db.get_voucher(conn, voucher_id), created
+
+
+async def mint_token(
+    conn: asyncpg.Connection, keyring: Keyring, settings: Settings, voucher: asyncpg.Record
+) -> tuple[str, datetime]:
+    """A fresh short-lived token for a usable voucher."""
+    status = effective_status(voucher["status"], voucher["expires_at"], datetime.now(UTC))
+    if status in _DEAD_VOUCHER:
+        raise ApiError(*_DEAD_VOUCHER[status])
+    key = await keyring.signing_key(conn)
+    return tokens.mint(
+        key,
+        voucher_id=voucher["id"],
+        partner_id=voucher["partner_id"],
+        issuer=settings.issuer,
+        ttl_seconds=settings.token_ttl,
+    )

@@ -1,0 +1,121 @@
+"""Rule 1 and 2 under load: many scanners on two servers at the same voucher or offer."""
+
+from collections import Counter
+
+import asyncpg
+
+from tests.concurrency.conftest import assert_counters_match_ledger, burst, fresh_key
+from tests.helpers import Till
+
+
+def codes(results) -> Counter:
+    return Counter(201 if status == 201 else body["code"] for status, body, _ in results)
+
+
+async def test_200_redeems_of_one_single_use_voucher_grant_exactly_one(
+    servers, db: asyncpg.Connection, settings
+) -> None:
+    till = await Till(db, settings).open()
+    results = await burst(
+        servers,
+        [
+            ({**till.scanner, **fresh_key()}, {"token": till.token, "purchase_amount": 5000})
+            for _ in range(200)
+        ],
+    )
+    assert codes(results) == {201: 1, "voucher_used_up": 199}
+    assert all(status < 500 for status, _, _ in results)
+    assert await db.fetchval("SELECT count(*) FROM redemptions") == 1
+    await assert_counters_match_ledger(db)
+
+
+async def test_budget_of_10000_with_300_off_grants_exactly_33_of_40(
+    servers, db: asyncpg.Connection, settings
+) -> None:
+    till = await Till(db, settings).open(
+        offer={"kind": "amount_off", "amount_off": 300, "budget": 10_000}
+    )
+    tokens = [till.token] + [(await till.new_voucher())[1] for _ in range(39)]
+    results = await burst(
+        servers,
+        [({**till.scanner, **fresh_key()}, {"token": t, "purchase_amount": 1000}) for t in tokens],
+    )
+    assert codes(results) == {201: 33, "budget_exhausted": 7}
+    assert await db.fetchval("SELECT spent FROM offers") == 9_900
+    await assert_counters_match_ledger(db)
+
+
+async def test_total_of_10_grants_exactly_10_of_40(servers, db, settings) -> None:
+    till = await Till(db, settings).open(
+        offer={"kind": "percent_off", "percent_bp": 500, "total_redemptions": 10}
+    )
+    tokens = [till.token] + [(await till.new_voucher())[1] for _ in range(39)]
+    results = await burst(
+        servers,
+        [({**till.scanner, **fresh_key()}, {"token": t, "purchase_amount": 999}) for t in tokens],
+    )
+    assert codes(results) == {201: 10, "offer_exhausted": 30}
+    await assert_counters_match_ledger(db)
+
+
+async def test_holder_limit_of_2_a_month_grants_exactly_2_of_30(servers, db, settings) -> None:
+    till = await Till(db, settings).open(
+        offer={
+            "kind": "service",
+            "nominal_value": 2000,
+            "uses_per_voucher": 30,
+            "holder_limit_count": 2,
+            "holder_limit_period": "month",
+        }
+    )
+    results = await burst(
+        servers,
+        [
+            ({**till.scanner, **fresh_key()}, {"token": till.token, "purchase_amount": 100})
+            for _ in range(30)
+        ],
+    )
+    assert codes(results) == {201: 2, "holder_limit_reached": 28}
+    assert await db.fetchval("SELECT uses_left FROM vouchers") == 28
+    await assert_counters_match_ledger(db)
+
+
+async def test_50_at_once_with_one_key_make_one_redemption(servers, db, settings) -> None:
+    till = await Till(db, settings).open(
+        offer={"kind": "amount_off", "amount_off": 100, "uses_per_voucher": 50}
+    )
+    headers = {**till.scanner, "Idempotency-Key": "receipt-0001"}
+    body = {"token": till.token, "purchase_amount": 1000}
+    results = await burst(servers, [(headers, body)] * 50)
+    assert await db.fetchval("SELECT count(*) FROM redemptions") == 1
+    redemption_id = await db.fetchval("SELECT id FROM redemptions")
+    answered = [b for status, b, _ in results if status == 201]
+    assert answered and all(b["id"] == redemption_id for b in answered)
+    others = Counter(b["code"] for status, b, _ in results if status != 201)
+    assert set(others) <= {"idempotency_key_in_use"}
+    replays = [h for status, _, h in results if status == 201 and "Idempotent-Replayed" in h]
+    assert len(replays) == len(answered) - 1
+    again = await burst(servers, [(headers, body)])
+    assert again[0][0] == 201 and again[0][1]["id"] == redemption_id
+    await assert_counters_match_ledger(db)
+
+
+async def test_concurrent_reversals_apply_once(servers, db, settings) -> None:
+    import asyncio
+
+    till = await Till(db, settings).open()
+    first = await burst(
+        servers, [({**till.scanner, **fresh_key()}, {"token": till.token, "purchase_amount": 5000})]
+    )
+    redemption_id = first[0][1]["id"]
+    answers = await asyncio.gather(
+        *(
+            servers[i % 2].post(
+                f"/v1/redemptions/{redemption_id}/reversal", json={}, headers=till.partner
+            )
+            for i in range(20)
+        )
+    )
+    assert sorted(a.status for a in answers) == [201] + [409] * 19
+    assert await db.fetchval("SELECT count(*) FROM reversals") == 1
+    await assert_counters_match_ledger(db)

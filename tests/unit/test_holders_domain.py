@@ -1,0 +1,219 @@
+"""Holder rules without a database: field formats, status life cycle, CSV reading, PINs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from service.domain import pins
+from service.domain.errors import ApiError
+from service.domain.holders import (
+    HolderRow,
+    changed_fields,
+    check_card_number,
+    check_display_name,
+    check_pin,
+    check_region,
+    check_transition,
+    check_valid_until,
+    parse_holders_csv,
+)
+
+HEADER = "card_number,category,display_name,region,valid_until,pin"
+
+
+def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
+    return ("\n".join([header, *lines]) + "\n").encode()
+
+
+def errors_of(data: bytes) -> list[tuple[int | None, str]]:
+    rows, errors = parse_holders_csv(data)
+    assert not rows or not errors
+    return [(error.line, error.field) for error in errors]
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted"),
+    [
+        ("active", "suspended"),
+        ("suspended", "active"),
+        ("active", "revoked"),
+        ("suspended", "revoked"),
+        ("active", "active"),
+        ("revoked", "revoked"),
+    ],
+)
+def test_allowed_status_changes_pass(current: str, wanted: str) -> None:
+    check_transition(current, wanted)
+
+
+@pytest.mark.parametrize("wanted", ["active", "suspended"])
+def test_nothing_comes_back_from_revoked(wanted: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        check_transition("revoked", wanted)
+    assert caught.value.code == "conflict"
+
+
+@pytest.mark.parametrize("value", ["YD-1", "abcd", "0123456789" * 3 + "AB", "----"])
+def test_card_numbers_of_letters_digits_and_dashes_are_accepted(value: str) -> None:
+    assert check_card_number(value) == value.upper()
+
+
+@pytest.mark.parametrize(
+    "value", ["YD1", "0123456789" * 3 + "ABC", "YD 001", "YD_001", "证件0001", "YD-001\x00", ""]
+)
+def test_malformed_card_numbers_are_refused(value: str) -> None:
+    with pytest.raises(ValueError):
+        check_card_number(value)
+
+
+@pytest.mark.parametrize("value", ["1234", "012345678901"])
+def test_pins_of_four_to_twelve_digits_are_accepted(value: str) -> None:
+    assert check_pin(value) == value
+
+
+@pytest.mark.parametrize("value", ["123", "0123456789012", "12a4", "１２３４", ""])
+def test_other_pins_are_refused(value: str) -> None:
+    with pytest.raises(ValueError):
+        check_pin(value)
+
+
+@pytest.mark.parametrize("value", ["", "   ", "x" * 101, "王\x00建国", "王\u0007国", "\ud800"])
+def test_bad_display_names_are_refused(value: str) -> None:
+    with pytest.raises(ValueError):
+        check_display_name(value)
+
+
+def test_region_may_be_empty_but_not_longer_than_100() -> None:
+    assert check_region("") == ""
+    assert check_region("东" * 100) == "东" * 100
+    with pytest.raises(ValueError):
+        check_region("东" * 101)
+
+
+@pytest.mark.parametrize("value", ["2030-02-30", "2030/12/31", "20301231", "31.12.2030", "soon"])
+def test_valid_until_must_be_a_real_yyyy_mm_dd_date(value: str) -> None:
+    with pytest.raises(ValueError):
+        check_valid_until(value)
+
+
+def test_a_good_file_gives_checked_rows() -> None:
+    rows, errors = parse_holders_csv(
+        csv_bytes(
+            "yd-0001,veteran, 王建国 ,东城街道,2030-12-31,204816",
+            "YD-0002,other,李,,2031-01-01,0007",
+        )
+    )
+    assert errors == []
+    assert rows == [
+        HolderRow(2, "YD-0001", "veteran", "王建国", "东城街道", date(2030, 12, 31), "204816"),
+        HolderRow(3, "YD-0002", "other", "李", "", date(2031, 1, 1), "0007"),
+    ]
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_accepted() -> None:
+    data = b"\xef\xbb\xbf" + csv_bytes("YD-0001,veteran,王建国,,2030-12-31,1234").replace(
+        b"\n", b"\r\n"
+    )
+    rows, errors = parse_holders_csv(data)
+    assert errors == []
+    assert [row.card_number for row in rows] == ["YD-0001"]
+
+
+def test_columns_may_come_in_any_order() -> None:
+    rows, errors = parse_holders_csv(
+        csv_bytes(
+            "1234,2030-12-31,王建国,YD-0001,,veteran",
+            header="pin,valid_until,display_name,card_number,region,category",
+        )
+    )
+    assert errors == []
+    assert rows[0].card_number == "YD-0001" and rows[0].pin == "1234"
+
+
+def test_unknown_and_missing_columns_are_errors_on_line_1() -> None:
+    data = csv_bytes(
+        "YD-0001,veteran,王建国,,2030-12-31,x",
+        header="card_number,category,name,region,valid_until,pin,pin",
+    )
+    assert errors_of(data) == [(1, "name"), (1, "pin"), (1, "display_name")]
+
+
+def test_every_bad_line_is_reported_with_the_line_a_spreadsheet_shows() -> None:
+    data = csv_bytes(
+        "YD-0001,veteran,王建国,,2030-12-31,1234",
+        "YD-0002,general,李,,2030-12-31,1234",  # line 3: category
+        "",  # line 4: blank, skipped
+        'YD-0003,veteran,"张\n三",,2030-12-31,1234',  # line 5 (two text lines): name
+        "YD-0004,veteran,赵,,2030-13-01,12",  # line 6: date and PIN
+        "YD-0005,veteran,钱",  # line 7: too few values
+        "yd-0001,veteran,孙,,2030-12-31,1234",  # line 8: same card as line 2
+    )
+    assert errors_of(data) == [
+        (3, "category"),
+        (5, "display_name"),
+        (6, "valid_until"),
+        (6, "pin"),
+        (7, "row"),
+        (8, "card_number"),
+    ]
+    _, errors = parse_holders_csv(data)
+    assert "line 2" in errors[-1].message
+
+
+def test_a_file_that_is_not_utf8_names_the_line() -> None:
+    data = csv_bytes("YD-0001,veteran,王建国,,2030-12-31,1234").replace(
+        "王建国".encode(), "王建国".encode("gbk")
+    )
+    assert errors_of(data) == [(2, "file")]
+
+
+def test_an_empty_file_has_no_header() -> None:
+    assert errors_of(b"") == [(1, "file")]
+    assert errors_of(b"\xef\xbb\xbf") == [(1, "file")]
+
+
+def test_a_header_alone_is_an_empty_import() -> None:
+    assert parse_holders_csv(csv_bytes()) == ([], [])
+
+
+def test_broken_quoting_is_an_error_on_its_line() -> None:
+    data = csv_bytes(
+        "YD-0001,veteran,王建国,,2030-12-31,1234", 'YD-0002,veteran,"李"x,,2030-12-31,1234'
+    )
+    assert errors_of(data) == [(3, "file")]
+
+
+def test_changed_fields_names_only_what_differs() -> None:
+    row = HolderRow(2, "YD-0001", "veteran", "王建国", "西城", date(2030, 12, 31), "1234")
+    stored = {
+        "category": "veteran",
+        "display_name": "王建国",
+        "region": "东城",
+        "valid_until": date(2030, 12, 31),
+    }
+    assert changed_fields(stored, row) == {"region": ["东城", "西城"]}
+    assert changed_fields({**stored, "region": "西城"}, row) == {}
+
+
+def test_pin_hash_is_argon2id_with_the_stated_parameters() -> None:
+    stored = pins.hash_pin("204816")
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert "204816" not in stored
+    assert pins.verify_pin(stored, "204816")
+    assert not pins.verify_pin(stored, "204817")
+    assert not pins.needs_rehash(stored)
+
+
+def test_a_malformed_hash_never_verifies_and_needs_rehash() -> None:
+    assert not pins.verify_pin("not a hash", "204816")
+    assert pins.needs_rehash("$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+
+
+async def test_bulk_pin_work_keeps_the_order_of_its_input() -> None:
+    hashes = await pins.hash_pins(["1111", "2222", "3333"])
+    assert await pins.verify_pins(
+        [(hashes[0], "1111"), (hashes[1], "1111"), (hashes[2], "3333")]
+    ) == [True, False, True]
+    assert await pins.hash_pins([]) == []
