@@ -34,10 +34,14 @@ MAX_BODY_BYTES = 1024 * 1024
 def routes() -> list[web.AbstractRouteDef]:
     """Every route of the service, top to bottom."""
     return [
+        # operations
         web.get("/healthz", health.healthz),
         web.get("/readyz", health.readyz),
+        # metrics
         *docs.docs_routes(),
         web.get("/.well-known/jwks.json", jwks.jwks),
+        # pages
+        # partners and their keys (bureau)
         web.post("/v1/partners", partners.create_partner),
         web.get("/v1/partners", partners.list_partners),
         web.get("/v1/partners/{partner_id}", partners.get_partner),
@@ -46,12 +50,18 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/partners/{partner_id}/keys", keys.list_keys),
         web.delete("/v1/keys/{key_id}", keys.revoke_key),
         web.get("/v1/audit-events", audit.list_audit_events),
-        # holders
+        # holders (bureau)
         web.post("/v1/holders", holders.create_holder),
         web.get("/v1/holders", holders.list_holders),
         web.post("/v1/holders/import", holders.import_holders),
         web.get("/v1/holders/{holder_id}", holders.get_holder),
         web.patch("/v1/holders/{holder_id}", holders.update_holder),
+        # offers (partners for themselves, the bureau for any)
+        web.post("/v1/offers", offers.create_offer),
+        web.get("/v1/offers", offers.list_offers),
+        web.get("/v1/offers/{offer_id}", offers.get_offer),
+        web.patch("/v1/offers/{offer_id}", offers.update_offer),
+        # vouchers: the holder's own side, and the service desk
         web.post("/v1/holder-sessions", me.create_session),
         web.get("/v1/me", me.get_me),
         web.get("/v1/me/offers", me.list_my_offers),
@@ -62,16 +72,13 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/me/vouchers/{voucher_id}/qr.png", me.voucher_qr_png),
         web.get("/v1/me/vouchers/{voucher_id}/qr.svg", me.voucher_qr_svg),
         web.post("/v1/vouchers", vouchers.issue_voucher),
+        # redemption (scanners) and the ledger
         web.post("/v1/redemptions/preview", redemptions.preview),
         web.post("/v1/redemptions", redemptions.redeem),
         web.get("/v1/redemptions", redemptions.list_redemptions),
         web.get("/v1/redemptions/{redemption_id}", redemptions.get_redemption),
         web.post("/v1/redemptions/{redemption_id}/reversal", redemptions.reverse),
-        # offers
-        web.post("/v1/offers", offers.create_offer),
-        web.get("/v1/offers", offers.list_offers),
-        web.get("/v1/offers/{offer_id}", offers.get_offer),
-        web.patch("/v1/offers/{offer_id}", offers.update_offer),
+        # reports
     ]
 
 
