@@ -1,0 +1,263 @@
+"""Rule 5 for every route: who may call it, and that nobody reaches another's resources.
+
+The route list is read from the app, so a new route without an entry here fails the
+test. Each caller calls each route with its own ids and, where a route is scoped to a
+partner or a holder, with another's: a 2xx on another's id is a leak.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from service.db import keys as keys_db
+from service.domain.auth import Role
+from tests.helpers import Till, bearer, make_holder, make_key, make_voucher, token_for
+
+CALLERS = ("anonymous", "admin", "partner_a", "partner_b", "scanner_a", "revoked", "holder")
+ANYONE = set(CALLERS) - {"revoked"}  # a revoked key is refused everywhere, even on public routes
+
+ADMIN = {"admin"}
+PARTNERS = {"admin", "partner_a", "partner_b"}
+PARTNERS_AND_SCANNERS = PARTNERS | {"scanner_a"}
+SCANNER = {"scanner_a"}
+HOLDER = {"holder"}
+
+#: (method, route template) -> callers allowed by role. Ownership is tested separately.
+ALLOWED: dict[tuple[str, str], set[str]] = {
+    ("GET", "/healthz"): ANYONE,
+    ("GET", "/readyz"): ANYONE,
+    ("GET", "/openapi.json"): ANYONE,
+    ("GET", "/docs"): ANYONE,
+    ("GET", "/docs/init.js"): ANYONE,
+    ("GET", "/.well-known/jwks.json"): ANYONE,
+    ("POST", "/v1/partners"): ADMIN,
+    ("GET", "/v1/partners"): PARTNERS,
+    ("GET", "/v1/partners/{partner_id}"): PARTNERS,
+    ("PATCH", "/v1/partners/{partner_id}"): ADMIN,
+    ("POST", "/v1/partners/{partner_id}/keys"): ADMIN,
+    ("GET", "/v1/partners/{partner_id}/keys"): ADMIN,
+    ("DELETE", "/v1/keys/{key_id}"): ADMIN,
+    ("GET", "/v1/audit-events"): ADMIN,
+    ("POST", "/v1/holders"): ADMIN,
+    ("GET", "/v1/holders"): ADMIN,
+    ("POST", "/v1/holders/import"): ADMIN,
+    ("GET", "/v1/holders/{holder_id}"): ADMIN,
+    ("PATCH", "/v1/holders/{holder_id}"): ADMIN,
+    ("POST", "/v1/offers"): PARTNERS,
+    ("GET", "/v1/offers"): PARTNERS,
+    ("GET", "/v1/offers/{offer_id}"): PARTNERS,
+    ("PATCH", "/v1/offers/{offer_id}"): PARTNERS,
+    ("POST", "/v1/holder-sessions"): ANYONE,
+    ("GET", "/v1/me"): HOLDER,
+    ("GET", "/v1/me/offers"): HOLDER,
+    ("POST", "/v1/me/vouchers"): HOLDER,
+    ("GET", "/v1/me/vouchers"): HOLDER,
+    ("GET", "/v1/me/vouchers/{voucher_id}"): HOLDER,
+    ("GET", "/v1/me/vouchers/{voucher_id}/token"): HOLDER,
+    ("GET", "/v1/me/vouchers/{voucher_id}/qr.png"): HOLDER,
+    ("GET", "/v1/me/vouchers/{voucher_id}/qr.svg"): HOLDER,
+    ("POST", "/v1/vouchers"): ADMIN,
+    ("POST", "/v1/redemptions/preview"): SCANNER,
+    ("POST", "/v1/redemptions"): SCANNER,
+    ("GET", "/v1/redemptions"): PARTNERS,
+    ("GET", "/v1/redemptions/{redemption_id}"): PARTNERS_AND_SCANNERS,
+    ("POST", "/v1/redemptions/{redemption_id}/reversal"): PARTNERS_AND_SCANNERS,
+    ("GET", "/metrics"): ANYONE,
+    ("GET", "/scan"): ANYONE,
+    ("GET", "/wallet"): ANYONE,
+    ("GET", "/v1/reports/discounts"): PARTNERS,
+    ("GET", "/v1/reports/summary"): ADMIN,
+}
+
+#: Routes that only serve files (their own tests cover them).
+ASSET_PREFIXES = ("/docs/static", "/pages/static", "/static")
+
+
+@dataclass
+class World:
+    """Two partners, each with an offer, keys, a holder's voucher and a redemption."""
+
+    a: Till
+    b: Till
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    other_voucher: str = ""
+    redemption_a: str = ""
+    redemption_b: str = ""
+    db: asyncpg.Connection | None = None
+
+
+@pytest.fixture
+async def world(client: TestClient, db: asyncpg.Connection, settings, admin) -> World:
+    multi_use = {"kind": "amount_off", "amount_off": 100, "uses_per_voucher": 1000}
+    a = await Till(db, settings).open(offer=multi_use, holder={"card_number": "MATRIX-A"})
+    b = await Till(db, settings).open(offer=multi_use, holder={"card_number": "MATRIX-B"})
+    # The holder caller owns a's voucher; another holder owns a second voucher of a's offer.
+    other_holder = await make_holder(db, card_number="MATRIX-OTHER")
+    other_voucher = await make_voucher(db, settings, other_holder, a.offer_id)
+    revoked = await make_key(db, Role.PARTNER, a.partner_id)
+    revoked_id = await db.fetchval("SELECT id FROM api_keys ORDER BY id DESC LIMIT 1")
+    await keys_db.revoke_key(db, revoked_id, None)
+    session = await client.post(
+        "/v1/holder-sessions", json={"card_number": "MATRIX-A", "pin": "204816"}
+    )
+    world = World(a=a, b=b, other_voucher=other_voucher, db=db)
+    world.headers = {
+        "anonymous": {},
+        "admin": admin,
+        "partner_a": a.partner,
+        "partner_b": b.partner,
+        "scanner_a": a.scanner,
+        "revoked": bearer(revoked),
+        "holder": bearer((await session.json())["token"]),
+    }
+    for till in (a, b):
+        answer = await client.post(
+            "/v1/redemptions",
+            json={"token": till.token, "purchase_amount": 1000},
+            headers={**till.scanner, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert answer.status == 201, await answer.text()
+        if till is a:
+            world.redemption_a = (await answer.json())["id"]
+        else:
+            world.redemption_b = (await answer.json())["id"]
+    return world
+
+
+def side(world: World, caller: str, own: bool) -> Till:
+    """The partner whose resources count as the caller's own (a, for admin and holder)."""
+    mine = world.b if caller == "partner_b" else world.a
+    theirs = world.a if mine is world.b else world.b
+    return mine if own else theirs
+
+
+async def path_ids(world: World, caller: str, own: bool) -> dict[str, str]:
+    till = side(world, caller, own)
+    victim_key = await make_key(world.db, Role.SCANNER, till.partner_id)
+    victim_id = await world.db.fetchval(
+        "SELECT id FROM api_keys WHERE key_hash = $1", keys_db.hash_key(victim_key)
+    )
+    return {
+        "partner_id": till.partner_id,
+        "offer_id": till.offer_id,
+        "holder_id": till.holder_id,
+        "key_id": victim_id,
+        "voucher_id": world.a.voucher_id if own else world.other_voucher,
+        "redemption_id": world.redemption_a if till is world.a else world.redemption_b,
+    }
+
+
+async def body_for(world: World, method: str, template: str, caller: str, own: bool):
+    till = side(world, caller, own)
+    if template == "/v1/partners":
+        return {"name": "新伙伴", "category": "retail"}
+    if template == "/v1/partners/{partner_id}":
+        return {"contact_name": "张三"}
+    if template == "/v1/partners/{partner_id}/keys":
+        return {"role": "scanner", "label": "matrix"}
+    if template == "/v1/holders":
+        return {
+            "card_number": f"M-{uuid.uuid4().hex[:8]}",
+            "category": "veteran",
+            "display_name": "李四",
+            "region": "",
+            "valid_until": "2030-12-31",
+            "pin": "1234",
+        }
+    if template == "/v1/holders/import":
+        return "card_number,category,display_name,region,valid_until,pin\n"
+    if template == "/v1/holders/{holder_id}":
+        return {"region": "北街道"}
+    if template == "/v1/offers" and method == "POST":
+        return {
+            "partner_id": till.partner_id,
+            "title": "新优惠",
+            "kind": "amount_off",
+            "amount_off": 100,
+        }
+    if template == "/v1/offers/{offer_id}":
+        return {"description": "matrix"}
+    if template == "/v1/holder-sessions":
+        return {"card_number": "MATRIX-OTHER", "pin": "204816"}
+    if template == "/v1/me/vouchers":
+        return {"offer_id": world.a.offer_id}
+    if template == "/v1/vouchers":
+        return {"holder_id": world.a.holder_id, "offer_id": world.a.offer_id}
+    if template in ("/v1/redemptions/preview", "/v1/redemptions"):
+        return {
+            "token": await token_for(world.db, world.a.settings, till.voucher_id),
+            "purchase_amount": 1000,
+        }
+    if template == "/v1/redemptions/{redemption_id}/reversal":
+        return {"reason": "matrix"}
+    return None
+
+
+#: Which callers' access to a route depends on owning the resource.
+SCOPED_CALLERS = {"partner_a", "partner_b", "scanner_a", "holder"}
+
+
+#: Unscoped routes whose body names a resource that may be another partner's.
+SCOPED_BY_BODY = {
+    ("POST", "/v1/offers"),
+    ("POST", "/v1/redemptions"),
+    ("POST", "/v1/redemptions/preview"),
+}
+
+
+def is_scoped(method: str, template: str) -> bool:
+    by_path = "{" in template and not template.startswith("/v1/keys")
+    return by_path or (method, template) in SCOPED_BY_BODY
+
+
+async def call(client, world, method, template, caller, own):
+    ids = await path_ids(world, caller, own)
+    path = template.format(**ids) if "{" in template else template
+    body = await body_for(world, method, template, caller, own)
+    headers = dict(world.headers[caller])
+    if template == "/v1/redemptions":
+        headers["Idempotency-Key"] = uuid.uuid4().hex
+    if isinstance(body, str):
+        headers["Content-Type"] = "text/csv"
+        return await client.request(method, path, data=body.encode(), headers=headers)
+    return await client.request(method, path, json=body, headers=headers)
+
+
+async def test_every_route_has_an_entry(client: TestClient) -> None:
+    routes = {
+        (r.method, r.resource.canonical)
+        for r in client.app.router.routes()
+        if r.method != "HEAD" and not r.resource.canonical.startswith(ASSET_PREFIXES)
+    }
+    missing = routes - set(ALLOWED)
+    assert not missing, f"add these routes to ALLOWED: {sorted(missing)}"
+
+
+async def test_every_caller_on_every_route(client: TestClient, world: World) -> None:
+    routes = sorted(
+        {(r.method, r.resource.canonical) for r in client.app.router.routes()} & set(ALLOWED)
+    )
+    leaks, wrong = [], []
+    for (method, template), caller in itertools.product(routes, CALLERS):
+        allowed = caller in ALLOWED[(method, template)]
+        response = await call(client, world, method, template, caller, own=True)
+        status = response.status
+        assert status < 500, (method, template, caller, await response.text())
+        if not allowed:
+            expected = 401 if caller in ("anonymous", "revoked") else 403
+            if status != expected:
+                wrong.append((method, template, caller, status, expected))
+        elif status in (401, 403):
+            wrong.append((method, template, caller, status, "allowed"))
+        if allowed and caller in SCOPED_CALLERS and is_scoped(method, template):
+            foreign = await call(client, world, method, template, caller, own=False)
+            if foreign.status < 400 or foreign.status == 401:
+                leaks.append((method, template, caller, foreign.status))
+    assert not wrong, wrong
+    assert not leaks, f"reached another's resource: {leaks}"
