@@ -142,6 +142,13 @@ async def update_holder(
             holder_id,
             *values,
         )
+        if diff.get("status", [None, None])[1] == "revoked":
+            # Revoking a holder makes every outstanding voucher of theirs unusable at once.
+            await conn.execute(
+                "UPDATE vouchers SET status = 'revoked', updated_at = now() "
+                "WHERE holder_id = $1 AND status = 'active'",
+                holder_id,
+            )
         action = "holder.status" if set(diff) == {"status"} else "holder.update"
         await audit.record(conn, actor, action, "holder", holder_id, _audit_values(diff))
     return row

@@ -318,3 +318,14 @@ async def test_only_scanners_redeem(client: TestClient, till, admin) -> None:
     for headers in (admin, till.partner):
         response = await redeem(client, till, scanner=headers)
         assert await problem_code(response, 403) == "forbidden"
+
+
+async def test_revoking_a_holder_makes_their_vouchers_unusable_at_once(
+    client: TestClient, till, admin, db
+) -> None:
+    response = await client.patch(
+        f"/v1/holders/{till.holder_id}", json={"status": "revoked"}, headers=admin
+    )
+    assert response.status == 200
+    assert await problem_code(await redeem(client, till), 409) == "voucher_revoked"
+    assert await db.fetchval("SELECT status FROM vouchers") == "revoked"
