@@ -42,6 +42,15 @@ from service.flows import sign_in as sign_in_flow
 from service.flows import vouchers as vouchers_flow
 
 TAGS = ["holders (self-service)"]
+#: Why a voucher cannot be claimed (by the holder or at a service desk).
+CLAIM_PROBLEMS = [
+    "not_found",
+    "holder_inactive",
+    "holder_ineligible",
+    "offer_inactive",
+    "partner_inactive",
+    "conflict",
+]
 NO_STORE = {"Cache-Control": "no-store"}
 
 _session_in = HolderSessionCreateSchema()
@@ -114,14 +123,7 @@ async def list_my_offers(request: web.Request) -> web.Response:
     tags=TAGS,
     body=VoucherClaimSchema,
     responses={201: VoucherSchema, 200: VoucherSchema},
-    problems=[
-        "not_found",
-        "holder_inactive",
-        "holder_ineligible",
-        "offer_inactive",
-        "partner_inactive",
-        "conflict",
-    ],
+    problems=CLAIM_PROBLEMS,
 )
 async def claim_voucher(request: web.Request) -> web.Response:
     """A holder has at most one active voucher per offer: claiming again answers 200 with it."""

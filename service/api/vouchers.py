@@ -6,7 +6,7 @@ from aiohttp import web
 
 from schemas.vouchers import VoucherIssueSchema, VoucherSchema
 from service.api.http import json_response, operation, principal, read_json
-from service.api.me import voucher_view
+from service.api.me import CLAIM_PROBLEMS, voucher_view
 from service.app_keys import POOL, SETTINGS
 from service.db import holders as holders_db
 from service.domain.auth import Role
@@ -22,14 +22,7 @@ _issue_in = VoucherIssueSchema()
     tags=["vouchers"],
     body=VoucherIssueSchema,
     responses={201: VoucherSchema, 200: VoucherSchema},
-    problems=[
-        "not_found",
-        "holder_inactive",
-        "holder_ineligible",
-        "offer_inactive",
-        "partner_inactive",
-        "conflict",
-    ],
+    problems=CLAIM_PROBLEMS,
 )
 async def issue_voucher(request: web.Request) -> web.Response:
     fields = await read_json(request, _issue_in)
