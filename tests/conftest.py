@@ -69,9 +69,9 @@ class TestServer:
         name = f"youdai_test_{uuid.uuid4().hex[:12]}"
         conn = await self._admin()
         try:
-            await conn.execute(
-                f'CREATE DATABASE "{name}" TEMPLATE "{self.template}" STRATEGY FILE_COPY'
-            )
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            # Test data is thrown away: commits need not wait for the disk.
+            await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
         finally:
             await conn.close()
         self.created.append(name)
@@ -152,7 +152,11 @@ async def database_url(shared_database_url: str) -> str:
             "SELECT quote_ident(tablename) AS name FROM pg_tables "
             "WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
         )
-        await conn.execute(f"TRUNCATE {', '.join(t['name'] for t in tables)} CASCADE")
+        # DELETE, not TRUNCATE: a few rows go faster than new files for every table.
+        # The replica role skips triggers (the ledger refuses deletes) and FK order.
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("; ".join(f"DELETE FROM {t['name']}" for t in tables))
     finally:
         await conn.close()
     return shared_database_url
