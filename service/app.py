@@ -18,8 +18,11 @@ from service.api import (
     offers,
     partners,
     redemptions,
+    reports,
     vouchers,
 )
+from service.api import metrics as metrics_api
+from service.api import pages as pages_api
 from service.api.middleware import authenticate, request_context
 from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SETTINGS
 from service.config import Settings
@@ -38,9 +41,11 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/healthz", health.healthz),
         web.get("/readyz", health.readyz),
         # metrics
+        web.get("/metrics", metrics_api.metrics_text),
         *docs.docs_routes(),
         web.get("/.well-known/jwks.json", jwks.jwks),
         # pages
+        *pages_api.page_routes(),
         # partners and their keys (bureau)
         web.post("/v1/partners", partners.create_partner),
         web.get("/v1/partners", partners.list_partners),
@@ -79,6 +84,8 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/redemptions/{redemption_id}", redemptions.get_redemption),
         web.post("/v1/redemptions/{redemption_id}/reversal", redemptions.reverse),
         # reports
+        web.get("/v1/reports/discounts", reports.discounts),
+        web.get("/v1/reports/summary", reports.summary),
     ]
 
 

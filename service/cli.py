@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -13,6 +14,7 @@ from typing import NoReturn
 from service.config import ConfigError, Settings, load_settings, parse_port
 from service.database import connect, database, migrate_database
 from service.logs import configure_logging
+from service.memory import return_large_allocations_to_the_system
 
 log = logging.getLogger("youdai")
 
@@ -78,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_holders.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV with a header row")
     import_holders.set_defaults(run=cmd_import_holders)
+
+    report = commands.add_parser(
+        "report", help="discount totals as in GET /v1/reports/discounts, for every partner"
+    )
+    report.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first day (local)")
+    report.add_argument("--to", metavar="YYYY-MM-DD", help="last day, included (local)")
+    report.add_argument(
+        "--group-by", default="", metavar="partner,offer,category,month", help="groupings"
+    )
+    report.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
+    report.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
+    report.set_defaults(run=cmd_report)
     return parser
 
 
@@ -90,6 +104,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = settings.with_overrides(**overrides)
+    return_large_allocations_to_the_system()
+    # Until the server installs its own handlers, SIGTERM still stops the embedded
+    # database on the way out (the `with` below), instead of leaving it running.
+    signal.signal(signal.SIGTERM, _stop_starting)
     with database(settings) as dsn:
         applied = asyncio.run(migrate_database(dsn))
         if applied:
@@ -102,6 +120,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             return serve_workers(settings, dsn)
         serve_single(settings, dsn)
     return 0
+
+
+class _StoppedWhileStarting(Exception):
+    pass
+
+
+def _stop_starting(signum: int, frame: object) -> None:
+    raise _StoppedWhileStarting
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -215,6 +241,62 @@ def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """The bytes GET /v1/reports/discounts answers an admin (default: this calendar year,
+    CSV on stdout)."""
+    import json
+    from datetime import UTC, datetime
+
+    from service.db import reports as reports_db
+    from service.domain.errors import ApiError
+    from service.domain.reports import parse_date, parse_group_by, period_of
+    from service.reports_export import to_csv, to_xlsx
+
+    try:
+        period = period_of(
+            parse_date(args.from_, "--from") if args.from_ else None,
+            parse_date(args.to, "--to") if args.to else None,
+            datetime.now(UTC),
+            settings.timezone,
+        )
+        group_by = parse_group_by(args.group_by)
+    except ApiError as error:
+        raise ConfigError(error.detail) from None
+    except ValueError as error:
+        raise ConfigError(f"--group-by: {error}") from None
+    if args.format == "xlsx" and args.output is None and sys.stdout.isatty():
+        raise ConfigError("an XLSX file goes to -o FILE, not to a terminal")
+
+    async def build(dsn: str) -> dict:
+        conn = await connect(dsn)
+        try:
+            return await reports_db.discount_report(conn, period, group_by)
+        finally:
+            await conn.close()
+
+    with database(settings) as dsn:
+        report = asyncio.run(build(dsn))
+    if args.format == "json":
+        data = (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode()
+    else:
+        data = to_csv(report) if args.format == "csv" else to_xlsx(report)
+    if args.output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    try:
+        with open(args.output, "wb") as file:
+            file.write(data)
+    except OSError as error:
+        raise ConfigError(f"cannot write {args.output}: {error.strerror or error}") from None
+    totals = report["totals"]
+    print(
+        f"wrote {args.output}: {len(report['rows'])} row(s), {totals['redemptions']} "
+        f"redemption(s), discount {totals['discount_total']} fen, {period.first} to {period.last}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -230,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error))
     except KeyboardInterrupt:
         return 130
+    except _StoppedWhileStarting:
+        return 0
 
 
 def _fail(message: str) -> int:

@@ -133,3 +133,75 @@ class Till:
         holder_id = await make_holder(self.db, **holder)
         voucher_id = await make_voucher(self.db, self.settings, holder_id, self.offer_id)
         return voucher_id, await token_for(self.db, self.settings, voucher_id)
+
+
+async def record_redemption(
+    db: asyncpg.Connection,
+    settings,
+    voucher_id: str,
+    *,
+    at,
+    purchase_amount: int = 10_000,
+    discount_amount: int = 1_000,
+) -> str:
+    """A redemption written at instant `at` through the ledger's own statement (ledger row
+    and rollup together, as production writes them), without the rule checks. Its id."""
+    from service.db import keys as keys_db
+    from service.db import redemptions as redemptions_db
+    from service.domain.ids import new_id
+    from service.domain.periods import local_date
+
+    async with db.transaction():
+        facts = await redemptions_db.facts(db, voucher_id, lock=True)
+        scanner_key_id = await db.fetchval(
+            "SELECT id FROM api_keys WHERE partner_id = $1 AND role = 'scanner' LIMIT 1",
+            facts["partner_id"],
+        )
+        if scanner_key_id is None:
+            row, _ = await keys_db.create_key(
+                db, role=Role.SCANNER, partner_id=facts["partner_id"], label="till", actor=None
+            )
+            scanner_key_id = row["id"]
+        redemption_id = new_id("redemption")
+        written = await redemptions_db.redeem(
+            db,
+            redemption_id=redemption_id,
+            facts=facts,
+            scanner_key_id=scanner_key_id,
+            purchase_amount=purchase_amount,
+            discount_amount=discount_amount,
+            payable_amount=purchase_amount - discount_amount,
+            budget_cost=discount_amount,
+            holder_period_start=None,
+            reference="",
+            now=at,
+            local_day=local_date(at, settings.timezone),
+            idempotency_key=None,
+            request_hash=None,
+            response_body=None,
+        )
+    assert written is not None, "the voucher or offer refused the redemption"
+    return redemption_id
+
+
+async def record_reversal(db: asyncpg.Connection, settings, redemption_id: str, *, at) -> str:
+    """A reversal written at instant `at` through the ledger's own statement. Its id."""
+    from service.db import redemptions as redemptions_db
+    from service.domain.ids import new_id
+    from service.domain.periods import local_date
+
+    async with db.transaction():
+        row = await redemptions_db.lock_for_reversal(db, redemption_id)
+        reversal_id = new_id("reversal")
+        written = await redemptions_db.reverse(
+            db,
+            reversal_id=reversal_id,
+            redemption=row,
+            reason="refund",
+            actor_id="test",
+            actor_role="admin",
+            now=at,
+            local_day=local_date(at, settings.timezone),
+        )
+    assert written is not None, "already reversed"
+    return reversal_id

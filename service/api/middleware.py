@@ -12,6 +12,7 @@ import uuid
 import asyncpg
 from aiohttp import web
 
+from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps
 from service.app_keys import POOL, SETTINGS
 from service.db import keys as keys_db
@@ -44,6 +45,7 @@ DATABASE_DOWN = (
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed or is gone
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
@@ -112,16 +114,19 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         return response
     finally:
+        elapsed = time.perf_counter() - started
         route = request.match_info.route.resource
+        template = route.canonical if route is not None else None
         log.info(
             "request",
             extra={
                 "method": request.method,
-                "route": route.canonical if route is not None else None,
+                "route": template,
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(elapsed * 1000, 2),
             },
         )
+        metrics.observe_request(request.method, template, status, elapsed)
         request_id_var.reset(token)
 
 

@@ -16,6 +16,7 @@ from schemas.redemptions import (
     ReversalRequestSchema,
     ReversalSchema,
 )
+from service import metrics
 from service.api.http import (
     json_response,
     operation,
@@ -86,14 +87,15 @@ def redemption_view(row: asyncpg.Record) -> dict[str, Any]:
 )
 async def preview(request: web.Request) -> web.Response:
     body = await _scan_request(request)
-    result = await flow.preview(
-        request.app[POOL],
-        request.app[KEYRING],
-        request.app[SETTINGS],
-        principal(request),
-        body["token"],
-        body["purchase_amount"],
-    )
+    with metrics.counting_token_failures():
+        result = await flow.preview(
+            request.app[POOL],
+            request.app[KEYRING],
+            request.app[SETTINGS],
+            principal(request),
+            body["token"],
+            body["purchase_amount"],
+        )
     return json_response(_preview_out.dump(result))
 
 
@@ -122,16 +124,18 @@ async def redeem(request: web.Request) -> web.Response:
     """The same key and body again answers the first answer with `Idempotent-Replayed: true`;
     the same key with another body is `idempotency_key_reused`; while the first is still
     running, `idempotency_key_in_use`. Keys are scoped to the scanner's partner, kept 24 h."""
-    key = _idempotency_key(request)
-    body = await _scan_request(request)
-    answer = await flow.redeem(
-        request.app[POOL],
-        request.app[KEYRING],
-        request.app[SETTINGS],
-        principal(request),
-        body,
-        key,
-    )
+    with metrics.counting_redemption_refusals():
+        key = _idempotency_key(request)
+        body = await _scan_request(request)
+        answer = await flow.redeem(
+            request.app[POOL],
+            request.app[KEYRING],
+            request.app[SETTINGS],
+            principal(request),
+            body,
+            key,
+        )
+    metrics.redemption_answered(answer.status, answer.body, answer.replayed)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
     response = json_response(answer.body, status=answer.status, headers=headers)
     if answer.status >= 400:  # a refusal replayed as it was first answered
@@ -207,12 +211,14 @@ async def reverse(request: web.Request) -> web.Response:
     """The use comes back to the voucher, the budget and the holder's period count.
     The redemption itself is never changed: the reversal is a ledger row of its own."""
     body = await read_json(request, _reversal_in)
-    async with request.app[POOL].acquire() as conn:
-        reversal = await flow.reverse(
-            conn,
-            request.app[SETTINGS],
-            principal(request),
-            request.match_info["redemption_id"],
-            body["reason"],
-        )
+    with metrics.counting_reversal_refusals():
+        async with request.app[POOL].acquire() as conn:
+            reversal = await flow.reverse(
+                conn,
+                request.app[SETTINGS],
+                principal(request),
+                request.match_info["redemption_id"],
+                body["reason"],
+            )
+    metrics.reversal_completed(reversal["discount_amount"])
     return json_response(_reversal_out.dump(reversal), status=201)

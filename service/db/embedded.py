@@ -50,6 +50,18 @@ class EmbeddedPostgres:
             self._server.cleanup()
             self._server = None
 
+    def halt(self) -> None:
+        """Stop the server now, whoever else uses it (`pg_ctl stop -m fast`: open sessions
+        end). For outage drills: `resume()` starts it again on the same socket and data."""
+        assert self._server is not None, "start() first"
+        self._server.stop()
+
+    def resume(self) -> None:
+        """Start the server again after `halt()` (nothing happens if it runs)."""
+        assert self._server is not None, "start() first"
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
 
 async def ensure_database(maintenance_url: str, name: str = DATABASE_NAME) -> None:
     """Create the application database on first start."""

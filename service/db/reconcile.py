@@ -67,6 +67,22 @@ CHECKS = {
            OR e.purchase_total IS DISTINCT FROM t.purchase_total
            OR e.discount_total IS DISTINCT FROM t.discount_total
     """,
+    # Reports read whole months here (migration 0007); the daily rollup is checked above.
+    "monthly rollup": """
+        WITH expected AS (
+            SELECT date_trunc('month', day)::date AS month, partner_id, offer_id,
+                   holder_category, sum(redemptions) AS redemptions,
+                   sum(reversals) AS reversals, sum(purchase_total) AS purchase_total,
+                   sum(discount_total) AS discount_total
+            FROM discount_rollup GROUP BY 1, 2, 3, 4
+        )
+        SELECT * FROM expected e FULL JOIN discount_rollup_monthly m
+            USING (month, partner_id, offer_id, holder_category)
+        WHERE e.redemptions IS DISTINCT FROM m.redemptions
+           OR e.reversals IS DISTINCT FROM m.reversals
+           OR e.purchase_total IS DISTINCT FROM m.purchase_total
+           OR e.discount_total IS DISTINCT FROM m.discount_total
+    """,
 }
 
 

@@ -10,6 +10,7 @@ condition fails, nothing is returned and the caller rolls the transaction back.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,8 +18,8 @@ import asyncpg
 
 from service.db.pagination import PageRequest
 
-_FACTS = """
-    SELECT v.id AS voucher_id, v.partner_id, v.holder_id, v.offer_id,
+_FACTS_COLUMNS = """
+           v.id AS voucher_id, v.partner_id, v.holder_id, v.offer_id,
            v.status AS voucher_status, v.uses_left AS voucher_uses_left,
            v.expires_at AS voucher_expires_at,
            h.status AS holder_status, h.category AS holder_category,
@@ -29,18 +30,58 @@ _FACTS = """
            o.holder_limit_count, o.holder_limit_period, o.total_redemptions,
            o.redeemed_count, o.budget, o.spent,
            p.status AS partner_status
+"""
+_FACTS_FROM = """
     FROM vouchers v
     JOIN holders h ON h.id = v.holder_id
     JOIN offers o ON o.id = v.offer_id
     JOIN partners p ON p.id = v.partner_id
-    WHERE v.id = $1
 """
+_FACTS = f"SELECT {_FACTS_COLUMNS} {_FACTS_FROM} WHERE v.id = $1"
 
 
 async def facts(conn: asyncpg.Connection, voucher_id: str, *, lock: bool) -> asyncpg.Record | None:
     """One read of everything the rules need. With `lock`, the voucher row stays locked
     until the transaction ends: concurrent redemptions of one voucher take turns."""
     return await conn.fetchrow(_FACTS + (" FOR UPDATE OF v" if lock else ""), voucher_id)
+
+
+_FACTS_AND_ANSWER = f"""
+    SELECT {_FACTS_COLUMNS},
+           coalesce(u.uses, 0) AS holder_period_uses,
+           k.request_hash AS stored_request_hash, k.response_status AS stored_status,
+           k.response_body AS stored_body
+    {_FACTS_FROM}
+    LEFT JOIN holder_offer_usage u
+      ON u.holder_id = v.holder_id AND u.offer_id = v.offer_id
+     AND u.period_start = CASE o.holder_limit_period
+            WHEN 'day' THEN $4::timestamptz WHEN 'week' THEN $5::timestamptz
+            WHEN 'month' THEN $6::timestamptz WHEN 'year' THEN $7::timestamptz
+            WHEN 'ever' THEN $8::timestamptz END
+    LEFT JOIN idempotency_keys k
+      ON k.partner_id = $2 AND k.key = $3 AND k.created_at > now() - $9::interval
+    WHERE v.id = $1
+"""
+
+
+async def facts_and_answer(
+    conn: asyncpg.Connection,
+    voucher_id: str,
+    partner_id: str,
+    idempotency_key: str,
+    period_starts: Mapping[str, datetime],
+) -> asyncpg.Record | None:
+    """Everything the rules need, unlocked, in one read: the facts, the holder's uses in
+    the offer's limit period (`period_starts`: the start of each period now), and the
+    answer stored for the Idempotency-Key (stored_* columns, NULL when there is none)."""
+    return await conn.fetchrow(
+        _FACTS_AND_ANSWER,
+        voucher_id,
+        partner_id,
+        idempotency_key,
+        *(period_starts[period] for period in ("day", "week", "month", "year", "ever")),
+        IDEMPOTENCY_RETENTION,
+    )
 
 
 async def uses_in_period(
@@ -153,6 +194,128 @@ async def redeem(
         request_hash,
         response_body,
     )
+
+
+#: Raised by _REDEEM_AT_ONCE (as a cast error) to undo the whole statement.
+NOT_APPLIED = "youdai: redemption not applied, a condition no longer held"
+
+_REDEEM_AT_ONCE = f"""
+WITH gate AS (
+    -- Another request with this Idempotency-Key is in its transaction: apply nothing.
+    SELECT pg_try_advisory_xact_lock($20) AS free
+), voucher AS (
+    -- Locked first, as everywhere (redeem in steps, reversal): voucher, usage, offer.
+    UPDATE vouchers
+    SET uses_left = uses_left - 1,
+        status = CASE WHEN uses_left = 1 THEN 'used_up' ELSE status END,
+        updated_at = $13
+    WHERE id = $1 AND status = 'active' AND uses_left > 0 AND expires_at > $13
+      AND (SELECT free FROM gate)
+    RETURNING uses_left
+), usage AS (
+    INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
+    SELECT $2, $3, $10::timestamptz, 1 FROM voucher WHERE $10::timestamptz IS NOT NULL
+    ON CONFLICT (holder_id, offer_id, period_start)
+    DO UPDATE SET uses = u.uses + 1 WHERE u.uses < $11
+    RETURNING uses
+), offer AS (
+    UPDATE offers SET redeemed_count = redeemed_count + 1, spent = spent + $9
+    WHERE id = $3 AND status = 'active'
+      AND (total_redemptions IS NULL OR redeemed_count < total_redemptions)
+      AND (budget IS NULL OR spent + $9 <= budget)
+      AND EXISTS (SELECT 1 FROM voucher)
+      AND ($10::timestamptz IS NULL OR EXISTS (SELECT 1 FROM usage))
+    RETURNING id
+), ledger AS (
+    INSERT INTO redemptions
+        (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
+         purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
+         reference, created_at, local_day)
+    SELECT $12, $1, $3, $4, $2, $5, $6, $7, $8, $14, $9, $10, $15, $13, $16 FROM offer
+    RETURNING id
+), rollup AS (
+    INSERT INTO discount_rollup AS t
+        (partner_id, offer_id, holder_category, day, redemptions, purchase_total, discount_total)
+    SELECT $4, $3, $5, $16, 1, $7, $8 FROM ledger
+    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
+    SET redemptions = t.redemptions + 1,
+        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
+        discount_total = t.discount_total + EXCLUDED.discount_total
+), idempotency AS (
+    INSERT INTO idempotency_keys
+        (partner_id, key, request_hash, response_status, response_body, created_at)
+    SELECT $4, $17, $18, 201, $19::jsonb || jsonb_build_object('uses_left', voucher.uses_left),
+           $13
+    FROM ledger, voucher
+    ON CONFLICT (partner_id, key) DO UPDATE
+    SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+        response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at
+    -- A key answered since it was read (a live row): apply nothing.
+    WHERE idempotency_keys.created_at < $13 - interval '24 hours'
+    RETURNING 1
+)
+-- No idempotency row means some condition failed part-way: a cast error then undoes
+-- every write of this statement (its own transaction), so nothing is half done.
+SELECT (SELECT uses_left FROM voucher) AS uses_left,
+       (SELECT '{NOT_APPLIED}'::text WHERE NOT EXISTS (SELECT 1 FROM idempotency))::integer
+       AS not_applied
+"""
+
+
+async def redeem_at_once(
+    conn: asyncpg.Connection,
+    *,
+    redemption_id: str,
+    facts: asyncpg.Record,
+    scanner_key_id: str,
+    purchase_amount: int,
+    discount_amount: int,
+    payable_amount: int,
+    budget_cost: int,
+    holder_period_start: datetime | None,
+    reference: str,
+    now: datetime,
+    local_day: date,
+    idempotency_key: str,
+    request_hash: bytes,
+    response_body: dict[str, Any],
+) -> asyncpg.Record | None:
+    """Apply one redemption checked on unlocked facts, in ONE statement run outside any
+    transaction (so it is its own): one round trip instead of five. The statement
+    re-checks under row locks everything that a concurrent request can change (the
+    Idempotency-Key's lock and row, the voucher's status, uses and expiry, the holder's
+    period count, the offer's status, total and budget), like `redeem` does. Returns the
+    voucher's uses left, stored in the answer as `uses_left`; None when any condition
+    failed, in which case nothing at all was written and the caller redeems in steps.
+    """
+    try:
+        return await conn.fetchrow(
+            _REDEEM_AT_ONCE,
+            facts["voucher_id"],
+            facts["holder_id"],
+            facts["offer_id"],
+            facts["partner_id"],
+            facts["holder_category"],
+            scanner_key_id,
+            purchase_amount,
+            discount_amount,
+            budget_cost,
+            holder_period_start,
+            facts["holder_limit_count"],
+            redemption_id,
+            now,
+            payable_amount,
+            reference,
+            local_day,
+            idempotency_key,
+            request_hash,
+            response_body,
+            idempotency_lock_id(facts["partner_id"], idempotency_key),
+        )
+    except asyncpg.InvalidTextRepresentationError as error:
+        if NOT_APPLIED not in str(error):
+            raise
+        return None
 
 
 async def offer_status(conn: asyncpg.Connection, offer_id: str) -> asyncpg.Record:
@@ -291,6 +454,24 @@ async def lock_for_reversal(conn: asyncpg.Connection, redemption_id: str) -> asy
         """,
         redemption_id,
     )
+
+
+async def lock_counters_for_reversal(conn: asyncpg.Connection, redemption: Mapping) -> None:
+    """Lock the holder's period count, then the offer: the order redeem takes them in.
+
+    Data-changing steps of one WITH statement take their locks in no promised order, so
+    a reversal locks its counters explicitly first; otherwise a reversal and a redeem on
+    one offer could each hold what the other waits for.
+    """
+    if redemption["holder_period_start"] is not None:
+        await conn.execute(
+            "SELECT 1 FROM holder_offer_usage "
+            "WHERE holder_id = $1 AND offer_id = $2 AND period_start = $3 FOR UPDATE",
+            redemption["holder_id"],
+            redemption["offer_id"],
+            redemption["holder_period_start"],
+        )
+    await conn.execute("SELECT 1 FROM offers WHERE id = $1 FOR UPDATE", redemption["offer_id"])
 
 
 _REVERSE = """

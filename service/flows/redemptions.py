@@ -6,6 +6,13 @@ appends the ledger row, the rollup and the idempotency answer. Either all of it
 commits or none of it does. A refusal rolls everything back and is then stored on its
 own for replay.
 
+The common case takes a shorter way with the same guarantees (`_redeem_at_once`): one
+unlocked read, the rules, and one statement that is its own transaction, re-checks
+under row locks whatever a concurrent request may have changed, and writes all or
+nothing. Two round trips instead of six: under load, round trips are what a redeem
+costs. Anything but a clean success (a refusal, a key in use, a race lost) leaves
+that way having written nothing and is answered in steps as above.
+
 The work runs shielded from cancellation: a till that gives up mid-request never
 leaves half a redemption, and its retry with the same key gets the first answer.
 """
@@ -28,9 +35,10 @@ from service.domain import tokens
 from service.domain.auth import Principal
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
-from service.domain.periods import local_date
+from service.domain.periods import PERIODS, local_date, period_start
 from service.domain.pricing import PriceRule
 from service.domain.redemptions import (
+    Grant,
     RedemptionFacts,
     check_limits,
     check_redemption,
@@ -172,6 +180,119 @@ async def _redeem(
     assert partner_id is not None and scanner.key_id is not None
     fingerprint = request_hash(body)
     keys = await _keys_for(pool, keyring, body["token"])
+    answer = await _redeem_at_once(pool, keys, settings, scanner, body, key, fingerprint)
+    if answer is not None:
+        return answer
+    return await _redeem_in_steps(pool, keys, settings, scanner, body, key, fingerprint)
+
+
+async def _redeem_at_once(
+    pool: asyncpg.Pool,
+    keys: Mapping[str, Any],
+    settings: Settings,
+    scanner: Principal,
+    body: dict[str, Any],
+    key: str,
+    fingerprint: bytes,
+) -> Answer | None:
+    """The common case in two round trips: a redemption that every rule allows, or the
+    replay of a stored answer. None for anything else (a refusal, a key in use, a race
+    lost part-way), which `_redeem_in_steps` then answers in the SPEC's order; this
+    path has written nothing in that case.
+
+    One unlocked read gives the facts, the holder's period count and any stored answer;
+    the rules run on them; then one statement (its own transaction) re-checks under row
+    locks whatever a concurrent request can change and writes everything, or nothing.
+    """
+    partner_id = scanner.partner_id
+    try:
+        claims = _verified_claims(keys, settings, body["token"], partner_id)
+    except ApiError:
+        return None  # a stored answer comes before the token's rules: in steps
+    now = datetime.now(UTC)
+    tz = settings.timezone
+    async with pool.acquire() as conn:
+        row = await redemptions_db.facts_and_answer(
+            conn, claims.voucher_id, partner_id, key, {p: period_start(p, now, tz) for p in PERIODS}
+        )
+        if row is None or row["partner_id"] != partner_id:
+            return None
+        if row["stored_status"] is not None:
+            return _stored(
+                row["stored_request_hash"], row["stored_status"], row["stored_body"], fingerprint
+            )
+        facts = to_facts(row)
+        try:
+            grant = check_redemption(facts, body["purchase_amount"], now, tz)
+            check_limits(facts, grant, row["holder_period_uses"])
+        except ApiError:
+            return None
+        answer = _answer(row, partner_id, body, grant, now)
+        written = await redemptions_db.redeem_at_once(
+            conn,
+            redemption_id=answer["id"],
+            facts=row,
+            scanner_key_id=scanner.key_id,
+            purchase_amount=grant.quote.purchase_amount,
+            discount_amount=grant.quote.discount_amount,
+            payable_amount=grant.quote.payable_amount,
+            budget_cost=grant.budget_cost,
+            holder_period_start=grant.holder_period_start,
+            reference=answer["reference"],
+            now=now,
+            local_day=local_date(now, tz),
+            idempotency_key=key,
+            request_hash=fingerprint,
+            response_body=answer,
+        )
+    if written is None:
+        return None
+    answer["uses_left"] = written["uses_left"]
+    return Answer(201, answer)
+
+
+def _stored(stored_hash: bytes, status: int, body: dict[str, Any], fingerprint: bytes) -> Answer:
+    """The first answer to an Idempotency-Key again, if the request is the same one."""
+    if bytes(stored_hash) != fingerprint:
+        raise ApiError(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request; use a new key",
+        )
+    return Answer(status, body, replayed=True)
+
+
+def _answer(
+    row: asyncpg.Record, partner_id: str, body: dict[str, Any], grant: Grant, now: datetime
+) -> dict[str, Any]:
+    """The 201 body (without uses_left, which the write tells)."""
+    return {
+        "id": new_id("redemption"),
+        "voucher_id": row["voucher_id"],
+        "offer_id": row["offer_id"],
+        "partner_id": partner_id,
+        "purchase_amount": grant.quote.purchase_amount,
+        "discount_amount": grant.quote.discount_amount,
+        "payable_amount": grant.quote.payable_amount,
+        "currency": CURRENCY,
+        "status": "completed",
+        "reference": body.get("reference") or "",
+        "created_at": now.isoformat(),
+    }
+
+
+async def _redeem_in_steps(
+    pool: asyncpg.Pool,
+    keys: Mapping[str, Any],
+    settings: Settings,
+    scanner: Principal,
+    body: dict[str, Any],
+    key: str,
+    fingerprint: bytes,
+) -> Answer:
+    """Every case, one step at a time in one transaction: the Idempotency-Key's lock, its
+    stored answer, the voucher locked, the rules in order, the write; a refusal is
+    stored for replay."""
+    partner_id = scanner.partner_id
     async with pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
@@ -208,36 +329,20 @@ async def _redeem_in_transaction(
         )
     stored = await redemptions_db.stored_answer(conn, partner_id, key)
     if stored is not None:
-        if bytes(stored["request_hash"]) != fingerprint:
-            raise ApiError(
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different request; use a new key",
-            )
-        return Answer(stored["response_status"], stored["response_body"], replayed=True)
+        return _stored(
+            stored["request_hash"], stored["response_status"], stored["response_body"], fingerprint
+        )
 
     claims = _verified_claims(keys, settings, body["token"], partner_id)
     now = datetime.now(UTC)
     row = _scanner_facts(await redemptions_db.facts(conn, claims.voucher_id, lock=True), partner_id)
     facts = to_facts(row)
     grant = check_redemption(facts, body["purchase_amount"], now, settings.timezone)
-    redemption_id = new_id("redemption")
-    answer = {
-        "id": redemption_id,
-        "voucher_id": row["voucher_id"],
-        "offer_id": row["offer_id"],
-        "partner_id": partner_id,
-        "purchase_amount": grant.quote.purchase_amount,
-        "discount_amount": grant.quote.discount_amount,
-        "payable_amount": grant.quote.payable_amount,
-        "currency": CURRENCY,
-        "status": "completed",
-        "reference": body.get("reference") or "",
-        "created_at": now.isoformat(),
-        "uses_left": facts.voucher_uses_left - 1,
-    }
+    answer = _answer(row, partner_id, body, grant, now)
+    answer["uses_left"] = facts.voucher_uses_left - 1
     written = await redemptions_db.redeem(
         conn,
-        redemption_id=redemption_id,
+        redemption_id=answer["id"],
         facts=row,
         scanner_key_id=scanner.key_id,
         purchase_amount=grant.quote.purchase_amount,
@@ -287,6 +392,7 @@ async def reverse(
         if row is None or not caller.can_see_partner(row["partner_id"]):
             raise ApiError("not_found", "No such redemption")
         check_reversal(row["created_at"], row["reversed"], now, settings.reversal_window_days)
+        await redemptions_db.lock_counters_for_reversal(conn, row)
         reversal_id = new_id("reversal")
         written = await redemptions_db.reverse(
             conn,

@@ -119,3 +119,49 @@ async def test_concurrent_reversals_apply_once(servers, db, settings) -> None:
     assert sorted(a.status for a in answers) == [201] + [409] * 19
     assert await db.fetchval("SELECT count(*) FROM reversals") == 1
     await assert_counters_match_ledger(db)
+
+
+async def test_redeems_and_reversals_racing_on_one_offer_never_deadlock(
+    servers, db, settings
+) -> None:
+    import asyncio
+
+    till = await Till(db, settings).open(
+        offer={
+            "kind": "amount_off",
+            "amount_off": 100,
+            "uses_per_voucher": 100,
+            "budget": 1_000_000,
+            "holder_limit_count": 1000,
+            "holder_limit_period": "day",
+        }
+    )
+    tokens = [till.token] + [(await till.new_voucher())[1] for _ in range(5)]
+    first = await burst(
+        servers,
+        [
+            ({**till.scanner, **fresh_key()}, {"token": t, "purchase_amount": 1000})
+            for t in tokens * 4
+        ],
+    )
+    redeemed = [body["id"] for status, body, _ in first if status == 201]
+    assert len(redeemed) == 24
+
+    async def reverse(index: int, redemption_id: str):
+        return await servers[index % 2].post(
+            f"/v1/redemptions/{redemption_id}/reversal", json={}, headers=till.partner
+        )
+
+    mixed = [reverse(i, r) for i, r in enumerate(redeemed)] + [
+        servers[i % 2].post(
+            "/v1/redemptions",
+            json={"token": tokens[i % len(tokens)], "purchase_amount": 1000},
+            headers={**till.scanner, **fresh_key()},
+        )
+        for i in range(24)
+    ]
+    answers = await asyncio.gather(*mixed)
+    assert sorted({a.status for a in answers}) == [201], [
+        await a.text() for a in answers if a.status != 201
+    ][:3]
+    await assert_counters_match_ledger(db)

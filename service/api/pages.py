@@ -1,0 +1,180 @@
+"""The /scan and /wallet pages and their static files (service/pages/static).
+
+Nothing comes from outside the service, and the Content-Security-Policy says so:
+scripts and styles only from files served here, never inline. Each file is read once;
+its ETag is a hash of its bytes. The pages link their files with that hash in the
+query string, so a browser may keep a file for an hour without ever mixing an old
+script with a new page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from aiohttp import web
+
+from service.api.http import operation
+from service.domain.errors import ApiError
+from service.pages import STATIC_DIR
+
+TAGS = ["pages"]
+STATIC_PREFIX = "/pages/static/"
+PAGES = ("scan", "wallet")
+#: The languages the pages speak, as `<html lang>` values; the first is the default.
+LANGUAGES = ("zh-CN", "en")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+#: Files: an hour in any cache, then asked again (answered 304 while unchanged).
+ASSET_CACHE = "public, max-age=3600, must-revalidate"
+#: Pages: always revalidated, so a new release's page (and its asset links) shows at once.
+PAGE_CACHE = "no-cache"
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def _asset(body: bytes, suffix: str) -> Asset:
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    content_type = _TYPES.get(suffix) or mimetypes.types_map.get(suffix, "application/octet-stream")
+    return Asset(body=body, content_type=content_type, etag=f'"{digest}"')
+
+
+@cache
+def assets() -> dict[str, Asset]:
+    """Every static file but the pages themselves, by file name."""
+    return {
+        path.name: _asset(path.read_bytes(), path.suffix)
+        for path in sorted(STATIC_DIR.iterdir())
+        if path.is_file() and path.suffix != ".html"
+    }
+
+
+@cache
+def page(name: str, language: str) -> Asset:
+    """A page in one language, its asset links carrying each asset's hash."""
+    html = (STATIC_DIR / f"{name}.html").read_text(encoding="utf-8")
+    html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
+    for file_name, asset in assets().items():
+        html = html.replace(
+            f'"{STATIC_PREFIX}{file_name}"', f'"{STATIC_PREFIX}{file_name}?v={asset.etag[1:13]}"'
+        )
+    return _asset(html.encode("utf-8"), ".html")
+
+
+_LANGUAGE_RANGE = re.compile(r"^\s*([A-Za-z]{1,8}|\*)(?:-[A-Za-z0-9]{1,8})*\s*$")
+
+
+def negotiate_language(accept_language: str | None) -> str:
+    """The page language for an Accept-Language header: Chinese unless English is preferred."""
+    best, best_q = LANGUAGES[0], -1.0
+    for item in (accept_language or "").split(","):
+        tag, _, params = item.partition(";")
+        match = _LANGUAGE_RANGE.match(tag)
+        if not match:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "q":
+                try:
+                    q = min(1.0, float(value))
+                except ValueError:
+                    q = 0.0
+        primary = match.group(1).lower()
+        language = {"zh": "zh-CN", "en": "en", "*": LANGUAGES[0]}.get(primary)
+        # Equal weights keep the header's order (the first listed wins).
+        if language and q > 0 and q > best_q:
+            best, best_q = language, q
+    return best
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+def _answer(request: web.Request, asset: Asset, cache_control: str, **extra: str) -> web.Response:
+    headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": cache_control, **extra}
+    if _matches(request.headers.get("If-None-Match"), asset.etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=asset.body, headers={**headers, "Content-Type": asset.content_type})
+
+
+def _serve_page(request: web.Request, name: str) -> web.Response:
+    language = negotiate_language(request.headers.get("Accept-Language"))
+    return _answer(request, page(name, language), PAGE_CACHE, Vary="Accept-Language")
+
+
+_PAGE_RESPONSES = {
+    200: {
+        "description": "The HTML page (Chinese or English by Accept-Language; a toggle on the "
+        "page switches). Sent with a strict Content-Security-Policy.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    },
+    304: "Not modified (If-None-Match matched the ETag)",
+}
+
+
+@operation("The till's scanner page", tags=TAGS, responses=_PAGE_RESPONSES)
+async def scan_page(request: web.Request) -> web.Response:
+    """Asks once for a scanner key (kept in the browser), then reads voucher codes from a
+    USB scanner or by hand, previews, redeems and reverses the last redemption."""
+    return _serve_page(request, "scan")
+
+
+@operation("The holder's voucher page", tags=TAGS, responses=_PAGE_RESPONSES)
+async def wallet_page(request: web.Request) -> web.Response:
+    """Sign in with card number and PIN, claim offers, show a voucher's QR code."""
+    return _serve_page(request, "wallet")
+
+
+@operation(
+    "A static file of the pages (script, style sheet, texts)",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "The file, with an ETag (hash of its bytes) and Cache-Control",
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        },
+        304: "Not modified (If-None-Match matched the ETag)",
+    },
+    problems=["not_found"],
+)
+async def static_file(request: web.Request) -> web.Response:
+    asset = assets().get(request.match_info["name"])
+    if asset is None:
+        raise ApiError("not_found", "No such file")
+    return _answer(request, asset, ASSET_CACHE)
+
+
+def page_routes() -> list[web.AbstractRouteDef]:
+    return [
+        web.get("/scan", scan_page),
+        web.get("/wallet", wallet_page),
+        web.get(STATIC_PREFIX + "{name}", static_file),
+    ]

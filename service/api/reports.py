@@ -1,0 +1,126 @@
+"""Reports: the exact discount totals and the programme's headline figures."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from schemas.reports import (
+    DiscountReportQuerySchema,
+    DiscountReportSchema,
+    SummaryQuerySchema,
+    SummarySchema,
+)
+from service.api.http import json_response, operation, principal, read_query
+from service.app_keys import POOL, SETTINGS
+from service.db import reports as reports_db
+from service.domain.auth import Role
+from service.domain.reports import MEDIA_TYPES, filename, negotiate, parse_group_by, period_of
+from service.reports_export import to_csv, to_xlsx
+
+TAGS = ["reports"]
+
+_discounts_query = DiscountReportQuerySchema()
+_summary_query = SummaryQuerySchema()
+
+_FILE_HEADERS = {
+    "Content-Disposition": {
+        "description": "attachment; filename=youdai-discounts-FROM-TO.csv (or .xlsx)",
+        "schema": {"type": "string"},
+    }
+}
+_DISCOUNT_RESPONSES = {
+    200: {
+        "description": "The report: JSON, or a file with the same rows and a totals row",
+        "content": {
+            MEDIA_TYPES["json"]: {"schema": DiscountReportSchema},
+            MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
+            MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "headers": _FILE_HEADERS,
+    }
+}
+
+
+@operation(
+    "Discount totals by partner, offer, holder category and month (JSON, CSV, XLSX)",
+    roles=[Role.ADMIN, Role.PARTNER],
+    tags=TAGS,
+    query=DiscountReportQuerySchema,
+    headers=[
+        (
+            "Accept",
+            False,
+            "application/json (default), text/csv or "
+            f"{MEDIA_TYPES['xlsx']}; the `format` parameter wins over it",
+        )
+    ],
+    responses=_DISCOUNT_RESPONSES,
+    problems=["not_acceptable"],
+)
+async def discounts(request: web.Request) -> web.StreamResponse:
+    """Totals are exact and net: `redemptions` and `purchase_total`/`discount_total` count
+    the redemptions made in the period, minus the reversals made in the period. **A reversal
+    counts in the month (and on the day) on which it was made**, not in the redemption's
+    month, so a month already reported never changes. Months and `from`/`to` are calendar
+    dates in the programme's time zone (YOUDAI_TIMEZONE, default Asia/Shanghai). Money is in
+    fen; files also carry yuan. Only groups with a redemption or reversal in the period
+    appear; without `group_by` there is one row, equal to `totals`.
+
+    An admin key sees every partner; a partner key only its own partner's rows, whatever
+    `partner_id` or `offer_id` it sends."""
+    query = read_query(request, _discounts_query)
+    fmt = negotiate(query.get("format"), request.headers.get("Accept"))
+    period = period_of(
+        query.get("from_"), query.get("to"), datetime.now(UTC), request.app[SETTINGS].timezone
+    )
+    caller = principal(request)
+    partner_id = query.get("partner_id")
+    if not caller.is_admin:
+        if partner_id is not None and partner_id != caller.partner_id:
+            partner_id = ""  # another partner's: no rows (not even whether it exists)
+        else:
+            partner_id = caller.partner_id
+    async with request.app[POOL].acquire() as conn:
+        report = await reports_db.discount_report(
+            conn,
+            period,
+            parse_group_by(query.get("group_by")),
+            partner_id=partner_id,
+            offer_id=query.get("offer_id"),
+        )
+    if fmt == "json":
+        return json_response(report)
+    body = await asyncio.to_thread(to_csv if fmt == "csv" else to_xlsx, report)
+    response = web.Response(
+        body=body,
+        content_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename(period, fmt)}"',
+        },
+    )
+    if fmt == "csv":
+        response.charset = "utf-8"
+    return response
+
+
+@operation(
+    "The programme's headline figures for a period",
+    roles=[Role.ADMIN],
+    tags=TAGS,
+    query=SummaryQuerySchema,
+    responses={200: SummarySchema},
+)
+async def summary(request: web.Request) -> web.Response:
+    """Partners enrolled by the end of the period (and of them, active now), by partner
+    category; card holders enrolled by the end of the period; vouchers issued, redemptions,
+    reversals and the total discount value (fen, net of reversals) in the period — the
+    same total as GET /v1/reports/discounts for the same dates. The period is calendar
+    dates in the programme's time zone; default: this calendar year."""
+    query = read_query(request, _summary_query)
+    tz = request.app[SETTINGS].timezone
+    period = period_of(query.get("from_"), query.get("to"), datetime.now(UTC), tz)
+    async with request.app[POOL].acquire() as conn:
+        return json_response(await reports_db.summary(conn, period, tz))

@@ -1,0 +1,301 @@
+"""Demo data for `youdai serve --demo`: a small programme to click and curl through.
+
+Loaded once: the partners, offers and holders are written in one transaction together
+with an audit event `demo.load` that marks them as loaded; a later run finds the
+marker and writes only two fresh keys (keys are shown once, so every run prints keys
+that work; the keys printed before keep working). An advisory lock makes two runs at
+the same moment take turns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+
+from service.config import Settings
+from service.database import connect
+from service.db import audit
+from service.db import holders as holders_db
+from service.db import keys as keys_db
+from service.db import offers as offers_db
+from service.db import partners as partners_db
+from service.domain.auth import Role
+from service.domain.offers import check_new_offer
+
+#: pg_advisory_xact_lock key of the demo loader ("youdai" "demo").
+_LOCK = 0x796F_6461_6964_656D & 0x7FFF_FFFF_FFFF_FFFF
+_MARKER = ("demo.load", "demo", "demo")
+
+#: The partner whose scanner key is printed (the first one below).
+SCANNER_PARTNER = "区邮政分公司"
+
+PARTNERS: list[dict[str, Any]] = [
+    {
+        "name": "区邮政分公司",
+        "category": "postal",
+        "contact_name": "刘敏",
+        "contact_phone": "010-6401-2301",
+        "address": "和平路 18 号",
+        "offers": [
+            {
+                "title": "邮政寄递九折",
+                "description": "寄递业务九折，每单最多优惠 50 元",
+                "kind": "percent_off",
+                "percent_bp": 1000,
+                "max_discount": 5000,
+                "min_purchase": 1000,
+                "uses_per_voucher": 2,
+                "holder_limit_count": 4,
+                "holder_limit_period": "month",
+                "total_redemptions": 1000,
+                "budget": 5_000_000,
+                "voucher_valid_days": 30,
+            },
+            {
+                "title": "优先窗口办理",
+                "description": "营业厅设优待证专窗，免排队",
+                "kind": "service",
+                "nominal_value": 500,
+                "uses_per_voucher": 10,
+                "voucher_valid_days": 90,
+            },
+        ],
+    },
+    {
+        "name": "红色文旅云平台",
+        "category": "culture_tourism",
+        "contact_name": "周婷",
+        "contact_phone": "010-6402-8800",
+        "address": "文化街 6 号",
+        "offers": [
+            {
+                "title": "景区门票立减 20 元",
+                "kind": "amount_off",
+                "amount_off": 2000,
+                "min_purchase": 5000,
+                "holder_limit_count": 4,
+                "holder_limit_period": "year",
+                "budget": 2_000_000,
+                "voucher_valid_days": 60,
+            },
+        ],
+    },
+    {
+        "name": "鸿福楼酒家",
+        "category": "catering",
+        "contact_name": "赵志强",
+        "contact_phone": "010-6403-5566",
+        "address": "胜利大街 102 号",
+        "offers": [
+            {
+                "title": "拥军套餐 38 元",
+                "description": "两菜一汤，原价 68 元",
+                "kind": "fixed_price",
+                "fixed_price": 3800,
+                "min_purchase": 6800,
+                "holder_limit_count": 1,
+                "holder_limit_period": "day",
+                "total_redemptions": 500,
+                "voucher_valid_days": 30,
+            },
+        ],
+    },
+    {
+        "name": "老兵饭店",
+        "category": "catering",
+        "contact_name": "孙立军",
+        "contact_phone": "010-6403-7710",
+        "address": "建设路 45 号",
+        "offers": [
+            {
+                "title": "堂食八五折",
+                "kind": "percent_off",
+                "percent_bp": 1500,
+                "max_discount": 3000,
+                "holder_limit_count": 2,
+                "holder_limit_period": "week",
+                "budget": 1_000_000,
+                "voucher_valid_days": 30,
+            },
+        ],
+    },
+    {
+        "name": "兴隆面馆",
+        "category": "catering",
+        "contact_name": "钱永红",
+        "contact_phone": "010-6403-9021",
+        "address": "东关街 7 号",
+        "offers": [
+            {
+                "title": "满 100 减 10",
+                "kind": "amount_off",
+                "amount_off": 1000,
+                "min_purchase": 10000,
+                "voucher_valid_days": 30,
+            },
+        ],
+    },
+    {
+        "name": "康宁门诊部",
+        "category": "health",
+        "contact_name": "吴医生",
+        "contact_phone": "010-6404-1200",
+        "address": "健康路 3 号",
+        "offers": [
+            {
+                "title": "优先就诊",
+                "description": "挂号、就诊、取药优先",
+                "kind": "service",
+                "nominal_value": 1000,
+                "eligible_categories": ["veteran", "disabled_veteran"],
+                "uses_per_voucher": 5,
+                "voucher_valid_days": 180,
+            },
+            {
+                "title": "体检套餐八折",
+                "kind": "percent_off",
+                "percent_bp": 2000,
+                "min_purchase": 20000,
+                "holder_limit_count": 1,
+                "holder_limit_period": "year",
+                "total_redemptions": 200,
+                "voucher_valid_days": 60,
+            },
+        ],
+    },
+]
+
+#: The first holder's card and PIN are printed.
+HOLDERS: list[dict[str, str]] = [
+    {"card_number": "YD-DEMO-0001", "category": "veteran", "display_name": "王建国",
+     "region": "东城街道", "pin": "204816"},
+    {"card_number": "YD-DEMO-0002", "category": "disabled_veteran", "display_name": "李卫东",
+     "region": "西城街道", "pin": "318204"},
+    {"card_number": "YD-DEMO-0003", "category": "martyr_family", "display_name": "张秀英",
+     "region": "东城街道", "pin": "551902"},
+    {"card_number": "YD-DEMO-0004", "category": "military_family", "display_name": "陈晓燕",
+     "region": "南关街道", "pin": "760413"},
+    {"card_number": "YD-DEMO-0005", "category": "other", "display_name": "黄桂兰",
+     "region": "北苑街道", "pin": "839027"},
+]  # fmt: skip
+
+
+async def load_demo(settings: Settings, dsn: str) -> str:
+    """Load the demo data unless it is there, issue an admin and a scanner key, and
+    return the text to print: the keys, a card number and PIN, and the URLs."""
+    conn = await connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+            scanner_partner = await _loaded_scanner_partner(conn)
+            loaded_now = scanner_partner is None
+            if loaded_now:
+                scanner_partner = await _load(conn, settings)
+            _, admin_key = await keys_db.create_key(
+                conn, role=Role.ADMIN, partner_id=None, label="demo admin", actor=None
+            )
+            _, scanner_key = await keys_db.create_key(
+                conn, role=Role.SCANNER, partner_id=scanner_partner, label="demo till", actor=None
+            )
+    finally:
+        await conn.close()
+    return _printout(settings, loaded_now, admin_key, scanner_key, scanner_partner)
+
+
+async def _loaded_scanner_partner(conn: asyncpg.Connection) -> str | None:
+    """The scanner partner's id recorded by an earlier load, or None if none was made."""
+    action, entity_type, entity_id = _MARKER
+    return await conn.fetchval(
+        """
+        SELECT changes -> 'scanner_partner_id' ->> 1 FROM audit_events
+        WHERE action = $1 AND entity_type = $2 AND entity_id = $3
+        ORDER BY id LIMIT 1
+        """,
+        action,
+        entity_type,
+        entity_id,
+    )
+
+
+async def _load(conn: asyncpg.Connection, settings: Settings) -> str:
+    """Write every demo row (inside the caller's transaction); the scanner partner's id."""
+    now = datetime.now(UTC)
+    today = now.astimezone(settings.timezone).date()
+    # Open from the first of this month (local) for a year: redeemable at once, and a
+    # month of history for the report's month grouping.
+    starts_at = datetime(today.year, today.month, 1, tzinfo=settings.timezone)
+    ends_at = starts_at.replace(year=starts_at.year + 1)
+    partner_ids: dict[str, str] = {}
+    offer_ids: list[str] = []
+    for partner in PARTNERS:
+        fields = {name: value for name, value in partner.items() if name != "offers"}
+        row = await partners_db.create_partner(conn, fields, None)
+        await partners_db.update_partner(conn, row["id"], {"status": "active"}, None)
+        partner_ids[partner["name"]] = row["id"]
+        for offer in partner["offers"]:
+            values = {
+                "partner_id": row["id"],
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                **offer,
+            }
+            check_new_offer(values)
+            created = await offers_db.create_offer(conn, values, None)
+            await offers_db.update_offer(conn, created["id"], {"status": "active"}, None)
+            offer_ids.append(created["id"])
+    valid_until = date(today.year + 5, 12, 31)
+    for holder in HOLDERS:
+        await holders_db.create_holder(conn, {**holder, "valid_until": valid_until}, None)
+    scanner_partner = partner_ids[SCANNER_PARTNER]
+    await audit.record(
+        conn,
+        None,
+        *_MARKER,
+        {
+            "scanner_partner_id": [None, scanner_partner],
+            "partners": [None, list(partner_ids.values())],
+            "offers": [None, offer_ids],
+            "holders": [None, [holder["card_number"] for holder in HOLDERS]],
+        },
+    )
+    return scanner_partner
+
+
+def base_url(settings: Settings) -> str:
+    """Where a browser on this machine reaches the service."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - listening on all: reach it on loopback
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def _printout(
+    settings: Settings, loaded_now: bool, admin_key: str, scanner_key: str, scanner_partner: str
+) -> str:
+    holder = HOLDERS[0]
+    offers = sum(len(partner["offers"]) for partner in PARTNERS)
+    url = base_url(settings)
+    if loaded_now:
+        head = (
+            f"Demo data loaded: {len(PARTNERS)} partners, {offers} offers, "
+            f"{len(HOLDERS)} card holders."
+        )
+    else:
+        head = "Demo data was already loaded; fresh keys issued (earlier ones still work)."
+    return "\n".join(
+        [
+            head,
+            f"  admin key     {admin_key}",
+            f"  scanner key   {scanner_key}   ({SCANNER_PARTNER}, partner {scanner_partner})",
+            f"  holder card   {holder['card_number']}   PIN {holder['pin']}"
+            f"   ({holder['category']})",
+            f"  API docs      {url}/docs",
+            f"  scanner page  {url}/scan",
+            f"  wallet page   {url}/wallet",
+            "Keys are shown only once: keep them.",
+        ]
+    )

@@ -1,0 +1,211 @@
+"""Discount reports: groupings, periods, formats and the shape of a row. Pure, no I/O.
+
+A report period is a range of local calendar dates in the programme's time zone, both
+ends included. Totals are net: a reversal subtracts from the local day (so the month)
+on which it happened, not from the redemption's, so a month once reported never
+changes afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from service.domain.errors import ApiError, FieldError
+from service.domain.periods import local_date, local_midnight
+
+#: The groupings a report can combine, in the order their columns appear by default.
+GROUPS = ("partner", "offer", "category", "month")
+#: The columns each grouping contributes to a row.
+GROUP_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "partner": ("partner_id", "partner_name"),
+    "offer": ("offer_id", "offer_title"),
+    "category": ("category",),
+    "month": ("month",),
+}
+#: What every row and the totals carry; money in fen, net of reversals.
+MEASURES = ("redemptions", "reversals", "purchase_total", "discount_total")
+MONEY_MEASURES = ("purchase_total", "discount_total")
+
+CURRENCY = "CNY"
+#: Report dates outside these are refused: no programme ran before, and month arithmetic
+#: stays far from date.max.
+FIRST_DATE = date(2000, 1, 1)
+LAST_DATE = date(2999, 12, 31)
+
+FORMATS = ("json", "csv", "xlsx")
+MEDIA_TYPES: Mapping[str, str] = {
+    "json": "application/json",
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def parse_group_by(text: str | None) -> tuple[str, ...]:
+    """`partner,month` -> ("partner", "month"); empty or None: no grouping (one row).
+    Raises ValueError naming the problem."""
+    if text is None or not text.strip():
+        return ()
+    names = tuple(part.strip() for part in text.split(","))
+    for name in names:
+        if name not in GROUPS:
+            raise ValueError(f"{name!r} is not one of {', '.join(GROUPS)}")
+    if len(set(names)) != len(names):
+        raise ValueError("names a grouping twice")
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Local calendar dates `first` through `last`, both included."""
+
+    first: date
+    last: date
+
+    def instants(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        """[start, end): from the local midnight starting `first` to the one after `last`."""
+        return local_midnight(self.first, tz), local_midnight(self.last + timedelta(days=1), tz)
+
+    def split(self) -> PeriodSplit:
+        """The whole calendar months inside the period, and the days before and after them."""
+        stop = self.last + timedelta(days=1)
+        months_from = _month_start(self.first)
+        if months_from < self.first:
+            months_from = _next_month(months_from)
+        months_to = _month_start(stop)
+        if months_from >= months_to:  # no whole month: every day is read day by day
+            return PeriodSplit((self.first, stop), (stop, stop), (stop, stop))
+        return PeriodSplit((self.first, months_from), (months_from, months_to), (months_to, stop))
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSplit:
+    """Half-open date ranges: `head` days, whole `months` (their first days), `tail` days."""
+
+    head: tuple[date, date]
+    months: tuple[date, date]
+    tail: tuple[date, date]
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def period_of(first: date | None, last: date | None, now: datetime, tz: ZoneInfo) -> Period:
+    """The period asked for. Without `from`, it starts on 1 January of the year of `to`;
+    without `to`, it ends on 31 December of the year of `from`; with neither, it is this
+    calendar year in the programme's time zone. Raises ApiError(validation_error)."""
+    if first is None and last is None:
+        year = local_date(now, tz).year
+        first, last = date(year, 1, 1), date(year, 12, 31)
+    elif first is None:
+        assert last is not None
+        first = date(last.year, 1, 1)
+    elif last is None:
+        last = date(first.year, 12, 31)
+    for name, value in (("from", first), ("to", last)):
+        if not FIRST_DATE <= value <= LAST_DATE:
+            raise _invalid(name, f"must be from {FIRST_DATE} to {LAST_DATE}")
+    if first > last:
+        raise _invalid("to", "must not be before from")
+    return Period(first, last)
+
+
+def parse_date(value: str, name: str) -> date:
+    """A `YYYY-MM-DD` date (as the command line gives it). Raises ApiError."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise _invalid(name, "must be a date, YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _invalid(name, "is not a calendar date") from None
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError("validation_error", f"{field}: {message}", errors=[FieldError(field, message)])
+
+
+def month_label(first_day: date) -> str:
+    return f"{first_day.year:04d}-{first_day.month:02d}"
+
+
+def columns(group_by: Sequence[str]) -> tuple[str, ...]:
+    """The columns of a row, in order: the groupings as asked, then the measures."""
+    return (*(column for name in group_by for column in GROUP_COLUMNS[name]), *MEASURES)
+
+
+def totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The measures summed over rows (exact: integers)."""
+    summed = dict.fromkeys(MEASURES, 0)
+    for row in rows:
+        for measure in MEASURES:
+            summed[measure] += row[measure]
+    return summed
+
+
+def yuan(fen: int) -> str:
+    """Fen as an exact decimal string of yuan: 123456 -> "1234.56", -5 -> "-0.05"."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def filename(period: Period, fmt: str) -> str:
+    return f"youdai-discounts-{period.first.isoformat()}-{period.last.isoformat()}.{fmt}"
+
+
+def negotiate(fmt: str | None, accept: str | None) -> str:
+    """The format to answer in: `format` if given, else the best of the Accept header
+    (JSON when it names none of ours but allows anything). Raises ApiError(not_acceptable)."""
+    if fmt is not None:
+        return fmt
+    if accept is None or not accept.strip():
+        return "json"
+    best, best_q = None, 0.0
+    for fmt_name in FORMATS:  # in order: JSON wins ties
+        quality = _quality(MEDIA_TYPES[fmt_name], accept)
+        if quality > best_q:
+            best, best_q = fmt_name, quality
+    if best is None:
+        raise ApiError(
+            "not_acceptable",
+            "Accept names none of application/json, text/csv or "
+            f"{MEDIA_TYPES['xlsx']}; or use ?format=json|csv|xlsx",
+        )
+    return best
+
+
+def _quality(media_type: str, accept: str) -> float:
+    """The q the Accept header gives `media_type` (RFC 9110: the most specific range wins)."""
+    kind = media_type.split("/")[0]
+    found: tuple[int, float] | None = None  # (specificity, q)
+    for item in accept.split(","):
+        parts = [part.strip() for part in item.split(";")]
+        media_range = parts[0].lower()
+        quality = 1.0
+        for param in parts[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        if media_range == media_type:
+            specificity = 2
+        elif media_range == f"{kind}/*":
+            specificity = 1
+        elif media_range == "*/*":
+            specificity = 0
+        else:
+            continue
+        if found is None or specificity > found[0]:
+            found = (specificity, quality)
+    return found[1] if found is not None else 0.0

@@ -1,0 +1,471 @@
+/* /wallet — the holder's phone: sign in with card number and PIN, see offers and own
+ * vouchers, claim, and show a voucher's QR code. The code carries a short-lived token,
+ * so the page fetches a new one before it expires and counts down to it.
+ */
+"use strict";
+
+(function () {
+  const Y = window.Youdai;
+  const SESSION_STORE = "youdai.session";
+  const POLL_MS = 5000;
+  const RETRY_MS = 5000;
+  const $ = (id) => document.getElementById(id);
+
+  const el = {
+    notice: $("notice"),
+    signOut: $("sign-out"),
+    signIn: $("sign-in"),
+    signInForm: $("sign-in-form"),
+    card: $("card"),
+    pin: $("pin"),
+    signInProblem: $("sign-in-problem"),
+    home: $("home"),
+    greeting: $("greeting"),
+    vouchers: $("vouchers"),
+    vouchersEmpty: $("vouchers-empty"),
+    offers: $("offers"),
+    offersEmpty: $("offers-empty"),
+    voucher: $("voucher"),
+    back: $("back"),
+    voucherTitle: $("voucher-title"),
+    voucherPartner: $("voucher-partner"),
+    voucherTerms: $("voucher-terms"),
+    qrFrame: $("qr-frame"),
+    qr: $("qr"),
+    countdown: $("countdown"),
+    countdownBar: $("countdown-bar"),
+    voucherStatus: $("voucher-status"),
+    voucherUses: $("voucher-uses"),
+    refresh: $("refresh"),
+  };
+
+  let session = readSession();
+  let me = null;
+  let vouchers = [];
+  let offers = [];
+  let notice = null; // {kind, text: () => string}, redrawn on language change
+  let sessionTimer = null;
+  /** The voucher on screen and its QR timers. */
+  let shown = null;
+
+  function readSession() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(SESSION_STORE) || "null");
+      if (saved && saved.token && Date.parse(saved.expires_at) > Date.now()) return saved;
+    } catch (error) {
+      // an unreadable session is no session
+    }
+    localStorage.removeItem(SESSION_STORE);
+    return null;
+  }
+
+  function showNotice(kind, text) {
+    notice = text ? { kind: kind, text: text } : null;
+    Y.say(el.notice, notice ? notice.text() : "", kind);
+  }
+
+  // ----- signing in and out -----
+
+  function showSignIn() {
+    el.signIn.hidden = false;
+    el.home.hidden = true;
+    el.voucher.hidden = true;
+    el.signOut.hidden = true;
+    el.pin.value = "";
+    (el.card.value ? el.pin : el.card).focus();
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const card = el.card.value.trim();
+    const pin = el.pin.value;
+    if (!card || !pin) {
+      Y.say(el.signInProblem, Y.t("sign_in_missing"), "problem");
+      (card ? el.pin : el.card).focus();
+      return;
+    }
+    const button = el.signInForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    const answer = await Y.api("POST", "/v1/holder-sessions", { body: { card_number: card, pin: pin } });
+    button.disabled = false;
+    if (!answer.ok) {
+      const text =
+        answer.problem.code === "unauthenticated" ? Y.t("sign_in_wrong") : Y.problemText(answer.problem);
+      Y.say(el.signInProblem, text, "problem");
+      el.pin.value = "";
+      el.pin.focus();
+      return;
+    }
+    session = { token: answer.data.token, expires_at: answer.data.expires_at };
+    localStorage.setItem(SESSION_STORE, JSON.stringify(session));
+    Y.say(el.signInProblem, "");
+    el.pin.value = "";
+    showNotice("", null);
+    enterHome();
+  }
+
+  function signOut(reasonKey, kind) {
+    closeVoucher(false);
+    clearTimeout(sessionTimer);
+    session = null;
+    me = null;
+    vouchers = [];
+    offers = [];
+    localStorage.removeItem(SESSION_STORE);
+    el.vouchers.replaceChildren();
+    el.offers.replaceChildren();
+    showNotice(kind === undefined ? "problem" : kind, () => Y.t(reasonKey));
+    showSignIn();
+  }
+
+  function sessionEnded() {
+    signOut("session_ended");
+  }
+
+  // ----- offers and vouchers -----
+
+  async function all(path) {
+    const items = [];
+    let cursor = null;
+    for (let page = 0; page < 10; page++) {
+      const query = "?limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+      const answer = await Y.api("GET", path + query, { token: session.token });
+      if (!answer.ok) return answer;
+      items.push(...answer.data.items);
+      cursor = answer.data.next_cursor;
+      if (!cursor) break;
+    }
+    return { ok: true, items: items };
+  }
+
+  async function enterHome() {
+    el.signIn.hidden = true;
+    el.signOut.hidden = false;
+    el.home.hidden = false;
+    clearTimeout(sessionTimer);
+    sessionTimer = setTimeout(sessionEnded, Math.max(0, Date.parse(session.expires_at) - Date.now()));
+    await loadHome();
+  }
+
+  async function loadHome() {
+    el.home.setAttribute("aria-busy", "true");
+    const [meAnswer, voucherAnswer, offerAnswer] = await Promise.all([
+      Y.api("GET", "/v1/me", { token: session.token }),
+      all("/v1/me/vouchers"),
+      all("/v1/me/offers"),
+    ]);
+    el.home.removeAttribute("aria-busy");
+    const failed = [meAnswer, voucherAnswer, offerAnswer].find((a) => !a.ok);
+    if (failed) {
+      if (failed.problem.code === "unauthenticated") return sessionEnded();
+      if (failed.problem.code === "holder_inactive") return signOut("card_inactive");
+      showNotice("problem", () => Y.problemText(failed.problem));
+      return;
+    }
+    me = meAnswer.data;
+    vouchers = voucherAnswer.items;
+    offers = offerAnswer.items;
+    drawHome();
+  }
+
+  function activeVoucherFor(offerId) {
+    return vouchers.find((v) => v.offer_id === offerId && v.status === "active");
+  }
+
+  function terms(offer) {
+    const parts = [];
+    if (offer.kind === "percent_off") {
+      parts.push(
+        Y.t("terms_percent", {
+          zhe: String((10000 - offer.percent_bp) / 1000),
+          percent: String(offer.percent_bp / 100),
+        }),
+      );
+    } else if (offer.kind === "amount_off") {
+      parts.push(Y.t("terms_amount_off", { amount: Y.formatFen(offer.amount_off) }));
+    } else if (offer.kind === "fixed_price") {
+      parts.push(Y.t("terms_fixed_price", { amount: Y.formatFen(offer.fixed_price) }));
+    } else if (offer.kind === "service") {
+      parts.push(Y.t("terms_service", { amount: Y.formatFen(offer.nominal_value) }));
+    }
+    if (offer.max_discount) parts.push(Y.t("terms_max_discount", { amount: Y.formatFen(offer.max_discount) }));
+    if (offer.min_purchase) parts.push(Y.t("terms_min_purchase", { amount: Y.formatFen(offer.min_purchase) }));
+    if (offer.uses_per_voucher > 1) parts.push(Y.t("terms_uses", { n: offer.uses_per_voucher }));
+    if (offer.ends_at) parts.push(Y.t("terms_until", { date: Y.formatDate(offer.ends_at) }));
+    return parts.join(" · ");
+  }
+
+  function card(title, lines, buttons, kind) {
+    const item = document.createElement("li");
+    item.className = "card" + (kind ? " card-" + kind : "");
+    const heading = document.createElement("h3");
+    heading.textContent = title;
+    item.append(heading);
+    for (const [className, text] of lines) {
+      if (!text) continue;
+      const p = document.createElement("p");
+      p.className = className;
+      p.textContent = text;
+      item.append(p);
+    }
+    if (buttons.length) {
+      const actions = document.createElement("div");
+      actions.className = "actions";
+      actions.append(...buttons);
+      item.append(actions);
+    }
+    return item;
+  }
+
+  function button(textKey, onClick, className) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = Y.t(textKey);
+    if (className) b.className = className;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function drawHome() {
+    if (!me) return;
+    el.greeting.textContent = Y.t("greeting", { name: me.display_name, category: Y.t("category_" + me.category) });
+    const order = { active: 0, used_up: 1, expired: 2, revoked: 3 };
+    const sorted = [...vouchers].sort((a, b) => (order[a.status] ?? 9) - (order[b.status] ?? 9));
+    el.vouchers.replaceChildren(
+      ...sorted.map((v) =>
+        card(
+          v.offer.title,
+          [
+            ["partner", v.offer.partner_name],
+            ["status status-" + v.status, Y.t("status_" + v.status)],
+            ["hint", v.status === "active" ? Y.t("uses_left", { n: v.uses_left }) : ""],
+            ["hint", Y.t("valid_until", { date: Y.formatDate(v.expires_at) })],
+          ],
+          v.status === "active" ? [button("show_qr", () => openVoucher(v), "primary")] : [],
+          v.status,
+        ),
+      ),
+    );
+    el.vouchersEmpty.hidden = vouchers.length > 0;
+    el.offers.replaceChildren(
+      ...offers.map((o) => {
+        const held = activeVoucherFor(o.id);
+        const action = held
+          ? button("show_qr", () => openVoucher(held), "primary")
+          : button("claim", (event) => claim(o, event.currentTarget), "primary");
+        return card(
+          o.title,
+          [
+            ["partner", o.partner_name],
+            ["terms", terms(o)],
+            ["description", o.description],
+            ["hint", held ? Y.t("already_claimed") : ""],
+          ],
+          [action],
+        );
+      }),
+    );
+    el.offersEmpty.hidden = offers.length > 0;
+  }
+
+  async function claim(offer, claimButton) {
+    claimButton.disabled = true;
+    const answer = await Y.api("POST", "/v1/me/vouchers", { token: session.token, body: { offer_id: offer.id } });
+    claimButton.disabled = false;
+    if (!answer.ok) {
+      if (answer.problem.code === "unauthenticated") return sessionEnded();
+      showNotice("problem", () => Y.problemText(answer.problem));
+      return;
+    }
+    const voucher = answer.data;
+    vouchers = [voucher, ...vouchers.filter((v) => v.id !== voucher.id)];
+    showNotice("success", () => Y.t("claimed", { title: voucher.offer.title }));
+    openVoucher(voucher);
+  }
+
+  // ----- one voucher's QR code -----
+
+  function openVoucher(voucher) {
+    closeVoucher(false);
+    shown = {
+      voucher: voucher,
+      url: null,
+      deadline: 0,
+      lifetime: 0,
+      refreshTimer: null,
+      tickTimer: setInterval(tick, 1000),
+      pollTimer: setInterval(poll, POLL_MS),
+      stopped: null, // the problem that ended showing the code
+    };
+    el.home.hidden = true;
+    el.voucher.hidden = false;
+    el.qr.hidden = true;
+    el.qr.dataset.state = "loading";
+    Y.say(el.voucherStatus, "");
+    drawVoucher();
+    window.scrollTo(0, 0);
+    refreshQr();
+    el.back.focus();
+  }
+
+  function drawVoucher() {
+    if (!shown) return;
+    const v = shown.voucher;
+    el.voucherTitle.textContent = v.offer.title;
+    el.voucherPartner.textContent = v.offer.partner_name;
+    el.voucherTerms.textContent = terms(v.offer);
+    el.voucherUses.textContent =
+      v.status === "active"
+        ? Y.t("uses_left", { n: v.uses_left }) + " · " + Y.t("valid_until", { date: Y.formatDate(v.expires_at) })
+        : "";
+    if (shown.stopped) Y.say(el.voucherStatus, Y.problemText(shown.stopped), "problem");
+    tick();
+  }
+
+  /** Fetch a new QR image; the old one stays on screen until the new one is ready. */
+  async function refreshQr() {
+    if (!shown || shown.stopped) return;
+    const current = shown;
+    clearTimeout(current.refreshTimer);
+    el.refresh.disabled = true;
+    const answer = await Y.api("GET", "/v1/me/vouchers/" + encodeURIComponent(current.voucher.id) + "/qr.svg", {
+      token: session.token,
+      accept: "image/svg+xml",
+      raw: true,
+    });
+    el.refresh.disabled = false;
+    if (shown !== current) return; // closed meanwhile
+    if (!answer.ok) {
+      const code = answer.problem.code;
+      if (code === "unauthenticated") return sessionEnded();
+      if (["voucher_used_up", "voucher_expired", "voucher_revoked", "not_found"].includes(code)) {
+        return stopShowing(answer.problem);
+      }
+      Y.say(el.voucherStatus, Y.problemText(answer.problem) + " " + Y.t("retrying"), "problem");
+      current.refreshTimer = setTimeout(refreshQr, RETRY_MS);
+      return;
+    }
+    const response = answer.response;
+    const expiresAt = Date.parse(response.headers.get("X-Token-Expires-At"));
+    // Count with the server's clock: a phone's clock may be minutes off.
+    const serverNow = Date.parse(response.headers.get("Date") || "") || Date.now();
+    const blob = await response.blob();
+    if (shown !== current) return;
+    const url = URL.createObjectURL(blob);
+    el.qr.src = url;
+    try {
+      await el.qr.decode();
+    } catch (error) {
+      // shown anyway once loaded; the countdown still tells when it expires
+    }
+    if (current.url) URL.revokeObjectURL(current.url);
+    current.url = url;
+    current.lifetime = Math.max(1000, expiresAt - serverNow);
+    current.deadline = Date.now() + current.lifetime;
+    // Refresh a little before the end: a fifth of the lifetime, between 5 and 30 seconds.
+    const margin = Math.min(30000, Math.max(5000, current.lifetime / 5));
+    current.refreshTimer = setTimeout(refreshQr, Math.max(1000, current.lifetime - margin));
+    el.qr.hidden = false;
+    el.qr.dataset.state = "shown";
+    el.qr.dataset.expiresAt = new Date(expiresAt).toISOString();
+    el.qrFrame.classList.remove("stale");
+    Y.say(el.voucherStatus, "");
+    tick();
+  }
+
+  function tick() {
+    if (!shown) return;
+    if (shown.stopped) {
+      el.countdown.textContent = "";
+      el.countdownBar.hidden = true;
+      return;
+    }
+    el.countdownBar.hidden = false;
+    if (!shown.deadline) {
+      el.countdown.textContent = Y.t("qr_loading");
+      return;
+    }
+    const left = Math.max(0, shown.deadline - Date.now());
+    const seconds = Math.ceil(left / 1000);
+    const clock = Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
+    el.countdown.textContent = left > 0 ? Y.t("qr_valid_for", { time: clock }) : Y.t("qr_expired");
+    el.countdownBar.value = Math.round((100 * left) / shown.lifetime);
+    if (left <= 0) {
+      el.qrFrame.classList.add("stale");
+      el.qr.dataset.state = "expired";
+    }
+  }
+
+  /** Notice at once when the till redeemed the voucher (or a refund gave a use back). */
+  async function poll() {
+    if (!shown || shown.stopped || document.hidden) return;
+    const current = shown;
+    const answer = await Y.api("GET", "/v1/me/vouchers/" + encodeURIComponent(current.voucher.id), {
+      token: session.token,
+    });
+    if (shown !== current || !answer.ok) {
+      if (answer.problem && answer.problem.code === "unauthenticated") sessionEnded();
+      return;
+    }
+    const fresh = answer.data;
+    const used = fresh.uses_left < current.voucher.uses_left;
+    current.voucher = fresh;
+    vouchers = vouchers.map((v) => (v.id === fresh.id ? fresh : v));
+    if (used) showNotice("success", () => Y.t("voucher_used"));
+    if (fresh.status !== "active") {
+      const code = fresh.status === "used_up" ? "voucher_used_up" : "voucher_" + fresh.status;
+      return stopShowing({ code: code });
+    }
+    drawVoucher();
+  }
+
+  function stopShowing(problem) {
+    shown.stopped = problem;
+    clearTimeout(shown.refreshTimer);
+    el.qr.hidden = true;
+    el.qr.dataset.state = "stopped";
+    el.refresh.disabled = true;
+    drawVoucher();
+  }
+
+  function closeVoucher(reload) {
+    if (!shown) return;
+    clearTimeout(shown.refreshTimer);
+    clearInterval(shown.tickTimer);
+    clearInterval(shown.pollTimer);
+    if (shown.url) URL.revokeObjectURL(shown.url);
+    shown = null;
+    el.qr.removeAttribute("src");
+    el.qr.dataset.state = "";
+    el.refresh.disabled = false;
+    el.voucher.hidden = true;
+    if (reload) {
+      el.home.hidden = false;
+      loadHome();
+    }
+  }
+
+  // A phone wakes up with a stale code: fetch a new one at once.
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && shown && !shown.stopped && shown.deadline - Date.now() < 30000) refreshQr();
+  });
+
+  el.signInForm.addEventListener("submit", signIn);
+  el.signOut.addEventListener("click", () => signOut("signed_out", ""));
+  el.back.addEventListener("click", () => {
+    showNotice("", null);
+    closeVoucher(true);
+  });
+  el.refresh.addEventListener("click", refreshQr);
+
+  Y.onLanguageChange(function () {
+    drawHome();
+    drawVoucher();
+    if (notice) showNotice(notice.kind, notice.text);
+  });
+
+  Y.start().then(function () {
+    if (session) enterHome();
+    else showSignIn();
+  });
+})();

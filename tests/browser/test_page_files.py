@@ -1,0 +1,206 @@
+"""The pages' files over HTTP: self-contained, cached by ETag, under a strict
+Content-Security-Policy, and every text written in Chinese and English.
+
+No browser needed: these run everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from schemas.vouchers import VOUCHER_STATUSES
+from service.api.pages import negotiate_language
+from service.domain.categories import HOLDER_CATEGORIES
+from service.domain.errors import CODES
+from service.pages import STATIC_DIR
+
+PAGES = ("/scan", "/wallet")
+MESSAGES = json.loads((STATIC_DIR / "messages.json").read_text(encoding="utf-8"))
+#: An absolute or protocol-relative URL: http://…, https://…, or //host in a link,
+#: a string or a CSS url().
+EXTERNAL_URL = re.compile(
+    r"""https?:|(?:(?:src|href|action)\s*=\s*["']?|url\(\s*["']?|["'`])//[^/\s"'`]"""
+)
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+async def linked_files(client: TestClient, page: str) -> tuple[str, list[str]]:
+    response = await client.get(page)
+    html = await response.text()
+    return html, re.findall(r"""(?:src|href)="([^"]+)\"""", html)
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_pages_are_served_with_a_strict_content_security_policy(
+    client: TestClient, page: str
+) -> None:
+    response = await client.get(page)
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    policy = {
+        directive.split()[0]: directive.split()[1:]
+        for directive in response.headers["Content-Security-Policy"].split(";")
+    }
+    assert policy["default-src"] == ["'self'"]
+    assert policy["script-src"] == ["'self'"]
+    assert policy["style-src"] == ["'self'"]
+    assert policy["img-src"] == ["'self'", "data:", "blob:"]
+    assert policy["connect-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["base-uri"] == ["'none'"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_pages_have_no_inline_script_or_style(client: TestClient, page: str) -> None:
+    html, _ = await linked_files(client, page)
+    assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)
+    assert "<style" not in html
+    assert not re.search(r"\sstyle=", html)
+    assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers either
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_no_page_or_file_it_loads_names_an_outside_url(client: TestClient, page: str) -> None:
+    html, links = await linked_files(client, page)
+    assert not EXTERNAL_URL.search(html), EXTERNAL_URL.search(html)
+    assert links
+    for link in links:
+        assert re.match(r"^/[^/]", link), link
+        response = await client.get(link)
+        assert response.status == 200, link
+        body = await response.text()
+        assert not EXTERNAL_URL.search(body), (link, EXTERNAL_URL.search(body))
+
+
+def test_no_shipped_page_file_names_an_outside_url() -> None:
+    files = sorted(STATIC_DIR.iterdir())
+    assert {path.suffix for path in files} >= {".html", ".js", ".css", ".json"}
+    for path in files:
+        assert path.is_file(), f"{path.name}: package-data ships static/* only, no folders"
+        text = path.read_text(encoding="utf-8")
+        assert not EXTERNAL_URL.search(text), (path.name, EXTERNAL_URL.search(text))
+
+
+def test_the_detector_finds_outside_urls() -> None:
+    for text in (
+        '<script src="https://cdn.example/x.js">',
+        "fetch('//api.example/v1')",
+        "url(//fonts.example/a.woff)",
+        'href="http://example.com"',
+    ):
+        assert EXTERNAL_URL.search(text), text
+    assert not EXTERNAL_URL.search('// a comment\nfetch("/v1/me")')
+
+
+async def test_files_carry_an_etag_and_are_not_sent_again_while_unchanged(
+    client: TestClient,
+) -> None:
+    first = await client.get("/pages/static/scan.js")
+    assert first.status == 200
+    assert first.content_type == "text/javascript"
+    etag = first.headers["ETag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+    assert "public" in first.headers["Cache-Control"]
+    assert "max-age=3600" in first.headers["Cache-Control"]
+
+    again = await client.get("/pages/static/scan.js", headers={"If-None-Match": etag})
+    assert again.status == 304
+    assert await again.read() == b""
+    assert again.headers["ETag"] == etag
+
+    other = await client.get("/pages/static/scan.js", headers={"If-None-Match": '"stale"'})
+    assert other.status == 200
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_pages_are_revalidated_and_answer_304_while_unchanged(
+    client: TestClient, page: str
+) -> None:
+    first = await client.get(page)
+    assert first.headers["Cache-Control"] == "no-cache"
+    assert "Accept-Language" in first.headers["Vary"]
+    again = await client.get(page, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status == 304
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_pages_link_their_files_by_content_hash(client: TestClient, page: str) -> None:
+    _, links = await linked_files(client, page)
+    for link in links:
+        path, _, query = link.partition("?v=")
+        assert query, link
+        response = await client.get(path)
+        assert response.headers["ETag"].strip('"').startswith(query), link
+
+
+@pytest.mark.parametrize("name", ["nothing.js", "scan.html", "..%2Fapp.py", "%2E%2E%2F__init__.py"])
+async def test_unknown_files_are_not_found(client: TestClient, name: str) -> None:
+    response = await client.get(f"/pages/static/{name}")
+    assert response.status == 404
+    assert response.content_type == "application/problem+json"
+    assert (await response.json())["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        (None, "zh-CN"),
+        ("", "zh-CN"),
+        ("zh-CN,zh;q=0.9", "zh-CN"),
+        ("zh-TW", "zh-CN"),
+        ("en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+        ("en", "en"),
+        ("fr-FR, en;q=0.5", "en"),
+        ("en;q=0.5, zh;q=0.8", "zh-CN"),
+        ("zh;q=0.8, en;q=0.8", "zh-CN"),
+        ("en;q=0, zh;q=0.1", "zh-CN"),
+        ("fr", "zh-CN"),
+        ("*", "zh-CN"),
+        ("en;q=abc", "zh-CN"),
+        ("🙂, en", "en"),
+    ],
+)
+def test_page_language_follows_accept_language(header: str | None, language: str) -> None:
+    assert negotiate_language(header) == language
+
+
+async def test_page_is_served_in_the_language_the_browser_prefers(client: TestClient) -> None:
+    english = await (await client.get("/wallet", headers={"Accept-Language": "en-GB"})).text()
+    chinese = await (await client.get("/wallet", headers={"Accept-Language": "zh-CN"})).text()
+    assert '<html lang="en">' in english
+    assert '<html lang="zh-CN">' in chinese
+
+
+def test_every_problem_code_has_a_chinese_and_an_english_message() -> None:
+    problems = MESSAGES["problems"]
+    missing = sorted(set(CODES) - set(problems))
+    assert not missing, f"messages.json lacks problem codes: {missing}"
+    for code, text in problems.items():
+        assert set(text) == {"zh", "en"}, code
+        assert CJK.search(text["zh"]), f"{code}: the zh message is not Chinese"
+        assert text["en"].strip() and not CJK.search(text["en"]), code
+
+
+def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
+    used = {f"category_{c}" for c in HOLDER_CATEGORIES} | {f"status_{s}" for s in VOUCHER_STATUSES}
+    for path in STATIC_DIR.iterdir():
+        source = path.read_text(encoding="utf-8")
+        if path.suffix == ".html":
+            used.update(re.findall(r'data-i18n(?:-[a-z]+)?="([a-z0-9_]+)"', source))
+        elif path.suffix == ".js":
+            used.update(re.findall(r"""\berror:\s*"([a-z0-9_]+)\"""", source))
+            for call in re.findall(r"\b(?:t|button|signOut)\(([^)]*)\)", source):
+                used.update(k for k in re.findall(r'"([a-z][a-z0-9_]*)"', call) if k[-1] != "_")
+    texts = MESSAGES["ui"]
+    assert not sorted(used - set(texts)), "texts used but not written in messages.json"
+    assert not sorted(set(texts) - used), "texts written in messages.json but never used"
+    for key, text in texts.items():
+        assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
+        zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
+        # A discount is said in 折 in Chinese (9折) and in percent in English (10% off).
+        assert zh == en or key == "terms_percent", f"{key}: zh and en take different values"

@@ -1,0 +1,185 @@
+"""SIGTERM/SIGINT during a burst: `youdai serve` stops accepting, answers every request
+it had started, closes its pools, stops an embedded PostgreSQL last, and exits 0.
+
+The burst is held in flight by a lock the test takes on the vouchers table: every
+redemption waits inside its transaction until the test lets go, after the signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from service.config import load_settings
+from service.db.pool import init_connection
+from tests.cli.test_serve import postmaster_running
+from tests.conftest import cli_env, free_port
+from tests.helpers import Till
+
+pytestmark = pytest.mark.slow
+
+BURST = 20
+
+
+class Served:
+    """`youdai serve` in a subprocess, its stderr log lines collected as they come."""
+
+    def __init__(self, env: dict[str, str], port: int, workers: int) -> None:
+        self.port = port
+        self.lines: list[str] = []
+        argv = ["serve", "--port", str(port), "--workers", str(workers)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", *argv],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def messages(self, message: str) -> list[dict]:
+        found = []
+        for line in list(self.lines):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("message") == message:
+                found.append(record)
+        return found
+
+    def wait_serving(self, workers: int, timeout: float = 90) -> None:
+        """Until every worker listens (each logs `serving` once its socket is open)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages("serving")) < workers:
+            if self.process.poll() is not None:
+                raise AssertionError("youdai serve exited:\n" + "".join(self.lines))
+            assert time.monotonic() < deadline, "youdai serve did not start:\n" + "".join(
+                self.lines
+            )
+            time.sleep(0.1)
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+def connection_refused(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        try:
+            sock.connect(("127.0.0.1", port))
+        except ConnectionRefusedError:
+            return True
+    return False
+
+
+def embedded_url(pgdata: Path) -> str:
+    """The URL of the application database of a running embedded server."""
+    socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
+    return f"postgresql://postgres@/youdai?host={socket_dir}"
+
+
+async def redeem(http: aiohttp.ClientSession, port: int, till: Till, token: str) -> int:
+    async with http.post(
+        f"http://127.0.0.1:{port}/v1/redemptions",
+        json={"token": token, "purchase_amount": 10000},
+        headers={**till.scanner, "Idempotency-Key": uuid.uuid4().hex},
+    ) as answer:
+        await answer.read()
+        return answer.status
+
+
+async def lock_waiters(db: asyncpg.Connection) -> int:
+    return await db.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'youdai' AND wait_event_type = 'Lock'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("database", "workers", "signum"),
+    [
+        ("external", 1, signal.SIGTERM),
+        ("external", 2, signal.SIGTERM),
+        ("embedded", 2, signal.SIGINT),
+    ],
+    ids=["one-process", "two-workers", "embedded-two-workers-sigint"],
+)
+async def test_signal_during_a_burst_answers_every_started_request_and_exits_0(
+    database: str, workers: int, signum: int, database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    extra = {"YOUDAI_DATA_DIR": str(tmp_path / "data"), "YOUDAI_DB_POOL_MAX": str(BURST + 5)}
+    if database == "external":
+        extra["DATABASE_URL"] = database_url
+    served = Served(cli_env(**extra), port, workers)
+    try:
+        served.wait_serving(workers)
+        dsn = database_url if database == "external" else embedded_url(tmp_path / "data/pgdata")
+        db = await asyncpg.connect(dsn)
+        await init_connection(db)
+        till = await Till(db, load_settings({})).open()
+        tokens = [till.token] + [(await till.new_voucher())[1] for _ in range(BURST - 1)]
+
+        locker = await asyncpg.connect(dsn)
+        hold = locker.transaction()
+        await hold.start()
+        await locker.execute("LOCK TABLE vouchers IN EXCLUSIVE MODE")
+        connector = aiohttp.TCPConnector(force_close=True, limit=0)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+        ) as http:
+            burst = [asyncio.create_task(redeem(http, port, till, token)) for token in tokens]
+            deadline = time.monotonic() + 30
+            while await lock_waiters(db) < BURST:  # every request is inside its transaction
+                assert time.monotonic() < deadline, f"only {await lock_waiters(db)} in flight"
+                await asyncio.sleep(0.05)
+
+            served.process.send_signal(signum)
+            deadline = time.monotonic() + 5
+            while not await asyncio.to_thread(connection_refused, port):
+                assert time.monotonic() < deadline, "still accepting connections after the signal"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            assert not any(task.done() for task in burst), "the burst was not held in flight"
+            assert served.process.poll() is None, "exited with requests in flight"
+
+            await hold.rollback()  # the requests may go on now
+            answers = await asyncio.gather(*burst, return_exceptions=True)
+        assert answers == [201] * BURST, answers
+        if database == "external":
+            assert await db.fetchval("SELECT count(*) FROM redemptions") == BURST
+        await locker.close()
+        await db.close()
+        assert served.wait_exit() == 0, "".join(served.lines)
+    finally:
+        served.kill()
+    assert connection_refused(port)
+    assert len(served.messages("stopped")) == workers  # every worker closed its pool and ended
+    if database == "embedded":
+        assert not postmaster_running(tmp_path / "data/pgdata"), "embedded server outlived it"

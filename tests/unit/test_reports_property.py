@@ -1,0 +1,218 @@
+"""Rule 4, by property: for random redemptions and reversals — many on the last second and
+the first second of a month or a year in programme time, many in the hours whose UTC date
+is the day before the local one — every grouping of the discount report over any period
+equals the ledger rows summed here in Python, and reconciliation finds nothing.
+
+The rows are written through the ledger's own statements (service/db/redemptions.py:
+ledger row and rollup in one statement), at chosen instants. The expected sums read the
+ledger tables only, never a rollup, and place each row by converting its `created_at`
+with zoneinfo — not by its stored `local_day`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from service.db.reconcile import mismatches
+from service.domain.categories import HOLDER_CATEGORIES
+from tests.helpers import (
+    make_holder,
+    make_offer,
+    make_partner,
+    make_voucher,
+    record_redemption,
+    record_reversal,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+GROUPS = ("partner", "offer", "category", "month")
+MEASURES = ("redemptions", "reversals", "purchase_total", "discount_total")
+
+#: First days of the months the generated rows fall in (year boundary in the middle).
+MONTH_STARTS = [date(2025, 11, 1), date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1),
+                date(2026, 3, 1), date(2026, 4, 1)]  # fmt: skip
+
+
+def _local(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+#: 00:00:00 on the first day of a month and 23:59:59 on the day before, programme time.
+boundary_instants = st.sampled_from(MONTH_STARTS).flatmap(
+    lambda first: st.sampled_from(
+        [_local(first, time(0, 0, 0)), _local(first - timedelta(days=1), time(23, 59, 59))]
+    )
+)
+#: 00:00–07:59 local: the UTC date is still the day before.
+early_local_instants = st.builds(
+    lambda day, seconds: _local(day, time(0)) + timedelta(seconds=seconds),
+    st.dates(min_value=date(2025, 11, 1), max_value=date(2026, 4, 30)),
+    st.integers(min_value=0, max_value=8 * 3600 - 1),
+)
+any_instants = st.datetimes(
+    min_value=datetime(2025, 11, 1), max_value=datetime(2026, 4, 30), timezones=st.just(UTC)
+)
+instants = st.one_of(boundary_instants, early_local_instants, any_instants)
+
+
+@dataclass(frozen=True)
+class Sale:
+    voucher: int
+    at: datetime
+    purchase: int
+    discount: int
+    refunded_at: datetime | None
+
+
+sales = st.builds(
+    lambda voucher, at, purchase, share, refund: Sale(
+        voucher, at, purchase, purchase * share // 100, None if refund is None else max(at, refund)
+    ),
+    st.integers(min_value=0, max_value=100),
+    instants,
+    st.integers(min_value=1, max_value=10_000_000),
+    st.integers(min_value=0, max_value=100),
+    st.none() | instants,
+)
+periods = st.tuples(
+    st.dates(min_value=date(2025, 10, 25), max_value=date(2026, 5, 5)),
+    st.dates(min_value=date(2025, 10, 25), max_value=date(2026, 5, 5)),
+).map(sorted)
+
+
+@dataclass
+class World:
+    vouchers: list[str]
+    partner_names: dict[str, str]
+    offer_titles: dict[str, str]
+
+
+@pytest.fixture
+async def world(db: asyncpg.Connection, settings) -> World:
+    """Two partners, three offers, a holder of every category with a voucher for each offer."""
+    partners = {
+        await make_partner(db, name="区邮政分公司", category="postal"): "区邮政分公司",
+        await make_partner(db, name="老兵饭店", category="catering"): "老兵饭店",
+    }
+    post, diner = partners
+    offers = {}
+    for partner_id, title in ((post, "邮政寄递九折"), (diner, "堂食八五折"), (diner, "免费停车")):
+        offers[await make_offer(db, partner_id, title=title, uses_per_voucher=10_000)] = title
+    vouchers = []
+    for category in HOLDER_CATEGORIES:
+        holder = await make_holder(db, category=category)
+        for offer_id in offers:
+            vouchers.append(await make_voucher(db, settings, holder, offer_id))
+    return World(vouchers, partners, offers)
+
+
+async def _start_afresh(db: asyncpg.Connection) -> None:
+    """Each example begins with an empty ledger and counters that match it."""
+    await db.execute(
+        "TRUNCATE reversals, redemptions, discount_rollup, discount_rollup_monthly, "
+        "holder_offer_usage"
+    )
+    await db.execute("UPDATE offers SET redeemed_count = 0, spent = 0")
+    await db.execute("UPDATE vouchers SET uses_left = uses_total, status = 'active'")
+
+
+def _expected(
+    ledger: list[asyncpg.Record], world: World, group_by: tuple[str, ...], first, last
+) -> dict[tuple, dict[str, int]]:
+    """The report computed from the ledger rows alone: group key -> measures."""
+    sums: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0))
+    for entry in ledger:
+        day = entry["created_at"].astimezone(SHANGHAI).date()
+        if not first <= day <= last:
+            continue
+        key = []
+        for name in group_by:
+            if name == "partner":
+                key += [entry["partner_id"], world.partner_names[entry["partner_id"]]]
+            elif name == "offer":
+                key += [entry["offer_id"], world.offer_titles[entry["offer_id"]]]
+            elif name == "category":
+                key.append(entry["holder_category"])
+            else:
+                key.append(f"{day.year:04d}-{day.month:02d}")
+        sign = -1 if entry["reversal"] else 1
+        measures = sums[tuple(key)]
+        measures["reversals" if entry["reversal"] else "redemptions"] += 1
+        measures["purchase_total"] += sign * entry["purchase_amount"]
+        measures["discount_total"] += sign * entry["discount_amount"]
+    return dict(sums)
+
+
+_LEDGER = """
+    SELECT partner_id, offer_id, holder_category, purchase_amount, discount_amount,
+           created_at, false AS reversal FROM redemptions
+    UNION ALL
+    SELECT partner_id, offer_id, holder_category, purchase_amount, discount_amount,
+           created_at, true FROM reversals
+"""
+
+
+@given(generated=st.lists(sales, max_size=25), period=periods)
+@hypothesis_settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+async def test_every_grouping_equals_the_ledger_summed_in_python(
+    client: TestClient, admin, db: asyncpg.Connection, settings, world: World, generated, period
+) -> None:
+    await _start_afresh(db)
+    for sale in generated:
+        voucher = world.vouchers[sale.voucher % len(world.vouchers)]
+        redemption_id = await record_redemption(
+            db,
+            settings,
+            voucher,
+            at=sale.at,
+            purchase_amount=sale.purchase,
+            discount_amount=sale.discount,
+        )
+        if sale.refunded_at is not None:
+            await record_reversal(db, settings, redemption_id, at=sale.refunded_at)
+    assert await mismatches(db) == {}
+
+    ledger = await db.fetch(_LEDGER)
+    first, last = period
+    for size in range(len(GROUPS) + 1):
+        for group_by in itertools.combinations(GROUPS, size):
+            response = await client.get(
+                "/v1/reports/discounts",
+                params={
+                    "group_by": ",".join(group_by),
+                    "from": first.isoformat(),
+                    "to": last.isoformat(),
+                },
+                headers=admin,
+            )
+            assert response.status == 200, await response.text()
+            body = await response.json()
+            rows = {
+                tuple(value for name, value in row.items() if name not in MEASURES): {
+                    m: row[m] for m in MEASURES
+                }
+                for row in body["rows"]
+            }
+            expected = _expected(ledger, world, group_by, first, last)
+            if not group_by:
+                expected = expected or {(): dict.fromkeys(MEASURES, 0)}
+            assert rows == expected, group_by
+            assert len(rows) == len(body["rows"]), group_by  # no group twice
+            assert body["totals"] == {
+                m: sum(values[m] for values in expected.values()) for m in MEASURES
+            }
