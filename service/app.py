@@ -3,6 +3,10 @@ and closed with the app."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import random
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -26,9 +30,12 @@ from service.api import pages as pages_api
 from service.api.middleware import authenticate, request_context
 from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SETTINGS
 from service.config import Settings
+from service.db import redemptions as redemptions_db
 from service.db.pool import create_pool
 from service.keyring import Keyring
 from service.qr import RenderPool
+
+log = logging.getLogger("youdai.housekeeping")
 
 #: Bodies above 1 MiB are refused with 413 before a handler sees them.
 MAX_BODY_BYTES = 1024 * 1024
@@ -101,6 +108,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app[docs.OPENAPI_KEY] = docs.build_openapi(app)
     app.cleanup_ctx.append(_database_pool)
     app.cleanup_ctx.append(_qr_render_pool)
+    app.cleanup_ctx.append(_housekeeping)
     return app
 
 
@@ -114,3 +122,26 @@ async def _qr_render_pool(app: web.Application) -> AsyncIterator[None]:
     app[QR_POOL] = RenderPool(server_processes=app[SETTINGS].workers)
     yield
     await app[QR_POOL].close()
+
+
+#: How often each process forgets Idempotency-Keys past their 24 hours.
+HOUSEKEEPING_INTERVAL = 600.0
+
+
+async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
+    async def forget_old_idempotency_keys() -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL * random.uniform(0.5, 1.5))
+            try:
+                async with app[POOL].acquire() as conn:
+                    removed = await redemptions_db.purge_idempotency_keys(conn)
+                if removed:
+                    log.info("forgot old idempotency keys", extra={"removed": removed})
+            except Exception:  # the database may be away; try again next time
+                log.warning("housekeeping failed", exc_info=True)
+
+    task = asyncio.create_task(forget_old_idempotency_keys())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -329,3 +329,15 @@ async def test_revoking_a_holder_makes_their_vouchers_unusable_at_once(
     assert response.status == 200
     assert await problem_code(await redeem(client, till), 409) == "voucher_revoked"
     assert await db.fetchval("SELECT status FROM vouchers") == "revoked"
+
+
+async def test_idempotency_keys_are_forgotten_after_24_hours(client: TestClient, till, db) -> None:
+    from service.db.redemptions import purge_idempotency_keys
+
+    await redeem(client, till, key="old")
+    await redeem(client, till, key="new")
+    await db.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'"
+    )
+    assert await purge_idempotency_keys(db) == 1
+    assert [r["key"] for r in await db.fetch("SELECT key FROM idempotency_keys")] == ["new"]
