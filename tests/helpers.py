@@ -165,20 +165,19 @@ async def record_redemption(
         redemption_id = new_id("redemption")
         written = await redemptions_db.redeem(
             db,
-            redemption_id=redemption_id,
-            facts=facts,
-            scanner_key_id=scanner_key_id,
-            purchase_amount=purchase_amount,
-            discount_amount=discount_amount,
-            payable_amount=purchase_amount - discount_amount,
-            budget_cost=discount_amount,
-            holder_period_start=None,
-            reference="",
-            now=at,
-            local_day=local_date(at, settings.timezone),
-            idempotency_key=None,
-            request_hash=None,
-            response_body=None,
+            redemptions_db.LedgerWrite(
+                redemption_id=redemption_id,
+                facts=facts,
+                scanner_key_id=scanner_key_id,
+                purchase_amount=purchase_amount,
+                discount_amount=discount_amount,
+                payable_amount=purchase_amount - discount_amount,
+                budget_cost=discount_amount,
+                holder_period_start=None,
+                reference="",
+                now=at,
+                local_day=local_date(at, settings.timezone),
+            ),
         )
     assert written is not None, "the voucher or offer refused the redemption"
     return redemption_id

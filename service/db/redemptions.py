@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -153,47 +154,54 @@ SELECT ledger.id, voucher.uses_left FROM ledger, voucher
 """
 
 
-async def redeem(
-    conn: asyncpg.Connection,
-    *,
-    redemption_id: str,
-    facts: asyncpg.Record,
-    scanner_key_id: str,
-    purchase_amount: int,
-    discount_amount: int,
-    payable_amount: int,
-    budget_cost: int,
-    holder_period_start: datetime | None,
-    reference: str,
-    now: datetime,
-    local_day: date,
-    idempotency_key: str | None,
-    request_hash: bytes | None,
-    response_body: dict[str, Any] | None,
-) -> asyncpg.Record | None:
+@dataclass(frozen=True, slots=True)
+class LedgerWrite:
+    """One redemption to write: its ledger row, the counters it moves, its stored answer."""
+
+    redemption_id: str
+    facts: Mapping[str, Any]
+    scanner_key_id: str
+    purchase_amount: int
+    discount_amount: int
+    payable_amount: int
+    budget_cost: int
+    holder_period_start: datetime | None
+    reference: str
+    now: datetime
+    local_day: date
+    idempotency_key: str | None = None
+    request_hash: bytes | None = None
+    response_body: dict[str, Any] | None = None
+
+    def args(self) -> tuple[Any, ...]:
+        """$1…$19 of _REDEEM and _REDEEM_AT_ONCE."""
+        facts = self.facts
+        return (
+            facts["voucher_id"],
+            facts["holder_id"],
+            facts["offer_id"],
+            facts["partner_id"],
+            facts["holder_category"],
+            self.scanner_key_id,
+            self.purchase_amount,
+            self.discount_amount,
+            self.budget_cost,
+            self.holder_period_start,
+            facts["holder_limit_count"],
+            self.redemption_id,
+            self.now,
+            self.payable_amount,
+            self.reference,
+            self.local_day,
+            self.idempotency_key,
+            self.request_hash,
+            self.response_body,
+        )
+
+
+async def redeem(conn: asyncpg.Connection, write: LedgerWrite) -> asyncpg.Record | None:
     """Apply one redemption; None when a limit (or a concurrent change) refused it."""
-    return await conn.fetchrow(
-        _REDEEM,
-        facts["voucher_id"],
-        facts["holder_id"],
-        facts["offer_id"],
-        facts["partner_id"],
-        facts["holder_category"],
-        scanner_key_id,
-        purchase_amount,
-        discount_amount,
-        budget_cost,
-        holder_period_start,
-        facts["holder_limit_count"],
-        redemption_id,
-        now,
-        payable_amount,
-        reference,
-        local_day,
-        idempotency_key,
-        request_hash,
-        response_body,
-    )
+    return await conn.fetchrow(_REDEEM, *write.args())
 
 
 #: Raised by _REDEEM_AT_ONCE (as a cast error) to undo the whole statement.
@@ -262,24 +270,7 @@ SELECT (SELECT uses_left FROM voucher) AS uses_left,
 """
 
 
-async def redeem_at_once(
-    conn: asyncpg.Connection,
-    *,
-    redemption_id: str,
-    facts: asyncpg.Record,
-    scanner_key_id: str,
-    purchase_amount: int,
-    discount_amount: int,
-    payable_amount: int,
-    budget_cost: int,
-    holder_period_start: datetime | None,
-    reference: str,
-    now: datetime,
-    local_day: date,
-    idempotency_key: str,
-    request_hash: bytes,
-    response_body: dict[str, Any],
-) -> asyncpg.Record | None:
+async def redeem_at_once(conn: asyncpg.Connection, write: LedgerWrite) -> asyncpg.Record | None:
     """Apply one redemption checked on unlocked facts, in ONE statement run outside any
     transaction (so it is its own): one round trip instead of five. The statement
     re-checks under row locks everything that a concurrent request can change (the
@@ -288,30 +279,10 @@ async def redeem_at_once(
     voucher's uses left, stored in the answer as `uses_left`; None when any condition
     failed, in which case nothing at all was written and the caller redeems in steps.
     """
+    assert write.idempotency_key is not None
+    lock_id = idempotency_lock_id(write.facts["partner_id"], write.idempotency_key)
     try:
-        return await conn.fetchrow(
-            _REDEEM_AT_ONCE,
-            facts["voucher_id"],
-            facts["holder_id"],
-            facts["offer_id"],
-            facts["partner_id"],
-            facts["holder_category"],
-            scanner_key_id,
-            purchase_amount,
-            discount_amount,
-            budget_cost,
-            holder_period_start,
-            facts["holder_limit_count"],
-            redemption_id,
-            now,
-            payable_amount,
-            reference,
-            local_day,
-            idempotency_key,
-            request_hash,
-            response_body,
-            idempotency_lock_id(facts["partner_id"], idempotency_key),
-        )
+        return await conn.fetchrow(_REDEEM_AT_ONCE, *write.args(), lock_id)
     except asyncpg.InvalidTextRepresentationError as error:
         if NOT_APPLIED not in str(error):
             raise

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -229,21 +230,7 @@ async def _redeem_at_once(
             return None
         answer = _answer(row, partner_id, body, grant, now)
         written = await redemptions_db.redeem_at_once(
-            conn,
-            redemption_id=answer["id"],
-            facts=row,
-            scanner_key_id=scanner.key_id,
-            purchase_amount=grant.quote.purchase_amount,
-            discount_amount=grant.quote.discount_amount,
-            payable_amount=grant.quote.payable_amount,
-            budget_cost=grant.budget_cost,
-            holder_period_start=grant.holder_period_start,
-            reference=answer["reference"],
-            now=now,
-            local_day=local_date(now, tz),
-            idempotency_key=key,
-            request_hash=fingerprint,
-            response_body=answer,
+            conn, _ledger_write(row, scanner, grant, answer, now, tz, key, fingerprint)
         )
     if written is None:
         return None
@@ -278,6 +265,35 @@ def _answer(
         "reference": body.get("reference") or "",
         "created_at": now.isoformat(),
     }
+
+
+def _ledger_write(
+    row: asyncpg.Record,
+    scanner: Principal,
+    grant: Grant,
+    answer: dict[str, Any],
+    now: datetime,
+    tz: ZoneInfo,
+    key: str,
+    fingerprint: bytes,
+) -> redemptions_db.LedgerWrite:
+    """What both ways of redeeming write: the ledger row, counters and stored answer."""
+    return redemptions_db.LedgerWrite(
+        redemption_id=answer["id"],
+        facts=row,
+        scanner_key_id=scanner.key_id,
+        purchase_amount=grant.quote.purchase_amount,
+        discount_amount=grant.quote.discount_amount,
+        payable_amount=grant.quote.payable_amount,
+        budget_cost=grant.budget_cost,
+        holder_period_start=grant.holder_period_start,
+        reference=answer["reference"],
+        now=now,
+        local_day=local_date(now, tz),
+        idempotency_key=key,
+        request_hash=fingerprint,
+        response_body=answer,
+    )
 
 
 async def _redeem_in_steps(
@@ -341,21 +357,7 @@ async def _redeem_in_transaction(
     answer = _answer(row, partner_id, body, grant, now)
     answer["uses_left"] = facts.voucher_uses_left - 1
     written = await redemptions_db.redeem(
-        conn,
-        redemption_id=answer["id"],
-        facts=row,
-        scanner_key_id=scanner.key_id,
-        purchase_amount=grant.quote.purchase_amount,
-        discount_amount=grant.quote.discount_amount,
-        payable_amount=grant.quote.payable_amount,
-        budget_cost=grant.budget_cost,
-        holder_period_start=grant.holder_period_start,
-        reference=answer["reference"],
-        now=now,
-        local_day=local_date(now, settings.timezone),
-        idempotency_key=key,
-        request_hash=fingerprint,
-        response_body=answer,
+        conn, _ledger_write(row, scanner, grant, answer, now, settings.timezone, key, fingerprint)
     )
     if written is None:
         uses = await redemptions_db.uses_in_period(
