@@ -100,7 +100,29 @@ async def uses_in_period(
     return uses or 0
 
 
-_REDEEM = """
+def _append_ledger(after: str) -> str:
+    """The ledger row and its daily rollup, written only if the `after` step wrote a row:
+    the same two steps (and so the same totals, rule 4) in both redeem statements."""
+    return f"""ledger AS (
+    INSERT INTO redemptions
+        (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
+         purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
+         reference, created_at, local_day)
+    SELECT $12, $1, $3, $4, $2, $5, $6, $7, $8, $14, $9, $10, $15, $13, $16 FROM {after}
+    RETURNING id
+), rollup AS (
+    -- Rule 4: the report totals move in the same statement as the ledger.
+    INSERT INTO discount_rollup AS t
+        (partner_id, offer_id, holder_category, day, redemptions, purchase_total, discount_total)
+    SELECT $4, $3, $5, $16, 1, $7, $8 FROM ledger
+    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
+    SET redemptions = t.redemptions + 1,
+        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
+        discount_total = t.discount_total + EXCLUDED.discount_total
+)"""
+
+
+_REDEEM = f"""
 WITH usage AS (
     -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
     INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
@@ -124,23 +146,7 @@ WITH usage AS (
         updated_at = $13
     WHERE id = $1 AND status = 'active' AND uses_left > 0 AND EXISTS (SELECT 1 FROM offer)
     RETURNING uses_left
-), ledger AS (
-    INSERT INTO redemptions
-        (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
-         purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
-         reference, created_at, local_day)
-    SELECT $12, $1, $3, $4, $2, $5, $6, $7, $8, $14, $9, $10, $15, $13, $16 FROM voucher
-    RETURNING id
-), rollup AS (
-    -- Rule 4: the report totals move in the same transaction as the ledger.
-    INSERT INTO discount_rollup AS t
-        (partner_id, offer_id, holder_category, day, redemptions, purchase_total, discount_total)
-    SELECT $4, $3, $5, $16, 1, $7, $8 FROM ledger
-    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
-    SET redemptions = t.redemptions + 1,
-        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
-        discount_total = t.discount_total + EXCLUDED.discount_total
-), idempotency AS (
+), {_append_ledger("voucher")}, idempotency AS (
     INSERT INTO idempotency_keys
         (partner_id, key, request_hash, response_status, response_body, created_at)
     SELECT $4, $17, $18, 201, $19, $13 FROM ledger WHERE $17::text IS NOT NULL
@@ -234,22 +240,7 @@ WITH gate AS (
       AND EXISTS (SELECT 1 FROM voucher)
       AND ($10::timestamptz IS NULL OR EXISTS (SELECT 1 FROM usage))
     RETURNING id
-), ledger AS (
-    INSERT INTO redemptions
-        (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
-         purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
-         reference, created_at, local_day)
-    SELECT $12, $1, $3, $4, $2, $5, $6, $7, $8, $14, $9, $10, $15, $13, $16 FROM offer
-    RETURNING id
-), rollup AS (
-    INSERT INTO discount_rollup AS t
-        (partner_id, offer_id, holder_category, day, redemptions, purchase_total, discount_total)
-    SELECT $4, $3, $5, $16, 1, $7, $8 FROM ledger
-    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
-    SET redemptions = t.redemptions + 1,
-        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
-        discount_total = t.discount_total + EXCLUDED.discount_total
-), idempotency AS (
+), {_append_ledger("offer")}, idempotency AS (
     INSERT INTO idempotency_keys
         (partner_id, key, request_hash, response_status, response_body, created_at)
     SELECT $4, $17, $18, 201, $19::jsonb || jsonb_build_object('uses_left', voucher.uses_left),
