@@ -5,7 +5,7 @@ here, as plain functions over the facts read in one query."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from service.domain.errors import ApiError
@@ -18,17 +18,10 @@ from service.domain.vouchers import Eligibility, check_holder, check_offer, effe
 class RedemptionFacts:
     """Everything the rules need about one voucher, its holder, offer and partner."""
 
-    partner_status: str
+    eligibility: Eligibility
     voucher_status: str
     voucher_uses_left: int
     voucher_expires_at: datetime
-    holder_status: str
-    holder_category: str
-    card_valid_until: date
-    offer_status: str
-    offer_starts_at: datetime | None
-    offer_ends_at: datetime | None
-    eligible_categories: tuple[str, ...]
     price_rule: PriceRule
     holder_limit_count: int | None
     holder_limit_period: str | None
@@ -36,19 +29,6 @@ class RedemptionFacts:
     redeemed_count: int
     budget: int | None
     spent: int
-
-    @property
-    def eligibility(self) -> Eligibility:
-        return Eligibility(
-            holder_status=self.holder_status,
-            holder_category=self.holder_category,
-            card_valid_until=self.card_valid_until,
-            offer_status=self.offer_status,
-            offer_starts_at=self.offer_starts_at,
-            offer_ends_at=self.offer_ends_at,
-            eligible_categories=self.eligible_categories,
-            partner_status=self.partner_status,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +45,7 @@ def check_redemption(
     facts: RedemptionFacts, purchase_amount: int, now: datetime, tz: ZoneInfo
 ) -> Grant:
     """The grant for this purchase, or the first rule broken after the token's."""
-    if facts.partner_status != "active":
+    if facts.eligibility.partner_status != "active":
         raise ApiError("partner_inactive", "The partner is not active in the programme")
     check_voucher(facts, now)
     check_holder(facts.eligibility, now, tz)

@@ -46,6 +46,7 @@ from service.domain.redemptions import (
     check_reversal,
     limit_refusal,
 )
+from service.flows.vouchers import eligibility_of
 from service.keyring import Keyring
 
 CURRENCY = "CNY"
@@ -68,17 +69,10 @@ def request_hash(body: dict[str, Any]) -> bytes:
 
 def to_facts(row: asyncpg.Record) -> RedemptionFacts:
     return RedemptionFacts(
-        partner_status=row["partner_status"],
+        eligibility=eligibility_of(row),
         voucher_status=row["voucher_status"],
         voucher_uses_left=row["voucher_uses_left"],
         voucher_expires_at=row["voucher_expires_at"],
-        holder_status=row["holder_status"],
-        holder_category=row["holder_category"],
-        card_valid_until=row["card_valid_until"],
-        offer_status=row["offer_status"],
-        offer_starts_at=row["offer_starts_at"],
-        offer_ends_at=row["offer_ends_at"],
-        eligible_categories=tuple(row["eligible_categories"]),
         price_rule=PriceRule(
             kind=row["kind"],
             percent_bp=row["percent_bp"],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -21,6 +23,20 @@ _DEAD_VOUCHER = {
 }
 
 
+def eligibility_of(row: Mapping[str, Any]) -> Eligibility:
+    """The eligibility facts of a row read by vouchers_db or redemptions_db (same names)."""
+    return Eligibility(
+        holder_status=row["holder_status"],
+        holder_category=row["holder_category"],
+        card_valid_until=row["card_valid_until"],
+        offer_status=row["offer_status"],
+        offer_starts_at=row["offer_starts_at"],
+        offer_ends_at=row["offer_ends_at"],
+        eligible_categories=tuple(row["eligible_categories"]),
+        partner_status=row["partner_status"],
+    )
+
+
 async def claim(
     conn: asyncpg.Connection, settings: Settings, holder_id: str, offer_id: str, issued_by: str
 ) -> tuple[asyncpg.Record, bool]:
@@ -30,20 +46,7 @@ async def claim(
         facts = await vouchers_db.eligibility_facts(conn, holder_id, offer_id)
         if facts is None:
             raise ApiError("not_found", "No such offer")
-        check_claim(
-            Eligibility(
-                holder_status=facts["holder_status"],
-                holder_category=facts["holder_category"],
-                card_valid_until=facts["card_valid_until"],
-                offer_status=facts["offer_status"],
-                offer_starts_at=facts["offer_starts_at"],
-                offer_ends_at=facts["offer_ends_at"],
-                eligible_categories=tuple(facts["eligible_categories"]),
-                partner_status=facts["partner_status"],
-            ),
-            now,
-            settings.timezone,
-        )
+        check_claim(eligibility_of(facts), now, settings.timezone)
         existing = await vouchers_db.active_voucher_for_update(conn, holder_id, offer_id)
         if existing is not None:
             if effective_status("active", existing["expires_at"], now) == "active":
