@@ -41,6 +41,7 @@ _reversal_in = ReversalRequestSchema()
 _reversal_out = ReversalSchema()
 _preview_out = PreviewSchema()
 _query = RedemptionListQuerySchema()
+_out = RedemptionSchema()
 
 #: Problems a token can earn, in the order the rules are checked.
 RULE_PROBLEMS = [
@@ -74,7 +75,7 @@ def redemption_view(row: asyncpg.Record) -> dict[str, Any]:
     view.pop("scanner_key_id", None)
     view["currency"] = flow.CURRENCY
     view["created_at"] = row["created_at"].isoformat()
-    return RedemptionSchema().dump(view)
+    return _out.dump(view)
 
 
 @operation(
