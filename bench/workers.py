@@ -16,6 +16,12 @@ the CPU figures show. Goal (issue 9): 2 workers ≥ 1.6× the throughput of 1.
 
 A control line does the same for GET /healthz, which touches no database: what the
 workers alone do with the cores when PostgreSQL does not need its share of them.
+
+The ceiling line says what the cores allow at all: a redeem costs CPU in the workers,
+in PostgreSQL and in the load generator, all on this machine's cores, so no number of
+workers can serve more than cores / (CPU per request) redeems a second. Divided by one
+worker's rate, that is the most any --workers N could gain here; "busy" is the share of
+the whole machine's CPU time in use while each side ran.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+import psutil
 
 from bench.redeem import (
     REDEEM_PATH,
@@ -87,6 +95,14 @@ def wrk_get(port: int, path: str, clients: int, seconds: float) -> Result:
         answers=int(total.group(1)) if total else 0,
         failures=int(failed.group(1)) if failed else 0,
     )
+
+
+def busy_share(before: psutil._common.scputimes, after: psutil._common.scputimes) -> float:
+    """The share of the machine's CPU time (all cores) spent not idle between two readings."""
+    spent = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
+    total = sum(spent.values())
+    idle = spent["idle"] + spent.get("iowait", 0.0)
+    return (total - idle) / total if total else float("nan")
 
 
 def main() -> int:
@@ -145,6 +161,7 @@ def main() -> int:
                 tag = f"{nonce}-{round_index}-{workers}-{'w' if warm else 'm'}"
                 pid = servers[workers].pid  # type: ignore[attr-defined]
                 before = meter.snapshot(pid)
+                machine_before = psutil.cpu_times()
                 if healthz:
                     result = wrk_get(ports[workers], "/healthz", args.clients, seconds)
                 else:
@@ -152,8 +169,13 @@ def main() -> int:
                         args.load, ports[workers], REDEEM_PATH, lines, args.clients, seconds, tag
                     )
                 result.cpu = meter.per_answer(before, meter.snapshot(pid), result.answers)
+                if not warm:
+                    busy[workers, healthz].append(busy_share(machine_before, psutil.cpu_times()))
                 return result
 
+            busy: dict[tuple[int, bool], list[float]] = {
+                (workers, healthz): [] for workers in (1, 2) for healthz in (False, True)
+            }
             results: dict[int, list[Result]] = {1: [], 2: []}
             controls: dict[int, list[Result]] = {1: [], 2: []}
             # The tables start empty: a first pass on both lets autovacuum's and the
@@ -183,7 +205,17 @@ def main() -> int:
             print("medians over the rounds (CPU: all server processes, PostgreSQL, load):")
             for workers in (1, 2):
                 label = f"youdai serve --workers {workers}"
-                print(f"  {label:<26} {medians[workers].line()}")
+                share = statistics.median(busy[workers, False])
+                print(f"  {label:<26} {medians[workers].line()}  busy {share:.0%}")
+            cores = os.cpu_count() or 1
+            per_request = sum(ms for ms in medians[2].cpu.values() if ms == ms)
+            ceiling = cores * 1000 / per_request
+            print(
+                f"ceiling: {cores} cores / {per_request:.2f} ms of CPU per redeem (server + "
+                f"PostgreSQL + load, measured with 2 workers) = {ceiling:.0f} req/s, "
+                f"{ceiling / medians[1].rate:.2f}x one worker's rate: the most any number "
+                "of workers could reach on this machine"
+            )
             ratio = medians[2].rate / medians[1].rate
             each = [b.rate / a.rate for a, b in zip(results[1], results[2], strict=True)]
             verdict = "met" if ratio >= GOAL else "MISSED"
@@ -197,7 +229,8 @@ def main() -> int:
                 print("control, GET /healthz (no database):")
                 for workers in (1, 2):
                     label = f"youdai serve --workers {workers}"
-                    print(f"  {label:<26} {healthz[workers].line()}")
+                    share = statistics.median(busy[workers, True])
+                    print(f"  {label:<26} {healthz[workers].line()}  busy {share:.0%}")
                 print(f"  2 workers / 1 worker {healthz[2].rate / healthz[1].rate:.2f}x")
             print(check_ledger(dsn, seeded.baseline_offer_ids))
             failures = sum(m.failures for m in medians.values())
