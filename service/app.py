@@ -37,7 +37,7 @@ from service.qr import RenderPool
 
 log = logging.getLogger("youdai.housekeeping")
 
-#: Bodies above 1 MiB are refused with 413 before a handler sees them.
+#: Bodies above 1 MiB are never read: a JSON body answers validation_error, anything else 413.
 MAX_BODY_BYTES = 1024 * 1024
 
 

@@ -55,7 +55,15 @@ def _schema_errors(error: ValidationError) -> ApiError:
 
 async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
     """The request body parsed as JSON and loaded through `schema`, or validation_error."""
-    raw = await request.read()  # raises 413 past client_max_size (1 MiB)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        # SPEC 4.1 files an oversized body with the other bad input: validation_error.
+        raise ApiError(
+            "validation_error",
+            "The body is larger than 1 MiB",
+            errors=[FieldError("body", "The body is larger than 1 MiB")],
+        ) from None
     if not raw:
         raise ApiError(
             "validation_error",

@@ -32,9 +32,24 @@ async def test_wrong_method_is_problem_with_allow_header(client: TestClient) -> 
     assert "GET" in response.headers["Allow"]
 
 
-async def test_body_over_one_mebibyte_is_problem_413(client: TestClient, admin) -> None:
+async def test_json_body_over_one_mebibyte_is_validation_error(client: TestClient, admin) -> None:
     body = json.dumps({"name": "x" * (1024 * 1024 + 10), "category": "postal"})
     response = await client.post("/v1/partners", data=body, headers=admin)
+    problem_body = await problem(response, 422, "validation_error")
+    assert problem_body["errors"] == [{"field": "body", "message": "The body is larger than 1 MiB"}]
+
+
+async def test_aiohttp_own_413_is_a_problem_too(database_url, settings, aiohttp_client) -> None:
+    """A body read past client_max_size outside read_json still answers problem+json."""
+
+    async def reads_raw(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text="read")
+
+    app = create_app(settings, database_url)
+    app.router.add_post("/raw", reads_raw)
+    raw_client = await aiohttp_client(app)
+    response = await raw_client.post("/raw", data=b"x" * (1024 * 1024 + 10))
     await problem(response, 413, "payload_too_large")
 
 
