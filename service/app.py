@@ -75,6 +75,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.patch("/v1/offers/{offer_id}", offers.update_offer),
         # vouchers: the holder's own side, and the service desk
         web.post("/v1/holder-sessions", me.create_session),
+        web.delete("/v1/me/session", me.end_session),
         web.get("/v1/me", me.get_me),
         web.get("/v1/me/offers", me.list_my_offers),
         web.post("/v1/me/vouchers", me.claim_voucher),

@@ -31,6 +31,7 @@ from service.api.http import (
     read_json,
     read_query,
 )
+from service.api.middleware import bearer_secret
 from service.app_keys import KEYRING, POOL, QR_POOL, SETTINGS
 from service.db import holders as holders_db
 from service.db import vouchers as vouchers_db
@@ -92,6 +93,20 @@ async def create_session(request: web.Request) -> web.Response:
     return json_response(
         _session_out.dump({"token": token, "expires_at": expires_at}), status=201, headers=NO_STORE
     )
+
+
+@operation(
+    "Sign out: end this session",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    responses={204: "The session has ended; its token is refused from now on"},
+)
+async def end_session(request: web.Request) -> web.Response:
+    """Ends only the session whose token is sent; the holder's other sessions go on."""
+    await sign_in_flow.sign_out(
+        request.app[POOL], bearer_secret(request), principal(request).holder_id
+    )
+    return web.Response(status=204, headers=NO_STORE)
 
 
 @operation("The signed-in holder", roles=[Role.HOLDER], tags=TAGS, responses={200: MeSchema})

@@ -130,6 +130,18 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         request_id_var.reset(token)
 
 
+def bearer_secret(request: web.Request) -> str | None:
+    """The key or session token of `Authorization: Bearer <secret>`; None without the header."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise ApiError("unauthenticated", "Use Authorization: Bearer <key>")
+    return secret
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn `Authorization: Bearer <key>` into request["principal"].
@@ -138,13 +150,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     does not name a live key or holder session: 401 at once, so a revoked key fails on
     its next request.
     """
-    header = request.headers.get("Authorization")
-    if header is None:
+    secret = bearer_secret(request)
+    if secret is None:
         return await handler(request)
-    scheme, _, secret = header.partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
-        raise ApiError("unauthenticated", "Use Authorization: Bearer <key>")
     if looks_like_key(secret):
         async with request.app[POOL].acquire() as conn:
             row = await keys_db.authenticate(conn, secret)

@@ -97,3 +97,9 @@ async def holder_principal(pool: asyncpg.Pool, token: str, tz: ZoneInfo) -> Prin
     ):
         raise ApiError("holder_inactive", "The card holder is not active")
     return Principal(role=Role.HOLDER, holder_id=holder["id"])
+
+
+async def sign_out(pool: asyncpg.Pool, token: str, holder_id: str) -> None:
+    """End the session `token` of this holder: it is refused from the next request on."""
+    async with pool.acquire() as conn:
+        await sessions_db.end_session(conn, token, holder_id)

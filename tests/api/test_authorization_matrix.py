@@ -54,6 +54,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/offers/{offer_id}"): PARTNERS,
     ("PATCH", "/v1/offers/{offer_id}"): PARTNERS,
     ("POST", "/v1/holder-sessions"): ANYONE,
+    ("DELETE", "/v1/me/session"): HOLDER,
     ("GET", "/v1/me"): HOLDER,
     ("GET", "/v1/me/offers"): HOLDER,
     ("POST", "/v1/me/vouchers"): HOLDER,
@@ -221,6 +222,12 @@ async def call(client, world, method, template, caller, own):
     path = template.format(**ids) if "{" in template else template
     body = await body_for(world, method, template, caller, own)
     headers = dict(world.headers[caller])
+    if template == "/v1/me/session" and caller == "holder":
+        # Signing out ends the session it is sent with: use one of its own.
+        session = await client.post(
+            "/v1/holder-sessions", json={"card_number": "MATRIX-A", "pin": "204816"}
+        )
+        headers = bearer((await session.json())["token"])
     if template == "/v1/redemptions":
         headers["Idempotency-Key"] = uuid.uuid4().hex
     if isinstance(body, str):

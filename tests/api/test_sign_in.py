@@ -138,3 +138,16 @@ async def test_session_token_is_stored_hashed(client: TestClient, db) -> None:
 async def test_api_keys_cannot_use_holder_endpoints(client: TestClient, admin) -> None:
     response = await client.get("/v1/me", headers=admin)
     assert response.status == 403
+
+
+async def test_signing_out_ends_that_session_only(client: TestClient, db) -> None:
+    await make_holder(db, card_number=CARD, pin=PIN)
+    phone = bearer((await (await sign_in(client)).json())["token"])
+    tablet = bearer((await (await sign_in(client)).json())["token"])
+    ended = await client.delete("/v1/me/session", headers=phone)
+    assert ended.status == 204 and ended.headers["Cache-Control"] == "no-store"
+    refused = await client.get("/v1/me", headers=phone)
+    assert refused.status == 401 and (await refused.json())["code"] == "unauthenticated"
+    assert (await client.delete("/v1/me/session", headers=phone)).status == 401
+    assert (await client.get("/v1/me", headers=tablet)).status == 200
+    assert await db.fetchval("SELECT count(*) FROM holder_sessions") == 1

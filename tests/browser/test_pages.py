@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from typing import Any
 
 import pytest
@@ -418,12 +419,26 @@ def test_pages_fit_a_360_px_screen(
 def test_signing_out_forgets_the_session(
     phone: Any, live_app: LiveApp, programme: dict[str, str]
 ) -> None:
-    card, _ = new_holder(live_app)
+    card, holder_id = new_holder(live_app)
     sign_in(phone, card)
     expect(phone.locator("#greeting")).to_contain_text("王建国")
+
+    def sessions() -> int:
+        return live_app.run(
+            lambda conn: conn.fetchval(
+                "SELECT count(*) FROM holder_sessions WHERE holder_id = $1", holder_id
+            )
+        )
+
+    assert sessions() == 1
     phone.get_by_role("button", name=ui("sign_out")).click()
     expect(phone.locator("#card")).to_be_visible()
     expect(phone.locator("#notice")).to_have_text(ui("signed_out"))
     assert phone.evaluate("localStorage.getItem('youdai.session')") is None
+    for _ in range(50):  # the page does not wait for the server to forget the session
+        if sessions() == 0:
+            break
+        time.sleep(0.1)
+    assert sessions() == 0
     phone.reload()
     expect(phone.locator("#sign-in")).to_be_visible()

@@ -118,6 +118,14 @@
     showSignIn();
   }
 
+  /** The holder's own "sign out": forgotten here at once, and on the server too, so a
+   * copy of the token stops working (offline, it still expires on its own). */
+  function signOutNow() {
+    const token = session && session.token;
+    signOut("signed_out", "");
+    if (token) Y.api("DELETE", "/v1/me/session", { token: token });
+  }
+
   function sessionEnded() {
     signOut("session_ended");
   }
@@ -451,7 +459,7 @@
   });
 
   el.signInForm.addEventListener("submit", signIn);
-  el.signOut.addEventListener("click", () => signOut("signed_out", ""));
+  el.signOut.addEventListener("click", signOutNow);
   el.back.addEventListener("click", () => {
     showNotice("", null);
     closeVoucher(true);
