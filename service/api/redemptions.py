@@ -186,13 +186,13 @@ async def list_redemptions(request: web.Request) -> web.Response:
 
 @operation(
     "One redemption",
-    roles=[Role.ADMIN, Role.PARTNER, Role.SCANNER],
+    roles=[Role.ADMIN, Role.PARTNER],
     tags=TAGS,
     responses={200: RedemptionSchema},
     problems=["not_found"],
 )
 async def get_redemption(request: web.Request) -> web.Response:
-    """A partner or scanner key sees its own partner's redemptions only."""
+    """A partner key sees its own redemptions only (a till reads the answer it was given)."""
     async with request.app[POOL].acquire() as conn:
         row = await redemptions_db.get_redemption(conn, request.match_info["redemption_id"])
     if row is None or not principal(request).can_see_partner(row["partner_id"]):

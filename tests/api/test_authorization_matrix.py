@@ -67,7 +67,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/redemptions/preview"): SCANNER,
     ("POST", "/v1/redemptions"): SCANNER,
     ("GET", "/v1/redemptions"): PARTNERS,
-    ("GET", "/v1/redemptions/{redemption_id}"): PARTNERS_AND_SCANNERS,
+    ("GET", "/v1/redemptions/{redemption_id}"): PARTNERS,
     ("POST", "/v1/redemptions/{redemption_id}/reversal"): PARTNERS_AND_SCANNERS,
     ("GET", "/metrics"): ANYONE,
     ("GET", "/scan"): ANYONE,
