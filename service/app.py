@@ -30,6 +30,7 @@ from service.api import pages as pages_api
 from service.api.middleware import authenticate, request_context
 from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SETTINGS
 from service.config import Settings
+from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
 from service.db.pool import create_pool
 from service.keyring import Keyring
@@ -125,23 +126,31 @@ async def _qr_render_pool(app: web.Application) -> AsyncIterator[None]:
     await app[QR_POOL].close()
 
 
-#: How often each process forgets Idempotency-Keys past their 24 hours.
+#: How often each process forgets what no longer counts (see _housekeeping).
 HOUSEKEEPING_INTERVAL = 600.0
 
 
 async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
-    async def forget_old_idempotency_keys() -> None:
+    """Every few minutes, forget Idempotency-Keys past their 24 hours and guesses at
+    unknown card numbers whose window and lock are over."""
+
+    async def forget_what_no_longer_counts() -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL * random.uniform(0.5, 1.5))
             try:
                 async with app[POOL].acquire() as conn:
-                    removed = await redemptions_db.purge_idempotency_keys(conn)
-                if removed:
-                    log.info("forgot old idempotency keys", extra={"removed": removed})
+                    removed = {
+                        "idempotency_keys": await redemptions_db.purge_idempotency_keys(conn),
+                        "unknown_card_attempts": (
+                            await sessions_db.forget_unknown_card_attempts(conn)
+                        ),
+                    }
+                if any(removed.values()):
+                    log.info("forgot what no longer counts", extra=removed)
             except Exception:  # the database may be away; try again next time
                 log.warning("housekeeping failed", exc_info=True)
 
-    task = asyncio.create_task(forget_old_idempotency_keys())
+    task = asyncio.create_task(forget_what_no_longer_counts())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -22,10 +22,10 @@ async def lock_holder_by_card(conn: asyncpg.Connection, card_number: str) -> asy
     return await conn.fetchrow(_HOLDER + " FOR UPDATE", card_number)
 
 
-async def record_wrong_pin(conn: asyncpg.Connection, holder_id: str) -> asyncpg.Record:
-    """Count a wrong PIN; the MAX_WRONG_PINS-th inside the window locks the card."""
-    return await conn.fetchrow(
-        """
+def _count_wrong_pin(table: str, key: str) -> str:
+    """Count one wrong PIN on a row of `table` (holders, or unknown_card_attempts) found by
+    `key` = $1; the MAX_WRONG_PINS-th inside the window locks the card."""
+    return f"""
         WITH counted AS (
             SELECT CASE
                      WHEN failed_pin_window_started_at IS NULL
@@ -37,23 +37,61 @@ async def record_wrong_pin(conn: asyncpg.Connection, holder_id: str) -> asyncpg.
                        OR failed_pin_window_started_at <= now() - $2::interval THEN now()
                      ELSE failed_pin_window_started_at
                    END AS window_start
-            FROM holders WHERE id = $1
+            FROM {table} WHERE {key} = $1
         )
-        UPDATE holders SET
+        UPDATE {table} SET
             failed_pin_count = counted.attempts,
             failed_pin_window_started_at = counted.window_start,
             -- Five wrong PINs in the window lock the card, whoever asks.
             locked_until = CASE WHEN counted.attempts >= $4
                                 THEN now() + $3::interval ELSE locked_until END
         FROM counted
-        WHERE holders.id = $1
+        WHERE {table}.{key} = $1
         RETURNING failed_pin_count, locked_until
+    """
+
+
+_WRONG_PIN = _count_wrong_pin("holders", "id")
+_WRONG_PIN_UNKNOWN_CARD = _count_wrong_pin("unknown_card_attempts", "card_number")
+
+
+async def record_wrong_pin(conn: asyncpg.Connection, holder_id: str) -> asyncpg.Record:
+    return await conn.fetchrow(_WRONG_PIN, holder_id, ATTEMPT_WINDOW, LOCK_DURATION, MAX_WRONG_PINS)
+
+
+async def lock_unknown_card(conn: asyncpg.Connection, card_number: str) -> asyncpg.Record:
+    """The attempts at a card number no holder has, created if new and locked for this
+    transaction (like a holder row): concurrent guesses are counted one by one."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO unknown_card_attempts AS a (card_number) VALUES ($1)
+        ON CONFLICT (card_number) DO UPDATE SET card_number = a.card_number
+        RETURNING locked_until, locked_until > now() AS locked
         """,
-        holder_id,
-        ATTEMPT_WINDOW,
-        LOCK_DURATION,
-        MAX_WRONG_PINS,
+        card_number,
     )
+
+
+async def record_wrong_pin_for_unknown_card(
+    conn: asyncpg.Connection, card_number: str
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        _WRONG_PIN_UNKNOWN_CARD, card_number, ATTEMPT_WINDOW, LOCK_DURATION, MAX_WRONG_PINS
+    )
+
+
+async def forget_unknown_card_attempts(conn: asyncpg.Connection) -> int:
+    """Housekeeping: attempts whose window and lock are both over count for nothing."""
+    result = await conn.execute(
+        """
+        DELETE FROM unknown_card_attempts
+        WHERE (locked_until IS NULL OR locked_until < now())
+          AND (failed_pin_window_started_at IS NULL
+               OR failed_pin_window_started_at < now() - $1::interval)
+        """,
+        ATTEMPT_WINDOW,
+    )
+    return int(result.split()[-1])
 
 
 async def clear_wrong_pins(conn: asyncpg.Connection, holder_id: str) -> None:

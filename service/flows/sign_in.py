@@ -36,19 +36,26 @@ async def sign_in(
     """A new session token and its expiry, or the SPEC's refusal.
 
     An unknown card and a wrong PIN answer the same and take the same time (a PIN is
-    verified either way). The holder row stays locked while its PIN is checked, so
-    concurrent guesses are counted one by one and the lockout holds across processes.
+    verified either way), and five wrong guesses lock an unknown card number as they
+    lock a real one. The row counting the guesses stays locked while the PIN is
+    checked, so concurrent guesses are counted one by one and the lockout holds across
+    processes.
     """
     card = normalise_card_number(card_number)
     refusal: ApiError | None = None
     async with pool.acquire() as conn, conn.transaction():
         holder = await sessions_db.lock_holder_by_card(conn, card)
         if holder is None:
+            attempts = await sessions_db.lock_unknown_card(conn, card)
+            if attempts["locked"]:
+                raise _locked(attempts["locked_until"])
             await verify_pin_off_loop(await _decoy_hash(), pin)
-            raise ApiError("unauthenticated", WRONG_CREDENTIALS)
-        if holder["locked"]:
+            # Recorded (the transaction commits), then refused below.
+            await sessions_db.record_wrong_pin_for_unknown_card(conn, card)
+            refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
+        elif holder["locked"]:
             raise _locked(holder["locked_until"])
-        if not await verify_pin_off_loop(holder["pin_hash"], pin):
+        elif not await verify_pin_off_loop(holder["pin_hash"], pin):
             # Recorded (the transaction commits), then refused below.
             await sessions_db.record_wrong_pin(conn, holder["id"])
             refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)

@@ -94,6 +94,47 @@ async def test_lockout_is_counted_in_the_database_across_processes(
     assert count == 5  # every guess was judged one by one: none slipped past the lock
 
 
+async def test_the_lockout_does_not_tell_a_real_card_from_an_unknown_one(
+    client: TestClient, aiohttp_client, settings, database_url: str, db: asyncpg.Connection
+) -> None:
+    """Five guesses at a card number nobody has lock it like a real card (across
+    processes too): were it not so, the sixth answer would tell who holds a card."""
+    await make_holder(db, card_number=CARD, pin=PIN)
+    other = await aiohttp_client(create_app(settings, database_url))
+    answers = {}
+    for card in (CARD, "NO-SUCH-CARD"):
+        guesses = await asyncio.gather(
+            *(sign_in(app_client, card=card, pin="000000") for app_client in [client, other] * 3)
+        )
+        answers[card] = sorted(guess.status for guess in guesses)
+        locked = await sign_in(client, card=card)
+        answers[card].append((locked.status, locked.headers.get("Retry-After") is not None))
+        answers[card].append({k: v for k, v in (await locked.json()).items()})
+    assert answers[CARD] == answers["NO-SUCH-CARD"]
+    assert answers[CARD][:6] == [401] * 5 + [429]
+    assert answers[CARD][6] == (429, True)
+
+
+async def test_guesses_at_unknown_cards_are_forgotten_when_they_no_longer_count(
+    client: TestClient, db: asyncpg.Connection
+) -> None:
+    from service.db.holder_sessions import forget_unknown_card_attempts
+
+    for card in ("GONE-0001", "GONE-0002", "GONE-0003"):
+        assert (await sign_in(client, card=card, pin="000000")).status == 401
+    await db.execute(
+        "UPDATE unknown_card_attempts SET failed_pin_window_started_at = now() - interval "
+        "'16 minutes' WHERE card_number <> 'GONE-0003'"
+    )
+    await db.execute(
+        "UPDATE unknown_card_attempts SET locked_until = now() + interval '1 minute' "
+        "WHERE card_number = 'GONE-0002'"
+    )
+    assert await forget_unknown_card_attempts(db) == 1
+    kept = await db.fetch("SELECT card_number FROM unknown_card_attempts ORDER BY 1")
+    assert [row["card_number"] for row in kept] == ["GONE-0002", "GONE-0003"]
+
+
 async def test_suspended_revoked_and_expired_cards_are_holder_inactive(
     client: TestClient, db
 ) -> None:
