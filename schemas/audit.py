@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from schemas.common import PageQuerySchema
+from schemas.common import TimeBoundedPageQuerySchema
 
 
 class AuditEventSchema(Schema):
@@ -16,7 +16,7 @@ class AuditEventSchema(Schema):
     )
 
 
-class AuditListQuerySchema(PageQuerySchema):
+class AuditListQuerySchema(TimeBoundedPageQuerySchema):
     entity = fields.String(
         validate=validate.Length(min=1, max=40),
         metadata={"description": "Entity type, e.g. `partner`, `offer`, `holder`, `api_key`."},
@@ -25,6 +25,3 @@ class AuditListQuerySchema(PageQuerySchema):
     actor = fields.String(
         validate=validate.Length(min=1, max=100), metadata={"description": "Actor key id."}
     )
-    # Naive date-times are refused: an instant needs its offset.
-    from_ = fields.AwareDateTime(data_key="from", metadata={"description": "Inclusive."})
-    to = fields.AwareDateTime(metadata={"description": "Exclusive."})

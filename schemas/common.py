@@ -78,6 +78,26 @@ class PageQuerySchema(StrictSchema):
     )
 
 
+def _time_bound(value: str) -> None:
+    if not 10 <= len(value) <= 40:
+        raise ValidationError("must be a date (YYYY-MM-DD) or an RFC 3339 date-time")
+
+
+class TimeBoundedPageQuerySchema(PageQuerySchema):
+    """A list filtered by when its items happened: `from` and `to` take a local calendar
+    date or an RFC 3339 instant (parsed by service.api.http.read_time_bounds)."""
+
+    from_ = fields.String(
+        data_key="from",
+        validate=_time_bound,
+        metadata={"description": "Date (programme time zone) or date-time; inclusive."},
+    )
+    to = fields.String(
+        validate=_time_bound,
+        metadata={"description": "Date (its whole day included) or date-time (exclusive)."},
+    )
+
+
 def page_schema(item: type[Schema], name: str) -> type[Schema]:
     """A `{items, next_cursor}` envelope around `item`."""
     return type(

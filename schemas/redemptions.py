@@ -1,11 +1,11 @@
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from schemas.common import (
     MAX_MONEY,
     OneOf,
-    PageQuerySchema,
     StrictInteger,
     StrictSchema,
+    TimeBoundedPageQuerySchema,
     page_schema,
 )
 
@@ -64,24 +64,10 @@ class RedemptionSchema(Schema):
 RedemptionPageSchema = page_schema(RedemptionSchema, "RedemptionPageSchema")
 
 
-def _bound(value: str) -> None:
-    if not 10 <= len(value) <= 40:
-        raise ValidationError("must be a date (YYYY-MM-DD) or an RFC 3339 date-time")
-
-
-class RedemptionListQuerySchema(PageQuerySchema):
+class RedemptionListQuerySchema(TimeBoundedPageQuerySchema):
     partner_id = fields.String(validate=validate.Length(min=1, max=64))
     offer_id = fields.String(validate=validate.Length(min=1, max=64))
     status = OneOf(("completed", "reversed"))
-    from_ = fields.String(
-        data_key="from",
-        validate=_bound,
-        metadata={"description": "Date (programme time zone) or date-time; inclusive."},
-    )
-    to = fields.String(
-        validate=_bound,
-        metadata={"description": "Date (its whole day included) or date-time (exclusive)."},
-    )
 
 
 class ReversalRequestSchema(StrictSchema):

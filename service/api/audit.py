@@ -6,8 +6,14 @@ from aiohttp import web
 
 from schemas.audit import AuditEventSchema, AuditListQuerySchema
 from schemas.common import page_schema
-from service.api.http import json_response, operation, page_request, read_query
-from service.app_keys import POOL
+from service.api.http import (
+    json_response,
+    operation,
+    page_request,
+    read_query,
+    read_time_bounds,
+)
+from service.app_keys import POOL, SETTINGS
 from service.db import audit as audit_db
 from service.db.pagination import page_of
 from service.domain.auth import Role
@@ -26,6 +32,7 @@ _out = AuditEventSchema()
 async def list_audit_events(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     page = page_request(query)
+    bounds = read_time_bounds(query, request.app[SETTINGS].timezone)
     async with request.app[POOL].acquire() as conn:
         rows = await audit_db.list_events(
             conn,
@@ -33,7 +40,7 @@ async def list_audit_events(request: web.Request) -> web.Response:
             entity_type=query.get("entity"),
             entity_id=query.get("entity_id"),
             actor_id=query.get("actor"),
-            occurred_from=query.get("from_"),
-            occurred_to=query.get("to"),
+            occurred_from=bounds["from"],
+            occurred_to=bounds["to"],
         )
     return json_response(page_of(rows, page, _out.dump))

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError
@@ -21,6 +22,7 @@ from schemas.common import messages_to_field_errors
 from service.db.pagination import PageRequest, decode_cursor
 from service.domain.auth import Principal, Role
 from service.domain.errors import ApiError, FieldError
+from service.domain.periods import parse_bound
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -85,6 +87,21 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
             errors=[FieldError("body", "The body must be a JSON object")],
         )
     return load(schema, data)
+
+
+def read_time_bounds(query: dict[str, Any], tz: ZoneInfo) -> dict[str, datetime | None]:
+    """The instants of a TimeBoundedPageQuerySchema's `from` (inclusive) and `to`
+    (exclusive; a date includes its whole local day), or validation_error."""
+    bounds: dict[str, datetime | None] = {}
+    for name, end in (("from", False), ("to", True)):
+        value = query.get("from_" if name == "from" else name)
+        try:
+            bounds[name] = None if value is None else parse_bound(value, tz, end=end)
+        except ValueError as error:
+            raise ApiError(
+                "validation_error", f"{name}: {error}", errors=[FieldError(name, str(error))]
+            ) from None
+    return bounds
 
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:

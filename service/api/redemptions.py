@@ -24,13 +24,13 @@ from service.api.http import (
     principal,
     read_json,
     read_query,
+    read_time_bounds,
 )
 from service.app_keys import KEYRING, POOL, SETTINGS
 from service.db import redemptions as redemptions_db
 from service.db.pagination import page_of
 from service.domain.auth import Role
 from service.domain.errors import ApiError, FieldError
-from service.domain.periods import parse_bound
 from service.flows import redemptions as flow
 
 TAGS = ["redemptions"]
@@ -155,17 +155,7 @@ async def list_redemptions(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     page = page_request(query)
     caller = principal(request)
-    tz = request.app[SETTINGS].timezone
-    bounds = {}
-    for name, end in (("from_", False), ("to", True)):
-        if name in query:
-            try:
-                bounds[name] = parse_bound(query[name], tz, end=end)
-            except ValueError as error:
-                field = name.rstrip("_")
-                raise ApiError(
-                    "validation_error", f"{field}: {error}", errors=[FieldError(field, str(error))]
-                ) from None
+    bounds = read_time_bounds(query, request.app[SETTINGS].timezone)
     partner_id = query.get("partner_id")
     if not caller.is_admin:
         if partner_id is not None and partner_id != caller.partner_id:
@@ -178,8 +168,8 @@ async def list_redemptions(request: web.Request) -> web.Response:
             partner_id=partner_id,
             offer_id=query.get("offer_id"),
             status=query.get("status"),
-            created_from=bounds.get("from_"),
-            created_to=bounds.get("to"),
+            created_from=bounds["from"],
+            created_to=bounds["to"],
         )
     return json_response(page_of(rows, page, redemption_view))
 

@@ -56,6 +56,25 @@ async def test_naive_time_filter_is_refused(client: TestClient, admin) -> None:
     assert response.status == 422
 
 
+async def test_time_filters_take_local_dates_like_every_list(
+    client: TestClient, admin, db, settings
+) -> None:
+    await make_partner(db, name="today", status="pending")
+    today = datetime.now(settings.timezone).date()
+    tomorrow = today + timedelta(days=1)
+
+    async def events(query: str) -> list:
+        response = await client.get(f"/v1/audit-events?{query}", headers=admin)
+        assert response.status == 200, await response.text()
+        return (await response.json())["items"]
+
+    everything = await db.fetchval("SELECT count(*) FROM audit_events")
+    assert everything > 0
+    assert len(await events(f"from={today}&to={today}")) == everything  # `to` takes its day
+    assert await events(f"from={tomorrow}") == []
+    assert await events(f"to={today - timedelta(days=1)}") == []
+
+
 async def test_partner_key_cannot_read_the_audit_log(client: TestClient, db) -> None:
     partner_id = await make_partner(db)
     headers = bearer(await make_key(db, Role.PARTNER, partner_id))
