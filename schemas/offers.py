@@ -193,6 +193,10 @@ OfferPageSchema = page_schema(OfferSchema, "OfferPageSchema")
 
 class OfferListQuerySchema(PageQuerySchema):
     status = OneOf(STATUSES)
+    category = OneOf(
+        HOLDER_CATEGORIES,
+        metadata={"description": "Offers open to this holder category (or to every category)."},
+    )
     partner_id = fields.String(validate=[validate.Length(min=1, max=100), _NO_NUL])
     q = fields.String(
         validate=[validate.Length(min=1, max=100), _NO_NUL],

@@ -96,6 +96,7 @@ async def list_offers(request: web.Request) -> web.Response:
             status=query.get("status"),
             partner_id=query.get("partner_id"),
             title_contains=query.get("q"),
+            open_to_category=query.get("category"),
             only_partner_id=_own_only(principal(request)),
         )
     return json_response(page_of(rows, page, _out.dump))

@@ -83,9 +83,12 @@ async def list_offers(
     status: str | None = None,
     partner_id: str | None = None,
     title_contains: str | None = None,
+    open_to_category: str | None = None,
     only_partner_id: str | None = None,
 ) -> list[asyncpg.Record]:
-    """One page by id; `only_partner_id` confines a partner key to its own (rule 5)."""
+    """One page by id; `only_partner_id` confines a partner key to its own (rule 5);
+    `open_to_category`: offers that holders of that category may use (an empty
+    eligible_categories opens an offer to all)."""
     return await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM offers
@@ -94,6 +97,8 @@ async def list_offers(
           AND ($3::text IS NULL OR partner_id = $3)
           AND ($4::text IS NULL OR strpos(lower(title), lower($4)) > 0)
           AND ($5::text IS NULL OR partner_id = $5)
+          AND ($7::text IS NULL OR cardinality(eligible_categories) = 0
+               OR $7 = ANY (eligible_categories))
         ORDER BY id
         LIMIT $6
         """,
@@ -103,6 +108,7 @@ async def list_offers(
         title_contains,
         only_partner_id,
         page.limit + 1,
+        open_to_category,
     )
 
 

@@ -442,9 +442,28 @@ async def test_list_filters_by_status_partner_and_title(
     assert await titles(f"partner_id={partner_b}") == ["老兵饭店套餐"]
     assert await titles("q=邮") == ["邮政寄递九折", "集邮册八折"]
     assert await titles(f"status=active&partner_id={partner_a}") == ["邮政寄递九折"]
-    for bad in ("status=expired", "q=%00", "partner_id=%00"):
+    for bad in ("status=expired", "q=%00", "partner_id=%00", "category=postal"):
         response = await client.get(f"/v1/offers?{bad}", headers=admin)
         assert response.status == 422, bad
+
+
+async def test_list_filters_by_the_holder_category_an_offer_is_open_to(
+    client: TestClient, admin, db, partner_a
+) -> None:
+    await make_offer(db, partner_a, title="所有优待对象")
+    await make_offer(db, partner_a, title="烈属专享", eligible_categories=["martyr_family"])
+    await make_offer(
+        db, partner_a, title="老兵与伤残老兵", eligible_categories=["veteran", "disabled_veteran"]
+    )
+
+    async def titles(category: str) -> list[str]:
+        response = await client.get(f"/v1/offers?category={category}", headers=admin)
+        assert response.status == 200, await response.text()
+        return sorted(item["title"] for item in (await response.json())["items"])
+
+    assert await titles("martyr_family") == ["所有优待对象", "烈属专享"]
+    assert await titles("disabled_veteran") == ["所有优待对象", "老兵与伤残老兵"]
+    assert await titles("other") == ["所有优待对象"]
 
 
 async def test_walking_pages_of_one_sees_every_offer_once_while_rows_are_added(
