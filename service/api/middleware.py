@@ -26,7 +26,10 @@ log = logging.getLogger("youdai.access")
 error_log = logging.getLogger("youdai.error")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+#: Any printable ASCII a client's tracing uses (spaces, slashes, UUIDs, W3C trace ids),
+#: echoed as given; control characters, other text and very long values are replaced,
+#: since the id lands in every log line and in problem details.
+_VALID_REQUEST_ID = re.compile(r"^[\x20-\x7e]{1,200}$")
 
 _STATUS_CODES = {
     401: "unauthenticated",

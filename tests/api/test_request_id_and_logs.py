@@ -25,9 +25,18 @@ async def test_request_id_is_on_problems_too(client: TestClient) -> None:
     assert response.headers["X-Request-ID"] == "abc"
 
 
+async def test_any_printable_request_id_is_echoed(client: TestClient) -> None:
+    trace_parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    for given in ("till 7 / receipt 0042", trace_parent):
+        response = await client.get("/healthz", headers={"X-Request-ID": given})
+        assert response.headers["X-Request-ID"] == given
+
+
 async def test_an_unsafe_request_id_is_replaced(client: TestClient) -> None:
-    response = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
-    assert response.headers["X-Request-ID"] != "bad id\twith spaces"
+    for given in ("bad id\twith a tab", "x" * 201):
+        response = await client.get("/healthz", headers={"X-Request-ID": given})
+        assert response.headers["X-Request-ID"] != given
+        assert len(response.headers["X-Request-ID"]) >= 16
 
 
 @pytest.fixture
