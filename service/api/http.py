@@ -93,8 +93,8 @@ def read_time_bounds(query: dict[str, Any], tz: ZoneInfo) -> dict[str, datetime 
     """The instants of a TimeBoundedPageQuerySchema's `from` (inclusive) and `to`
     (exclusive; a date includes its whole local day), or validation_error."""
     bounds: dict[str, datetime | None] = {}
-    for name, end in (("from", False), ("to", True)):
-        value = query.get("from_" if name == "from" else name)
+    for name, loaded_as, end in (("from", "from_", False), ("to", "to", True)):
+        value = query.get(loaded_as)
         try:
             bounds[name] = None if value is None else parse_bound(value, tz, end=end)
         except ValueError as error:

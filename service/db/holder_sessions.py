@@ -124,14 +124,13 @@ async def create_session(
     )
 
 
-async def end_session(conn: asyncpg.Connection, token: str, holder_id: str) -> bool:
-    """Forget one of the holder's sessions (signing out); False if it was already gone."""
-    ended = await conn.execute(
+async def end_session(conn: asyncpg.Connection, token: str, holder_id: str) -> None:
+    """Forget one of the holder's sessions (signing out)."""
+    await conn.execute(
         "DELETE FROM holder_sessions WHERE token_hash = $1 AND holder_id = $2",
         hash_key(token),
         holder_id,
     )
-    return ended != "DELETE 0"
 
 
 async def session_holder(conn: asyncpg.Connection, token: str) -> asyncpg.Record | None:

@@ -76,6 +76,15 @@ async def get_offer(conn: asyncpg.Connection, offer_id: str) -> asyncpg.Record |
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM offers WHERE id = $1", offer_id)
 
 
+def open_to_category_sql(category: str, offers: str = "offers") -> str:
+    """SQL: the row `offers` may be used by holders of the category `category` (a
+    parameter such as $1); an empty eligible_categories opens an offer to all."""
+    return (
+        f"(cardinality({offers}.eligible_categories) = 0"
+        f" OR {category} = ANY ({offers}.eligible_categories))"
+    )
+
+
 async def list_offers(
     conn: asyncpg.Connection,
     page: PageRequest,
@@ -87,8 +96,7 @@ async def list_offers(
     only_partner_id: str | None = None,
 ) -> list[asyncpg.Record]:
     """One page by id; `only_partner_id` confines a partner key to its own (rule 5);
-    `open_to_category`: offers that holders of that category may use (an empty
-    eligible_categories opens an offer to all)."""
+    `open_to_category`: offers that holders of that category may use."""
     return await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM offers
@@ -97,8 +105,7 @@ async def list_offers(
           AND ($3::text IS NULL OR partner_id = $3)
           AND ($4::text IS NULL OR strpos(lower(title), lower($4)) > 0)
           AND ($5::text IS NULL OR partner_id = $5)
-          AND ($7::text IS NULL OR cardinality(eligible_categories) = 0
-               OR $7 = ANY (eligible_categories))
+          AND ($7::text IS NULL OR {open_to_category_sql("$7")})
         ORDER BY id
         LIMIT $6
         """,

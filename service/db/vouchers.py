@@ -6,6 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
+from service.db.offers import open_to_category_sql
 from service.db.pagination import PageRequest
 from service.domain.ids import new_id
 
@@ -181,7 +182,7 @@ async def offers_open_to(
         WHERE o.status = 'active' AND p.status = 'active'
           AND (o.starts_at IS NULL OR o.starts_at <= now())
           AND (o.ends_at IS NULL OR o.ends_at > now())
-          AND (cardinality(o.eligible_categories) = 0 OR $1 = ANY (o.eligible_categories))
+          AND {open_to_category_sql("$1", "o")}
           AND ($2::text IS NULL OR o.id > $2)
         ORDER BY o.id
         LIMIT $3
