@@ -3,7 +3,7 @@ root, tmpfs /data and /tmp, every capability dropped. It answers /readyz on Post
 and on its embedded database, runs as a non-root user, passes its own HEALTHCHECK and
 stops within 10 s of SIGTERM.
 
-Without podman these tests skip, saying why; YOUDAI_REQUIRE_CONTAINER_TESTS=1 (.ci/run
+Without podman these tests skip, saying why; YOUDAI_REQUIRE_OPS_TOOLS=1 (.ci/run
 sets it after installing podman) turns that skip into a failure.
 """
 
@@ -45,8 +45,8 @@ HARDENED = [
 
 
 def skip_or_fail(reason: str) -> None:
-    if os.environ.get("YOUDAI_REQUIRE_CONTAINER_TESTS") == "1":
-        pytest.fail(f"{reason} (YOUDAI_REQUIRE_CONTAINER_TESTS=1)")
+    if os.environ.get("YOUDAI_REQUIRE_OPS_TOOLS") == "1":
+        pytest.fail(f"{reason} (YOUDAI_REQUIRE_OPS_TOOLS=1)")
     pytest.skip(reason)
 
 
