@@ -22,15 +22,13 @@ import subprocess
 import tempfile
 import warnings
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import asyncpg
-
 from service.config import ConfigError
 from service.database import connect, describe
+from service.db.backup import Contents, contents, user_relations
 
 #: The first bytes of a pg_dump custom-format archive.
 ARCHIVE_MAGIC = b"PGDMP"
@@ -38,23 +36,6 @@ ARCHIVE_MAGIC = b"PGDMP"
 LOCK_WAIT_TIMEOUT = "60s"
 #: pg_restore's SET lines all come within its first lines of script.
 HEADER_LINES = 30
-
-
-@dataclass(frozen=True, slots=True)
-class Contents:
-    """What a database holds, for the lines `backup` and `restore` print."""
-
-    schema_version: int | None
-    partners: int
-    redemptions: int
-    reversals: int
-
-    def describe(self) -> str:
-        version = "none" if self.schema_version is None else str(self.schema_version)
-        return (
-            f"schema version {version}, {self.partners} partner(s), "
-            f"{self.redemptions} redemption(s), {self.reversals} reversal(s)"
-        )
 
 
 def bundled_tool(name: str) -> Path:
@@ -73,7 +54,7 @@ def libpq_target(dsn: str) -> tuple[str, dict[str, str]]:
     """The URL for libpq without its password, and the environment carrying it instead
     (a password on a command line is visible to every user of the machine)."""
     parts = urlsplit(dsn)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env = dict(os.environ)  # PGSSLMODE and the like apply as they do to asyncpg
     if parts.password is None:
         return dsn, env
     env["PGPASSWORD"] = unquote(parts.password)
@@ -81,32 +62,6 @@ def libpq_target(dsn: str) -> tuple[str, dict[str, str]]:
     host = parts.netloc.rpartition("@")[2]
     netloc = f"{user}@{host}" if user else host
     return urlunsplit(parts._replace(netloc=netloc)), env
-
-
-async def contents(conn: asyncpg.Connection) -> Contents:
-    if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
-        return Contents(None, 0, 0, 0)
-    row = await conn.fetchrow(
-        """
-        SELECT (SELECT max(version) FROM schema_migrations) AS schema_version,
-               (SELECT count(*) FROM partners) AS partners,
-               (SELECT count(*) FROM redemptions) AS redemptions,
-               (SELECT count(*) FROM reversals) AS reversals
-        """
-    )
-    return Contents(**dict(row))
-
-
-async def user_relations(conn: asyncpg.Connection) -> int:
-    """Tables, sequences and views outside PostgreSQL's own schemas."""
-    return await conn.fetchval(
-        """
-        SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
-          AND c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')
-        """
-    )
 
 
 async def backup(dsn: str, target: Path) -> Contents:
