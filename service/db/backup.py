@@ -1,0 +1,51 @@
+"""What a database holds, read for `youdai backup` and `youdai restore` (service/backup.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class Contents:
+    """What a database holds, for the lines `backup` and `restore` print."""
+
+    schema_version: int | None
+    partners: int
+    redemptions: int
+    reversals: int
+
+    def describe(self) -> str:
+        version = "none" if self.schema_version is None else str(self.schema_version)
+        return (
+            f"schema version {version}, {self.partners} partner(s), "
+            f"{self.redemptions} redemption(s), {self.reversals} reversal(s)"
+        )
+
+
+async def contents(conn: asyncpg.Connection) -> Contents:
+    if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return Contents(None, 0, 0, 0)
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT max(version) FROM schema_migrations) AS schema_version,
+               (SELECT count(*) FROM partners) AS partners,
+               (SELECT count(*) FROM redemptions) AS redemptions,
+               (SELECT count(*) FROM reversals) AS reversals
+        """
+    )
+    return Contents(**dict(row))
+
+
+async def user_relations(conn: asyncpg.Connection) -> int:
+    """Tables, sequences and views outside PostgreSQL's own schemas."""
+    return await conn.fetchval(
+        """
+        -- restore loads only into an empty database: any relation here refuses it
+        SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+          AND c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')
+        """
+    )
