@@ -74,7 +74,7 @@ def Pin(**kwargs: Any) -> Checked:
         load_only=True,
         metadata={
             "pattern": rules.PIN_PATTERN,
-            "description": "4–12 digits; stored only as an argon2id hash, never returned.",
+            "description": "6–12 digits; stored only as an argon2id hash, never returned.",
             "example": "204816",
         },
         **kwargs,

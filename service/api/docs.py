@@ -167,7 +167,10 @@ def _docs_page() -> str:
 
 
 #: Swagger UI sets inline styles; scripts still come only from this service.
-_DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
 _INIT_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
   deepLinking: true, validatorUrl: null});
@@ -179,7 +182,7 @@ async def docs_page(request: web.Request) -> web.Response:
     return web.Response(
         text=_docs_page(),
         content_type="text/html",
-        headers={"Content-Security-Policy": _DOCS_CSP},
+        headers={"Content-Security-Policy": _DOCS_CSP, "Referrer-Policy": "no-referrer"},
     )
 
 
