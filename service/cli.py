@@ -214,6 +214,11 @@ def cmd_rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
             pending.replace(key_file)
             print(f"re-sealed {count} signing key(s); {key_file} holds the new key")
             return 0
+    if args.new_key_file:
+        print(
+            f"re-sealed {count} signing key(s); set YOUDAI_SECRET_KEY to {args.new_key_file}'s key"
+        )
+        return 0
     print(f"re-sealed {count} signing key(s); set YOUDAI_SECRET_KEY to the key below")
     print(new_text.strip())
     return 0
