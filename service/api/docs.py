@@ -21,6 +21,8 @@ from service.domain.errors import CODES
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
 
+#: Header values are printable ASCII (SPEC 4.1; middleware.refuse_unprintable_headers).
+_PRINTABLE = "^[\\x20-\\x7e]+$"
 _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 _DESCRIPTION = """\
 youdai runs a veterans-affairs bureau's partnership programme: partner enterprises
@@ -87,14 +89,16 @@ def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, A
     ]
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
-    for name, required, description in op.headers:
+    for name, required, description, *schema in op.headers:
         parameters.append(
             {
                 "in": "header",
                 "name": name,
                 "required": required,
                 "description": description,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "schema": schema[0]
+                if schema
+                else {"type": "string", "minLength": 1, "maxLength": 255, "pattern": _PRINTABLE},
             }
         )
     document: dict[str, Any] = {
@@ -137,6 +141,8 @@ def _responses(spec: APISpec, op: Any) -> dict[str, Any]:
     codes = list(op.problems)
     if (op.body or op.query or op.headers) and "validation_error" not in codes:
         codes.append("validation_error")
+    if op.body is not None and "unsupported_media_type" not in codes:
+        codes.append("unsupported_media_type")  # decided for every body: http.operation
     by_status: dict[int, list[str]] = {}
     for code in codes:
         by_status.setdefault(CODES[code][0], []).append(code)

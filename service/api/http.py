@@ -248,7 +248,8 @@ class Operation:
     query: type[Schema] | None = None
     responses: dict[int, Schema | type[Schema] | str | None] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
-    headers: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
+    #: (name, required, description[, OpenAPI schema])
+    headers: tuple[tuple[Any, ...], ...] = ()
 
 
 OPERATION_ATTR = "__youdai_operation__"
@@ -264,7 +265,7 @@ def operation(
     query: type[Schema] | None = None,
     responses: dict[int, Any] | None = None,
     problems: Iterable[str] = (),
-    headers: Iterable[tuple[str, bool, str]] = (),
+    headers: Iterable[tuple[Any, ...]] = (),
 ) -> Callable[[Handler], Handler]:
     """Declare who may call a handler and how it is documented.
 

@@ -50,7 +50,8 @@ def card_is_valid(valid_until: date, at: datetime, tz: ZoneInfo) -> bool:
 
 
 #: The instants a `from`/`to` filter may name: any real record lies well inside.
-BOUND_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+#: (A day of margin each side: 1900-01-01 starts before 1900 in UTC east of Greenwich.)
+BOUND_RANGE = (datetime(1899, 12, 31, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 
 
 def parse_bound(value: str, tz: ZoneInfo, *, end: bool) -> datetime:
