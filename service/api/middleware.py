@@ -122,6 +122,21 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     return error
 
 
+def _allowed_methods(request: web.Request, given: str | None) -> str:
+    """The methods of a fixed path (/v1/holders/import) are its own, not the union with a
+    sibling template that also matches it (/v1/holders/{holder_id})."""
+    own = sorted(
+        {
+            route.method
+            for route in request.app.router.routes()
+            if "{" not in route.resource.canonical
+            and "directory" not in route.resource.get_info()
+            and route.resource.canonical == request.path
+        }
+    )
+    return ",".join(own) if own else given or ""
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, problem rendering and the access log, in that order of nesting."""
@@ -142,7 +157,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = problem_response(_from_http_exception(exc))
+            error = _from_http_exception(exc)
+            if exc.status == 405:
+                error.headers["Allow"] = _allowed_methods(request, error.headers.get("Allow"))
+            response = problem_response(error)
         except DATABASE_DOWN as error:
             error_log.warning("database unavailable", extra={"exception": type(error).__qualname__})
             response = problem_response(

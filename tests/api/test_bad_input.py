@@ -524,3 +524,21 @@ async def test_docs_send_nosniff_and_frame_ancestors_and_server_names_no_version
         assert not any(ch.isdigit() for ch in response.headers["Server"])
     docs = await client.get("/docs")
     assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
+
+
+# --- line 13: a fixed path is never routed as another route's {id} -------------------------
+
+
+async def test_options_on_any_fixed_path_allows_only_that_paths_methods(
+    client: TestClient, admin
+) -> None:
+    methods: dict[str, set[str]] = {}
+    for route in client.app.router.routes():
+        canonical = route.resource.canonical
+        if "{" not in canonical and "directory" not in route.resource.get_info():
+            methods.setdefault(canonical, set()).add(route.method)
+    assert "/v1/holders/import" in methods
+    for path, allowed in methods.items():
+        response = await client.options(path, headers=admin)
+        assert response.status == 405, path
+        assert set(response.headers["Allow"].split(",")) == allowed, path
