@@ -79,7 +79,23 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         paths.setdefault(template, {})[route.method.lower()] = _operation(spec, template, route, op)
     for template, operations in paths.items():
         spec.path(path=template, operations=operations)
-    return spec.to_dict()
+    return _only_null_where_nullable(spec.to_dict())
+
+
+def _only_null_where_nullable(document: Any) -> Any:
+    """apispec writes a nullable Nested field as anyOf [{type: object, nullable: true},
+    $ref], whose first branch admits any object ({} included). Make it admit null only."""
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for index, branch in enumerate(node.get("anyOf", [])):
+                if branch == {"type": "object", "nullable": True}:
+                    node["anyOf"][index] = {**branch, "enum": [None]}
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return document
 
 
 def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, Any]:

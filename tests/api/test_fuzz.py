@@ -275,7 +275,7 @@ CONFORMANCE_CHECKS = [
 
 
 #: Rules the document does not state yet (issue 14 line 13, left open): which amount
-#: fields each offer kind takes (needs a oneOf by `kind`) and holder_limit's nesting.
+#: fields each offer kind takes (needs a oneOf by `kind`).
 #: Strict: once the document states them, these fail and must be removed from here.
 KNOWN_GAPS = {("POST", "/v1/offers"), ("PATCH", "/v1/offers/{offer_id}")}
 
