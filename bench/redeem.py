@@ -82,6 +82,7 @@ from service.domain import pins
 from service.domain.auth import Role
 from service.flows import vouchers as vouchers_flow
 from service.keyring import Keyring
+from service.sealing import make_sealer
 from tests.helpers import make_holder, make_key, make_offer, make_partner
 
 PIN = "204816"
@@ -194,7 +195,7 @@ async def seed(dsn: str, holders: int, partners: int, hot_scanners: int) -> Seed
             for setting in ("server_version", "fsync", "synchronous_commit", "shared_buffers"):
                 result.server_facts[setting] = await conn.fetchval(f"SHOW {setting}")
 
-        keyring = Keyring(settings.token_ttl)
+        keyring = Keyring(settings.token_ttl, make_sealer(settings.secret_key, settings.data_dir))
 
         async def claim_all(holder_ids: list[str]) -> None:
             async with pool.acquire() as conn:

@@ -66,6 +66,19 @@ class ProblemSchema(Schema):
     errors = fields.List(fields.Nested(ProblemFieldErrorSchema))
 
 
+#: Unpadded base64url, as service.db.pagination.encode_cursor writes it.
+CURSOR_PATTERN = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$"
+
+#: A local date (YYYY-MM-DD) or an RFC 3339 instant with an offset, years 1900 to 9998
+#: (service.domain.periods.parse_bound checks the calendar and the range again).
+TIME_BOUND_PATTERN = (
+    r"^(?:19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+    r"-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9]))?$"
+)
+
+
 class PageQuerySchema(StrictSchema):
     limit = fields.Integer(
         load_default=50,
@@ -73,7 +86,7 @@ class PageQuerySchema(StrictSchema):
         metadata={"description": "Items per page (default 50, at most 200)."},
     )
     cursor = fields.String(
-        validate=validate.Length(min=1, max=200),
+        validate=[validate.Length(min=2, max=200), validate.Regexp(CURSOR_PATTERN)],
         metadata={"description": "`next_cursor` of the previous page."},
     )
 
@@ -83,6 +96,9 @@ def _time_bound(value: str) -> None:
         raise ValidationError("must be a date (YYYY-MM-DD) or an RFC 3339 date-time")
 
 
+_TIME_BOUND_DOC = {"pattern": TIME_BOUND_PATTERN, "minLength": 10, "maxLength": 40}
+
+
 class TimeBoundedPageQuerySchema(PageQuerySchema):
     """A list filtered by when its items happened: `from` and `to` take a local calendar
     date or an RFC 3339 instant (parsed by service.api.http.read_time_bounds)."""
@@ -90,11 +106,17 @@ class TimeBoundedPageQuerySchema(PageQuerySchema):
     from_ = fields.String(
         data_key="from",
         validate=_time_bound,
-        metadata={"description": "Date (programme time zone) or date-time; inclusive."},
+        metadata={
+            "description": "Date (programme time zone) or date-time; inclusive.",
+            **_TIME_BOUND_DOC,
+        },
     )
     to = fields.String(
         validate=_time_bound,
-        metadata={"description": "Date (its whole day included) or date-time (exclusive)."},
+        metadata={
+            "description": "Date (its whole day included) or date-time (exclusive).",
+            **_TIME_BOUND_DOC,
+        },
     )
 
 

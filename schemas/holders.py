@@ -40,10 +40,21 @@ def Category(**kwargs: Any) -> Checked:
     return Checked(rules.check_category, metadata={"enum": list(HOLDER_CATEGORIES)}, **kwargs)
 
 
+#: What _check_text refuses, for the OpenAPI document: control characters (C0, DEL, C1);
+#: a name also needs one character that is not a space.
+_NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
 def DisplayName(**kwargs: Any) -> Checked:
     return Checked(
         rules.check_display_name,
-        metadata={"minLength": 1, "maxLength": rules.DISPLAY_NAME_MAX, "example": "王建国"},
+        metadata={
+            "minLength": 1,
+            "maxLength": rules.DISPLAY_NAME_MAX,
+            "pattern": _NAME_PATTERN,
+            "example": "王建国",
+        },
         **kwargs,
     )
 
@@ -51,7 +62,12 @@ def DisplayName(**kwargs: Any) -> Checked:
 def Region(description: str = "District, street or other area.", **kwargs: Any) -> Checked:
     return Checked(
         rules.check_region,
-        metadata={"maxLength": rules.REGION_MAX, "example": "东城街道", "description": description},
+        metadata={
+            "maxLength": rules.REGION_MAX,
+            "pattern": _NO_CONTROLS,
+            "example": "东城街道",
+            "description": description,
+        },
         **kwargs,
     )
 
@@ -74,7 +90,7 @@ def Pin(**kwargs: Any) -> Checked:
         load_only=True,
         metadata={
             "pattern": rules.PIN_PATTERN,
-            "description": "4–12 digits; stored only as an argon2id hash, never returned.",
+            "description": "6–12 digits; stored only as an argon2id hash, never returned.",
             "example": "204816",
         },
         **kwargs,

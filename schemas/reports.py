@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from schemas.common import OneOf, StrictSchema
@@ -10,6 +12,21 @@ from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
 from service.domain.reports import FIRST_DATE, FORMATS, GROUPS, LAST_DATE, parse_group_by
 
 _DATES = validate.Range(min=FIRST_DATE, max=LAST_DATE)
+#: FIRST_DATE to LAST_DATE (years 2000 to 2999) for the OpenAPI document; days to 28,
+#: the calendar itself is checked by the field.
+_DATE_PATTERN = r"^2[0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])$"
+
+
+#: Every list of distinct groupings, spelled out for the OpenAPI document (64 of them).
+_GROUP_BY_PATTERN = (
+    "^(?:"
+    + "|".join(
+        ",".join(order)
+        for size in range(len(GROUPS) + 1)
+        for order in itertools.permutations(GROUPS, size)
+    )
+    + ")$"
+)
 
 
 def _group_by(value: str) -> None:
@@ -28,6 +45,7 @@ def _from_field() -> fields.Date:
             "time zone (YOUDAI_TIMEZONE), included. Default: 1 January of the year of `to`, "
             "or of this year.",
             "example": "2026-01-01",
+            "pattern": _DATE_PATTERN,
         },
     )
 
@@ -39,6 +57,7 @@ def _to_field() -> fields.Date:
             "description": "Last calendar day of the period, YYYY-MM-DD in the programme "
             "time zone, included. Default: 31 December of the year of `from`, or of this year.",
             "example": "2026-12-31",
+            "pattern": _DATE_PATTERN,
         },
     )
 
@@ -51,6 +70,7 @@ class DiscountReportQuerySchema(StrictSchema):
             f"{', '.join(GROUPS)}, each at most once; rows sort in this order. "
             "Empty or absent: one row with the totals.",
             "example": "partner,month",
+            "pattern": _GROUP_BY_PATTERN,
         },
     )
     from_ = _from_field()

@@ -27,14 +27,21 @@ from service.api import (
 )
 from service.api import metrics as metrics_api
 from service.api import pages as pages_api
-from service.api.middleware import authenticate, request_context
-from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SETTINGS
+from service.api.middleware import (
+    answer_parser_errors_as_problems,
+    authenticate,
+    common_headers,
+    request_context,
+)
+from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
 from service.config import Settings
 from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
 from service.db.pool import create_pool
+from service.flows import throttle
 from service.keyring import Keyring
 from service.qr import RenderPool
+from service.sealing import make_sealer
 
 log = logging.getLogger("youdai.housekeeping")
 
@@ -105,8 +112,11 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     )
     app[SETTINGS] = settings
     app[DSN] = dsn
-    app[KEYRING] = Keyring(settings.token_ttl)
+    app[SEALER] = make_sealer(settings.secret_key, settings.data_dir)
+    app[KEYRING] = Keyring(settings.token_ttl, app[SEALER])
     app.add_routes(routes())
+    app.on_response_prepare.append(common_headers)
+    answer_parser_errors_as_problems()
     app[docs.OPENAPI_KEY] = docs.build_openapi(app)
     app.cleanup_ctx.append(_database_pool)
     app.cleanup_ctx.append(_qr_render_pool)
@@ -144,6 +154,7 @@ async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
                         "unknown_card_attempts": (
                             await sessions_db.forget_unknown_card_attempts(conn)
                         ),
+                        "sign_in_address_failures": await throttle.forget_old_failures(conn),
                     }
                 if any(removed.values()):
                     log.info("forgot what no longer counts", extra=removed)

@@ -8,9 +8,12 @@ from aiohttp import web
 from service.config import Settings
 from service.keyring import Keyring
 from service.qr import RenderPool
+from service.sealing import Sealer
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 DSN = web.AppKey("dsn", str)
 KEYRING = web.AppKey("keyring", Keyring)
 QR_POOL = web.AppKey("qr_pool", RenderPool)
+#: Seals secrets kept in PostgreSQL (signing keys, staff TOTP secrets): service.sealing.
+SEALER = web.AppKey("sealer", Sealer)

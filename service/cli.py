@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.set_defaults(run=cmd_rotate_signing_key)
 
+    rotate_secret = commands.add_parser(
+        "rotate-secret-key", help="re-seal the signing keys with a new YOUDAI_SECRET_KEY"
+    )
+    rotate_secret.add_argument(
+        "--new-key-file", metavar="FILE", help="the new key (base64, 32 bytes); default: a new one"
+    )
+    rotate_secret.set_defaults(run=cmd_rotate_secret_key)
+
     reconcile = commands.add_parser(
         "reconcile", help="check every counter and report total against the ledger"
     )
@@ -117,7 +125,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # database on the way out (the `with` below), instead of leaving it running.
     signal.signal(signal.SIGTERM, _stop_starting)
     with database(settings) as dsn:
-        applied = asyncio.run(migrate_database(dsn))
+        applied = asyncio.run(migrate_database(dsn, settings))
         if applied:
             log.info("migrated", extra={"applied": applied})
         if args.demo:
@@ -140,26 +148,87 @@ def _stop_starting(signum: int, frame: object) -> None:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as dsn:
-        applied = asyncio.run(migrate_database(dsn))
+        applied = asyncio.run(migrate_database(dsn, settings))
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
 
 
 def cmd_rotate_signing_key(settings: Settings, args: argparse.Namespace) -> int:
     """Old tokens stay valid: the retired public key stays in the JWKS until they expire."""
-    from service.db import signing_keys as signing_db
+    from service.keyring import Keyring
+    from service.sealing import make_sealer
 
     async def rotate(dsn: str) -> str:
-        await migrate_database(dsn)
+        await migrate_database(dsn, settings)
+        keyring = Keyring(settings.token_ttl, make_sealer(settings.secret_key, settings.data_dir))
         conn = await connect(dsn)
         try:
-            retired, key = await signing_db.rotate(conn)
+            retired, key = await keyring.rotate(conn)
         finally:
             await conn.close()
         return f"active signing key {key.kid}" + (f" (retired {retired})" if retired else "")
 
     with database(settings) as dsn:
         print(asyncio.run(rotate(dsn)))
+    return 0
+
+
+def cmd_rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-seal every signing key under a new key-encryption key (deploy/CONFIG.md).
+
+    With the data folder's key file, the file is replaced; with YOUDAI_SECRET_KEY, the
+    new key is printed alone on the last line, to be set before the next start."""
+    from pathlib import Path
+
+    from service.keyring import reseal_keys
+    from service.sealing import (
+        KEY_FILE_NAME,
+        Sealer,
+        generate_secret_key,
+        make_sealer,
+        parse_secret_key,
+    )
+
+    if args.new_key_file:
+        try:
+            new_text = Path(args.new_key_file).read_text()
+        except OSError as error:
+            raise ConfigError(f"cannot read {args.new_key_file}: {error.strerror}") from None
+    else:
+        new_text = generate_secret_key()
+    try:
+        new_key = parse_secret_key(new_text)
+    except ValueError as error:
+        raise ConfigError(f"--new-key-file: {error}") from None
+    key_file = settings.data_dir / KEY_FILE_NAME
+    pending = key_file.with_name(KEY_FILE_NAME + ".new")
+
+    async def rotate(dsn: str) -> int:
+        await migrate_database(dsn, settings)
+        old = make_sealer(settings.secret_key, settings.data_dir)
+        conn = await connect(dsn)
+        try:
+            return await reseal_keys(conn, old, Sealer(new_key))
+        finally:
+            await conn.close()
+
+    with database(settings) as dsn:
+        if settings.secret_key is None:
+            # Written first, renamed after the commit: a crash in between leaves both.
+            pending.write_text(new_text.strip() + "\n")
+            pending.chmod(0o600)
+        count = asyncio.run(rotate(dsn))
+        if settings.secret_key is None:
+            pending.replace(key_file)
+            print(f"re-sealed {count} signing key(s); {key_file} holds the new key")
+            return 0
+    if args.new_key_file:
+        print(
+            f"re-sealed {count} signing key(s); set YOUDAI_SECRET_KEY to {args.new_key_file}'s key"
+        )
+        return 0
+    print(f"re-sealed {count} signing key(s); set YOUDAI_SECRET_KEY to the key below")
+    print(new_text.strip())
     return 0
 
 

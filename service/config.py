@@ -10,16 +10,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from service.sealing import parse_secret_key
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_TOKEN_TTL = 300
 DEFAULT_ISSUER = "youdai"
 DEFAULT_REVERSAL_WINDOW_DAYS = 30
 LOG_FORMATS = ("json", "console")
+DEFAULT_SIGNIN_ADDRESS_LIMIT = 20
 
 #: Every environment variable the service reads; deploy tests check manifests against it.
 ENVIRONMENT_VARIABLES = (
@@ -36,6 +40,9 @@ ENVIRONMENT_VARIABLES = (
     "YOUDAI_DB_POOL_MIN",
     "YOUDAI_DB_POOL_MAX",
     "YOUDAI_REVERSAL_WINDOW_DAYS",
+    "YOUDAI_SECRET_KEY",
+    "YOUDAI_TRUSTED_PROXIES",
+    "YOUDAI_SIGNIN_ADDRESS_LIMIT",
 )
 
 
@@ -58,6 +65,12 @@ class Settings:
     db_pool_min: int
     db_pool_max: int
     reversal_window_days: int
+    #: The key-encryption key (32 bytes); None: the key file in data_dir (service.sealing).
+    secret_key: bytes | None = field(default=None, repr=False)
+    #: Peers whose X-Forwarded-For is believed (service.api.client_address).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    #: Failed sign-ins one address may make in the throttle window; 0 turns it off.
+    signin_address_limit: int = DEFAULT_SIGNIN_ADDRESS_LIMIT
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some settings replaced (used by CLI flags and tests)."""
@@ -101,7 +114,36 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reversal_window_days=_integer(
             env, "YOUDAI_REVERSAL_WINDOW_DAYS", DEFAULT_REVERSAL_WINDOW_DAYS, low=0, high=3650
         ),
+        secret_key=_secret_key(env.get("YOUDAI_SECRET_KEY") or None),
+        trusted_proxies=parse_networks(env.get("YOUDAI_TRUSTED_PROXIES") or ""),
+        signin_address_limit=_integer(
+            env, "YOUDAI_SIGNIN_ADDRESS_LIMIT", DEFAULT_SIGNIN_ADDRESS_LIMIT, low=0, high=100_000
+        ),
     )
+
+
+def _secret_key(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return parse_secret_key(text)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def parse_networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """A comma-separated list of CIDRs (or single addresses), e.g. 10.0.0.0/8,::1."""
+    networks = []
+    for part in text.split(","):
+        if part.strip():
+            try:
+                networks.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"YOUDAI_TRUSTED_PROXIES must be a comma-separated list of CIDRs "
+                    f"(e.g. 10.0.0.0/8,127.0.0.1), not {part.strip()!r}"
+                ) from None
+    return tuple(networks)
 
 
 def validate_database_url(url: str) -> str:

@@ -54,9 +54,21 @@ async def connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
-async def migrate_database(dsn: str) -> list[str]:
+async def migrate_database(dsn: str, settings: Settings | None = None) -> list[str]:
+    """Migrate; with `settings`, also seal signing keys left in plain PEM and check that
+    the secret key opens the sealed ones (a wrong key is one ConfigError line)."""
+    from service.keyring import SecretKeyMismatch, seal_plain_keys
+    from service.sealing import make_sealer
+
     conn = await connect(dsn)
     try:
-        return await migrate(conn)
+        applied = await migrate(conn)
+        if settings is not None:
+            sealer = make_sealer(settings.secret_key, settings.data_dir)
+            try:
+                await seal_plain_keys(conn, sealer)
+            except SecretKeyMismatch as error:
+                raise ConfigError(str(error)) from None
+        return applied
     finally:
         await conn.close()

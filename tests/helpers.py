@@ -105,9 +105,11 @@ async def token_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
     from service.db import vouchers as vouchers_db
     from service.flows import vouchers as vouchers_flow
     from service.keyring import Keyring
+    from service.sealing import make_sealer
 
     voucher = await vouchers_db.get_voucher(db, voucher_id)
-    token, _ = await vouchers_flow.mint_token(db, Keyring(settings.token_ttl), settings, voucher)
+    keyring = Keyring(settings.token_ttl, make_sealer(settings.secret_key, settings.data_dir))
+    token, _ = await vouchers_flow.mint_token(db, keyring, settings, voucher)
     return token
 
 

@@ -21,6 +21,8 @@ from service.domain.errors import CODES
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
 
+#: Header values are printable ASCII (SPEC 4.1; middleware.refuse_unprintable_headers).
+_PRINTABLE = "^[\\x20-\\x7e]+$"
 _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 _DESCRIPTION = """\
 youdai runs a veterans-affairs bureau's partnership programme: partner enterprises
@@ -77,7 +79,23 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         paths.setdefault(template, {})[route.method.lower()] = _operation(spec, template, route, op)
     for template, operations in paths.items():
         spec.path(path=template, operations=operations)
-    return spec.to_dict()
+    return _only_null_where_nullable(spec.to_dict())
+
+
+def _only_null_where_nullable(document: Any) -> Any:
+    """apispec writes a nullable Nested field as anyOf [{type: object, nullable: true},
+    $ref], whose first branch admits any object ({} included). Make it admit null only."""
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for index, branch in enumerate(node.get("anyOf", [])):
+                if branch == {"type": "object", "nullable": True}:
+                    node["anyOf"][index] = {**branch, "enum": [None]}
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return document
 
 
 def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, Any]:
@@ -87,14 +105,16 @@ def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, A
     ]
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
-    for name, required, description in op.headers:
+    for name, required, description, *schema in op.headers:
         parameters.append(
             {
                 "in": "header",
                 "name": name,
                 "required": required,
                 "description": description,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "schema": schema[0]
+                if schema
+                else {"type": "string", "minLength": 1, "maxLength": 255, "pattern": _PRINTABLE},
             }
         )
     document: dict[str, Any] = {
@@ -137,6 +157,8 @@ def _responses(spec: APISpec, op: Any) -> dict[str, Any]:
     codes = list(op.problems)
     if (op.body or op.query or op.headers) and "validation_error" not in codes:
         codes.append("validation_error")
+    if op.body is not None and "unsupported_media_type" not in codes:
+        codes.append("unsupported_media_type")  # decided for every body: http.operation
     by_status: dict[int, list[str]] = {}
     for code in codes:
         by_status.setdefault(CODES[code][0], []).append(code)
@@ -167,7 +189,10 @@ def _docs_page() -> str:
 
 
 #: Swagger UI sets inline styles; scripts still come only from this service.
-_DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
 _INIT_JS = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
   deepLinking: true, validatorUrl: null});
@@ -179,7 +204,7 @@ async def docs_page(request: web.Request) -> web.Response:
     return web.Response(
         text=_docs_page(),
         content_type="text/html",
-        headers={"Content-Security-Policy": _DOCS_CSP},
+        headers={"Content-Security-Policy": _DOCS_CSP, "Referrer-Policy": "no-referrer"},
     )
 
 

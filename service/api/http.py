@@ -8,7 +8,9 @@ rendered by the middleware.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,14 +21,17 @@ from aiohttp import web
 from marshmallow import Schema, ValidationError
 
 from schemas.common import messages_to_field_errors
+from service.app_keys import SETTINGS
 from service.db.pagination import PageRequest, decode_cursor
 from service.domain.auth import Principal, Role
 from service.domain.errors import ApiError, FieldError
 from service.domain.periods import parse_bound
+from service.domain.throttle import resolve_client
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+CLIENT_ADDRESS_KEY = web.RequestKey("client_address", str)
 
 
 def _default(value: Any) -> Any:
@@ -55,37 +60,107 @@ def _schema_errors(error: ValidationError) -> ApiError:
     return ApiError("validation_error", detail, errors=errors)
 
 
+#: Deeper JSON is refused before it is parsed (SPEC 4.1): no parser recursion, ever.
+MAX_JSON_DEPTH = 64
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _bad_body(message: str, field_name: str = "body") -> ApiError:
+    detail = message if field_name == "body" else f"{field_name}: {message}"
+    return ApiError("validation_error", detail, errors=[FieldError(field_name, message)])
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply `raw` nests arrays and objects, counted without recursion or parsing:
+    strings are blanked out, then brackets are summed (C loops, fast on 1 MiB)."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_A_BRACKET)
+    if not brackets:
+        return 0
+    return max(itertools.accumulate(_DEPTH_STEP[b] for b in brackets))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _bad_body("is given more than once", _printable(key))
+            seen.add(key)
+    return data
+
+
+def _printable(text: str) -> str:
+    """`text` safe to show back: a lone surrogate becomes its escape (\\ud800)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _refuse_lone_surrogates(data: Any) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate, from a `\\ud800` escape),
+    in a value or a key, naming the field. Iterative: depth is bounded already."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if not _is_unicode(value):
+                raise _bad_body("is not valid Unicode text (a lone surrogate)", where or "body")
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                name = f"{where}.{key}" if where else key
+                if not _is_unicode(key):
+                    raise _bad_body(
+                        "is not valid Unicode text (a lone surrogate in a key)", _printable(name)
+                    )
+                stack.append((name, inner))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{index}]", inner) for index, inner in enumerate(value))
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """JSON as SPEC 4.1 accepts it, or validation_error: valid UTF-8 and Unicode, at most
+    MAX_JSON_DEPTH levels, finite numbers, no key twice."""
+    if not raw:
+        raise _bad_body("A JSON body is required")
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise _bad_body(f"The body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        data = json.loads(
+            raw,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # ValueError covers bad JSON, bad UTF-8 and integers longer than Python converts.
+        raise _bad_body("The body is not valid JSON") from None
+    _refuse_lone_surrogates(data)
+    return data
+
+
 async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
     """The request body parsed as JSON and loaded through `schema`, or validation_error."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         # SPEC 4.1 files an oversized body with the other bad input: validation_error.
-        raise ApiError(
-            "validation_error",
-            "The body is larger than 1 MiB",
-            errors=[FieldError("body", "The body is larger than 1 MiB")],
-        ) from None
-    if not raw:
-        raise ApiError(
-            "validation_error",
-            "A JSON body is required",
-            errors=[FieldError("body", "A JSON body is required")],
-        )
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(
-            "validation_error",
-            "The body is not valid JSON",
-            errors=[FieldError("body", "The body is not valid JSON")],
-        ) from None
+        raise _bad_body("The body is larger than 1 MiB") from None
+    data = parse_json_body(raw)
     if not isinstance(data, dict):
-        raise ApiError(
-            "validation_error",
-            "The body must be a JSON object",
-            errors=[FieldError("body", "The body must be a JSON object")],
-        )
+        raise _bad_body("The body must be a JSON object")
     return load(schema, data)
 
 
@@ -101,6 +176,11 @@ def read_time_bounds(query: dict[str, Any], tz: ZoneInfo) -> dict[str, datetime 
             raise ApiError(
                 "validation_error", f"{name}: {error}", errors=[FieldError(name, str(error))]
             ) from None
+    start, end_ = bounds["from"], bounds["to"]
+    if start is not None and end_ is not None and end_ < start:
+        raise ApiError(
+            "validation_error", "to: is before from", errors=[FieldError("to", "is before from")]
+        )
     return bounds
 
 
@@ -168,7 +248,8 @@ class Operation:
     query: type[Schema] | None = None
     responses: dict[int, Schema | type[Schema] | str | None] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
-    headers: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
+    #: (name, required, description[, OpenAPI schema])
+    headers: tuple[tuple[Any, ...], ...] = ()
 
 
 OPERATION_ATTR = "__youdai_operation__"
@@ -184,7 +265,7 @@ def operation(
     query: type[Schema] | None = None,
     responses: dict[int, Any] | None = None,
     problems: Iterable[str] = (),
-    headers: Iterable[tuple[str, bool, str]] = (),
+    headers: Iterable[tuple[Any, ...]] = (),
 ) -> Callable[[Handler], Handler]:
     """Declare who may call a handler and how it is documented.
 
@@ -203,6 +284,8 @@ def operation(
                     raise ApiError("unauthenticated", "Send Authorization: Bearer <key>")
                 if caller.role not in allowed:
                     raise ApiError("forbidden", "This key's role may not call this endpoint")
+            if body is not None:
+                refuse_other_media_types(request, body_content_type)
             return await handler(request)
 
         guarded.__name__ = handler.__name__
@@ -229,6 +312,30 @@ def operation(
         return guarded
 
     return decorate
+
+
+def client_address(request: web.Request) -> str:
+    """The caller's address, resolved once per request: the peer, or X-Forwarded-For's
+    right-most hop that is not a proxy of YOUDAI_TRUSTED_PROXIES (domain.throttle)."""
+    cached = request.get(CLIENT_ADDRESS_KEY)
+    if cached is None:
+        cached = resolve_client(
+            request.remote,
+            request.headers.getall("X-Forwarded-For", []),
+            request.app[SETTINGS].trusted_proxies,
+        )
+        request[CLIENT_ADDRESS_KEY] = cached
+    return cached
+
+
+def refuse_other_media_types(request: web.Request, declared: str) -> None:
+    """SPEC 4.1: a body of another Content-Type than the operation declares (or none)
+    is 415. This also keeps another site's "simple" cross-site POST (text/plain) out."""
+    charset = (request.charset or "utf-8").lower()
+    if request.content_type.lower() != declared or charset not in ("utf-8", "utf8"):
+        raise ApiError(
+            "unsupported_media_type", f"Send the body as Content-Type: {declared} (UTF-8)"
+        )
 
 
 def operation_of(handler: Any) -> Operation | None:

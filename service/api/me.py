@@ -24,6 +24,7 @@ from schemas.vouchers import (
 )
 from service import qr
 from service.api.http import (
+    client_address,
     json_response,
     operation,
     page_request,
@@ -84,11 +85,18 @@ def voucher_view(row: asyncpg.Record) -> dict[str, Any]:
     problems=["unauthenticated", "holder_inactive", "too_many_attempts"],
 )
 async def create_session(request: web.Request) -> web.Response:
-    """Five wrong PINs within 15 minutes lock the card for 15 minutes, whoever asks.
+    """Five wrong PINs within 15 minutes lock the card for 15 minutes, whoever asks;
+    20 failed sign-ins from one client address in 15 minutes refuse that address.
     An unknown card and a wrong PIN get the same answer."""
     fields = await read_json(request, _session_in)
+    settings = request.app[SETTINGS]
     token, expires_at = await sign_in_flow.sign_in(
-        request.app[POOL], fields["card_number"], fields["pin"], request.app[SETTINGS].timezone
+        request.app[POOL],
+        fields["card_number"],
+        fields["pin"],
+        settings.timezone,
+        address=client_address(request),
+        address_limit=settings.signin_address_limit,
     )
     return json_response(
         _session_out.dump({"token": token, "expires_at": expires_at}), status=201, headers=NO_STORE

@@ -4,20 +4,22 @@ authentication. Handlers never do any of this themselves."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+import traceback
 import uuid
 
 import asyncpg
 from aiohttp import web
 
 from service import metrics
-from service.api.http import PRINCIPAL_KEY, Handler, dumps
+from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
 from service.app_keys import POOL, SETTINGS
 from service.db import keys as keys_db
 from service.domain.auth import Principal, Role
-from service.domain.errors import ApiError
+from service.domain.errors import ApiError, FieldError
 from service.domain.keys import looks_like_key
 from service.flows.sign_in import holder_principal
 from service.logs import request_id_var
@@ -56,8 +58,9 @@ DATABASE_DOWN = (
 
 
 def problem_response(error: ApiError, request_id: str | None = None) -> web.Response:
+    # backslashreplace: a detail quoting bad input (a lone surrogate) still encodes.
     response = web.Response(
-        text=dumps(error.problem()),
+        body=dumps(error.problem()).encode("utf-8", "backslashreplace"),
         status=error.status,
         content_type="application/problem+json",
         headers=error.headers,
@@ -67,6 +70,49 @@ def problem_response(error: ApiError, request_id: str | None = None) -> web.Resp
     return response
 
 
+#: What the client gets when even rendering a problem fails: fixed bytes, nothing to go wrong.
+_LAST_RESORT = (
+    b'{"type":"about:blank","title":"Internal Server Error","status":500,'
+    b'"detail":"Something went wrong","code":"internal_error"}'
+)
+
+
+def last_resort_response(request_id: str) -> web.Response:
+    response = web.Response(body=_LAST_RESORT, status=500, content_type="application/problem+json")
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def log_unexpected(message: str, error: BaseException) -> None:
+    """Log an exception by its type and where it was raised, never its message or
+    locals: those quote request values (a card number, a PIN) — SPEC 2, minimal data."""
+    frames = traceback.extract_tb(error.__traceback__)
+    error_log.error(
+        message,
+        extra={
+            "exception": type(error).__qualname__,
+            "stack": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames],
+        },
+    )
+
+
+#: Header values must be printable ASCII (SPEC 4.1); tab is allowed inside a value.
+_UNPRINTABLE_HEADER = re.compile(rb"[^\x20-\x7e\t]")
+
+
+def refuse_unprintable_headers(request: web.Request) -> None:
+    """Header bytes that are not printable ASCII answer 422 before anything reads them
+    (X-Request-ID excepted: an unsafe one is replaced, never refused)."""
+    for name, value in request.raw_headers:
+        if _UNPRINTABLE_HEADER.search(value) and name.lower() != b"x-request-id":
+            header = name.decode("ascii", "backslashreplace")
+            raise ApiError(
+                "validation_error",
+                f"{header}: must be printable ASCII",
+                errors=[FieldError(header, "must be printable ASCII")],
+            )
+
+
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
     code = _STATUS_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal_error")
     detail = exc.reason if exc.status != 413 else "The request body is larger than 1 MiB"
@@ -74,6 +120,21 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     if exc.status == 405 and "Allow" in exc.headers:
         error.headers["Allow"] = exc.headers["Allow"]
     return error
+
+
+def _allowed_methods(request: web.Request, given: str | None) -> str:
+    """The methods of a fixed path (/v1/holders/import) are its own, not the union with a
+    sibling template that also matches it (/v1/holders/{holder_id})."""
+    own = sorted(
+        {
+            route.method
+            for route in request.app.router.routes()
+            if "{" not in route.resource.canonical
+            and "directory" not in route.resource.get_info()
+            and route.resource.canonical == request.path
+        }
+    )
+    return ",".join(own) if own else given or ""
 
 
 @web.middleware
@@ -89,15 +150,19 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             if "\x00" in request.path:
                 # No id or path holds U+0000 (PostgreSQL text cannot store it).
                 raise ApiError("not_found", "No such resource")
+            refuse_unprintable_headers(request)
             response = await handler(request)
         except ApiError as error:
             response = problem_response(error)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = problem_response(_from_http_exception(exc))
-        except DATABASE_DOWN:
-            error_log.warning("database unavailable", exc_info=True)
+            error = _from_http_exception(exc)
+            if exc.status == 405:
+                error.headers["Allow"] = _allowed_methods(request, error.headers.get("Allow"))
+            response = problem_response(error)
+        except DATABASE_DOWN as error:
+            error_log.warning("database unavailable", extra={"exception": type(error).__qualname__})
             response = problem_response(
                 ApiError(
                     "database_unavailable",
@@ -108,14 +173,21 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except asyncio.CancelledError:
             status = 499  # the client went away; nothing is sent
             raise
-        except Exception:
-            error_log.exception("unexpected error")
+        except Exception as error:
+            log_unexpected("unexpected error", error)
             response = problem_response(
                 ApiError("internal_error", f"Something went wrong; quote request id {request_id}")
             )
         response.headers[REQUEST_ID_HEADER] = request_id
         status = response.status
         return response
+    except (asyncio.CancelledError, web.HTTPException):
+        raise
+    except Exception as error:  # rendering the problem itself failed: the last resort
+        with contextlib.suppress(Exception):
+            log_unexpected("rendering a problem failed", error)
+        status = 500
+        return last_resort_response(request_id)
     finally:
         elapsed = time.perf_counter() - started
         route = request.match_info.route.resource
@@ -131,6 +203,60 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         )
         metrics.observe_request(request.method, template, status, elapsed)
         request_id_var.reset(token)
+
+
+def answer_parser_errors_as_problems() -> None:
+    """Requests aiohttp's parser refuses (oversized or malformed headers, bad request
+    lines) never reach a middleware: aiohttp answers them itself in plain text. This
+    makes that answer a problem+json with an X-Request-ID too (SPEC 4.1), for every
+    server of the process. aiohttp has no hook for it, so its one method is wrapped;
+    idempotent."""
+    from aiohttp import web_protocol
+
+    handler_class = web_protocol.RequestHandler
+    if getattr(handler_class.handle_error, "_youdai", False):
+        return
+    original = handler_class.handle_error
+
+    def handle_error(
+        self: web_protocol.RequestHandler,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp: nothing more can be sent
+            return original(self, request, status, exc, message)
+        # aiohttp would log the exception, which quotes the offending bytes (a header may
+        # hold a key): log its type only.
+        error_log.info(
+            "refused by the HTTP parser",
+            extra={"status": status, "exception": type(exc).__qualname__ if exc else None},
+        )
+        if status >= 500:
+            error = ApiError("internal_error", "Something went wrong")
+        else:
+            error = ApiError(
+                _STATUS_CODES.get(status, "bad_request"),
+                "The request line or headers are malformed or too large",
+            )
+            error.status = status
+        response = problem_response(error, uuid.uuid4().hex)
+        response.headers["Server"] = "youdai"
+        response.force_close()
+        return response
+
+    handle_error._youdai = True  # type: ignore[attr-defined]
+    handler_class.handle_error = handle_error  # type: ignore[method-assign]
+
+
+async def common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer, static files included (on_response_prepare): a Server header
+    that names no version, and nosniff so nothing is ever read as another type."""
+    response.headers["Server"] = "youdai"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path == "/docs" or request.path.startswith("/docs/"):
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
 
 
 def bearer_secret(request: web.Request) -> str | None:
@@ -153,6 +279,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     does not name a live key or holder session: 401 at once, so a revoked key fails on
     its next request.
     """
+    op = operation_of(request.match_info.handler)
+    if op is None or not op.roles:
+        # A route anyone may call never reads Authorization (SPEC 4.1): a stale or
+        # garbage header must not break /healthz, the pages or sign-in.
+        return await handler(request)
     secret = bearer_secret(request)
     if secret is None:
         return await handler(request)

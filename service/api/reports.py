@@ -55,6 +55,7 @@ _DISCOUNT_RESPONSES = {
             False,
             "application/json (default), text/csv or "
             f"{MEDIA_TYPES['xlsx']}; the `format` parameter wins over it",
+            {"type": "string", "enum": [*MEDIA_TYPES.values(), "*/*"]},
         )
     ],
     responses=_DISCOUNT_RESPONSES,

@@ -1,21 +1,62 @@
-"""SQL for the voucher signing keys."""
+"""SQL for the voucher signing keys. Private keys are stored sealed (service/sealing.py):
+this module moves the sealed bytes and never sees a key in clear."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 
-from service.domain.tokens import SigningKey, generate_signing_key, private_pem, public_pem
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    kid: str
+    public_pem: str
+    private_sealed: bytes | None
+    #: Only rows written before migration 0009, until seal_plain_keys seals them.
+    private_pem: str | None
+    retired_at: datetime | None
+
+
+def _stored(row: asyncpg.Record) -> StoredKey:
+    return StoredKey(
+        kid=row["kid"],
+        public_pem=row["public_pem"],
+        private_sealed=row["private_sealed"],
+        private_pem=row["private_pem"],
+        retired_at=row["retired_at"],
+    )
 
 
 async def active_kid(conn: asyncpg.Connection) -> str | None:
     return await conn.fetchval("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
 
 
-async def load(conn: asyncpg.Connection, kid: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT kid, private_pem, public_pem, retired_at FROM signing_keys WHERE kid = $1", kid
+async def load(conn: asyncpg.Connection, kid: str) -> StoredKey | None:
+    row = await conn.fetchrow(
+        "SELECT kid, private_pem, private_sealed, public_pem, retired_at "
+        "FROM signing_keys WHERE kid = $1",
+        kid,
+    )
+    return None if row is None else _stored(row)
+
+
+async def all_keys(conn: asyncpg.Connection, *, for_update: bool = False) -> list[StoredKey]:
+    """Every key, oldest first (sealing and re-sealing walk them all)."""
+    rows = await conn.fetch(
+        "SELECT kid, private_pem, private_sealed, public_pem, retired_at FROM signing_keys "
+        "ORDER BY created_at" + (" FOR UPDATE" if for_update else "")
+    )
+    return [_stored(row) for row in rows]
+
+
+async def store_sealed(conn: asyncpg.Connection, kid: str, sealed: bytes) -> None:
+    """Replace a key's private part by its sealed form; no plain PEM remains."""
+    await conn.execute(
+        "UPDATE signing_keys SET private_sealed = $2, private_pem = NULL WHERE kid = $1",
+        kid,
+        sealed,
     )
 
 
@@ -31,38 +72,34 @@ async def published(conn: asyncpg.Connection, keep_retired_for: timedelta) -> li
     )
 
 
-async def ensure_active(conn: asyncpg.Connection) -> str:
-    """The active kid, creating the first key if there is none (safe from many processes)."""
-    kid = await active_kid(conn)
-    if kid is not None:
-        return kid
-    key = generate_signing_key()
-    # The partial unique index lets only one concurrent first insert win.
+async def insert_first(conn: asyncpg.Connection, kid: str, sealed: bytes, public: str) -> str:
+    """Make this key the active one unless another process got there first; the kid
+    that is active afterwards."""
+    # Rule: one active key. The partial unique index lets only one first insert win.
     await conn.execute(
         """
-        INSERT INTO signing_keys (kid, private_pem, public_pem) VALUES ($1, $2, $3)
+        INSERT INTO signing_keys (kid, private_sealed, public_pem) VALUES ($1, $2, $3)
         ON CONFLICT DO NOTHING
         """,
-        key.kid,
-        private_pem(key),
-        public_pem(key),
+        kid,
+        sealed,
+        public,
     )
-    kid = await active_kid(conn)
-    assert kid is not None
-    return kid
+    active = await active_kid(conn)
+    assert active is not None
+    return active
 
 
-async def rotate(conn: asyncpg.Connection) -> tuple[str | None, SigningKey]:
-    """Retire the active key and activate a new one, in one transaction."""
-    key = generate_signing_key()
+async def rotate(conn: asyncpg.Connection, kid: str, sealed: bytes, public: str) -> str | None:
+    """Retire the active key and activate this one, in one transaction; the retired kid."""
     async with conn.transaction():
         retired = await conn.fetchval(
             "UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL RETURNING kid"
         )
         await conn.execute(
-            "INSERT INTO signing_keys (kid, private_pem, public_pem) VALUES ($1, $2, $3)",
-            key.kid,
-            private_pem(key),
-            public_pem(key),
+            "INSERT INTO signing_keys (kid, private_sealed, public_pem) VALUES ($1, $2, $3)",
+            kid,
+            sealed,
+            public,
         )
-    return retired, key
+    return retired

@@ -25,7 +25,8 @@ _TRANSITIONS = {
 }
 
 CARD_NUMBER_PATTERN = r"^[A-Za-z0-9-]{4,32}$"
-PIN_PATTERN = r"^[0-9]{4,12}$"
+#: New PINs (SPEC 4.2): at least 6 digits. Holders keep older 4-digit PINs until changed.
+PIN_PATTERN = r"^[0-9]{6,12}$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DISPLAY_NAME_MAX = 100
 REGION_MAX = 100
@@ -67,7 +68,7 @@ def normalise_card_number(value: str) -> str:
 def check_pin(value: str) -> str:
     value = value.strip()
     if not _PIN.match(value):
-        raise ValueError("must be 4–12 digits")
+        raise ValueError("must be 6–12 digits")
     return value
 
 

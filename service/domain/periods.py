@@ -49,13 +49,26 @@ def card_is_valid(valid_until: date, at: datetime, tz: ZoneInfo) -> bool:
     return local_date(at, tz) <= valid_until
 
 
+#: The instants a `from`/`to` filter may name: any real record lies well inside.
+#: (A day of margin each side: 1900-01-01 starts before 1900 in UTC east of Greenwich.)
+BOUND_RANGE = (datetime(1899, 12, 31, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
+
+
 def parse_bound(value: str, tz: ZoneInfo, *, end: bool) -> datetime:
     """A `from`/`to` filter: an RFC 3339 instant, or a local calendar date (a `to` date
-    includes its whole day). Raises ValueError with a message for the caller."""
-    if len(value) == 10:
-        day = date.fromisoformat(value)
-        return end_of_local_day(day, tz) if end else local_midnight(day, tz)
-    instant = datetime.fromisoformat(value)
-    if instant.tzinfo is None:
-        raise ValueError("needs a time zone offset, e.g. 2026-01-01T00:00:00+08:00")
+    includes its whole day). Raises ValueError with a message for the caller, also for
+    a time outside what PostgreSQL and Python both hold (years 1900 to 9998)."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            instant = end_of_local_day(day, tz) if end else local_midnight(day, tz)
+        else:
+            instant = datetime.fromisoformat(value)
+            if instant.tzinfo is None:
+                raise ValueError("needs a time zone offset, e.g. 2026-01-01T00:00:00+08:00")
+            instant = instant.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not BOUND_RANGE[0] <= instant <= BOUND_RANGE[1]:
+        raise ValueError("must be between 1900-01-01 and 9998-12-31")
     return instant

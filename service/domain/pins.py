@@ -3,7 +3,7 @@
 Parameters (OWASP Password Storage Cheat Sheet, first argon2id choice): m = 19 MiB,
 t = 2 passes, p = 1 lane, 16-byte salt, 32-byte tag. About 25 ms per hash on one core
 of the reference machine, so one core handles ~40 sign-ins or import rows a second.
-A 4–12 digit PIN is weak on its own; the hash makes a stolen table expensive to
+A 6–12 digit PIN is weak on its own; the hash makes a stolen table expensive to
 crack and the sign-in lockout guards the online side.
 
 Hashing is CPU work that would stall every request on the event loop, so async code

@@ -50,6 +50,9 @@ MAX_TOKEN_CHARS = 2048
 #: signature 64 bytes -> 86 chars; 74 + 195 + 86 + 2 dots = 357.
 EXPECTED_MAX_TOKEN_CHARS = 357
 
+#: 9999-12-31T23:59:59Z: later times cannot be a datetime, so no token may name them.
+MAX_TIMESTAMP = 253_402_300_799
+
 KID_CHARS = 8
 JTI_BYTES = 9
 
@@ -248,6 +251,7 @@ def verify(
     issuer: str,
     audience: str | None,
     now: datetime | None = None,
+    max_lifetime: int | None = None,
 ) -> VoucherClaims:
     """Check a voucher token and return its claims, or raise the SPEC's code.
 
@@ -256,6 +260,8 @@ def verify(
     and `wrong_partner` when `audience` is given and differs — the audience is only
     compared once the signature is proven, so a forged token is always `token_invalid`.
     `keys` maps kid → public key: every key whose tokens may still be alive.
+    `max_lifetime` (seconds, the configured TTL) refuses a token that lives longer, as
+    `token_invalid`: only a stolen signing key mints such a token (SPEC 2).
     """
     public_key = keys.get(unverified_kid(token))
     if public_key is None:
@@ -271,6 +277,10 @@ def verify(
     issued, not_before, expires = claims["iat"], claims["nbf"], claims["exp"]
     if not (type(issued) is int and type(not_before) is int and type(expires) is int):
         raise _invalid("The token's times are not valid")
+    if not (0 <= issued <= expires <= MAX_TIMESTAMP) or (
+        max_lifetime is not None and expires - issued > max_lifetime + LEEWAY_SECONDS
+    ):
+        raise _invalid("The token's lifetime is not valid")
     partner_id, voucher_id = claims["aud"], claims["sub"]
     if not (type(partner_id) is str and type(voucher_id) is str and partner_id and voucher_id):
         raise _invalid("The token does not name a voucher and partner")

@@ -107,7 +107,13 @@ def _verified_claims(
     keys: Mapping[str, Any], settings: Settings, token: str, partner_id: str
 ) -> tokens.VoucherClaims:
     """Rule order 1 and 2: a valid token, for this scanner's partner."""
-    return tokens.verify(token, keys=keys, issuer=settings.issuer, audience=partner_id)
+    return tokens.verify(
+        token,
+        keys=keys,
+        issuer=settings.issuer,
+        audience=partner_id,
+        max_lifetime=settings.token_ttl,
+    )
 
 
 def _scanner_facts(row: asyncpg.Record | None, partner_id: str) -> asyncpg.Record:

@@ -16,6 +16,7 @@ from service.domain.keys import SESSION_PREFIX, generate_session_token
 from service.domain.periods import card_is_valid
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
 from service.domain.signin import DECOY_PIN, SESSION_TTL
+from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
 
 WRONG_CREDENTIALS = "The card number or PIN is wrong"
 
@@ -31,7 +32,13 @@ async def _decoy_hash() -> str:
 
 
 async def sign_in(
-    pool: asyncpg.Pool, card_number: str, pin: str, tz: ZoneInfo
+    pool: asyncpg.Pool,
+    card_number: str,
+    pin: str,
+    tz: ZoneInfo,
+    *,
+    address: str,
+    address_limit: int,
 ) -> tuple[str, datetime]:
     """A new session token and its expiry, or the SPEC's refusal.
 
@@ -39,11 +46,13 @@ async def sign_in(
     verified either way), and five wrong guesses lock an unknown card number as they
     lock a real one. The row counting the guesses stays locked while the PIN is
     checked, so concurrent guesses are counted one by one and the lockout holds across
-    processes.
+    processes. Failures also count against the client `address`, with every other kind
+    of sign-in (flows.throttle): `address_limit` of them refuse the address for a while.
     """
     card = normalise_card_number(card_number)
     refusal: ApiError | None = None
     async with pool.acquire() as conn, conn.transaction():
+        await refuse_if_address_throttled(conn, address, datetime.now(UTC), limit=address_limit)
         holder = await sessions_db.lock_holder_by_card(conn, card)
         if holder is None:
             attempts = await sessions_db.lock_unknown_card(conn, card)
@@ -52,12 +61,14 @@ async def sign_in(
             await verify_pin_off_loop(await _decoy_hash(), pin)
             # Recorded (the transaction commits), then refused below.
             await sessions_db.record_wrong_pin_for_unknown_card(conn, card)
+            await record_failed_sign_in(conn, address, datetime.now(UTC))
             refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
         elif holder["locked"]:
             raise _locked(holder["locked_until"])
         elif not await verify_pin_off_loop(holder["pin_hash"], pin):
             # Recorded (the transaction commits), then refused below.
             await sessions_db.record_wrong_pin(conn, holder["id"])
+            await record_failed_sign_in(conn, address, datetime.now(UTC))
             refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
         else:
             await sessions_db.clear_wrong_pins(conn, holder["id"])

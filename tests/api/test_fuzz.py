@@ -6,52 +6,70 @@ The document is read from the app itself, so every route added later is fuzzed t
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
 import pytest
 import schemathesis
 from aiohttp import web
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from service.api.docs import build_openapi
+from service.api.http import operation_of
 from service.app import create_app
 from service.config import load_settings
 from service.db import keys as keys_db
 from service.db.pool import init_connection
 from service.domain.auth import Role
 from tests.conftest import TestServer, free_port
-from tests.helpers import make_partner
+from tests.helpers import make_holder, make_partner
 
 schema = schemathesis.openapi.from_dict(
     build_openapi(create_app(load_settings({}), "postgresql://unused@/unused"))
 )
+# PostgreSQL text cannot hold U+0000: every string field refuses it (http.load).
+schema.config.generation.update(allow_x00=False)
 
 
 class LiveServer:
-    def __init__(self, url: str, admin_key: str) -> None:
+    def __init__(self, url: str, admin_key: str, keys: dict[str, str] | None = None) -> None:
         self.url = url
         self.admin_key = admin_key
+        #: role name -> Authorization header value, for a caller of each role.
+        self.authorization = {"admin": f"Bearer {admin_key}", **(keys or {})}
 
 
 @pytest.fixture(scope="module")
 def live_server(pg_server: TestServer) -> Iterator[LiveServer]:
     database_url = asyncio.run(pg_server.clone())
 
-    async def seed() -> str:
+    async def seed() -> tuple[str, dict[str, str]]:
         conn = await asyncpg.connect(database_url)
         await init_connection(conn)
         try:
-            await make_partner(conn)
+            partner_id = await make_partner(conn)
             _, secret = await keys_db.create_key(
                 conn, role=Role.ADMIN, partner_id=None, label="fuzz", actor=None
             )
+            keys = {}
+            for role in (Role.PARTNER, Role.SCANNER):
+                _, key = await keys_db.create_key(
+                    conn, role=role, partner_id=partner_id, label="fuzz", actor=None
+                )
+                keys[str(role)] = f"Bearer {key}"
+            await make_holder(conn, card_number="FUZZ-1", pin="204816")
         finally:
             await conn.close()
-        return secret
+        return secret, keys
 
-    admin_key = asyncio.run(seed())
+    admin_key, keys = asyncio.run(seed())
     port = free_port()
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -70,13 +88,50 @@ def live_server(pg_server: TestServer) -> Iterator[LiveServer]:
     thread.start()
     asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
     started.wait(30)
-    yield LiveServer(f"http://127.0.0.1:{port}", admin_key)
+    url = f"http://127.0.0.1:{port}"
+    keys["holder"] = f"Bearer {_holder_session(url)}"
+    yield LiveServer(url, admin_key, keys)
     asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(timeout=30)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=10)
 
 
-@schema.parametrize()
+def _holder_session(url: str) -> str:
+    request = urllib.request.Request(
+        f"{url}/v1/holder-sessions",
+        data=b'{"card_number": "FUZZ-1", "pin": "204816"}',
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())["token"]
+
+
+#: The same document for the no-5xx run, with a hook that makes bodies hostile (below).
+hostile_schema = schemathesis.openapi.from_dict(
+    build_openapi(create_app(load_settings({}), "postgresql://unused@/unused"))
+)
+
+
+@hostile_schema.hook("map_body")
+def _lone_surrogates_and_deep_nesting(ctx: Any, body: Any) -> Any:
+    """One body in three gets a lone surrogate as a value, one a lone surrogate as a key,
+    one a value nested 100 levels deep (chosen from the body, so runs repeat)."""
+    if not isinstance(body, dict) or not body:
+        return body
+    first = sorted(body)[0]
+    choice = len(json.dumps(body, default=str)) % 3
+    if choice == 0:
+        return {**body, first: "\ud800"}
+    if choice == 1:
+        return {**body, "\udfff": 1}
+    deep: Any = 1
+    for _ in range(100):
+        deep = [deep]
+    return {**body, first: deep}
+
+
+@hostile_schema.parametrize()
 @settings(
     max_examples=25,
     deadline=None,
@@ -93,3 +148,164 @@ def test_no_generated_request_causes_a_server_error(case, live_server: LiveServe
     if response.status_code >= 400:
         content_type = response.headers.get("content-type", [""])[0]
         assert content_type.startswith("application/problem+json"), (case.method, case.path)
+
+
+# --- issue 14 line 15: arbitrary JSON to every JSON operation ---------------------------------
+
+_APP = create_app(load_settings({}), "postgresql://unused@/unused")
+
+
+def _json_operations() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
+    """(method, template, roles, body field names) of every JSON operation of the app."""
+    found = []
+    for route in _APP.router.routes():
+        op = operation_of(route.handler)
+        if op is None or op.body is None or op.body_content_type != "application/json":
+            continue
+        body = op.body() if isinstance(op.body, type) else op.body
+        names = tuple(f.data_key or name for name, f in body.fields.items())
+        found.append((route.method, route.resource.canonical, tuple(map(str, op.roles)), names))
+    return found
+
+
+_TEXT = st.text(
+    alphabet=st.characters(exclude_categories=()) | st.sampled_from("\ud800\udfff\x00\x85"),
+    max_size=12,
+)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | _TEXT
+)
+
+
+def _values(keys: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        _SCALARS,
+        lambda children: (
+            st.lists(children, max_size=3) | st.dictionaries(keys, children, max_size=3)
+        ),
+        max_leaves=12,
+    )
+
+
+@st.composite
+def _hostile_json(draw: st.DrawFn, field_names: tuple[str, ...]) -> bytes:
+    keys = st.sampled_from(field_names) | _TEXT if field_names else _TEXT
+    value = draw(st.dictionaries(keys, _values(keys), max_size=5))
+    text = json.dumps(value, ensure_ascii=True, allow_nan=True)  # surrogates as \ud800
+    kind = draw(st.sampled_from(["plain", "deep", "duplicate", "huge", "any"]))
+    if kind == "deep":
+        levels = draw(st.integers(min_value=60, max_value=200_000))
+        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+        text = opener * levels + text + closer * levels
+    elif kind == "duplicate" and field_names:
+        key = json.dumps(draw(st.sampled_from(field_names)))
+        first = draw(st.sampled_from(["1", '"x"', "null"]))
+        text = f"{{{key}: {first}, {key}: {text}}}"
+    elif kind == "huge":
+        text = draw(st.sampled_from(["1" * 5000, "1e999999", "-1e-999999", "1" * 4301 + ".5"]))
+        text = f'{{"{draw(st.sampled_from(field_names or ("x",)))}": {text}}}'
+    elif kind == "any":
+        text = json.dumps(draw(_values(keys)), ensure_ascii=True, allow_nan=True)
+    return text.encode()
+
+
+#: Examples per JSON operation and CI run (derandomized, so the same each run).
+PROPERTY_EXAMPLES = 30
+
+
+@pytest.mark.parametrize(
+    ("method", "template", "roles", "field_names"),
+    _json_operations(),
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_arbitrary_json_to_any_json_operation_never_causes_a_server_error(
+    live_server: LiveServer, method: str, template: str, roles, field_names
+) -> None:
+    path = re.sub(r"{(\w+)}", lambda m: f"{m.group(1)[:3]}_fuzz0000000000", template)
+    authorization = next(
+        (live_server.authorization[role] for role in roles if role in live_server.authorization),
+        None,
+    )
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "property"}
+    if authorization:
+        headers["Authorization"] = authorization
+
+    @settings(
+        max_examples=PROPERTY_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(body=_hostile_json(field_names))
+    def check(body: bytes) -> None:
+        request = urllib.request.Request(
+            live_server.url + path, data=body, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                status, content_type = answer.status, answer.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as error:
+            status, content_type = error.code, error.headers.get("Content-Type", "")
+        assert status < 500, (method, template, body[:300])
+        if status >= 400:
+            assert content_type.startswith("application/problem+json"), (method, template)
+
+    check()
+
+
+# --- issue 14 line 13: the document says what the server does -------------------------------
+
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    negative_data_rejection,
+    positive_data_acceptance,
+    status_code_conformance,
+)
+
+CONFORMANCE_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+]
+
+
+#: Rules the document does not state yet (issue 14 line 13, left open): which amount
+#: fields each offer kind takes (needs a oneOf by `kind`).
+#: Strict: once the document states them, these fail and must be removed from here.
+KNOWN_GAPS = {("POST", "/v1/offers"), ("PATCH", "/v1/offers/{offer_id}")}
+
+#: Examples per operation and CI run, for the conformance checks (derandomized).
+CONFORMANCE_EXAMPLES = 10
+
+
+@schema.parametrize()
+@settings(
+    max_examples=CONFORMANCE_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_the_document_says_what_the_server_does(case, live_server: LiveServer, request) -> None:
+    if (case.method.upper(), case.path) in KNOWN_GAPS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="see KNOWN_GAPS"))
+    checks = CONFORMANCE_CHECKS
+    if _to_before_from(case.query) or case.media_type == "text/csv":
+        # A rule across two parameters, or the lines of an uploaded file: OpenAPI cannot
+        # state them (test_bad_input and test_holder_import test them).
+        checks = [not_a_server_error, status_code_conformance, negative_data_rejection]
+    case.call_and_validate(
+        base_url=live_server.url,
+        headers={"Authorization": f"Bearer {live_server.admin_key}"},
+        checks=checks,
+        timeout=10,
+    )
+
+
+def _to_before_from(query: dict[str, Any] | None) -> bool:
+    start, end = (query or {}).get("from"), (query or {}).get("to")
+    return isinstance(start, str) and isinstance(end, str) and end[:10] < start[:10]

@@ -19,7 +19,7 @@ from tests.helpers import make_holder
 HEADER = "card_number,category,display_name,region,valid_until,pin"
 ROWS = [
     "YD-0001,veteran,王建国,东城街道,2030-12-31,204816",
-    "YD-0002,martyr_family,李秀英,西城街道,2029-06-30,0042",
+    "YD-0002,martyr_family,李秀英,西城街道,2029-06-30,004200",
     "YD-0003,military_family,张伟,,2031-01-01,99990000",
 ]
 BOM = b"\xef\xbb\xbf"
@@ -62,7 +62,7 @@ async def test_import_creates_every_row_with_or_without_a_bom(
     )
     assert str(stored["YD-0002"]["valid_until"]) == "2029-06-30"
     assert stored["YD-0003"]["region"] == ""
-    for row, pin in zip(stored.values(), ["204816", "0042", "99990000"], strict=True):
+    for row, pin in zip(stored.values(), ["204816", "004200", "99990000"], strict=True):
         assert row["pin_hash"].startswith("$argon2id$")
         assert pins.verify_pin(row["pin_hash"], pin)
 
@@ -88,7 +88,7 @@ async def test_a_changed_row_is_the_only_one_updated(
 ) -> None:
     await post_import(client, admin, csv_file(*ROWS))
     hash_before = (await holders(db))["YD-0002"]["pin_hash"]
-    moved = "YD-0002,martyr_family,李秀英,南城街道,2029-06-30,0042"
+    moved = "YD-0002,martyr_family,李秀英,南城街道,2029-06-30,004200"
     assert await post_import(client, admin, csv_file(ROWS[0], moved, ROWS[2])) == {
         "created": 0,
         "updated": 1,
@@ -140,16 +140,20 @@ async def test_new_and_known_cards_in_one_file_are_counted_apart(
     ("rows", "expected"),
     [
         (
-            ["YD-0009,veteran,赵,,2030-12-31,1234", *ROWS[:2], "YD-0010,army,钱,,2030-12-31,1234"],
+            [
+                "YD-0009,veteran,赵,,2030-12-31,123456",
+                *ROWS[:2],
+                "YD-0010,army,钱,,2030-12-31,123456",
+            ],
             [(5, "category")],
         ),
         (["YD-0009,veteran,赵,,2030-12-31,12", *ROWS], [(2, "pin")]),
         (
-            [*ROWS, "", "YD-0001,veteran,孙,,2030-13-01,1234"],
+            [*ROWS, "", "YD-0001,veteran,孙,,2030-13-01,123456"],
             [(6, "valid_until"), (6, "card_number")],
         ),
         (
-            [ROWS[0], "YD 0004,veteran,,,2030-12-31,1234,extra", ROWS[1], "Y,other,周,,x,1"],
+            [ROWS[0], "YD 0004,veteran,,,2030-12-31,123456,extra", ROWS[1], "Y,other,周,,x,1"],
             [(3, "row"), (5, "card_number"), (5, "valid_until"), (5, "pin")],
         ),
     ],
@@ -215,7 +219,7 @@ async def test_an_import_is_one_audit_event_with_counts_and_no_pin(
     ]
     assert imports[0]["actor_role"] == "admin"
     everything = await db.fetchval("SELECT string_agg(changes::text, ' ') FROM audit_events")
-    for pin in ("204816", "0042", "99990000", "argon2"):
+    for pin in ("204816", "004200", "99990000", "argon2"):
         assert pin not in everything
 
 
@@ -252,7 +256,7 @@ async def test_cli_import_holders_prints_each_bad_line_and_exits_1_writing_nothi
     database_url: str, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     path = tmp_path / "holders.csv"
-    path.write_bytes(csv_file(ROWS[0], "YD-0002,army,李,,2030-12-31,1234", ROWS[2], "YD-0004"))
+    path.write_bytes(csv_file(ROWS[0], "YD-0002,army,李,,2030-12-31,123456", ROWS[2], "YD-0004"))
     result = run_cli(database_url, path)
     assert result.returncode == 1
     assert result.stdout == ""

@@ -9,7 +9,6 @@ from aiohttp.test_utils import TestClient
 
 from service.app import create_app
 from service.app_keys import KEYRING, POOL
-from service.db import signing_keys as signing_db
 from service.domain.tokens import mint, verify
 from tests.conftest import cli_env
 
@@ -55,7 +54,7 @@ async def test_rotation_takes_effect_at_once_and_old_tokens_still_verify(
         issuer=settings.issuer,
         ttl_seconds=settings.token_ttl,
     )
-    retired, new_key = await signing_db.rotate(db)
+    retired, new_key = await keyring.rotate(db)
     assert retired == old_key.kid
     assert (await keyring.signing_key(db)).kid == new_key.kid  # no restart, no waiting
     assert await published_kids(client) == [new_key.kid, old_key.kid]
@@ -68,7 +67,7 @@ async def test_a_retired_key_leaves_the_set_once_its_tokens_have_expired(
     client: TestClient, db: asyncpg.Connection
 ) -> None:
     old = (await client.app[KEYRING].signing_key(db)).kid
-    await signing_db.rotate(db)
+    await client.app[KEYRING].rotate(db)
     await db.execute(
         "UPDATE signing_keys SET retired_at = now() - interval '1 day' WHERE kid = $1", old
     )

@@ -48,7 +48,9 @@ async def test_key_use_is_recorded_in_last_used_at(
 ) -> None:
     partner_id = await make_partner(db)
     created = await issue(client, admin, partner_id, role="partner")
-    assert (await client.get("/v1/partners", headers=bearer(created["key"]))).status == 200
+    assert (
+        await client.get(f"/v1/partners/{partner_id}", headers=bearer(created["key"]))
+    ).status == 200
     listed = await (await client.get(f"/v1/partners/{partner_id}/keys", headers=admin)).json()
     assert listed["items"][0]["last_used_at"] is not None
 

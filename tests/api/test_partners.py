@@ -103,12 +103,15 @@ async def test_limit_is_bounded(client: TestClient, admin) -> None:
     assert (await client.get("/v1/partners?limit=200", headers=admin)).status == 200
 
 
-async def test_partner_key_sees_only_its_own_partner(client: TestClient, db) -> None:
+async def test_partner_key_may_not_list_partners_and_reads_its_own_by_id(
+    client: TestClient, db
+) -> None:
     mine = await make_partner(db, name="mine")
     theirs = await make_partner(db, name="theirs")
     headers = bearer(await make_key(db, Role.PARTNER, mine))
-    listed = await (await client.get("/v1/partners", headers=headers)).json()
-    assert [item["id"] for item in listed["items"]] == [mine]
+    listed = await client.get("/v1/partners", headers=headers)
+    assert listed.status == 403
+    assert (await listed.json())["code"] == "forbidden"
     assert (await client.get(f"/v1/partners/{theirs}", headers=headers)).status == 404
     assert (await client.get(f"/v1/partners/{mine}", headers=headers)).status == 200
     assert (

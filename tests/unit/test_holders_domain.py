@@ -68,12 +68,14 @@ def test_malformed_card_numbers_are_refused(value: str) -> None:
         check_card_number(value)
 
 
-@pytest.mark.parametrize("value", ["1234", "012345678901"])
-def test_pins_of_four_to_twelve_digits_are_accepted(value: str) -> None:
+@pytest.mark.parametrize("value", ["123456", "012345678901"])
+def test_new_pins_of_six_to_twelve_digits_are_accepted(value: str) -> None:
     assert check_pin(value) == value
 
 
-@pytest.mark.parametrize("value", ["123", "0123456789012", "12a4", "１２３４", ""])
+@pytest.mark.parametrize(
+    "value", ["123", "1234", "12345", "0123456789012", "12a456", "１２３４５６", ""]
+)
 def test_other_pins_are_refused(value: str) -> None:
     with pytest.raises(ValueError):
         check_pin(value)
@@ -102,18 +104,18 @@ def test_a_good_file_gives_checked_rows() -> None:
     rows, errors = parse_holders_csv(
         csv_bytes(
             "yd-0001,veteran, 王建国 ,东城街道,2030-12-31,204816",
-            "YD-0002,other,李,,2031-01-01,0007",
+            "YD-0002,other,李,,2031-01-01,000007",
         )
     )
     assert errors == []
     assert rows == [
         HolderRow(2, "YD-0001", "veteran", "王建国", "东城街道", date(2030, 12, 31), "204816"),
-        HolderRow(3, "YD-0002", "other", "李", "", date(2031, 1, 1), "0007"),
+        HolderRow(3, "YD-0002", "other", "李", "", date(2031, 1, 1), "000007"),
     ]
 
 
 def test_a_byte_order_mark_and_crlf_line_ends_are_accepted() -> None:
-    data = b"\xef\xbb\xbf" + csv_bytes("YD-0001,veteran,王建国,,2030-12-31,1234").replace(
+    data = b"\xef\xbb\xbf" + csv_bytes("YD-0001,veteran,王建国,,2030-12-31,123456").replace(
         b"\n", b"\r\n"
     )
     rows, errors = parse_holders_csv(data)
@@ -124,12 +126,12 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_accepted() -> None:
 def test_columns_may_come_in_any_order() -> None:
     rows, errors = parse_holders_csv(
         csv_bytes(
-            "1234,2030-12-31,王建国,YD-0001,,veteran",
+            "123456,2030-12-31,王建国,YD-0001,,veteran",
             header="pin,valid_until,display_name,card_number,region,category",
         )
     )
     assert errors == []
-    assert rows[0].card_number == "YD-0001" and rows[0].pin == "1234"
+    assert rows[0].card_number == "YD-0001" and rows[0].pin == "123456"
 
 
 def test_unknown_and_missing_columns_are_errors_on_line_1() -> None:
@@ -142,13 +144,13 @@ def test_unknown_and_missing_columns_are_errors_on_line_1() -> None:
 
 def test_every_bad_line_is_reported_with_the_line_a_spreadsheet_shows() -> None:
     data = csv_bytes(
-        "YD-0001,veteran,王建国,,2030-12-31,1234",
-        "YD-0002,general,李,,2030-12-31,1234",  # line 3: category
+        "YD-0001,veteran,王建国,,2030-12-31,123456",
+        "YD-0002,general,李,,2030-12-31,123456",  # line 3: category
         "",  # line 4: blank, skipped
-        'YD-0003,veteran,"张\n三",,2030-12-31,1234',  # line 5 (two text lines): name
+        'YD-0003,veteran,"张\n三",,2030-12-31,123456',  # line 5 (two text lines): name
         "YD-0004,veteran,赵,,2030-13-01,12",  # line 6: date and PIN
         "YD-0005,veteran,钱",  # line 7: too few values
-        "yd-0001,veteran,孙,,2030-12-31,1234",  # line 8: same card as line 2
+        "yd-0001,veteran,孙,,2030-12-31,123456",  # line 8: same card as line 2
     )
     assert errors_of(data) == [
         (3, "category"),
@@ -163,7 +165,7 @@ def test_every_bad_line_is_reported_with_the_line_a_spreadsheet_shows() -> None:
 
 
 def test_a_file_that_is_not_utf8_names_the_line() -> None:
-    data = csv_bytes("YD-0001,veteran,王建国,,2030-12-31,1234").replace(
+    data = csv_bytes("YD-0001,veteran,王建国,,2030-12-31,123456").replace(
         "王建国".encode(), "王建国".encode("gbk")
     )
     assert errors_of(data) == [(2, "file")]
@@ -180,7 +182,7 @@ def test_a_header_alone_is_an_empty_import() -> None:
 
 def test_broken_quoting_is_an_error_on_its_line() -> None:
     data = csv_bytes(
-        "YD-0001,veteran,王建国,,2030-12-31,1234", 'YD-0002,veteran,"李"x,,2030-12-31,1234'
+        "YD-0001,veteran,王建国,,2030-12-31,123456", 'YD-0002,veteran,"李"x,,2030-12-31,123456'
     )
     assert errors_of(data) == [(3, "file")]
 

@@ -544,3 +544,28 @@ def test_pem_of_another_key_type_is_refused() -> None:
 def test_private_pem_of_a_retired_key_is_refused(key: SigningKey) -> None:
     with pytest.raises(ValueError):
         tokens.private_pem(SigningKey(key.kid, None, key.public_key))
+
+
+# --- lifetimes (issue 14 line 6) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("expires", [2**70, 2**63, 253_402_300_800, 10**20])
+def test_token_whose_exp_overflows_a_datetime_is_invalid(key: SigningKey, keys, expires) -> None:
+    token = sign_claims(key, good_claims(exp=expires))
+    assert refusal(lambda: check(token, keys)) == "token_invalid"
+
+
+def test_token_living_longer_than_the_configured_ttl_is_invalid(key: SigningKey, keys) -> None:
+    issued = int(NOW.timestamp())
+    long_lived = sign_claims(key, good_claims(exp=issued + TTL + LEEWAY_SECONDS + 1))
+    assert refusal(lambda: check(long_lived, keys, max_lifetime=TTL)) == "token_invalid"
+    just_within = sign_claims(key, good_claims(exp=issued + TTL + LEEWAY_SECONDS))
+    assert check(just_within, keys, max_lifetime=TTL).voucher_id == VOUCHER
+
+
+def test_token_expiring_before_it_was_issued_is_invalid(key: SigningKey, keys) -> None:
+    issued = int(NOW.timestamp())
+    token = sign_claims(key, good_claims(iat=issued, exp=issued - 1, nbf=issued - 100))
+    assert refusal(lambda: check(token, keys, now=NOW - timedelta(seconds=200))) == (
+        "token_invalid"
+    )

@@ -1,0 +1,100 @@
+"""Encryption at rest for secrets kept in PostgreSQL (signing keys, staff TOTP secrets).
+
+A `Sealer` holds the key-encryption key (YOUDAI_SECRET_KEY, or a random key file in
+YOUDAI_DATA_DIR when unset) and seals with AES-256-GCM: a version byte, a random
+96-bit nonce, then the ciphertext and tag. `context` names what is sealed ("signing-
+key:<kid>", "staff-totp:<id>") and is bound as associated data, so a sealed value
+copied into another row or column does not open. Read access to the database alone
+therefore cannot mint a voucher token (SPEC 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+#: The first byte of every sealed value: the format, so a later one can be told apart.
+VERSION = 1
+KEY_BYTES = 32
+NONCE_BYTES = 12
+#: The key file written in the data folder when YOUDAI_SECRET_KEY is unset.
+KEY_FILE_NAME = "secret.key"
+
+
+class SealError(Exception):
+    """A sealed value does not open: the wrong key, another context, or tampering."""
+
+
+class Sealer:
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"a sealing key is {KEY_BYTES} bytes, not {len(key)}")
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, *, context: str) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, plaintext, _associated(context))
+        return bytes([VERSION]) + nonce + sealed
+
+    def open(self, sealed: bytes, *, context: str) -> bytes:
+        if len(sealed) < 1 + NONCE_BYTES + 16 or sealed[0] != VERSION:
+            raise SealError("not a sealed value of a known version")
+        nonce, ciphertext = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
+        try:
+            return self._aead.decrypt(nonce, ciphertext, _associated(context))
+        except InvalidTag:
+            raise SealError("the value does not open with this key and context") from None
+
+
+def _associated(context: str) -> bytes:
+    return f"youdai/v{VERSION}/{context}".encode()
+
+
+def generate_secret_key() -> str:
+    """A new YOUDAI_SECRET_KEY: 32 random bytes, base64url (as in deploy/CONFIG.md)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii")
+
+
+def parse_secret_key(text: str) -> bytes:
+    """The 32 bytes of a YOUDAI_SECRET_KEY (base64 or base64url, padding optional);
+    ValueError with a sentence for the operator otherwise."""
+    cleaned = text.strip()
+    try:
+        raw = base64.urlsafe_b64decode(
+            cleaned.replace("+", "-").replace("/", "_") + "=" * (-len(cleaned) % 4)
+        )
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != KEY_BYTES:
+        raise ValueError(
+            "YOUDAI_SECRET_KEY must be 32 random bytes in base64 (44 characters), e.g. "
+            "from `python -c 'import secrets,base64;"
+            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'`"
+        )
+    return raw
+
+
+def key_file_secret(data_dir: Path) -> bytes:
+    """The key kept in the data folder, created (mode 0600) on first use."""
+    path = data_dir / KEY_FILE_NAME
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process won the race: read its key below
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(generate_secret_key() + "\n")
+    return parse_secret_key(path.read_text())
+
+
+def make_sealer(secret_key: bytes | None, data_dir: Path) -> Sealer:
+    """The process's Sealer: YOUDAI_SECRET_KEY when given, else the data folder's key."""
+    return Sealer(secret_key if secret_key is not None else key_file_secret(data_dir))
