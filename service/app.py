@@ -23,6 +23,7 @@ from service.api import (
     partners,
     redemptions,
     reports,
+    staff,
     vouchers,
 )
 from service.api import metrics as metrics_api
@@ -37,7 +38,9 @@ from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
 from service.config import Settings
 from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
+from service.db import staff as staff_db
 from service.db.pool import create_pool
+from service.domain.staff import ATTEMPT_WINDOW
 from service.flows import throttle
 from service.keyring import Keyring
 from service.qr import RenderPool
@@ -102,6 +105,18 @@ def routes() -> list[web.AbstractRouteDef]:
         # reports
         web.get("/v1/reports/discounts", reports.discounts),
         web.get("/v1/reports/summary", reports.summary),
+        # staff: people signing in with a cookie session (SPEC 7)
+        web.post("/v1/staff-sessions", staff.sign_in),
+        web.delete("/v1/staff-sessions/current", staff.sign_out),
+        web.get("/v1/staff/me", staff.get_staff_me),
+        web.post("/v1/staff/me/totp", staff.enrol_totp),
+        web.get("/v1/staff/me/totp/qr.svg", staff.totp_qr_svg),
+        web.post("/v1/staff/me/totp/confirm", staff.confirm_totp),
+        web.post("/v1/staff/setup", staff.set_up_staff),
+        web.post("/v1/staff", staff.invite_staff),
+        web.get("/v1/staff", staff.list_staff),
+        web.get("/v1/staff/{staff_id}", staff.get_staff),
+        web.patch("/v1/staff/{staff_id}", staff.update_staff),
     ]
 
 
@@ -155,6 +170,9 @@ async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
                             await sessions_db.forget_unknown_card_attempts(conn)
                         ),
                         "sign_in_address_failures": await throttle.forget_old_failures(conn),
+                        "unknown_email_attempts": (
+                            await staff_db.forget_unknown_email_attempts(conn, ATTEMPT_WINDOW)
+                        ),
                     }
                 if any(removed.values()):
                     log.info("forgot what no longer counts", extra=removed)

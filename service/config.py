@@ -24,6 +24,7 @@ DEFAULT_ISSUER = "youdai"
 DEFAULT_REVERSAL_WINDOW_DAYS = 30
 LOG_FORMATS = ("json", "console")
 DEFAULT_SIGNIN_ADDRESS_LIMIT = 20
+STAFF_TOTP_POLICIES = ("optional", "required_for_bureau", "required")
 
 #: Every environment variable the service reads; deploy tests check manifests against it.
 ENVIRONMENT_VARIABLES = (
@@ -43,6 +44,7 @@ ENVIRONMENT_VARIABLES = (
     "YOUDAI_SECRET_KEY",
     "YOUDAI_TRUSTED_PROXIES",
     "YOUDAI_SIGNIN_ADDRESS_LIMIT",
+    "YOUDAI_STAFF_TOTP",
 )
 
 
@@ -71,6 +73,8 @@ class Settings:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     #: Failed sign-ins one address may make in the throttle window; 0 turns it off.
     signin_address_limit: int = DEFAULT_SIGNIN_ADDRESS_LIMIT
+    #: YOUDAI_STAFF_TOTP: optional | required_for_bureau | required (SPEC 7).
+    staff_totp: str = "optional"
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some settings replaced (used by CLI flags and tests)."""
@@ -98,6 +102,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if pool_max < pool_min:
         raise ConfigError("YOUDAI_DB_POOL_MAX must not be smaller than YOUDAI_DB_POOL_MIN")
     issuer = env.get("YOUDAI_ISSUER") or DEFAULT_ISSUER
+    staff_totp = env.get("YOUDAI_STAFF_TOTP") or "optional"
+    if staff_totp not in STAFF_TOTP_POLICIES:
+        raise ConfigError(
+            f"YOUDAI_STAFF_TOTP must be one of {', '.join(STAFF_TOTP_POLICIES)}, not {staff_totp!r}"
+        )
     return Settings(
         database_url=database_url,
         data_dir=Path(env.get("YOUDAI_DATA_DIR") or ".youdai"),
@@ -119,6 +128,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         signin_address_limit=_integer(
             env, "YOUDAI_SIGNIN_ADDRESS_LIMIT", DEFAULT_SIGNIN_ADDRESS_LIMIT, low=0, high=100_000
         ),
+        staff_totp=staff_totp,
     )
 
 

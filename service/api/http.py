@@ -23,7 +23,7 @@ from marshmallow import Schema, ValidationError
 from schemas.common import messages_to_field_errors
 from service.app_keys import SETTINGS
 from service.db.pagination import PageRequest, decode_cursor
-from service.domain.auth import Principal, Role
+from service.domain.auth import AnyRole, Principal, StaffPrincipal
 from service.domain.errors import ApiError, FieldError
 from service.domain.periods import parse_bound
 from service.domain.throttle import resolve_client
@@ -242,7 +242,9 @@ class Operation:
 
     summary: str
     tags: tuple[str, ...] = ()
-    roles: tuple[Role, ...] = ()  # empty: anyone, no key needed
+    roles: tuple[AnyRole, ...] = ()  # empty: anyone, no key needed
+    personal_data: bool = False  # holders' personal data: never for a bureau_auditor
+    before_second_factor: bool = False  # open to staff who must still enrol TOTP
     body: Schema | type[Schema] | None = None
     body_content_type: str = "application/json"
     query: type[Schema] | None = None
@@ -258,7 +260,7 @@ OPERATION_ATTR = "__youdai_operation__"
 def operation(
     summary: str,
     *,
-    roles: Iterable[Role] = (),
+    roles: Iterable[AnyRole] = (),
     tags: Iterable[str] = (),
     body: Schema | type[Schema] | None = None,
     body_content_type: str = "application/json",
@@ -266,6 +268,8 @@ def operation(
     responses: dict[int, Any] | None = None,
     problems: Iterable[str] = (),
     headers: Iterable[tuple[Any, ...]] = (),
+    personal_data: bool = False,
+    before_second_factor: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare who may call a handler and how it is documented.
 
@@ -275,6 +279,9 @@ def operation(
     which partner the resource belongs to.
     """
     allowed = tuple(roles)
+    tag_names = tuple(tags)
+    # Holders' records are personal data wherever they are served (SPEC 2, 4).
+    personal_data = personal_data or "holders" in tag_names
 
     def decorate(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -282,8 +289,21 @@ def operation(
                 caller = request.get(PRINCIPAL_KEY)
                 if caller is None:
                     raise ApiError("unauthenticated", "Send Authorization: Bearer <key>")
-                if caller.role not in allowed:
+                if not caller.may_call(
+                    allowed,
+                    read_only=request.method in ("GET", "HEAD"),
+                    personal_data=personal_data,
+                ):
                     raise ApiError("forbidden", "This key's role may not call this endpoint")
+                if (
+                    isinstance(caller, StaffPrincipal)
+                    and caller.must_enrol_totp
+                    and not before_second_factor
+                ):
+                    raise ApiError(
+                        "forbidden",
+                        "Enrol a second factor first (POST /v1/staff/me/totp)",
+                    )
             if body is not None:
                 refuse_other_media_types(request, body_content_type)
             return await handler(request)
@@ -299,7 +319,7 @@ def operation(
             OPERATION_ATTR,
             Operation(
                 summary=summary,
-                tags=tuple(tags),
+                tags=tag_names,
                 roles=allowed,
                 body=body,
                 body_content_type=body_content_type,
@@ -307,6 +327,8 @@ def operation(
                 responses=dict(responses or {}),
                 problems=problem_codes,
                 headers=tuple(headers),
+                personal_data=personal_data,
+                before_second_factor=before_second_factor,
             ),
         )
         return guarded

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
+from service.api.staff_session import SAFE_METHODS, staff_session_caller
 from service.app_keys import POOL, SETTINGS
 from service.db import keys as keys_db
 from service.domain.auth import Principal, Role
@@ -282,10 +283,18 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     op = operation_of(request.match_info.handler)
     if op is None or not op.roles:
         # A route anyone may call never reads Authorization (SPEC 4.1): a stale or
-        # garbage header must not break /healthz, the pages or sign-in.
+        # garbage header must not break /healthz, the pages or sign-in. A live staff
+        # cookie still needs its CSRF token on an unsafe method (SPEC 7): a page of
+        # another site must not sign a signed-in person in or out of anything.
+        if request.method not in SAFE_METHODS and "Authorization" not in request.headers:
+            await staff_session_caller(request)
         return await handler(request)
     secret = bearer_secret(request)
     if secret is None:
+        # No Authorization header: a staff session cookie may name the caller (SPEC 7).
+        staff = await staff_session_caller(request)
+        if staff is not None:
+            request[PRINCIPAL_KEY] = staff
         return await handler(request)
     if looks_like_key(secret):
         async with request.app[POOL].acquire() as conn:
@@ -293,7 +302,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         if row is None:
             raise ApiError("unauthenticated", "The key is unknown or revoked")
         request[PRINCIPAL_KEY] = Principal(
-            role=Role(row["role"]), key_id=row["id"], partner_id=row["partner_id"]
+            role=Role(row["role"]),
+            key_id=row["id"],
+            partner_id=row["partner_id"],
+            label=row["label"],
         )
     else:
         caller = await holder_principal(request.app[POOL], secret, request.app[SETTINGS].timezone)

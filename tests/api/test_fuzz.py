@@ -39,11 +39,18 @@ schema.config.generation.update(allow_x00=False)
 
 
 class LiveServer:
-    def __init__(self, url: str, admin_key: str, keys: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        admin_key: str,
+        keys: dict[str, str] | None = None,
+        database_url: str = "",
+    ) -> None:
         self.url = url
         self.admin_key = admin_key
         #: role name -> Authorization header value, for a caller of each role.
         self.authorization = {"admin": f"Bearer {admin_key}", **(keys or {})}
+        self.database_url = database_url
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +97,7 @@ def live_server(pg_server: TestServer) -> Iterator[LiveServer]:
     started.wait(30)
     url = f"http://127.0.0.1:{port}"
     keys["holder"] = f"Bearer {_holder_session(url)}"
-    yield LiveServer(url, admin_key, keys)
+    yield LiveServer(url, admin_key, keys, database_url)
     asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(timeout=30)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=10)

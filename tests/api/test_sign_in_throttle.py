@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from service.app import create_app
 from service.domain.errors import ApiError
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
-from tests.helpers import make_holder
+from tests.helpers import STAFF_PASSWORD, make_holder, make_staff
 
 
 async def sign_in(client: TestClient, card: str, pin: str = "000000", **headers: str):
@@ -129,3 +129,23 @@ async def test_a_holder_keeps_an_older_four_digit_pin_until_it_is_changed(
 ) -> None:
     await make_holder(db, card_number="OLD-PIN", pin="4321")  # as stored before the rule
     assert (await sign_in(client, "OLD-PIN", "4321")).status == 201
+
+
+async def staff_sign_in_attempt(client: TestClient, email: str, password: str):
+    return await client.post("/v1/staff-sessions", json={"email": email, "password": password})
+
+
+async def test_staff_and_holder_failures_from_one_address_count_together(
+    client: TestClient, db
+) -> None:
+    account = await make_staff(db)
+    # Spread over many emails and cards, so no account or card lockout is reached.
+    for n in range(10):
+        assert (await sign_in(client, unknown_card())).status == 401
+        wrong = await staff_sign_in_attempt(client, f"nobody{n}@example.org", "wrong-password-x")
+        assert wrong.status == 401
+    refused = await staff_sign_in_attempt(client, account.email, STAFF_PASSWORD)
+    assert refused.status == 429  # even the right password, from this address
+    assert (await refused.json())["code"] == "too_many_attempts"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert (await sign_in(client, unknown_card())).status == 429
