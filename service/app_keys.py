@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from service.config import Settings
+from service.flows.holder_imports import ImportJobs
 from service.keyring import Keyring
 from service.qr import RenderPool
 
@@ -14,3 +15,4 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 DSN = web.AppKey("dsn", str)
 KEYRING = web.AppKey("keyring", Keyring)
 QR_POOL = web.AppKey("qr_pool", RenderPool)
+IMPORTS = web.AppKey("imports", ImportJobs)

@@ -27,6 +27,7 @@ PREFIXES = {
     "redemption": "rdm",
     "reversal": "rev",
     "audit": "aud",
+    "holder_import": "imp",
 }
 
 
