@@ -6,7 +6,8 @@ a pool of processes, one per usable core. Processes rather than threads (argon2-
 does release the GIL) for three reasons: their memory (19 MiB per hash in flight) is
 not the server's, and goes back to the system when the job ends; they run at a lower
 CPU priority, so sign-ins and redemptions served meanwhile keep theirs; and a worker
-that dies (out of memory) fails the job, not the server.
+that dies (out of memory) fails the job, not the server. Each worker ends with the
+server, even when the server is killed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import select
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -37,8 +41,32 @@ def hashes_for(batch: Sequence[PinWork]) -> list[str]:
     ]
 
 
-def _lower_priority() -> None:
+def _start_worker(server_pid: int) -> None:
+    """Run below the server's priority, and end as soon as the server does: killed
+    (SIGKILL), it cannot stop its pool, whose queued batches would go on burning cores."""
     os.nice(NICENESS)
+    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
+
+
+def _exit_with(server_pid: int) -> None:
+    try:
+        server = os.pidfd_open(server_pid)  # readable once the server has ended
+    except (AttributeError, OSError):  # not Linux ≥ 5.3: look every second
+        while _running(server_pid):
+            time.sleep(1.0)
+    else:
+        select.select([server], [], [])
+    os._exit(1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 class PinHashPool:
@@ -54,7 +82,7 @@ class PinHashPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         self._executor = ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_lower_priority
+            self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
         )
         return self
 
