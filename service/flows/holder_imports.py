@@ -138,18 +138,7 @@ async def run_job(
                     "updated": [None, updated],
                 },
             )
-        log.info(
-            "holder import completed",
-            extra={
-                "import_id": job.id,
-                "rows": job.rows,
-                "created": created,
-                "updated": updated,
-                "seconds": round(time.perf_counter() - started, 3),
-                "write_seconds": round(time.perf_counter() - hashed, 3),
-            },
-        )
-        return final
+        ended = time.perf_counter()
     except asyncio.CancelledError:
         # A statement may be in flight: drop the connection (its transaction, temporary
         # table and lock go with it) and say why on another one.
@@ -163,6 +152,18 @@ async def run_job(
     finally:
         if not conn.is_closed():
             await conn.close()
+    log.info(
+        "holder import completed",
+        extra={
+            "import_id": job.id,
+            "rows": job.rows,
+            "holders_created": created,
+            "holders_updated": updated,
+            "seconds": round(ended - started, 3),
+            "write_seconds": round(ended - hashed, 3),
+        },
+    )
+    return final
 
 
 async def _stage_every_row(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -251,8 +255,9 @@ async def test_an_import_is_one_audit_event_naming_the_job_with_counts_and_no_pi
 
 
 async def test_a_good_file_answers_202_with_the_running_job_then_completes(
-    client: TestClient, admin: dict
+    client: TestClient, admin: dict, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="youdai.imports")
     job = await post_import(client, admin, csv_file(*ROWS))
     assert job["id"].startswith("imp_")
     assert {key: job[key] for key in ("status", "rows", "done", "created", "updated")} == {
@@ -272,6 +277,9 @@ async def test_a_good_file_answers_202_with_the_running_job_then_completes(
         "updated": 0,
     }
     assert final["detail"] is None and final["finished_at"] >= final["created_at"]
+    logged = [r for r in caplog.records if r.name == "youdai.imports"]
+    assert [r.getMessage() for r in logged] == ["holder import completed"]
+    assert (logged[0].holders_created, logged[0].holders_updated) == (3, 0)
 
 
 async def test_a_file_of_1500_bad_lines_lists_1000_errors_and_counts_1500(
@@ -431,3 +439,44 @@ def test_cli_import_holders_of_a_missing_file_is_one_line_exit_2(tmp_path: Path)
     assert result.returncode == 2
     assert result.stderr.startswith("youdai: error: cannot read ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+async def test_cli_import_holders_draws_a_progress_bar_on_a_terminal_and_waits_for_the_end(
+    database_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "holders.csv"
+    path.write_bytes(csv_file(*ROWS))
+    terminal, stderr = os.openpty()
+    # A terminal of 24 rows and 80 columns (a new pty has 0 columns: nothing fits).
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "service", "import-holders", str(path)],
+            env=cli_env(DATABASE_URL=database_url),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=120,
+        )
+        os.close(stderr)
+        drawn = b""
+        while chunk := await asyncio.to_thread(_read_available, terminal):
+            drawn += chunk
+    finally:
+        os.close(terminal)
+    assert result.returncode == 0, drawn
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"created": 3, "updated": 0}
+    text = drawn.decode()
+    assert "imp_" in text and "100%" in text and "3/3" in text, text
+    # It waited for the end: the job is over when the command is.
+    assert await db.fetchval("SELECT status FROM holder_imports") == "completed"
+    assert await db.fetchval("SELECT count(*) FROM holders") == 3
+
+
+def _read_available(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the other end is closed and everything was read
+        return b""
