@@ -49,7 +49,8 @@ BATCH_ROWS = 16
 TASKS_PER_WORKER = 3
 #: Seconds between two writes of `done` to the job's row.
 PROGRESS_INTERVAL = 0.5
-#: Seconds any one statement of the job may take (the final write of 100 000 rows: ~2 s).
+#: Seconds any one statement of the job may take (its final write is one statement for the
+#: whole file).
 JOB_COMMAND_TIMEOUT = 600
 
 Progress = Callable[[int], None]
