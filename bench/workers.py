@@ -12,7 +12,9 @@ worker with its own pool) and stay up for the whole run; after one unmeasured pa
 both, each round measures both (order 1 2, 2 1, 2 1, 1 2, …), each after `--warmup`
 seconds of the same load. The load generator runs in its own process, on the same
 cores as the workers and PostgreSQL: everything on this machine shares its cores, as
-the CPU figures show. Goal (issue 9): 2 workers ≥ 1.6× the throughput of 1.
+the CPU figures show. Goal (issue 19, replacing issue 9's "2 workers ≥ 1.6× one",
+which 2 cores shared with PostgreSQL and the load cannot show): 2 workers reach ≥ 0.9×
+the CPU ceiling printed below.
 
 A control line does the same for GET /healthz, which touches no database: what the
 workers alone do with the cores when PostgreSQL does not need its share of them.
@@ -62,7 +64,8 @@ from bench.redeem import (
 )
 from service.config import load_settings
 
-GOAL = 1.6
+#: The share of the CPU ceiling 2 workers must reach.
+GOAL = 0.9
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -218,11 +221,13 @@ def main() -> int:
             )
             ratio = medians[2].rate / medians[1].rate
             each = [b.rate / a.rate for a, b in zip(results[1], results[2], strict=True)]
-            verdict = "met" if ratio >= GOAL else "MISSED"
+            reached = medians[2].rate / ceiling
+            verdict = "met" if reached >= GOAL else "MISSED"
+            print(f"2 workers reach {reached:.2f}x the CPU ceiling (goal ≥ {GOAL}x: {verdict})")
             print(
-                f"2 workers / 1 worker {ratio:.2f}x  (goal ≥ {GOAL}x: {verdict}; rounds "
-                f"{min(each):.2f}–{max(each):.2f}; median of the rounds "
-                f"{statistics.median(each):.2f}x)"
+                f"2 workers / 1 worker {ratio:.2f}x  (rounds {min(each):.2f}–{max(each):.2f}; "
+                f"median of the rounds {statistics.median(each):.2f}x; at most "
+                f"{ceiling / medians[1].rate:.2f}x here, the ceiling's)"
             )
             if control:
                 healthz = {workers: summary(controls[workers]) for workers in (1, 2)}

@@ -142,11 +142,34 @@ class HolderListQuerySchema(PageQuerySchema):
     )
 
 
-class HolderImportResultSchema(Schema):
-    created = fields.Integer(required=True, metadata={"description": "New holders."})
-    updated = fields.Integer(
-        required=True, metadata={"description": "Holders whose fields or PIN changed."}
+class HolderImportSchema(Schema):
+    """A holder import job (SPEC 4.2)."""
+
+    id = fields.String(required=True, metadata={"example": "imp_38GM2K1Q2593PA8S"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": ["running", "completed", "failed"],
+            "description": "running until the whole file is written (completed) or nothing "
+            "is (failed)",
+        },
     )
+    rows = fields.Integer(required=True, metadata={"description": "Holder rows in the file."})
+    done = fields.Integer(
+        required=True, metadata={"description": "Rows checked against the stored holders so far."}
+    )
+    created = fields.Integer(
+        required=True, metadata={"description": "New holders (0 until completed)."}
+    )
+    updated = fields.Integer(
+        required=True,
+        metadata={"description": "Holders whose fields or PIN changed (0 until completed)."},
+    )
+    detail = fields.String(
+        required=True, allow_none=True, metadata={"description": "Why the job failed."}
+    )
+    created_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
 
 
 #: The body of POST /v1/holders/import, documented as raw text/csv.

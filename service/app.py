@@ -15,6 +15,7 @@ from service.api import (
     audit,
     docs,
     health,
+    holder_imports,
     holders,
     jwks,
     keys,
@@ -34,7 +35,7 @@ from service.api.middleware import (
     common_headers,
     request_context,
 )
-from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
+from service.app_keys import DSN, IMPORTS, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
 from service.config import Settings
 from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
@@ -42,6 +43,7 @@ from service.db import staff as staff_db
 from service.db.pool import create_pool
 from service.domain.staff import ATTEMPT_WINDOW
 from service.flows import throttle
+from service.flows.holder_imports import ImportJobs
 from service.keyring import Keyring
 from service.qr import RenderPool
 from service.sealing import make_sealer
@@ -76,7 +78,8 @@ def routes() -> list[web.AbstractRouteDef]:
         # holders (bureau)
         web.post("/v1/holders", holders.create_holder),
         web.get("/v1/holders", holders.list_holders),
-        web.post("/v1/holders/import", holders.import_holders),
+        web.post("/v1/holders/import", holder_imports.import_holders),
+        web.get("/v1/holder-imports/{import_id}", holder_imports.get_holder_import),
         web.get("/v1/holders/{holder_id}", holders.get_holder),
         web.patch("/v1/holders/{holder_id}", holders.update_holder),
         # offers (partners for themselves, the bureau for any)
@@ -136,6 +139,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app.cleanup_ctx.append(_database_pool)
     app.cleanup_ctx.append(_qr_render_pool)
     app.cleanup_ctx.append(_housekeeping)
+    app.cleanup_ctx.append(_holder_imports)
     return app
 
 
@@ -149,6 +153,14 @@ async def _qr_render_pool(app: web.Application) -> AsyncIterator[None]:
     app[QR_POOL] = RenderPool(server_processes=app[SETTINGS].workers)
     yield
     await app[QR_POOL].close()
+
+
+async def _holder_imports(app: web.Application) -> AsyncIterator[None]:
+    """The holder import this process runs, if any: stopped (it ends failed, nothing
+    written) when the app shuts down, before the pool closes."""
+    app[IMPORTS] = ImportJobs(app[DSN])
+    yield
+    await app[IMPORTS].close()
 
 
 #: How often each process forgets what no longer counts (see _housekeeping).

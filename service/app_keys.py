@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from service.config import Settings
+from service.flows.holder_imports import ImportJobs
 from service.keyring import Keyring
 from service.qr import RenderPool
 from service.sealing import Sealer
@@ -17,3 +18,4 @@ KEYRING = web.AppKey("keyring", Keyring)
 QR_POOL = web.AppKey("qr_pool", RenderPool)
 #: Seals secrets kept in PostgreSQL (signing keys, staff TOTP secrets): service.sealing.
 SEALER = web.AppKey("sealer", Sealer)
+IMPORTS = web.AppKey("imports", ImportJobs)

@@ -9,12 +9,15 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from service.config import ConfigError, Settings, load_settings, parse_port
 from service.database import connect, database, migrate_database
 from service.logs import configure_logging
 from service.memory import return_large_allocations_to_the_system
+
+if TYPE_CHECKING:
+    from service.domain.holder_imports import HolderImport
 
 log = logging.getLogger("youdai")
 
@@ -337,36 +340,51 @@ def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
-    """Same checks and writes as POST /v1/holders/import: prints {"created", "updated"},
-    or every bad line on stderr and exits 1 with nothing written."""
+    """The job of POST /v1/holders/import, run in this process until it ends: a progress
+    bar on stderr (on a terminal), then {"created", "updated"} on stdout. A bad file:
+    its bad lines (the first 1 000) on stderr, exit 1, nothing written; so too when
+    another import is running or the job fails. Ctrl-C stops the job: nothing written."""
     import json
 
-    from service.db import holders as holders_db
-    from service.domain.holders import parse_holders_csv
+    from tqdm import tqdm
+
+    from service.domain.errors import ApiError
+    from service.domain.holders import check_holders_csv
+    from service.flows import holder_imports as imports_flow
 
     try:
         with open(args.file, "rb") as file:
             data = file.read()
     except OSError as error:
         raise ConfigError(f"cannot read {args.file}: {error.strerror or error}") from None
-    rows, errors = parse_holders_csv(data)
-    if errors:
-        for error in errors:
+    check = check_holders_csv(data)
+    if check.error_count:
+        for error in check.errors:
             print(f"{args.file}:{error.line}: {error.field}: {error.message}", file=sys.stderr)
-        print(f"{len(errors)} problem(s); nothing was imported", file=sys.stderr)
+        listed = len(check.errors)
+        shown = f" (the first {listed} shown)" if listed < check.error_count else ""
+        print(f"{check.error_count} problem(s){shown}; nothing was imported", file=sys.stderr)
         return 1
 
-    async def run(dsn: str) -> dict[str, int]:
+    async def run(dsn: str) -> HolderImport:
         await migrate_database(dsn)
-        conn = await connect(dsn)
-        try:
-            return await holders_db.import_holders(conn, rows, actor=None)
-        finally:
-            await conn.close()
+        conn, job = await imports_flow.open_job(dsn, check.rows)
+        # tqdm (maintained, no dependencies): disable=None draws only on a terminal.
+        with tqdm(total=job.rows, unit="row", desc=job.id, file=sys.stderr, disable=None) as bar:
+            return await imports_flow.run_job(
+                dsn, conn, job, data, None, on_progress=lambda done: bar.update(done - bar.n)
+            )
 
-    with database(settings) as dsn:
-        counts = asyncio.run(run(dsn))
-    print(json.dumps(counts), flush=True)
+    try:
+        with database(settings) as dsn:
+            job = asyncio.run(run(dsn))
+    except ApiError as error:  # another import is running
+        print(f"youdai: {error.detail}", file=sys.stderr)
+        return 1
+    if job.status != "completed":
+        print(f"youdai: {job.detail}", file=sys.stderr)
+        return 1
+    print(json.dumps({"created": job.created, "updated": job.updated}), flush=True)
     return 0
 
 

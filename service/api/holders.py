@@ -1,16 +1,14 @@
-"""Card holders: enrolled, found, suspended and revoked by the bureau; bulk CSV import."""
+"""Card holders: enrolled, found, suspended and revoked by the bureau (their CSV import:
+holder_imports)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from aiohttp import web
 
 from schemas.holders import (
-    HOLDER_IMPORT_BODY,
     HolderCreateSchema,
-    HolderImportResultSchema,
     HolderListQuerySchema,
     HolderPageSchema,
     HolderSchema,
@@ -29,7 +27,6 @@ from service.db import holders as holders_db
 from service.db.pagination import page_of
 from service.domain.auth import Role
 from service.domain.errors import ApiError
-from service.domain.holders import HolderRow, parse_holders_csv
 
 _create = HolderCreateSchema()
 _update = HolderUpdateSchema()
@@ -39,9 +36,6 @@ _out = HolderSchema()
 TAGS = ["holders"]
 
 _ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,100}")
-
-#: An import file may be larger than a JSON body (1 MiB): 16 MiB is ~200 000 holders.
-MAX_IMPORT_BYTES = 16 * 1024 * 1024
 
 
 @operation(
@@ -117,27 +111,6 @@ async def update_holder(request: web.Request) -> web.Response:
     return json_response(_out.dump(row))
 
 
-@operation(
-    "Import card holders from a CSV file",
-    roles=[Role.ADMIN],
-    tags=TAGS,
-    body=HOLDER_IMPORT_BODY,
-    body_content_type="text/csv",
-    responses={200: HolderImportResultSchema},
-    problems=["unsupported_media_type", "payload_too_large"],
-)
-async def import_holders(request: web.Request) -> web.Response:
-    """The whole file is checked first: if any line is bad the answer is 422 with every
-    error as {line, field, message} (the header is line 1) and nothing is written.
-    Otherwise all rows are written in one transaction. A row whose fields and PIN match
-    the stored holder is left alone, so the same file imported again gives
-    created 0, updated 0. Up to 16 MiB."""
-    rows = await _read_import(request)
-    async with request.app[POOL].acquire() as conn:
-        counts = await holders_db.import_holders(conn, rows, principal(request))
-    return json_response(counts)
-
-
 def _holder_id(request: web.Request) -> str:
     """The id in the path; one the service could never have issued is 404 at once
     (a NUL byte would otherwise reach PostgreSQL, which refuses it)."""
@@ -145,27 +118,3 @@ def _holder_id(request: web.Request) -> str:
     if not _ID_SHAPE.fullmatch(holder_id):
         raise ApiError("not_found", "No such holder")
     return holder_id
-
-
-async def _read_import(request: web.Request) -> list[HolderRow]:
-    if request.content_type != "text/csv" or (request.charset or "utf-8").lower() not in (
-        "utf-8",
-        "utf8",
-    ):
-        raise ApiError("unsupported_media_type", "Send the file as Content-Type: text/csv (UTF-8)")
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        data += chunk
-        if len(data) > MAX_IMPORT_BYTES:
-            raise ApiError("payload_too_large", "An import file may be at most 16 MiB")
-    # A big file takes seconds to check: not on the event loop.
-    loop = asyncio.get_running_loop()
-    rows, errors = await loop.run_in_executor(None, parse_holders_csv, bytes(data))
-    if errors:
-        raise ApiError(
-            "validation_error",
-            f"{len(errors)} problem(s) in the file, first on line {errors[0].line}; "
-            "nothing was imported",
-            errors=errors,
-        )
-    return rows

@@ -74,6 +74,7 @@ class ApiError(Exception):
         *,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         if code not in CODES:
             raise ValueError(f"unknown problem code {code!r}")
@@ -82,6 +83,8 @@ class ApiError(Exception):
         self.detail = detail or self.title
         self.errors = errors or []
         self.headers = headers or {}
+        #: Further members of the problem (RFC 9457 extensions), e.g. `error_count`.
+        self.extra = extra or {}
         super().__init__(f"{code}: {self.detail}")
 
     def problem(self) -> dict[str, Any]:
@@ -94,6 +97,7 @@ class ApiError(Exception):
         }
         if self.errors:
             body["errors"] = [error.as_dict() for error in self.errors]
+        body.update(self.extra)
         return body
 
 

@@ -29,6 +29,7 @@ PREFIXES = {
     "audit": "aud",
     "staff": "stf",
     "staff_session": "sts",
+    "holder_import": "imp",
 }
 
 

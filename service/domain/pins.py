@@ -7,20 +7,13 @@ A 6–12 digit PIN is weak on its own; the hash makes a stolen table expensive t
 crack and the sign-in lockout guards the online side.
 
 Hashing is CPU work that would stall every request on the event loop, so async code
-uses the `*_off_loop` helpers (the loop's default thread pool) and bulk work uses
-`hash_pins`/`verify_pins` (a pool of its own, one thread per core). Threads are
-enough: argon2-cffi releases the GIL while it hashes (measured: two threads on two
-cores hash twice as fast as one), so a process pool would add only start-up and
-pickling costs.
+uses the `*_off_loop` helpers (the loop's default thread pool); an import hashes on a
+pool of processes of its own (service.pin_hashing).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -37,8 +30,6 @@ _hasher = PasswordHasher(
     salt_len=16,
     type=Type.ID,
 )
-
-T = TypeVar("T")
 
 
 def hash_pin(pin: str) -> str:
@@ -68,29 +59,3 @@ async def hash_pin_off_loop(pin: str) -> str:
 
 async def verify_pin_off_loop(pin_hash: str, pin: str) -> bool:
     return await asyncio.get_running_loop().run_in_executor(None, verify_pin, pin_hash, pin)
-
-
-async def hash_pins(pins: Sequence[str]) -> list[str]:
-    """Hash many PINs (an import) on every core, in a pool of its own so that sign-ins
-    on the default pool do not queue behind thousands of rows."""
-    return await _in_bulk_pool(hash_pin, [(pin,) for pin in pins])
-
-
-async def verify_pins(pairs: Sequence[tuple[str, str]]) -> list[bool]:
-    """verify_pin for many (pin_hash, pin) pairs, on every core."""
-    return await _in_bulk_pool(verify_pin, list(pairs))
-
-
-async def _in_bulk_pool(work: Callable[..., T], calls: list[tuple[str, ...]]) -> list[T]:
-    if not calls:
-        return []
-    loop = asyncio.get_running_loop()
-    workers = min(len(calls), os.cpu_count() or 1)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="youdai-pins")
-    try:
-        return list(
-            await asyncio.gather(*(loop.run_in_executor(pool, work, *args) for args in calls))
-        )
-    finally:
-        # Cancelled midway (client gone): drop the queued rows rather than finish them.
-        pool.shutdown(wait=False, cancel_futures=True)

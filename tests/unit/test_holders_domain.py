@@ -10,14 +10,14 @@ from service.domain import pins
 from service.domain.errors import ApiError
 from service.domain.holders import (
     HolderRow,
-    changed_fields,
     check_card_number,
     check_display_name,
+    check_holders_csv,
     check_pin,
     check_region,
     check_transition,
     check_valid_until,
-    parse_holders_csv,
+    iter_holder_rows,
 )
 
 HEADER = "card_number,category,display_name,region,valid_until,pin"
@@ -27,10 +27,18 @@ def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
     return ("\n".join([header, *lines]) + "\n").encode()
 
 
+def parse_holders_csv(data: bytes) -> tuple[list[HolderRow], list]:
+    """(rows, []) for a good file, ([], errors) for a bad one, as the import sees them."""
+    check = check_holders_csv(data)
+    if check.error_count:
+        return [], list(check.errors)
+    rows = list(iter_holder_rows(data))
+    assert len(rows) == check.rows
+    return rows, []
+
+
 def errors_of(data: bytes) -> list[tuple[int | None, str]]:
-    rows, errors = parse_holders_csv(data)
-    assert not rows or not errors
-    return [(error.line, error.field) for error in errors]
+    return [(error.line, error.field) for error in parse_holders_csv(data)[1]]
 
 
 @pytest.mark.parametrize(
@@ -187,18 +195,6 @@ def test_broken_quoting_is_an_error_on_its_line() -> None:
     assert errors_of(data) == [(3, "file")]
 
 
-def test_changed_fields_names_only_what_differs() -> None:
-    row = HolderRow(2, "YD-0001", "veteran", "王建国", "西城", date(2030, 12, 31), "1234")
-    stored = {
-        "category": "veteran",
-        "display_name": "王建国",
-        "region": "东城",
-        "valid_until": date(2030, 12, 31),
-    }
-    assert changed_fields(stored, row) == {"region": ["东城", "西城"]}
-    assert changed_fields({**stored, "region": "西城"}, row) == {}
-
-
 def test_pin_hash_is_argon2id_with_the_stated_parameters() -> None:
     stored = pins.hash_pin("204816")
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
@@ -213,9 +209,21 @@ def test_a_malformed_hash_never_verifies_and_needs_rehash() -> None:
     assert pins.needs_rehash("$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
 
 
-async def test_bulk_pin_work_keeps_the_order_of_its_input() -> None:
-    hashes = await pins.hash_pins(["1111", "2222", "3333"])
-    assert await pins.verify_pins(
-        [(hashes[0], "1111"), (hashes[1], "1111"), (hashes[2], "3333")]
-    ) == [True, False, True]
-    assert await pins.hash_pins([]) == []
+def test_a_file_with_many_bad_lines_lists_the_first_1000_and_counts_them_all() -> None:
+    data = csv_bytes(*(f"YD-{n:04d},army,李,,2030-12-31,123456" for n in range(1500)))
+    check = check_holders_csv(data)
+    assert (check.rows, check.error_count, len(check.errors)) == (0, 1500, 1000)
+    assert [error.line for error in check.errors[:2]] == [2, 3]
+    assert check.errors[-1].line == 1001
+
+
+def test_a_good_file_is_counted_without_keeping_its_rows() -> None:
+    data = csv_bytes(*(f"YD-{n:04d},veteran,李,,2030-12-31,123456" for n in range(1, 301)))
+    assert check_holders_csv(data) == check_holders_csv(data, max_listed=0)
+    assert check_holders_csv(data).rows == 300
+    assert [row.line for row in iter_holder_rows(data)] == list(range(2, 302))
+
+
+def test_the_rows_of_a_bad_file_cannot_be_read_as_good() -> None:
+    with pytest.raises(ValueError, match="line 3: row"):
+        list(iter_holder_rows(csv_bytes("YD-0001,veteran,李,,2030-12-31,123456", "YD-2,army")))
