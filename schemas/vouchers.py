@@ -80,4 +80,12 @@ class VoucherListQuerySchema(PageQuerySchema):
 
 class VoucherTokenSchema(Schema):
     token = fields.String(required=True, metadata={"description": "Compact JWS (EdDSA)."})
+    code = fields.String(
+        required=True,
+        metadata={
+            "description": "The 18-digit voucher code minted with the token (SPEC 8): a till "
+            "may send it instead of the token; valid until expires_at.",
+            "example": "052771908344601925",
+        },
+    )
     expires_at = fields.DateTime(required=True)

@@ -8,6 +8,7 @@ command line prints as a single line (no traceback).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -58,6 +59,8 @@ class Settings:
     db_pool_min: int
     db_pool_max: int
     reversal_window_days: int
+    #: The bureau's phone number the wallet page shows holders (YOUDAI_HELP_PHONE); "" hides it.
+    help_phone: str = ""
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some settings replaced (used by CLI flags and tests)."""
@@ -101,7 +104,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reversal_window_days=_integer(
             env, "YOUDAI_REVERSAL_WINDOW_DAYS", DEFAULT_REVERSAL_WINDOW_DAYS, low=0, high=3650
         ),
+        help_phone=parse_help_phone(env.get("YOUDAI_HELP_PHONE") or ""),
     )
+
+
+_HELP_PHONE = re.compile(r"^[0-9+][0-9 ()\-]{2,30}$")
+
+
+def parse_help_phone(value: str) -> str:
+    """A phone number as people dial it: digits, spaces, + ( ) and -, at most 31 characters."""
+    value = value.strip()
+    if value and not _HELP_PHONE.match(value):
+        raise ConfigError(
+            f"YOUDAI_HELP_PHONE must be a phone number (digits, spaces, + ( ) -), got {value!r}"
+        )
+    return value
 
 
 def validate_database_url(url: str) -> str:

@@ -107,8 +107,19 @@ async def token_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
     from service.keyring import Keyring
 
     voucher = await vouchers_db.get_voucher(db, voucher_id)
-    token, _ = await vouchers_flow.mint_token(db, Keyring(settings.token_ttl), settings, voucher)
-    return token
+    minted = await vouchers_flow.mint_token(db, Keyring(settings.token_ttl), settings, voucher)
+    return minted.token
+
+
+async def code_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
+    """A freshly minted voucher code (SPEC 8) for the voucher, as shown under its QR."""
+    from service.db import vouchers as vouchers_db
+    from service.flows import vouchers as vouchers_flow
+    from service.keyring import Keyring
+
+    voucher = await vouchers_db.get_voucher(db, voucher_id)
+    minted = await vouchers_flow.mint_token(db, Keyring(settings.token_ttl), settings, voucher)
+    return minted.code
 
 
 class Till:

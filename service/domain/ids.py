@@ -27,6 +27,7 @@ PREFIXES = {
     "redemption": "rdm",
     "reversal": "rev",
     "audit": "aud",
+    "refusal": "rfz",
 }
 
 
