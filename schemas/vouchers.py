@@ -68,6 +68,13 @@ class VoucherSchema(Schema):
     uses_left = fields.Integer(required=True)
     expires_at = fields.DateTime(required=True)
     created_at = fields.DateTime(required=True)
+    saved_total = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Fen granted with this voucher so far (reversals taken off); for "
+            "a service offer its nominal value per use. The wallet tells the holder."
+        },
+    )
     offer = fields.Nested(OfferForHolderSchema, required=True)
 
 

@@ -246,7 +246,11 @@ async def _voucher_qr(
     return web.Response(
         body=image,
         content_type=content_type,
-        headers={**NO_STORE, "X-Token-Expires-At": minted.expires_at.isoformat()},
+        headers={
+            **NO_STORE,
+            "X-Token-Expires-At": minted.expires_at.isoformat(),
+            "X-Voucher-Code": minted.code,
+        },
     )
 
 
@@ -285,11 +289,22 @@ async def voucher_qr_svg(request: web.Request) -> web.Response:
 )
 async def voucher_barcode_svg(request: web.Request) -> web.Response:
     """Mints a token like `…/token` and draws its 18-digit voucher code (SPEC 8), which
-    replaces the voucher's earlier code. Never cached; X-Token-Expires-At says until when."""
-    minted = await fresh_token(request)
-    image = await request.app[QR_POOL].render(barcodes.code128_svg, minted.code)
+    replaces the voucher's earlier code. With `?code=` (the code a QR image came with, in
+    its X-Voucher-Code header) it draws that code, while it is the voucher's live one,
+    without minting: the QR and the barcode on screen then stand for the same minting.
+    Never cached; X-Token-Expires-At says until when."""
+    given = request.query.get("code")
+    if given is None:
+        minted = await fresh_token(request)
+        code, expires_at = minted.code, minted.expires_at
+    else:
+        async with request.app[POOL].acquire() as conn:
+            voucher = await own_voucher(request, conn)
+            expires_at = await vouchers_flow.live_code_expiry(conn, voucher, given)
+        code = given
+    image = await request.app[QR_POOL].render(barcodes.code128_svg, code)
     return web.Response(
         body=image,
         content_type="image/svg+xml",
-        headers={**NO_STORE, "X-Token-Expires-At": minted.expires_at.isoformat()},
+        headers={**NO_STORE, "X-Token-Expires-At": expires_at.isoformat()},
     )

@@ -79,3 +79,15 @@ async def forget_old_misses(conn: asyncpg.Connection) -> int:
         "DELETE FROM scanner_code_misses WHERE minute < date_trunc('minute', now())"
     )
     return int(status.split()[-1])
+
+
+async def live_expiry(
+    conn: asyncpg.Connection, voucher_id: str, code_hash: bytes
+) -> datetime | None:
+    """The expiry of the voucher's code if it is `code_hash` and still valid."""
+    return await conn.fetchval(
+        "SELECT expires_at FROM voucher_codes "
+        "WHERE voucher_id = $1 AND code_hash = $2 AND expires_at > now()",
+        voucher_id,
+        code_hash,
+    )

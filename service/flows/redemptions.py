@@ -236,6 +236,8 @@ async def record_refusal(
     which offer, which till key, which problem; nothing about the holder. One INSERT,
     and it never changes the answer: if it fails, the refusal is still what is said."""
     assert scanner.key_id is not None
+    if refusal.code == "validation_error":
+        return  # bad input (a priced offer sent without an amount), not a refused voucher
     try:
         await redemptions_db.record_refusal(
             conn,

@@ -105,3 +105,15 @@ async def mint_token(
         if await voucher_codes_db.store(conn, voucher["id"], codes.digest(code), expires_at):
             return Minted(token, code, expires_at)
     raise ApiError("conflict", "No voucher code could be drawn; open the voucher again")
+
+
+async def live_code_expiry(
+    conn: asyncpg.Connection, voucher: asyncpg.Record, code: str
+) -> datetime:
+    """When `code` stops being valid, if it is the voucher's live code; else not_found."""
+    if not codes.is_code(code):
+        raise ApiError("not_found", "This is not the voucher's code")
+    expires_at = await voucher_codes_db.live_expiry(conn, voucher["id"], codes.digest(code))
+    if expires_at is None:
+        raise ApiError("not_found", "This is not the voucher's live code; open the voucher again")
+    return expires_at

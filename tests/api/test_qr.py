@@ -304,3 +304,22 @@ def _die(_: str) -> bytes:
     import os
 
     os._exit(1)
+
+
+async def test_the_barcode_of_the_code_a_qr_came_with_stands_for_the_same_minting(
+    client: TestClient, db
+) -> None:
+    headers, voucher, _ = await claimed_voucher(client, db)
+    qr_response = await client.get(f"/v1/me/vouchers/{voucher}/qr.svg", headers=headers)
+    code = qr_response.headers["X-Voucher-Code"]
+    same = await client.get(f"/v1/me/vouchers/{voucher}/barcode.svg?code={code}", headers=headers)
+    assert same.status == 200
+    found = zxingcpp.read_barcode(
+        svg_rects_to_image(await same.read()), formats=zxingcpp.BarcodeFormat.Code128
+    )
+    assert found.text == code
+    stale = f"{(int(code) + 1) % 10**18:018d}"
+    response = await client.get(
+        f"/v1/me/vouchers/{voucher}/barcode.svg?code={stale}", headers=headers
+    )
+    assert response.status == 404
