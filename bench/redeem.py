@@ -209,7 +209,9 @@ async def seed(dsn: str, holders: int, partners: int, hot_scanners: int) -> Seed
                             result.baseline.append("\t" + json.dumps(body))
                             result.baseline_voucher_ids.append(voucher["id"])
                             continue
-                        token, _ = await vouchers_flow.mint_token(conn, keyring, settings, voucher)
+                        token = (
+                            await vouchers_flow.mint_token(conn, keyring, settings, voucher)
+                        ).token
                         body = {"token": token, "purchase_amount": PURCHASE}
                         line = f"Bearer {random.choice(keys)}\t" + json.dumps(body)
                         (result.hot if kind == "hot" else result.spread).append(line)

@@ -88,6 +88,7 @@ def main() -> int:
             key,
             voucher_id=voucher_id,
             partner_id=partner_id,
+            offer_id=new_id("offer"),
             issuer=ISSUER,
             ttl_seconds=TTL,
         )

@@ -1,4 +1,6 @@
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.common import (
     MAX_MONEY,
@@ -12,19 +14,35 @@ from schemas.common import (
 
 class RedemptionRequestSchema(StrictSchema):
     token = fields.String(
-        required=True,
         validate=validate.Length(min=1, max=2048),
         metadata={"description": "The voucher token read from the holder's QR code."},
     )
+    code = fields.String(
+        validate=validate.Regexp(r"^ *([0-9] *){18}$", error="must be the 18-digit voucher code"),
+        metadata={
+            "description": "Instead of `token`: the 18-digit voucher code under the QR "
+            "(SPEC 8), resolved online; spaces are ignored.",
+            "example": "052771908344601925",
+        },
+    )
     purchase_amount = StrictInteger(
-        required=True,
-        validate=validate.Range(min=1, max=MAX_MONEY),
-        metadata={"description": "The purchase in fen (1/100 yuan).", "example": 12800},
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_MONEY),
+        metadata={
+            "description": "The purchase in fen (1/100 yuan); above 0, except for a "
+            "`service` offer, where it may be left out (0).",
+            "example": 12800,
+        },
     )
     reference = fields.String(
         validate=validate.Length(max=100),
         metadata={"description": "The till's receipt number, optional."},
     )
+
+    @validates_schema
+    def _token_or_code(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if ("token" in data) == ("code" in data):
+            raise ValidationError("send either token or code", "token")
 
 
 class OfferBriefSchema(Schema):
@@ -40,6 +58,14 @@ class PreviewSchema(Schema):
     payable_amount = fields.Integer(required=True)
     currency = fields.String(required=True, metadata={"example": "CNY"})
     uses_left = fields.Integer(required=True, metadata={"description": "Before this use."})
+    last_redeemed_at = fields.DateTime(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The voucher's latest completed redemption, or null: a till "
+            "warns of a double scan."
+        },
+    )
 
 
 class RedemptionSchema(Schema):
@@ -80,3 +106,46 @@ class ReversalSchema(Schema):
     discount_amount = fields.Integer(required=True)
     currency = fields.String(required=True)
     created_at = fields.DateTime(required=True)
+
+
+class RefusalSchema(Schema):
+    """A refused redemption of a known voucher: when, which offer and till, which problem.
+    Never anything about the holder."""
+
+    id = fields.String(required=True)
+    partner_id = fields.String(required=True)
+    offer_id = fields.String(required=True)
+    scanner_key_id = fields.String(required=True)
+    code = fields.String(required=True, metadata={"example": "below_min_purchase"})
+    stage = fields.String(required=True, metadata={"enum": ["preview", "redeem"]})
+    created_at = fields.DateTime(required=True)
+
+
+RefusalPageSchema = page_schema(RefusalSchema, "RefusalPageSchema")
+
+
+class RefusalListQuerySchema(TimeBoundedPageQuerySchema):
+    partner_id = fields.String(validate=validate.Length(min=1, max=64))
+    offer_id = fields.String(validate=validate.Length(min=1, max=64))
+    scanner_key_id = fields.String(validate=validate.Length(min=1, max=64))
+    code = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The problem code, e.g. voucher_used_up."},
+    )
+
+
+class TillSchema(Schema):
+    """Whose till a scanner key is, for the till page's header."""
+
+    key_id = fields.String(required=True)
+    label = fields.String(required=True, metadata={"example": "till 1"})
+    partner_id = fields.String(required=True)
+    partner_name = fields.String(required=True, metadata={"example": "区邮政分公司"})
+
+
+class TillRedemptionSchema(RedemptionSchema):
+    offer_title = fields.String(required=True)
+    offer_kind = fields.String(required=True)
+
+
+TillRedemptionPageSchema = page_schema(TillRedemptionSchema, "TillRedemptionPageSchema")

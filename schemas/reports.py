@@ -164,6 +164,12 @@ class SummarySchema(Schema):
     )
     redemptions = fields.Integer(required=True)
     reversals = fields.Integer(required=True)
+    refusals = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Redemptions refused for a known voucher (GET /v1/redemption-refusals)."
+        },
+    )
     discount_total = fields.Integer(
         required=True,
         metadata={

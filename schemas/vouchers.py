@@ -68,6 +68,13 @@ class VoucherSchema(Schema):
     uses_left = fields.Integer(required=True)
     expires_at = fields.DateTime(required=True)
     created_at = fields.DateTime(required=True)
+    saved_total = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Fen granted with this voucher so far (reversals taken off); for "
+            "a service offer its nominal value per use. The wallet tells the holder."
+        },
+    )
     offer = fields.Nested(OfferForHolderSchema, required=True)
 
 
@@ -80,4 +87,12 @@ class VoucherListQuerySchema(PageQuerySchema):
 
 class VoucherTokenSchema(Schema):
     token = fields.String(required=True, metadata={"description": "Compact JWS (EdDSA)."})
+    code = fields.String(
+        required=True,
+        metadata={
+            "description": "The 18-digit voucher code minted with the token (SPEC 8): a till "
+            "may send it instead of the token; valid until expires_at.",
+            "example": "052771908344601925",
+        },
+    )
     expires_at = fields.DateTime(required=True)

@@ -40,6 +40,7 @@ from service.config import Settings
 from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
 from service.db import staff as staff_db
+from service.db import voucher_codes as voucher_codes_db
 from service.db.pool import create_pool
 from service.domain.staff import ATTEMPT_WINDOW
 from service.flows import throttle
@@ -98,6 +99,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/me/vouchers/{voucher_id}/token", me.voucher_token),
         web.get("/v1/me/vouchers/{voucher_id}/qr.png", me.voucher_qr_png),
         web.get("/v1/me/vouchers/{voucher_id}/qr.svg", me.voucher_qr_svg),
+        web.get("/v1/me/vouchers/{voucher_id}/barcode.svg", me.voucher_barcode_svg),
         web.post("/v1/vouchers", vouchers.issue_voucher),
         # redemption (scanners) and the ledger
         web.post("/v1/redemptions/preview", redemptions.preview),
@@ -105,6 +107,9 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/redemptions", redemptions.list_redemptions),
         web.get("/v1/redemptions/{redemption_id}", redemptions.get_redemption),
         web.post("/v1/redemptions/{redemption_id}/reversal", redemptions.reverse),
+        web.get("/v1/redemption-refusals", redemptions.list_refusals),
+        web.get("/v1/till", redemptions.get_till),
+        web.get("/v1/till/redemptions", redemptions.list_till_redemptions),
         # reports
         web.get("/v1/reports/discounts", reports.discounts),
         web.get("/v1/reports/summary", reports.summary),
@@ -185,6 +190,7 @@ async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
                         "unknown_email_attempts": (
                             await staff_db.forget_unknown_email_attempts(conn, ATTEMPT_WINDOW)
                         ),
+                        "scanner_code_misses": await voucher_codes_db.forget_old_misses(conn),
                     }
                 if any(removed.values()):
                     log.info("forgot what no longer counts", extra=removed)

@@ -8,6 +8,7 @@ command line prints as a single line (no traceback).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ ENVIRONMENT_VARIABLES = (
     "YOUDAI_TRUSTED_PROXIES",
     "YOUDAI_SIGNIN_ADDRESS_LIMIT",
     "YOUDAI_STAFF_TOTP",
+    "YOUDAI_HELP_PHONE",
 )
 
 
@@ -75,6 +77,8 @@ class Settings:
     signin_address_limit: int = DEFAULT_SIGNIN_ADDRESS_LIMIT
     #: YOUDAI_STAFF_TOTP: optional | required_for_bureau | required (SPEC 7).
     staff_totp: str = "optional"
+    #: The bureau's phone number the wallet page shows holders (YOUDAI_HELP_PHONE); "" hides it.
+    help_phone: str = ""
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some settings replaced (used by CLI flags and tests)."""
@@ -129,6 +133,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "YOUDAI_SIGNIN_ADDRESS_LIMIT", DEFAULT_SIGNIN_ADDRESS_LIMIT, low=0, high=100_000
         ),
         staff_totp=staff_totp,
+        help_phone=parse_help_phone(env.get("YOUDAI_HELP_PHONE") or ""),
     )
 
 
@@ -154,6 +159,19 @@ def parse_networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
                     f"(e.g. 10.0.0.0/8,127.0.0.1), not {part.strip()!r}"
                 ) from None
     return tuple(networks)
+
+
+_HELP_PHONE = re.compile(r"^[0-9+][0-9 ()\-]{2,30}$")
+
+
+def parse_help_phone(value: str) -> str:
+    """A phone number as people dial it: digits, spaces, + ( ) and -, at most 31 characters."""
+    value = value.strip()
+    if value and not _HELP_PHONE.match(value):
+        raise ConfigError(
+            f"YOUDAI_HELP_PHONE must be a phone number (digits, spaces, + ( ) -), got {value!r}"
+        )
+    return value
 
 
 def validate_database_url(url: str) -> str:

@@ -100,8 +100,8 @@ async def make_voucher(db: asyncpg.Connection, settings, holder_id: str, offer_i
     return voucher["id"]
 
 
-async def token_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
-    """A freshly minted token for the voucher, as its QR code would carry."""
+async def _mint(db: asyncpg.Connection, settings, voucher_id: str):
+    """A token and voucher code minted for the voucher, as the wallet would get them."""
     from service.db import vouchers as vouchers_db
     from service.flows import vouchers as vouchers_flow
     from service.keyring import Keyring
@@ -109,8 +109,17 @@ async def token_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
 
     voucher = await vouchers_db.get_voucher(db, voucher_id)
     keyring = Keyring(settings.token_ttl, make_sealer(settings.secret_key, settings.data_dir))
-    token, _ = await vouchers_flow.mint_token(db, keyring, settings, voucher)
-    return token
+    return await vouchers_flow.mint_token(db, keyring, settings, voucher)
+
+
+async def token_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
+    """A freshly minted token for the voucher, as its QR code would carry."""
+    return (await _mint(db, settings, voucher_id)).token
+
+
+async def code_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
+    """A freshly minted voucher code (SPEC 8) for the voucher, as shown under its QR."""
+    return (await _mint(db, settings, voucher_id)).code
 
 
 class Till:

@@ -22,7 +22,7 @@ from schemas.vouchers import (
     VoucherSchema,
     VoucherTokenSchema,
 )
-from service import qr
+from service import barcodes, qr
 from service.api.http import (
     client_address,
     json_response,
@@ -199,7 +199,7 @@ async def get_my_voucher(request: web.Request) -> web.Response:
     return json_response(voucher_view(voucher))
 
 
-async def fresh_token(request: web.Request) -> tuple[str, Any]:
+async def fresh_token(request: web.Request) -> vouchers_flow.Minted:
     async with request.app[POOL].acquire() as conn:
         voucher = await own_voucher(request, conn)
         return await vouchers_flow.mint_token(
@@ -220,9 +220,12 @@ TOKEN_PROBLEMS = ["not_found", "voucher_used_up", "voucher_expired", "voucher_re
 async def voucher_token(request: web.Request) -> web.Response:
     """Short-lived (YOUDAI_TOKEN_TTL) and minted anew on every call, so a screenshot goes
     stale. Never cached."""
-    token, expires_at = await fresh_token(request)
+    minted = await fresh_token(request)
     return json_response(
-        _token_out.dump({"token": token, "expires_at": expires_at}), headers=NO_STORE
+        _token_out.dump(
+            {"token": minted.token, "code": minted.code, "expires_at": minted.expires_at}
+        ),
+        headers=NO_STORE,
     )
 
 
@@ -246,12 +249,16 @@ def _qr_responses(media_type: str, description: str) -> dict[int, dict[str, Any]
 async def _voucher_qr(
     request: web.Request, draw: Callable[[str], bytes], content_type: str
 ) -> web.Response:
-    token, expires_at = await fresh_token(request)
-    image = await request.app[QR_POOL].render(draw, token)
+    minted = await fresh_token(request)
+    image = await request.app[QR_POOL].render(draw, minted.token)
     return web.Response(
         body=image,
         content_type=content_type,
-        headers={**NO_STORE, "X-Token-Expires-At": expires_at.isoformat()},
+        headers={
+            **NO_STORE,
+            "X-Token-Expires-At": minted.expires_at.isoformat(),
+            "X-Voucher-Code": minted.code,
+        },
     )
 
 
@@ -279,3 +286,33 @@ async def voucher_qr_svg(request: web.Request) -> web.Response:
     """The same freshly minted token as `…/token`, drawn as a QR code to show at the till.
     Never cached; X-Token-Expires-At says when to fetch a new one."""
     return await _voucher_qr(request, qr.svg, "image/svg+xml")
+
+
+@operation(
+    "A fresh voucher code as a Code 128 barcode (SVG), for tills that read only 1D codes",
+    roles=[Role.HOLDER],
+    tags=TAGS,
+    responses=_qr_responses("image/svg+xml", "An SVG of the Code 128 barcode, dark on white"),
+    problems=TOKEN_PROBLEMS,
+)
+async def voucher_barcode_svg(request: web.Request) -> web.Response:
+    """Mints a token like `…/token` and draws its 18-digit voucher code (SPEC 8), which
+    replaces the voucher's earlier code. With `?code=` (the code a QR image came with, in
+    its X-Voucher-Code header) it draws that code, while it is the voucher's live one,
+    without minting: the QR and the barcode on screen then stand for the same minting.
+    Never cached; X-Token-Expires-At says until when."""
+    given = request.query.get("code")
+    if given is None:
+        minted = await fresh_token(request)
+        code, expires_at = minted.code, minted.expires_at
+    else:
+        async with request.app[POOL].acquire() as conn:
+            voucher = await own_voucher(request, conn)
+            expires_at = await vouchers_flow.live_code_expiry(conn, voucher, given)
+        code = given
+    image = await request.app[QR_POOL].render(barcodes.code128_svg, code)
+    return web.Response(
+        body=image,
+        content_type="image/svg+xml",
+        headers={**NO_STORE, "X-Token-Expires-At": expires_at.isoformat()},
+    )

@@ -14,10 +14,12 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from functools import cache
+from html import escape
 
 from aiohttp import web
 
 from service.api.http import operation
+from service.app_keys import SETTINGS
 from service.domain.errors import ApiError
 from service.pages import STATIC_DIR
 
@@ -73,10 +75,22 @@ def assets() -> dict[str, Asset]:
 
 
 @cache
-def page(name: str, language: str) -> Asset:
-    """A page in one language, its asset links carrying each asset's hash."""
+def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: str = "") -> Asset:
+    """A page in one language, its asset links carrying each asset's hash, and the
+    deployment's programme time zone (dates are shown in it, whatever the phone's) and
+    help phone number (YOUDAI_HELP_PHONE) in its meta tags."""
     html = (STATIC_DIR / f"{name}.html").read_text(encoding="utf-8")
     html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
+    html = html.replace(
+        '<meta name="youdai-timezone" content="Asia/Shanghai">',
+        f'<meta name="youdai-timezone" content="{escape(timezone)}">',
+        1,
+    )
+    html = html.replace(
+        '<meta name="youdai-help-phone" content="">',
+        f'<meta name="youdai-help-phone" content="{escape(help_phone)}">',
+        1,
+    )
     for file_name, asset in assets().items():
         html = html.replace(
             f'"{STATIC_PREFIX}{file_name}"', f'"{STATIC_PREFIX}{file_name}?v={asset.etag[1:13]}"'
@@ -127,7 +141,9 @@ def _answer(request: web.Request, asset: Asset, cache_control: str, **extra: str
 
 def _serve_page(request: web.Request, name: str) -> web.Response:
     language = negotiate_language(request.headers.get("Accept-Language"))
-    return _answer(request, page(name, language), PAGE_CACHE, Vary="Accept-Language")
+    settings = request.app[SETTINGS]
+    asset = page(name, language, settings.timezone.key, settings.help_phone)
+    return _answer(request, asset, PAGE_CACHE, Vary="Accept-Language")
 
 
 _PAGE_RESPONSES = {

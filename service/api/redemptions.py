@@ -7,14 +7,21 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from schemas.common import PageQuerySchema
 from schemas.redemptions import (
     PreviewSchema,
     RedemptionListQuerySchema,
     RedemptionPageSchema,
     RedemptionRequestSchema,
     RedemptionSchema,
+    RefusalListQuerySchema,
+    RefusalPageSchema,
+    RefusalSchema,
     ReversalRequestSchema,
     ReversalSchema,
+    TillRedemptionPageSchema,
+    TillRedemptionSchema,
+    TillSchema,
 )
 from service import metrics
 from service.api.http import (
@@ -42,9 +49,15 @@ _reversal_out = ReversalSchema()
 _preview_out = PreviewSchema()
 _query = RedemptionListQuerySchema()
 _out = RedemptionSchema()
+_refusal_query = RefusalListQuerySchema()
+_refusal_out = RefusalSchema()
+_till_out = TillSchema()
+_till_redemption_out = TillRedemptionSchema()
+_till_query = PageQuerySchema()
 
 #: Problems a token can earn, in the order the rules are checked.
 RULE_PROBLEMS = [
+    "too_many_attempts",
     "token_invalid",
     "token_expired",
     "token_not_yet_valid",
@@ -66,7 +79,9 @@ RULE_PROBLEMS = [
 async def _scan_request(request: web.Request) -> dict[str, Any]:
     body = await read_json(request, _request)
     # A USB scanner types the code and then Enter: surrounding whitespace is not the token.
-    body["token"] = body["token"].strip()
+    for field in ("token", "code"):
+        if field in body:
+            body[field] = body[field].strip()
     return body
 
 
@@ -94,8 +109,7 @@ async def preview(request: web.Request) -> web.Response:
             request.app[KEYRING],
             request.app[SETTINGS],
             principal(request),
-            body["token"],
-            body["purchase_amount"],
+            body,
         )
     return json_response(_preview_out.dump(result))
 
@@ -213,3 +227,57 @@ async def reverse(request: web.Request) -> web.Response:
             )
     metrics.reversal_completed(reversal["discount_amount"])
     return json_response(_reversal_out.dump(reversal), status=201)
+
+
+@operation(
+    "Refused redemptions of known vouchers (a partner sees its own)",
+    roles=[Role.ADMIN, Role.PARTNER],
+    tags=TAGS,
+    query=RefusalListQuerySchema,
+    responses={200: RefusalPageSchema},
+)
+async def list_refusals(request: web.Request) -> web.Response:
+    """Each refusal of a voucher the service knows, at preview or redeem, as pretix keeps
+    failed scans: when, which offer, which till key, which problem code; never the holder.
+    Refusals of tokens or codes that name no voucher of the partner are not listed."""
+    query = read_query(request, _refusal_query)
+    page = page_request(query)
+    bounds = read_time_bounds(query, request.app[SETTINGS].timezone)
+    rows = await flow.list_refusals(
+        request.app[POOL], principal(request), page, query, bounds["from"], bounds["to"]
+    )
+    return json_response(page_of(rows, page, _refusal_out.dump))
+
+
+@operation(
+    "The till this scanner key belongs to: its label and partner",
+    roles=[Role.SCANNER],
+    tags=TAGS,
+    responses={200: TillSchema},
+)
+async def get_till(request: web.Request) -> web.Response:
+    return json_response(_till_out.dump(await flow.till(request.app[POOL], principal(request))))
+
+
+@operation(
+    "This till's own redemptions of today, newest first (to reverse one on a refund)",
+    roles=[Role.SCANNER],
+    tags=TAGS,
+    query=PageQuerySchema,
+    responses={200: TillRedemptionPageSchema},
+)
+async def list_till_redemptions(request: web.Request) -> web.Response:
+    """Only what this scanner key redeemed since local midnight (programme time zone);
+    GET /v1/redemptions stays closed to scanner keys."""
+    query = read_query(request, _till_query)
+    page = page_request(query)
+    rows = await flow.till_today(request.app[POOL], request.app[SETTINGS], principal(request), page)
+    return json_response(page_of(rows, page, _till_redemption_view))
+
+
+def _till_redemption_view(row: asyncpg.Record) -> dict[str, Any]:
+    view = dict(row)
+    view.pop("scanner_key_id", None)
+    view["currency"] = flow.CURRENCY
+    view["created_at"] = row["created_at"].isoformat()
+    return _till_redemption_out.dump(view)

@@ -511,3 +511,124 @@ async def reverse(
         redemption["budget_cost"],
         redemption["voucher_id"],
     )
+
+
+# --- double scans, refusals, a till's own day ---------------------------------------------
+
+
+async def last_redeemed_at(conn: asyncpg.Connection, voucher_id: str) -> datetime | None:
+    """The voucher's latest redemption that was not reversed (a till warns of a double scan)."""
+    return await conn.fetchval(
+        """
+        SELECT max(r.created_at) FROM redemptions r
+        WHERE r.voucher_id = $1
+          AND NOT EXISTS (SELECT 1 FROM reversals x WHERE x.redemption_id = r.id)
+        """,
+        voucher_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refused redemption of a known voucher: never anything about its holder."""
+
+    id: str
+    partner_id: str
+    offer_id: str
+    scanner_key_id: str
+    code: str
+    stage: str
+    created_at: datetime
+
+
+async def record_refusal(conn: asyncpg.Connection, refusal: Refusal) -> None:
+    await conn.execute(
+        """
+        INSERT INTO redemption_refusals
+            (id, partner_id, offer_id, scanner_key_id, code, stage, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        refusal.id,
+        refusal.partner_id,
+        refusal.offer_id,
+        refusal.scanner_key_id,
+        refusal.code,
+        refusal.stage,
+        refusal.created_at,
+    )
+
+
+async def list_refusals(
+    conn: asyncpg.Connection,
+    page: PageRequest,
+    *,
+    partner_id: str | None,
+    offer_id: str | None,
+    scanner_key_id: str | None,
+    code: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT id, partner_id, offer_id, scanner_key_id, code, stage, created_at
+        FROM redemption_refusals
+        WHERE ($1::text IS NULL OR id > $1)
+          -- Rule 5: a partner caller passes its own partner id; it sees nothing else.
+          AND ($2::text IS NULL OR partner_id = $2)
+          AND ($3::text IS NULL OR offer_id = $3)
+          AND ($4::text IS NULL OR scanner_key_id = $4)
+          AND ($5::text IS NULL OR code = $5)
+          AND ($6::timestamptz IS NULL OR created_at >= $6)
+          AND ($7::timestamptz IS NULL OR created_at < $7)
+        ORDER BY id
+        LIMIT $8
+        """,
+        page.after_id,
+        partner_id,
+        offer_id,
+        scanner_key_id,
+        code,
+        created_from,
+        created_to,
+        page.limit + 1,
+    )
+
+
+async def scanner_day(
+    conn: asyncpg.Connection,
+    page: PageRequest,
+    scanner_key_id: str,
+    since: datetime,
+    until: datetime,
+) -> list[asyncpg.Record]:
+    """One till key's own redemptions in [since, until), newest first (ids are time
+    ordered; the cursor is the last id of the previous page)."""
+    return await conn.fetch(
+        f"""
+        SELECT {_REDEMPTION}, o.title AS offer_title, o.kind AS offer_kind
+        FROM {_FROM} JOIN offers o ON o.id = r.offer_id
+        -- Rule 5: a till sees only what its own key redeemed.
+        WHERE r.scanner_key_id = $1 AND r.created_at >= $2 AND r.created_at < $3
+          AND ($4::text IS NULL OR r.id < $4)
+        ORDER BY r.id DESC
+        LIMIT $5
+        """,
+        scanner_key_id,
+        since,
+        until,
+        page.after_id,
+        page.limit + 1,
+    )
+
+
+async def till_of(conn: asyncpg.Connection, key_id: str) -> asyncpg.Record | None:
+    """The scanner key's label and its partner's name."""
+    return await conn.fetchrow(
+        """
+        SELECT k.id AS key_id, k.label, p.id AS partner_id, p.name AS partner_name
+        FROM api_keys k JOIN partners p ON p.id = k.partner_id
+        WHERE k.id = $1
+        """,
+        key_id,
+    )

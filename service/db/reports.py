@@ -144,7 +144,9 @@ async def discount_report(
 _SUMMARY_COUNTS = """
     SELECT (SELECT count(*) FROM holders WHERE created_at < $2) AS holders,
            (SELECT count(*) FROM vouchers
-            WHERE created_at >= $1 AND created_at < $2) AS vouchers_issued
+            WHERE created_at >= $1 AND created_at < $2) AS vouchers_issued,
+           (SELECT count(*) FROM redemption_refusals
+            WHERE created_at >= $1 AND created_at < $2) AS refusals
 """
 
 _PARTNERS_BY_CATEGORY = """
@@ -181,5 +183,6 @@ async def summary(conn: asyncpg.Connection, period: Period, tz: ZoneInfo) -> dic
         "vouchers_issued": counts["vouchers_issued"],
         "redemptions": report["totals"]["redemptions"],
         "reversals": report["totals"]["reversals"],
+        "refusals": counts["refusals"],
         "discount_total": report["totals"]["discount_total"],
     }

@@ -49,7 +49,10 @@ def offer_of(row: asyncpg.Record, prefix: str = OFFER_PREFIX) -> dict:
 
 _VOUCHER = (
     "v.id, v.offer_id, v.holder_id, v.partner_id, v.status, v.uses_left, v.expires_at, "
-    "v.created_at, " + _offer_columns(OFFER_PREFIX)
+    "v.created_at, " + _offer_columns(OFFER_PREFIX) + ", "
+    # What the holder has saved with it: its redemptions that were not reversed.
+    "(SELECT coalesce(sum(r.discount_amount), 0) FROM redemptions r WHERE r.voucher_id = v.id "
+    "AND NOT EXISTS (SELECT 1 FROM reversals x WHERE x.redemption_id = r.id)) AS saved_total"
 )
 _VOUCHER_FROM = (
     "vouchers v JOIN offers o ON o.id = v.offer_id JOIN partners p ON p.id = o.partner_id"

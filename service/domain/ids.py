@@ -30,6 +30,7 @@ PREFIXES = {
     "staff": "stf",
     "staff_session": "sts",
     "holder_import": "imp",
+    "refusal": "rfz",
 }
 
 

@@ -90,7 +90,10 @@ def round_half_up_fen(numerator: int, denominator: int) -> int:
 
 def quote(rule: PriceRule, purchase_amount: int) -> Quote:
     """The discount and the amount to pay for `purchase_amount` fen under `rule`."""
-    if not _is_int(purchase_amount) or purchase_amount <= 0:
+    if not _is_int(purchase_amount) or purchase_amount < 0:
+        raise validation_error("purchase_amount", "must be a whole number of fen above 0")
+    # A service offer needs no amount (SPEC 4.2: left out, it is 0); a price effect does.
+    if purchase_amount == 0 and rule.kind != "service":
         raise validation_error("purchase_amount", "must be a whole number of fen above 0")
     if rule.min_purchase is not None and purchase_amount < rule.min_purchase:
         raise ApiError(

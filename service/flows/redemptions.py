@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,11 +33,19 @@ import asyncpg
 
 from service.config import Settings
 from service.db import redemptions as redemptions_db
-from service.domain import tokens
+from service.db import voucher_codes as voucher_codes_db
+from service.db.pagination import PageRequest
+from service.domain import codes, tokens
 from service.domain.auth import Principal
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
-from service.domain.periods import PERIODS, local_date, period_start
+from service.domain.periods import (
+    PERIODS,
+    end_of_local_day,
+    local_date,
+    local_midnight,
+    period_start,
+)
 from service.domain.pricing import PriceRule
 from service.domain.redemptions import (
     Grant,
@@ -50,6 +59,7 @@ from service.flows.vouchers import eligibility_of
 from service.keyring import Keyring
 
 CURRENCY = "CNY"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +113,75 @@ async def _keys_for(pool: asyncpg.Pool, keyring: Keyring, token: str) -> Mapping
     return await keyring.verifying_keys(pool, kid)
 
 
-def _verified_claims(
-    keys: Mapping[str, Any], settings: Settings, token: str, partner_id: str
-) -> tokens.VoucherClaims:
-    """Rule order 1 and 2: a valid token, for this scanner's partner."""
-    return tokens.verify(
-        token,
-        keys=keys,
-        issuer=settings.issuer,
-        audience=partner_id,
-        max_lifetime=settings.token_ttl,
-    )
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """The voucher a scanned token or code names, or the first of rules 1 and 2 (token,
+    partner) it broke, kept to be raised where those rules come: after a stored answer."""
+
+    voucher_id: str | None
+    refusal: ApiError | None = None
+
+    def voucher(self) -> str:
+        if self.refusal is not None:
+            raise self.refusal
+        assert self.voucher_id is not None
+        return self.voucher_id
+
+
+async def scan(
+    pool: asyncpg.Pool,
+    keyring: Keyring,
+    settings: Settings,
+    scanner: Principal,
+    body: Mapping[str, Any],
+) -> Scanned:
+    """Rule order 1 and 2 for a token (checked offline, with the published keys) or a
+    voucher code (SPEC 8, looked up): a valid one, for this scanner's partner.
+
+    A code comes with the one refusal that is raised at once, before any rule or stored
+    answer: too_many_attempts, for a key that sent codes.MISS_LIMIT unknown codes this
+    minute (counted in PostgreSQL, so every replica sees the same count)."""
+    if "code" in body:
+        return await _resolve_code(pool, scanner, codes.normalise(body["code"]))
+    token = body["token"]
+    keys = await _keys_for(pool, keyring, token)
+    try:
+        claims = tokens.verify(
+            token,
+            keys=keys,
+            issuer=settings.issuer,
+            audience=scanner.partner_id,
+            max_lifetime=settings.token_ttl,
+        )
+    except ApiError as refusal:
+        return Scanned(None, refusal)
+    return Scanned(claims.voucher_id)
+
+
+async def _resolve_code(pool: asyncpg.Pool, scanner: Principal, code: str) -> Scanned:
+    assert scanner.key_id is not None
+    now = datetime.now(UTC)
+    minute = codes.minute_of(now)
+    async with pool.acquire() as conn:
+        found = await voucher_codes_db.lookup(conn, codes.digest(code), scanner.key_id, minute)
+        if found.misses >= codes.MISS_LIMIT:
+            raise codes.too_many_misses(now)
+        if found.voucher_id is None:
+            await voucher_codes_db.count_miss(conn, scanner.key_id, minute)
+            return Scanned(
+                None,
+                ApiError("token_invalid", "No voucher has this code; open the voucher again"),
+            )
+    assert found.expires_at is not None
+    # Valid exactly as long as the token minted with it, the same leeway included.
+    if found.expires_at.timestamp() <= now.timestamp() - tokens.LEEWAY_SECONDS:
+        return Scanned(
+            None,
+            ApiError("token_expired", "The voucher code has expired; open the voucher again"),
+        )
+    if found.partner_id != scanner.partner_id:
+        return Scanned(None, ApiError("wrong_partner", "This voucher is for another partner"))
+    return Scanned(found.voucher_id)
 
 
 def _scanner_facts(row: asyncpg.Record | None, partner_id: str) -> asyncpg.Record:
@@ -129,23 +197,27 @@ async def preview(
     keyring: Keyring,
     settings: Settings,
     scanner: Principal,
-    token: str,
-    purchase_amount: int,
+    body: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """What a redemption would grant now, or the first rule it would break. Writes nothing."""
-    keys = await _keys_for(pool, keyring, token)
-    claims = _verified_claims(keys, settings, token, scanner.partner_id)
+    """What a redemption would grant now, or the first rule it would break. Writes no
+    redemption and moves no counter; a refusal of a known voucher is logged (one row)."""
+    voucher_id = (await scan(pool, keyring, settings, scanner, body)).voucher()
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
         row = _scanner_facts(
-            await redemptions_db.facts(conn, claims.voucher_id, lock=False), scanner.partner_id
+            await redemptions_db.facts(conn, voucher_id, lock=False), scanner.partner_id
         )
         facts = to_facts(row)
-        grant = check_redemption(facts, purchase_amount, now, settings.timezone)
-        uses = await redemptions_db.uses_in_period(
-            conn, row["holder_id"], row["offer_id"], grant.holder_period_start
-        )
-    check_limits(facts, grant, uses)
+        try:
+            grant = check_redemption(facts, body["purchase_amount"], now, settings.timezone)
+            uses = await redemptions_db.uses_in_period(
+                conn, row["holder_id"], row["offer_id"], grant.holder_period_start
+            )
+            check_limits(facts, grant, uses)
+        except ApiError as refusal:
+            await record_refusal(conn, row, scanner, refusal, "preview")
+            raise
+        last_redeemed_at = await redemptions_db.last_redeemed_at(conn, voucher_id)
     return {
         "offer": {"id": row["offer_id"], "title": row["offer_title"], "kind": row["kind"]},
         "purchase_amount": grant.quote.purchase_amount,
@@ -153,7 +225,38 @@ async def preview(
         "payable_amount": grant.quote.payable_amount,
         "currency": CURRENCY,
         "uses_left": facts.voucher_uses_left,
+        "last_redeemed_at": last_redeemed_at,
     }
+
+
+async def record_refusal(
+    conn: asyncpg.Connection,
+    row: Mapping[str, Any],
+    scanner: Principal,
+    refusal: ApiError,
+    stage: str,
+) -> None:
+    """Keep a refused redemption of a known voucher, as pretix keeps failed scans: when,
+    which offer, which till key, which problem; nothing about the holder. One INSERT,
+    and it never changes the answer: if it fails, the refusal is still what is said."""
+    assert scanner.key_id is not None
+    if refusal.code == "validation_error":
+        return  # bad input (a priced offer sent without an amount), not a refused voucher
+    try:
+        await redemptions_db.record_refusal(
+            conn,
+            redemptions_db.Refusal(
+                id=new_id("refusal"),
+                partner_id=row["partner_id"],
+                offer_id=row["offer_id"],
+                scanner_key_id=scanner.key_id,
+                code=refusal.code,
+                stage=stage,
+                created_at=datetime.now(UTC),
+            ),
+        )
+    except (TimeoutError, asyncpg.PostgresError, OSError) as error:
+        log.warning("refusal not recorded", extra={"code": refusal.code, "error": str(error)})
 
 
 async def redeem(
@@ -180,16 +283,16 @@ async def _redeem(
     partner_id = scanner.partner_id
     assert partner_id is not None and scanner.key_id is not None
     fingerprint = request_hash(body)
-    keys = await _keys_for(pool, keyring, body["token"])
-    answer = await _redeem_at_once(pool, keys, settings, scanner, body, key, fingerprint)
+    scanned = await scan(pool, keyring, settings, scanner, body)
+    answer = await _redeem_at_once(pool, scanned, settings, scanner, body, key, fingerprint)
     if answer is not None:
         return answer
-    return await _redeem_in_steps(pool, keys, settings, scanner, body, key, fingerprint)
+    return await _redeem_in_steps(pool, scanned, settings, scanner, body, key, fingerprint)
 
 
 async def _redeem_at_once(
     pool: asyncpg.Pool,
-    keys: Mapping[str, Any],
+    scanned: Scanned,
     settings: Settings,
     scanner: Principal,
     body: dict[str, Any],
@@ -206,15 +309,13 @@ async def _redeem_at_once(
     locks whatever a concurrent request can change and writes everything, or nothing.
     """
     partner_id = scanner.partner_id
-    try:
-        claims = _verified_claims(keys, settings, body["token"], partner_id)
-    except ApiError:
+    if scanned.refusal is not None:
         return None  # a stored answer comes before the token's rules: in steps
     now = datetime.now(UTC)
     tz = settings.timezone
     async with pool.acquire() as conn:
         row = await redemptions_db.facts_and_answer(
-            conn, claims.voucher_id, partner_id, key, {p: period_start(p, now, tz) for p in PERIODS}
+            conn, scanned.voucher(), partner_id, key, {p: period_start(p, now, tz) for p in PERIODS}
         )
         if row is None or row["partner_id"] != partner_id:
             return None
@@ -298,7 +399,7 @@ def _ledger_write(
 
 async def _redeem_in_steps(
     pool: asyncpg.Pool,
-    keys: Mapping[str, Any],
+    scanned: Scanned,
     settings: Settings,
     scanner: Principal,
     body: dict[str, Any],
@@ -307,20 +408,23 @@ async def _redeem_in_steps(
 ) -> Answer:
     """Every case, one step at a time in one transaction: the Idempotency-Key's lock, its
     stored answer, the voucher locked, the rules in order, the write; a refusal is
-    stored for replay."""
+    stored for replay, and logged if the voucher is known (record_refusal)."""
     partner_id = scanner.partner_id
+    seen: dict[str, asyncpg.Record] = {}
     async with pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
             answer = await _redeem_in_transaction(
-                conn, keys, settings, scanner, body, key, fingerprint
+                conn, scanned, settings, scanner, body, key, fingerprint, seen
             )
         except ApiError as refusal:
             await transaction.rollback()
             if refusal.code in ("idempotency_key_in_use", "idempotency_key_reused"):
                 raise
             await _store_refusal(conn, partner_id, key, fingerprint, refusal)
+            if "facts" in seen:
+                await record_refusal(conn, seen["facts"], scanner, refusal, "redeem")
             raise
         except BaseException:
             await transaction.rollback()
@@ -331,12 +435,13 @@ async def _redeem_in_steps(
 
 async def _redeem_in_transaction(
     conn: asyncpg.Connection,
-    keys: Mapping[str, Any],
+    scanned: Scanned,
     settings: Settings,
     scanner: Principal,
     body: dict[str, Any],
     key: str,
     fingerprint: bytes,
+    seen: dict[str, asyncpg.Record],
 ) -> Answer:
     partner_id = scanner.partner_id
     if not await redemptions_db.try_lock_idempotency_key(conn, partner_id, key):
@@ -349,9 +454,10 @@ async def _redeem_in_transaction(
             stored["request_hash"], stored["response_status"], stored["response_body"], fingerprint
         )
 
-    claims = _verified_claims(keys, settings, body["token"], partner_id)
+    voucher_id = scanned.voucher()
     now = datetime.now(UTC)
-    row = _scanner_facts(await redemptions_db.facts(conn, claims.voucher_id, lock=True), partner_id)
+    row = _scanner_facts(await redemptions_db.facts(conn, voucher_id, lock=True), partner_id)
+    seen["facts"] = row  # the voucher is known: a refusal from here on is logged
     facts = to_facts(row)
     grant = check_redemption(facts, body["purchase_amount"], now, settings.timezone)
     answer = _answer(row, partner_id, body, grant, now)
@@ -415,3 +521,58 @@ async def reverse(
         "currency": CURRENCY,
         "created_at": written["created_at"],
     }
+
+
+# --- what a till and the programme see of refusals and of a till's day ------------------
+
+
+async def list_refusals(
+    pool: asyncpg.Pool,
+    caller: Principal,
+    page: PageRequest,
+    filters: Mapping[str, Any],
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> list[asyncpg.Record]:
+    """Refused redemptions: a partner caller sees only its own (rule 5), the bureau all."""
+    partner_id = filters.get("partner_id")
+    if not caller.is_admin:
+        if partner_id is not None and partner_id != caller.partner_id:
+            return []
+        partner_id = caller.partner_id
+    async with pool.acquire() as conn:
+        return await redemptions_db.list_refusals(
+            conn,
+            page,
+            partner_id=partner_id,
+            offer_id=filters.get("offer_id"),
+            scanner_key_id=filters.get("scanner_key_id"),
+            code=filters.get("code"),
+            created_from=created_from,
+            created_to=created_to,
+        )
+
+
+async def till(pool: asyncpg.Pool, scanner: Principal) -> asyncpg.Record:
+    """Whose till this scanner key is: its label and its partner's name."""
+    assert scanner.key_id is not None
+    async with pool.acquire() as conn:
+        row = await redemptions_db.till_of(conn, scanner.key_id)
+    if row is None:  # revoked between authentication and now
+        raise ApiError("unauthenticated", "This key is not valid")
+    return row
+
+
+async def till_today(
+    pool: asyncpg.Pool, settings: Settings, scanner: Principal, page: PageRequest
+) -> list[asyncpg.Record]:
+    """This scanner key's own redemptions of today (programme time zone), newest first:
+    what a till may reverse on a refund. Other keys' redemptions, even of the same
+    partner, are not shown (a partner key lists them all with GET /v1/redemptions)."""
+    assert scanner.key_id is not None
+    now = datetime.now(UTC)
+    today = local_date(now, settings.timezone)
+    since = local_midnight(today, settings.timezone)
+    until = end_of_local_day(today, settings.timezone)
+    async with pool.acquire() as conn:
+        return await redemptions_db.scanner_day(conn, page, scanner.key_id, since, until)

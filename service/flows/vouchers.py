@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from service.config import Settings
+from service.db import voucher_codes as voucher_codes_db
 from service.db import vouchers as vouchers_db
-from service.domain import tokens
+from service.domain import codes, tokens
 from service.domain.errors import ApiError
 from service.domain.vouchers import Eligibility, check_claim, effective_status, voucher_expiry
 from service.keyring import Keyring
@@ -72,18 +74,46 @@ async def claim(
     return await vouchers_db.get_voucher(conn, voucher_id), created
 
 
+@dataclass(frozen=True, slots=True)
+class Minted:
+    """A fresh token and the voucher code minted with it, both valid until `expires_at`."""
+
+    token: str
+    code: str
+    expires_at: datetime
+
+
 async def mint_token(
     conn: asyncpg.Connection, keyring: Keyring, settings: Settings, voucher: asyncpg.Record
-) -> tuple[str, datetime]:
-    """A fresh short-lived token for a usable voucher."""
+) -> Minted:
+    """A fresh short-lived token for a usable voucher, and its voucher code (SPEC 8),
+    which replaces the voucher's earlier code."""
     status = effective_status(voucher["status"], voucher["expires_at"], datetime.now(UTC))
     if status in _DEAD_VOUCHER:
         raise ApiError(*_DEAD_VOUCHER[status])
     key = await keyring.signing_key(conn)
-    return tokens.mint(
+    token, expires_at = tokens.mint(
         key,
         voucher_id=voucher["id"],
         partner_id=voucher["partner_id"],
+        offer_id=voucher["offer_id"],
         issuer=settings.issuer,
         ttl_seconds=settings.token_ttl,
     )
+    for _ in range(3):  # a clash of two random 18-digit codes: about never
+        code = codes.new_code()
+        if await voucher_codes_db.store(conn, voucher["id"], codes.digest(code), expires_at):
+            return Minted(token, code, expires_at)
+    raise ApiError("conflict", "No voucher code could be drawn; open the voucher again")
+
+
+async def live_code_expiry(
+    conn: asyncpg.Connection, voucher: asyncpg.Record, code: str
+) -> datetime:
+    """When `code` stops being valid, if it is the voucher's live code; else not_found."""
+    if not codes.is_code(code):
+        raise ApiError("not_found", "This is not the voucher's code")
+    expires_at = await voucher_codes_db.live_expiry(conn, voucher["id"], codes.digest(code))
+    if expires_at is None:
+        raise ApiError("not_found", "This is not the voucher's live code; open the voucher again")
+    return expires_at

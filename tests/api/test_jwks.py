@@ -51,6 +51,7 @@ async def test_rotation_takes_effect_at_once_and_old_tokens_still_verify(
         old_key,
         voucher_id="vch_1",
         partner_id="ptn_1",
+        offer_id="ofr_1",
         issuer=settings.issuer,
         ttl_seconds=settings.token_ttl,
     )

@@ -47,6 +47,7 @@ async def test_preview_shows_the_grant_and_writes_nothing(
         "payable_amount": 10881,
         "currency": "CNY",
         "uses_left": 1,
+        "last_redeemed_at": None,
     }
     assert await db.fetchval("SELECT count(*) FROM redemptions") == 0
     assert await db.fetchval("SELECT redeemed_count FROM offers") == 0

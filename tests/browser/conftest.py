@@ -38,6 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: The bureau's number the wallet shows (YOUDAI_HELP_PHONE of the live app).
+HELP_PHONE = "010-6551 2345"
 #: Screenshots of the pages, for people to look at (gitignored).
 OUTPUT = ROOT / "tests" / "output"
 MESSAGES = json.loads((STATIC_DIR / "messages.json").read_text(encoding="utf-8"))
@@ -84,7 +86,8 @@ def live_app(pg_server: TestServer) -> Iterator[LiveApp]:
     runners: list[web.AppRunner] = []
 
     async def start() -> None:
-        app = create_app(load_settings({"YOUDAI_LOG_LEVEL": "WARNING"}), database_url)
+        settings = load_settings({"YOUDAI_LOG_LEVEL": "WARNING", "YOUDAI_HELP_PHONE": HELP_PHONE})
+        app = create_app(settings, database_url)
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -21,9 +21,9 @@ from service.pages import STATIC_DIR
 PAGES = ("/scan", "/wallet")
 MESSAGES = json.loads((STATIC_DIR / "messages.json").read_text(encoding="utf-8"))
 #: An absolute or protocol-relative URL: http://…, https://…, or //host in a link,
-#: a string or a CSS url().
+#: a string or a CSS url(). The SVG namespace (the favicon's xmlns) names, never fetches.
 EXTERNAL_URL = re.compile(
-    r"""https?:|(?:(?:src|href|action)\s*=\s*["']?|url\(\s*["']?|["'`])//[^/\s"'`]"""
+    r"""https?:(?!//www\.w3\.org/2000/svg")|(?:(?:src|href|action)\s*=\s*["']?|url\(\s*["']?|["'`])//[^/\s"'`]"""
 )
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -55,8 +55,9 @@ window.Youdai = (function () {
     }
     for (const button of document.querySelectorAll("[data-lang-toggle]")) {
       button.textContent = t("other_language");
+      // Its accessible name is its visible text ("English" / "中文"), in that language.
       button.setAttribute("lang", lang === "zh" ? "en" : "zh-CN");
-      button.setAttribute("aria-label", t("switch_language"));
+      button.title = t("switch_language");
     }
   }
 
@@ -124,11 +125,44 @@ window.Youdai = (function () {
     return sign + "¥" + Math.floor(whole / 100) + "." + cents;
   }
 
+  /** The programme's time zone (the page's meta tag): dates read the same on every phone. */
+  function timeZone() {
+    const meta = document.querySelector('meta[name="youdai-timezone"]');
+    return (meta && meta.content) || "Asia/Shanghai";
+  }
+
+  function parts(date, options) {
+    const found = {};
+    const format = new Intl.DateTimeFormat("en-CA", Object.assign({ timeZone: timeZone(), hourCycle: "h23" }, options));
+    for (const part of format.formatToParts(date)) found[part.type] = part.value;
+    return found;
+  }
+
+  /** A calendar date in the programme time zone, YYYY-MM-DD. */
   function formatDate(iso) {
     if (!iso) return "";
-    const date = new Date(iso);
-    const pad = (n) => String(n).padStart(2, "0");
-    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate());
+    const p = parts(new Date(iso), { year: "numeric", month: "2-digit", day: "2-digit" });
+    return p.year + "-" + p.month + "-" + p.day;
+  }
+
+  /** The last day something that ends at `iso` is valid: an end at 00:00 on 2 January is
+   * valid through 1 January (programme time zone, whatever the phone's). */
+  function formatLastDay(iso) {
+    if (!iso) return "";
+    return formatDate(new Date(Date.parse(iso) - 1).toISOString());
+  }
+
+  /** A time of day in the programme time zone, HH:MM. */
+  function formatTime(iso) {
+    if (!iso) return "";
+    const p = parts(new Date(iso), { hour: "2-digit", minute: "2-digit" });
+    return p.hour + ":" + p.minute;
+  }
+
+  /** The bureau's help number (YOUDAI_HELP_PHONE), or "". */
+  function helpPhone() {
+    const meta = document.querySelector('meta[name="youdai-help-phone"]');
+    return (meta && meta.content) || "";
   }
 
   /** A random UUID; crypto.randomUUID needs HTTPS, a till on plain HTTP still gets one. */
@@ -191,6 +225,9 @@ window.Youdai = (function () {
     api: api,
     applyTexts: applyTexts,
     formatDate: formatDate,
+    formatLastDay: formatLastDay,
+    formatTime: formatTime,
+    helpPhone: helpPhone,
     formatFen: formatFen,
     language: language,
     newId: newId,

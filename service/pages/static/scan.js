@@ -7,7 +7,7 @@
 (function () {
   const Y = window.Youdai;
   const KEY_STORE = "youdai.scanner_key";
-  const LAST_STORE = "youdai.scan.last";
+  const DOUBLE_SCAN_MS = 2 * 60 * 1000;
   const $ = (id) => document.getElementById(id);
 
   const el = {
@@ -31,10 +31,14 @@
     confirm: $("confirm"),
     cancel: $("cancel"),
     outcome: $("outcome"),
-    last: $("last"),
-    lastSummary: $("last-summary"),
-    reverseLast: $("reverse-last"),
+    identity: $("till-identity"),
+    previewDiscountRow: $("preview-discount-row"),
+    previewService: $("preview-service"),
+    previewDouble: $("preview-double"),
+    today: $("today"),
+    todayList: $("today-list"),
     reverseForm: $("reverse-form"),
+    reverseQuestion: $("reverse-question"),
     reverseReason: $("reverse-reason"),
     reverseCancel: $("reverse-cancel"),
   };
@@ -45,14 +49,9 @@
   let attempt = null;
   let busy = false;
   let outcome = null; // {kind, title, lines, note}: functions of the language, redrawn on a change
-
-  function readLast() {
-    try {
-      return JSON.parse(localStorage.getItem(LAST_STORE) || "null");
-    } catch (error) {
-      return null;
-    }
-  }
+  let till = null; // {partner_name, label} of the key
+  let today = []; // this key's redemptions of today, newest first
+  let reversing = null; // the redemption the reverse form is about
 
   function mode() {
     if (!el.keySetup.hidden) return "key";
@@ -95,8 +94,12 @@
   function drawOutcome() {
     el.outcome.replaceChildren();
     el.outcome.hidden = !outcome;
-    if (!outcome) return;
+    if (!outcome) {
+      delete document.body.dataset.outcome;
+      return;
+    }
     el.outcome.dataset.kind = outcome.kind;
+    document.body.dataset.outcome = outcome.kind;
     const head = document.createElement("p");
     head.className = "outcome-title";
     head.textContent = outcome.title();
@@ -116,14 +119,29 @@
     }
   }
 
+  /** A refusal in words, and what to do next (never the raw code). */
   function showProblem(problem) {
+    const title = () => (problem.code === "too_many_attempts" ? Y.t("till_too_many") : Y.problemText(problem));
+    showOutcome("problem", title, () => [nextStep(problem)]);
+  }
+
+  const RESCAN = ["token_invalid", "token_expired", "token_not_yet_valid"];
+  const FULL_PRICE = [
+    "wrong_partner", "partner_inactive", "voucher_used_up", "voucher_expired", "voucher_revoked",
+    "holder_inactive", "holder_ineligible", "offer_inactive", "offer_exhausted", "budget_exhausted",
+    "holder_limit_reached",
+  ];
+
+  function nextStep(problem) {
     const code = problem.code;
-    showOutcome(
-      "problem",
-      () => Y.problemText(problem),
-      null,
-      () => Y.t("problem_code", { code: code }),
-    );
+    if (code === "below_min_purchase") {
+      const match = /at least (\d+) fen/.exec(problem.detail || "");
+      return match ? Y.t("next_min_purchase", { amount: Y.formatFen(Number(match[1])) }) : Y.t("next_full_price");
+    }
+    if (RESCAN.includes(code)) return Y.t("next_rescan");
+    if (FULL_PRICE.includes(code)) return Y.t("next_full_price");
+    if (code === "too_many_attempts") return Y.t("next_wait");
+    return Y.t("next_try_again");
   }
 
   // ----- the scanner key -----
@@ -142,8 +160,21 @@
     el.keySetup.hidden = true;
     el.till.hidden = false;
     el.changeKey.hidden = false;
-    drawLast();
     refocus();
+    loadTill();
+    loadToday();
+  }
+
+  async function loadTill() {
+    const answer = await Y.api("GET", "/v1/till", { token: scannerKey });
+    if (!answer.ok) return;
+    till = answer.data;
+    drawIdentity();
+  }
+
+  function drawIdentity() {
+    el.identity.hidden = !till;
+    if (till) el.identity.textContent = Y.t("till_identity", { partner: till.partner_name, label: till.label });
   }
 
   async function saveKey(event) {
@@ -161,11 +192,9 @@
     busy = true;
     // An empty preview proves the key without touching any voucher: a live scanner key
     // passes authentication and only then is refused for the missing fields.
-    const answer = await Y.api("POST", "/v1/redemptions/preview", { token: candidate, body: {} });
+    const answer = await Y.api("GET", "/v1/till", { token: candidate });
     busy = false;
-    if (answer.status === 422 && answer.problem.code === "validation_error") {
-      // The last redemption was made under the old key, maybe at another partner: forget it.
-      if (candidate !== scannerKey) localStorage.removeItem(LAST_STORE);
+    if (answer.ok) {
       scannerKey = candidate;
       localStorage.setItem(KEY_STORE, scannerKey);
       clearOutcome();
@@ -197,13 +226,17 @@
     el.code.value = match[2];
   }
 
+  /** What was scanned: an 18-digit voucher code (SPEC 8) or a QR's token. */
+  function scanned(text) {
+    const digits = text.replace(/\s+/g, "");
+    return /^\d{18}$/.test(digits) ? { code: digits } : { token: text };
+  }
+
+  /** Enter after a scan: preview at once. A service offer needs no amount; a priced one
+   * answers that it needs one, and the amount field takes the focus. */
   function onCodeEnter() {
     if (!el.code.value.trim()) return;
-    if (el.amount.value.trim()) {
-      preview();
-    } else {
-      el.amount.focus();
-    }
+    preview();
   }
 
   async function preview() {
@@ -215,7 +248,8 @@
       el.code.focus();
       return;
     }
-    const amount = Y.parseYuan(el.amount.value);
+    const noAmount = el.amount.value.trim() === "";
+    const amount = noAmount ? { fen: null } : Y.parseYuan(el.amount.value);
     if (amount.error) {
       const key = amount.error;
       showOutcome("problem", () => Y.t(key));
@@ -226,21 +260,36 @@
     busy = true;
     setBusy(true);
     clearOutcome();
-    const answer = await Y.api("POST", "/v1/redemptions/preview", {
-      token: scannerKey,
-      body: { token: token, purchase_amount: amount.fen },
-    });
+    const body = scanned(token);
+    if (amount.fen !== null) body.purchase_amount = amount.fen;
+    const answer = await Y.api("POST", "/v1/redemptions/preview", { token: scannerKey, body: body });
     busy = false;
     setBusy(false);
     if (!answer.ok) {
       if (answer.problem.code === "unauthenticated") return keyRefused();
+      const errors = answer.problem.errors || [];
+      if (noAmount && answer.problem.code === "validation_error" && errors.some((e) => e.field === "purchase_amount")) {
+        // A priced offer: the amount is all that is missing. The code stays.
+        showOutcome("info", () => Y.t("amount_needed"));
+        el.amount.focus();
+        return;
+      }
       showProblem(answer.problem);
-      // Scan again at once: the amount stays, so the next code + Enter previews directly.
+      // Nothing carries over to the next customer: code and amount are cleared.
       el.code.value = "";
+      el.amount.value = "";
       el.code.focus();
       return;
     }
-    attempt = { key: Y.newId(), token: token, fen: amount.fen, preview: answer.data };
+    const last = answer.data.last_redeemed_at ? Date.parse(answer.data.last_redeemed_at) : 0;
+    attempt = {
+      key: Y.newId(),
+      body: body,
+      preview: answer.data,
+      // A second redemption of this voucher within two minutes asks for a confirmation.
+      doubleScan: last > 0 && Date.now() - last < DOUBLE_SCAN_MS,
+      acknowledged: false,
+    };
     drawPreview();
     el.preview.hidden = false;
     el.confirm.focus();
@@ -249,52 +298,60 @@
   function drawPreview() {
     if (!attempt) return;
     const p = attempt.preview;
+    const service = p.offer.kind === "service";
     el.previewOffer.textContent = p.offer.title;
-    el.previewPurchase.textContent = Y.formatFen(p.purchase_amount);
+    el.previewPurchase.textContent = service && !p.purchase_amount ? "—" : Y.formatFen(p.purchase_amount);
+    // A service has no price effect: no minus line that is not taken off.
+    el.previewDiscountRow.hidden = service;
     el.previewDiscount.textContent = "−" + Y.formatFen(p.discount_amount);
-    el.previewPayable.textContent = Y.formatFen(p.payable_amount);
+    el.previewPayable.textContent = service && !p.purchase_amount ? Y.t("full_price") : Y.formatFen(p.payable_amount);
+    el.previewService.hidden = !service;
+    el.previewService.textContent = service ? Y.t("service_counted", { value: Y.formatFen(p.discount_amount) }) : "";
     el.previewUses.textContent = String(p.uses_left);
-    el.confirm.textContent = Y.t(attempt.retry ? "retry_redeem" : "confirm_redeem");
+    el.previewDouble.hidden = !attempt.doubleScan;
+    el.previewDouble.textContent = attempt.doubleScan
+      ? Y.t(attempt.acknowledged ? "double_scan_sure" : "double_scan", { time: Y.formatTime(p.last_redeemed_at) })
+      : "";
+    el.confirm.textContent = Y.t(
+      attempt.retry ? "retry_redeem" : attempt.doubleScan && !attempt.acknowledged ? "double_scan_continue" : "confirm_redeem",
+    );
   }
 
   async function confirm() {
     if (busy || !attempt) return;
+    if (attempt.doubleScan && !attempt.acknowledged) {
+      attempt.acknowledged = true;
+      drawPreview();
+      return;
+    }
     busy = true;
     setBusy(true);
     const current = attempt;
     const answer = await Y.api("POST", "/v1/redemptions", {
       token: scannerKey,
       headers: { "Idempotency-Key": current.key },
-      body: { token: current.token, purchase_amount: current.fen },
+      body: current.body,
     });
     busy = false;
     setBusy(false);
     if (answer.ok) {
       const r = answer.data;
-      localStorage.setItem(
-        LAST_STORE,
-        JSON.stringify({
-          id: r.id,
-          purchase_amount: r.purchase_amount,
-          discount_amount: r.discount_amount,
-          payable_amount: r.payable_amount,
-          offer_title: current.preview.offer.title,
-          created_at: r.created_at,
-        }),
-      );
+      const service = current.preview.offer.kind === "service";
       showOutcome(
         "success",
         () => Y.t("redeemed"),
         () => [
-          Y.t("redeemed_amounts", {
-            discount: Y.formatFen(r.discount_amount),
-            payable: Y.formatFen(r.payable_amount),
-          }),
+          service
+            ? Y.t("redeemed_service", { value: Y.formatFen(r.discount_amount) })
+            : Y.t("redeemed_amounts", {
+                discount: Y.formatFen(r.discount_amount),
+                payable: Y.formatFen(r.payable_amount),
+              }),
           current.preview.offer.title,
         ],
       );
-      endAttempt(true);
-      drawLast();
+      endAttempt();
+      loadToday();
       return;
     }
     const code = answer.problem.code;
@@ -309,66 +366,96 @@
       return;
     }
     showProblem(answer.problem);
-    endAttempt(false);
+    endAttempt();
   }
 
-  function endAttempt(clearAmount) {
+  /** After any result, refusal or cancel: nothing carries over to the next customer. */
+  function endAttempt() {
     attempt = null;
     el.preview.hidden = true;
     el.code.value = "";
-    if (clearAmount) el.amount.value = "";
+    el.amount.value = "";
     el.code.focus();
   }
 
   function cancelPreview() {
-    endAttempt(false);
+    endAttempt();
     clearOutcome();
   }
 
   function clearAll() {
-    endAttempt(true);
+    endAttempt();
     clearOutcome();
   }
 
   function setBusy(on) {
     document.body.classList.toggle("busy", on);
-    for (const button of [el.confirm, el.cancel, el.reverseLast]) button.disabled = on;
+    for (const button of [el.confirm, el.cancel, ...el.todayList.querySelectorAll("button")]) button.disabled = on;
   }
 
-  // ----- reverse the last redemption -----
+  // ----- this till's redemptions of today: reverse any of them -----
 
-  function drawLast() {
-    const last = readLast();
-    el.last.hidden = !last;
-    if (!last) return;
-    el.lastSummary.textContent = Y.t("last_summary", {
-      purchase: Y.formatFen(last.purchase_amount),
-      discount: Y.formatFen(last.discount_amount),
-      title: last.offer_title,
-    });
+  async function loadToday() {
+    const answer = await Y.api("GET", "/v1/till/redemptions?limit=50", { token: scannerKey });
+    if (!answer.ok) return;
+    today = answer.data.items;
+    drawToday();
   }
 
-  function startReverse() {
-    if (!readLast() || attempt) return;
+  function drawToday() {
+    el.today.hidden = today.length === 0;
+    el.todayList.replaceChildren(
+      ...today.map((r) => {
+        const item = document.createElement("li");
+        const text = document.createElement("span");
+        text.textContent = Y.t("today_line", {
+          time: Y.formatTime(r.created_at),
+          title: r.offer_title,
+          purchase: r.offer_kind === "service" && !r.purchase_amount ? "—" : Y.formatFen(r.purchase_amount),
+          discount: Y.formatFen(r.discount_amount),
+        });
+        item.append(text);
+        if (r.status === "reversed") {
+          const done = document.createElement("span");
+          done.className = "status";
+          done.textContent = Y.t("status_reversed");
+          item.append(done);
+        } else {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.textContent = Y.t("reverse_this");
+          b.addEventListener("click", () => startReverse(r));
+          item.append(b);
+        }
+        return item;
+      }),
+    );
+  }
+
+  function startReverse(redemption) {
+    if (attempt) return;
+    reversing = redemption;
     el.reverseForm.hidden = false;
-    el.reverseLast.hidden = true;
+    el.reverseQuestion.textContent = Y.t("reverse_question_one", {
+      time: Y.formatTime(redemption.created_at),
+      discount: Y.formatFen(redemption.discount_amount),
+    });
     el.reverseReason.value = "";
     el.reverseReason.focus();
   }
 
   function cancelReverse() {
+    reversing = null;
     el.reverseForm.hidden = true;
-    el.reverseLast.hidden = false;
     el.code.focus();
   }
 
   async function confirmReverse(event) {
     event.preventDefault();
-    const last = readLast();
-    if (busy || !last) return;
+    if (busy || !reversing) return;
     busy = true;
     setBusy(true);
-    const answer = await Y.api("POST", "/v1/redemptions/" + encodeURIComponent(last.id) + "/reversal", {
+    const answer = await Y.api("POST", "/v1/redemptions/" + encodeURIComponent(reversing.id) + "/reversal", {
       token: scannerKey,
       body: { reason: el.reverseReason.value.trim() },
     });
@@ -386,10 +473,8 @@
     } else {
       showProblem(answer.problem);
     }
-    // Reversed, already reversed or too old: either way there is nothing left to reverse.
-    localStorage.removeItem(LAST_STORE);
     cancelReverse();
-    drawLast();
+    loadToday();
   }
 
   // ----- keyboard -----
@@ -416,7 +501,6 @@
   el.keyForm.addEventListener("submit", saveKey);
   el.keyCancel.addEventListener("click", showTill);
   el.changeKey.addEventListener("click", showKeySetup);
-  el.reverseLast.addEventListener("click", startReverse);
   el.reverseForm.addEventListener("submit", confirmReverse);
   el.reverseCancel.addEventListener("click", cancelReverse);
 
@@ -450,7 +534,8 @@
   Y.onLanguageChange(function () {
     drawPreview();
     drawOutcome();
-    drawLast();
+    drawToday();
+    drawIdentity();
   });
 
   Y.start().then(function () {

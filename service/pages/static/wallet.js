@@ -37,7 +37,21 @@
     voucherStatus: $("voucher-status"),
     voucherUses: $("voucher-uses"),
     refresh: $("refresh"),
+    qrCaption: $("qr-caption"),
+    codeBox: $("code-box"),
+    voucherCode: $("voucher-code"),
+    barcode: $("barcode"),
+    voucherDone: $("voucher-done"),
+    lastAttempt: $("last-attempt"),
+    textSize: $("text-size"),
+    help: $("help"),
+    helpPhone: $("help-phone"),
   };
+  const LARGE_STORE = "youdai.large_text";
+  const FAILS_STORE = "youdai.pin_failures";
+  const LOCK_AFTER = 5; // wrong PINs in 15 minutes lock the card (SPEC 4.2)
+  const FAIL_WINDOW_MS = 15 * 60 * 1000;
+  let wakeLock = null;
 
   let session = readSession();
   let me = null;
@@ -92,10 +106,14 @@
       const text =
         answer.problem.code === "unauthenticated" ? Y.t("sign_in_wrong") : Y.problemText(answer.problem);
       Y.say(el.signInProblem, text, "problem");
+      if (answer.problem.code === "unauthenticated") countFailure(card);
+      drawLastAttempt(card);
       el.pin.value = "";
       el.pin.focus();
       return;
     }
+    forgetFailures(card);
+    drawLastAttempt(card);
     session = { token: answer.data.token, expires_at: answer.data.expires_at };
     localStorage.setItem(SESSION_STORE, JSON.stringify(session));
     Y.say(el.signInProblem, "");
@@ -128,6 +146,71 @@
 
   function sessionEnded() {
     signOut("session_ended");
+  }
+
+  /** Wrong PINs this browser saw per card in the last 15 minutes: before the attempt
+   * that would lock the card, the holder is warned. */
+  function failures() {
+    try {
+      return JSON.parse(localStorage.getItem(FAILS_STORE) || "{}");
+    } catch (error) {
+      return {};
+    }
+  }
+
+  function recentFailures(card) {
+    return (failures()[card] || []).filter((at) => Date.now() - at < FAIL_WINDOW_MS);
+  }
+
+  function countFailure(card) {
+    const all = failures();
+    all[card] = [...recentFailures(card), Date.now()];
+    localStorage.setItem(FAILS_STORE, JSON.stringify(all));
+  }
+
+  function forgetFailures(card) {
+    const all = failures();
+    delete all[card];
+    localStorage.setItem(FAILS_STORE, JSON.stringify(all));
+  }
+
+  function drawLastAttempt(card) {
+    el.lastAttempt.hidden = recentFailures(card).length !== LOCK_AFTER - 1;
+  }
+
+  // ----- large text, help -----
+
+  function drawTextSize() {
+    const large = localStorage.getItem(LARGE_STORE) === "1";
+    document.documentElement.classList.toggle("large-text", large);
+    el.textSize.textContent = Y.t("large_text");
+    el.textSize.setAttribute("aria-pressed", large ? "true" : "false");
+  }
+
+  function drawHelp() {
+    const phone = Y.helpPhone();
+    el.help.hidden = !phone;
+    el.helpPhone.textContent = phone;
+    el.helpPhone.href = "tel:" + phone.replace(/[^\d+]/g, "");
+  }
+
+  // ----- the screen stays awake while a QR code is shown, where the browser allows -----
+
+  async function keepAwake() {
+    if (!("wakeLock" in navigator) || wakeLock || !shown || shown.stopped || document.hidden) return;
+    try {
+      wakeLock = await navigator.wakeLock.request("screen");
+      wakeLock.addEventListener("release", () => {
+        wakeLock = null;
+      });
+    } catch (error) {
+      wakeLock = null; // not allowed (battery saver, no user gesture): the QR still shows
+    }
+  }
+
+  function letSleep() {
+    if (wakeLock) wakeLock.release().catch(() => {});
+    wakeLock = null;
   }
 
   // ----- offers and vouchers -----
@@ -199,7 +282,7 @@
     if (offer.max_discount) parts.push(Y.t("terms_max_discount", { amount: Y.formatFen(offer.max_discount) }));
     if (offer.min_purchase) parts.push(Y.t("terms_min_purchase", { amount: Y.formatFen(offer.min_purchase) }));
     if (offer.uses_per_voucher > 1) parts.push(Y.t("terms_uses", { n: offer.uses_per_voucher }));
-    if (offer.ends_at) parts.push(Y.t("terms_until", { date: Y.formatDate(offer.ends_at) }));
+    if (offer.ends_at) parts.push(Y.t("terms_until", { date: Y.formatLastDay(offer.ends_at) }));
     return parts.join(" · ");
   }
 
@@ -247,7 +330,7 @@
             ["partner", v.offer.partner_name],
             ["status status-" + v.status, Y.t("status_" + v.status)],
             ["hint", v.status === "active" ? Y.t("uses_left", { n: v.uses_left }) : ""],
-            ["hint", Y.t("valid_until", { date: Y.formatDate(v.expires_at) })],
+            ["hint", Y.t("valid_until", { date: Y.formatLastDay(v.expires_at) })],
           ],
           v.status === "active" ? [button("show_qr", () => openVoucher(v), "primary")] : [],
           v.status,
@@ -324,9 +407,22 @@
     el.voucherTerms.textContent = terms(v.offer);
     el.voucherUses.textContent =
       v.status === "active"
-        ? Y.t("uses_left", { n: v.uses_left }) + " · " + Y.t("valid_until", { date: Y.formatDate(v.expires_at) })
+        ? Y.t("uses_left", { n: v.uses_left }) + " · " + Y.t("valid_until", { date: Y.formatLastDay(v.expires_at) })
         : "";
-    if (shown.stopped) Y.say(el.voucherStatus, Y.problemText(shown.stopped), "problem");
+    const service = v.offer.kind === "service";
+    const saved = shown.redeemed && v.saved_total > 0;
+    el.voucherDone.hidden = !saved && !(shown.stopped && shown.stopped.code === "voucher_used_up");
+    el.voucherDone.textContent = saved
+      ? Y.t(service ? "saved_service" : "saved_done", { amount: Y.formatFen(v.saved_total) })
+      : Y.t("used_up_done");
+    const usedUp = shown.stopped && shown.stopped.code === "voucher_used_up";
+    if (shown.stopped && !usedUp) Y.say(el.voucherStatus, Y.problemText(shown.stopped), "problem");
+    if (usedUp) Y.say(el.voucherStatus, "");
+    // Never a "show this QR" prompt beside an error, nor without a QR.
+    const problem = !el.voucherStatus.hidden || !!shown.stopped;
+    el.qrCaption.hidden = problem || el.qr.hidden;
+    el.codeBox.hidden = !!shown.stopped || el.qr.hidden;
+    el.refresh.hidden = !!shown.stopped;
     tick();
   }
 
@@ -350,6 +446,7 @@
         return stopShowing(answer.problem);
       }
       Y.say(el.voucherStatus, Y.problemText(answer.problem) + " " + Y.t("retrying"), "problem");
+      drawVoucher();
       current.refreshTimer = setTimeout(refreshQr, RETRY_MS);
       return;
     }
@@ -357,8 +454,11 @@
     const expiresAt = Date.parse(response.headers.get("X-Token-Expires-At"));
     // Count with the server's clock: a phone's clock may be minutes off.
     const serverNow = Date.parse(response.headers.get("Date") || "") || Date.now();
+    const code = response.headers.get("X-Voucher-Code") || "";
     const blob = await response.blob();
     if (shown !== current) return;
+    el.voucherCode.textContent = code.replace(/(\d{3})(?=\d)/g, "$1 ");
+    drawBarcode(current, code);
     const url = URL.createObjectURL(blob);
     el.qr.src = url;
     try {
@@ -378,7 +478,23 @@
     el.qr.dataset.expiresAt = new Date(expiresAt).toISOString();
     el.qrFrame.classList.remove("stale");
     Y.say(el.voucherStatus, "");
-    tick();
+    drawVoucher();
+    keepAwake();
+  }
+
+  /** The barcode of the very code this QR came with (no new minting). */
+  async function drawBarcode(current, code) {
+    if (!code) return;
+    const answer = await Y.api(
+      "GET",
+      "/v1/me/vouchers/" + encodeURIComponent(current.voucher.id) + "/barcode.svg?code=" + code,
+      { token: session.token, accept: "image/svg+xml", raw: true },
+    );
+    if (!answer.ok || shown !== current) return;
+    const url = URL.createObjectURL(await answer.response.blob());
+    if (current.barcodeUrl) URL.revokeObjectURL(current.barcodeUrl);
+    current.barcodeUrl = url;
+    el.barcode.src = url;
   }
 
   function tick() {
@@ -419,7 +535,7 @@
     const used = fresh.uses_left < current.voucher.uses_left;
     current.voucher = fresh;
     vouchers = vouchers.map((v) => (v.id === fresh.id ? fresh : v));
-    if (used) showNotice("success", () => Y.t("voucher_used"));
+    if (used) current.redeemed = true; // say what was saved, beside the voucher
     if (fresh.status !== "active") {
       const code = fresh.status === "used_up" ? "voucher_used_up" : "voucher_" + fresh.status;
       return stopShowing({ code: code });
@@ -432,7 +548,7 @@
     clearTimeout(shown.refreshTimer);
     el.qr.hidden = true;
     el.qr.dataset.state = "stopped";
-    el.refresh.disabled = true;
+    letSleep();
     drawVoucher();
   }
 
@@ -442,7 +558,13 @@
     clearInterval(shown.tickTimer);
     clearInterval(shown.pollTimer);
     if (shown.url) URL.revokeObjectURL(shown.url);
+    if (shown.barcodeUrl) URL.revokeObjectURL(shown.barcodeUrl);
     shown = null;
+    letSleep();
+    el.barcode.removeAttribute("src");
+    el.voucherCode.textContent = "";
+    el.voucherDone.hidden = true;
+    el.refresh.hidden = false;
     el.qr.removeAttribute("src");
     el.qr.dataset.state = "";
     el.refresh.disabled = false;
@@ -456,6 +578,7 @@
   // A phone wakes up with a stale code: fetch a new one at once.
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && shown && !shown.stopped && shown.deadline - Date.now() < 30000) refreshQr();
+    if (!document.hidden) keepAwake(); // a lock is released when the page is hidden
   });
 
   el.signInForm.addEventListener("submit", signIn);
@@ -465,14 +588,22 @@
     closeVoucher(true);
   });
   el.refresh.addEventListener("click", refreshQr);
+  el.textSize.addEventListener("click", () => {
+    localStorage.setItem(LARGE_STORE, document.documentElement.classList.contains("large-text") ? "0" : "1");
+    drawTextSize();
+  });
+  el.card.addEventListener("change", () => drawLastAttempt(el.card.value.trim()));
 
   Y.onLanguageChange(function () {
     drawHome();
     drawVoucher();
+    drawTextSize();
     if (notice) showNotice(notice.kind, notice.text);
   });
 
   Y.start().then(function () {
+    drawTextSize();
+    drawHelp();
     if (session) enterHome();
     else showSignIn();
   });
