@@ -67,7 +67,7 @@ async function render() {
   let nodes;
   const staff = signedIn();
   if (route.view === "setup") nodes = setupView(route.params.get("token"));
-  else if (!staff) nodes = signInView(() => go(location.pathname + location.search, { replace: true }));
+  else if (!staff) nodes = signInView(afterSignIn);
   else if (mustEnrol()) nodes = enrolView(afterEnrol, true);
   else if (route.view === "account") nodes = enrolView(() => {}, false);
   else {
@@ -91,6 +91,12 @@ async function render() {
   main.dataset.view = route.view || "dashboard";
   const title = document.getElementById("view-title");
   if (title) document.title = title.textContent + " · " + t("console_title");
+}
+
+/** The sign-in answer names the account; GET /v1/staff/me adds what it must do first. */
+async function afterSignIn() {
+  await load();
+  go(location.pathname + location.search, { replace: true });
 }
 
 async function afterEnrol() {

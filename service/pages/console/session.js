@@ -41,5 +41,5 @@ export function forget() {
 /** True when this account must enrol a second factor before it can do anything else. */
 export function mustEnrol(account) {
   const who = account || staff;
-  return Boolean(who && (who.totp_enrolment_required || (who.totp_required && !who.totp_enabled)));
+  return Boolean(who && who.must_enrol_totp);
 }

@@ -74,7 +74,7 @@ function enrolForm(enrolment, done) {
     "form",
     { novalidate: true, id: "totp-confirm" },
     h("p", {}, t("totp_scan")),
-    h("img", { class: "qr", src: "/v1/staff/me/totp/qr.svg?v=" + encodeURIComponent(enrolment.secret.slice(0, 6)), alt: t("totp_qr_alt"), width: 200, height: 200 }),
+    h("img", { class: "qr", src: "/v1/staff/me/totp/qr.svg", alt: t("totp_qr_alt"), width: 200, height: 200 }),
     h("p", {}, t("totp_secret_text"), " ", h("code", { id: "totp-secret" }, enrolment.secret)),
     field({ name: "code", label: t("totp_code"), attrs: { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6 } }),
     formProblem(),
