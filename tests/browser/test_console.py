@@ -33,7 +33,10 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'"
 )
 pyotp = pytest.importorskip("pyotp", reason="pyotp comes with the staff accounts (issue 16)")
-from tests.helpers import STAFF_PASSWORD, make_staff  # noqa: E402 - after the skips above
+try:
+    from tests.helpers import STAFF_PASSWORD, make_staff
+except ImportError:  # pragma: no cover - before the staff accounts of issue 16 are merged
+    pytest.skip("staff accounts (issue 16) are not in this tree", allow_module_level=True)
 
 expect = sync_api.expect
 MESSAGES = json.loads((CONSOLE_DIR / "messages.json").read_text(encoding="utf-8"))
