@@ -23,19 +23,23 @@ from service.api import (
     partners,
     redemptions,
     reports,
+    staff,
     vouchers,
 )
 from service.api import metrics as metrics_api
 from service.api import console as console_api
 from service.api import pages as pages_api
 from service.api.middleware import authenticate, request_context
-from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SETTINGS
+from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
 from service.config import Settings
 from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
+from service.db import staff as staff_db
 from service.db.pool import create_pool
+from service.domain.staff import ATTEMPT_WINDOW
 from service.keyring import Keyring
 from service.qr import RenderPool
+from service.sealing import sealer_for
 
 log = logging.getLogger("youdai.housekeeping")
 
@@ -97,6 +101,18 @@ def routes() -> list[web.AbstractRouteDef]:
         # reports
         web.get("/v1/reports/discounts", reports.discounts),
         web.get("/v1/reports/summary", reports.summary),
+        # staff: people signing in with a cookie session (SPEC 7)
+        web.post("/v1/staff-sessions", staff.sign_in),
+        web.delete("/v1/staff-sessions/current", staff.sign_out),
+        web.get("/v1/staff/me", staff.get_staff_me),
+        web.post("/v1/staff/me/totp", staff.enrol_totp),
+        web.get("/v1/staff/me/totp/qr.svg", staff.totp_qr_svg),
+        web.post("/v1/staff/me/totp/confirm", staff.confirm_totp),
+        web.post("/v1/staff/setup", staff.set_up_staff),
+        web.post("/v1/staff", staff.invite_staff),
+        web.get("/v1/staff", staff.list_staff),
+        web.get("/v1/staff/{staff_id}", staff.get_staff),
+        web.patch("/v1/staff/{staff_id}", staff.update_staff),
     ]
 
 
@@ -108,6 +124,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[KEYRING] = Keyring(settings.token_ttl)
+    app[SEALER] = sealer_for(settings.data_dir)  # issue 16 stand-in; issue 14 owns this
     app.add_routes(routes())
     app[docs.OPENAPI_KEY] = docs.build_openapi(app)
     app.cleanup_ctx.append(_database_pool)
@@ -145,6 +162,9 @@ async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
                         "idempotency_keys": await redemptions_db.purge_idempotency_keys(conn),
                         "unknown_card_attempts": (
                             await sessions_db.forget_unknown_card_attempts(conn)
+                        ),
+                        "unknown_email_attempts": (
+                            await staff_db.forget_unknown_email_attempts(conn, ATTEMPT_WINDOW)
                         ),
                     }
                 if any(removed.values()):

@@ -14,3 +14,8 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 DSN = web.AppKey("dsn", str)
 KEYRING = web.AppKey("keyring", Keyring)
 QR_POOL = web.AppKey("qr_pool", RenderPool)
+
+# Issue 16 stand-in for issue 14's sealing key (see service/sealing.py).
+from service.sealing import Sealer  # noqa: E402
+
+SEALER = web.AppKey("sealer", Sealer)

@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     create_key.add_argument("--label", default="", help="a name to recognise the key by")
     create_key.set_defaults(run=cmd_create_key)
 
+    create_staff = commands.add_parser(
+        "create-staff", help="create a staff account; print its one-time setup link last"
+    )
+    create_staff.add_argument("--email", required=True, help="the person's email (unique)")
+    create_staff.add_argument(
+        "--role", required=True, choices=["bureau_admin", "bureau_auditor", "partner_manager"]
+    )
+    create_staff.add_argument("--name", default="", help="display name")
+    create_staff.add_argument("--partner", help="partner id (a partner_manager's partner)")
+    create_staff.set_defaults(run=cmd_create_staff)
+
     rotate = commands.add_parser(
         "rotate-signing-key", help="activate a new voucher signing key in every process at once"
     )
@@ -204,6 +215,47 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as dsn:
         secret = asyncio.run(create(dsn))
     print(secret, flush=True)
+    return 0
+
+
+def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> int:
+    """The first bureau_admin comes from here (SPEC 7): the setup link, valid 72 hours,
+    is printed alone on the last line of stdout."""
+    from service.api.staff import setup_url
+    from service.demo import base_url
+    from service.domain.auth import StaffRole
+    from service.domain.errors import ApiError
+    from service.flows import staff as staff_flow
+
+    if "@" not in args.email.strip(" @"):
+        raise ConfigError(f"--email {args.email!r} is not an email address")
+
+    async def create(dsn: str) -> str:
+        await migrate_database(dsn)
+        conn = await connect(dsn)
+        try:
+            invitation = await staff_flow.invite(
+                conn,
+                None,
+                email=args.email,
+                role=StaffRole(args.role),
+                display_name=args.name,
+                partner_id=args.partner,
+            )
+        except ApiError as error:
+            raise ConfigError(error.detail) from None
+        finally:
+            await conn.close()
+        account = invitation.account
+        print(
+            f"created {account.role} {account.email} ({account.id}); "
+            f"the link below sets the password, once, within 72 hours"
+        )
+        return setup_url(base_url(settings), invitation.setup_token)
+
+    with database(settings) as dsn:
+        link = asyncio.run(create(dsn))
+    print(link, flush=True)
     return 0
 
 

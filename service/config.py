@@ -20,6 +20,7 @@ DEFAULT_TOKEN_TTL = 300
 DEFAULT_ISSUER = "youdai"
 DEFAULT_REVERSAL_WINDOW_DAYS = 30
 LOG_FORMATS = ("json", "console")
+STAFF_TOTP_POLICIES = ("optional", "required_for_bureau", "required")
 
 #: Every environment variable the service reads; deploy tests check manifests against it.
 ENVIRONMENT_VARIABLES = (
@@ -36,6 +37,7 @@ ENVIRONMENT_VARIABLES = (
     "YOUDAI_DB_POOL_MIN",
     "YOUDAI_DB_POOL_MAX",
     "YOUDAI_REVERSAL_WINDOW_DAYS",
+    "YOUDAI_STAFF_TOTP",
 )
 
 
@@ -58,6 +60,8 @@ class Settings:
     db_pool_min: int
     db_pool_max: int
     reversal_window_days: int
+    #: YOUDAI_STAFF_TOTP: optional | required_for_bureau | required (SPEC 7).
+    staff_totp: str = "optional"
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some settings replaced (used by CLI flags and tests)."""
@@ -85,6 +89,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if pool_max < pool_min:
         raise ConfigError("YOUDAI_DB_POOL_MAX must not be smaller than YOUDAI_DB_POOL_MIN")
     issuer = env.get("YOUDAI_ISSUER") or DEFAULT_ISSUER
+    staff_totp = env.get("YOUDAI_STAFF_TOTP") or "optional"
+    if staff_totp not in STAFF_TOTP_POLICIES:
+        raise ConfigError(
+            f"YOUDAI_STAFF_TOTP must be one of {', '.join(STAFF_TOTP_POLICIES)}, not {staff_totp!r}"
+        )
     return Settings(
         database_url=database_url,
         data_dir=Path(env.get("YOUDAI_DATA_DIR") or ".youdai"),
@@ -101,6 +110,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reversal_window_days=_integer(
             env, "YOUDAI_REVERSAL_WINDOW_DAYS", DEFAULT_REVERSAL_WINDOW_DAYS, low=0, high=3650
         ),
+        staff_totp=staff_totp,
     )
 
 

@@ -9,6 +9,7 @@ the same moment take turns.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from service.db import holders as holders_db
 from service.db import keys as keys_db
 from service.db import offers as offers_db
 from service.db import partners as partners_db
-from service.domain.auth import Role
+from service.domain.auth import Role, StaffRole
 from service.domain.offers import check_new_offer
 
 #: pg_advisory_xact_lock key of the demo loader ("youdai" "demo").
@@ -199,9 +200,39 @@ async def load_demo(settings: Settings, dsn: str) -> str:
             _, scanner_key = await keys_db.create_key(
                 conn, role=Role.SCANNER, partner_id=scanner_partner, label="demo till", actor=None
             )
+            staff_lines = await _demo_staff(conn, scanner_partner)
     finally:
         await conn.close()
-    return _printout(settings, loaded_now, admin_key, scanner_key, scanner_partner)
+    head, _, rest = _printout(
+        settings, loaded_now, admin_key, scanner_key, scanner_partner
+    ).partition("\n")
+    return "\n".join([head, *staff_lines, rest])
+
+
+#: The demo's people (SPEC 6, 7): the bureau's admin and the post office's manager.
+DEMO_STAFF = (
+    ("admin@demo.youdai.example", StaffRole.BUREAU_ADMIN, "演示管理员"),
+    ("manager@demo.youdai.example", StaffRole.PARTNER_MANAGER, "邮政演示经理"),
+)
+
+
+async def _demo_staff(conn: asyncpg.Connection, post_office: str) -> list[str]:
+    """Make (or find) the demo's staff accounts and give each a fresh password."""
+    from service.flows import staff as staff_flow
+
+    lines = ["  console staff (new passwords at every start; sign in at /console):"]
+    for email, role, name in DEMO_STAFF:
+        password = "demo-" + secrets.token_urlsafe(12)
+        await staff_flow.ensure_account_with_password(
+            conn,
+            email=email,
+            role=role,
+            display_name=name,
+            partner_id=post_office if role is StaffRole.PARTNER_MANAGER else None,
+            password=password,
+        )
+        lines.append(f"    {role:<16} {email}   password {password}")
+    return lines
 
 
 async def _loaded_scanner_partner(conn: asyncpg.Connection) -> str | None:

@@ -204,3 +204,47 @@ async def record_reversal(db: asyncpg.Connection, settings, redemption_id: str, 
         )
     assert written is not None, "already reversed"
     return reversal_id
+
+
+#: A password the policy accepts (long, not common), for arranging staff accounts.
+STAFF_PASSWORD = "amber-walrus-quietly-juggles-47"
+
+
+async def make_staff(
+    db: asyncpg.Connection,
+    role: str = "bureau_admin",
+    partner_id: str | None = None,
+    *,
+    email: str | None = None,
+    display_name: str = "测试职员",
+    password: str = STAFF_PASSWORD,
+):
+    """A staff account (a StaffAccount) with `password` set."""
+    import uuid
+
+    from service.domain.auth import StaffRole
+    from service.flows import staff as staff_flow
+
+    return await staff_flow.ensure_account_with_password(
+        db,
+        email=email or f"{role}-{uuid.uuid4().hex[:8]}@bureau.example",
+        role=StaffRole(role),
+        display_name=display_name,
+        partner_id=partner_id,
+        password=password,
+    )
+
+
+async def staff_sign_in(client, email: str, password: str = STAFF_PASSWORD, **extra) -> dict:
+    """Sign in and return the headers of that session: the cookie and the CSRF token.
+
+    The client's cookie jar is emptied again, so other callers of the same client stay
+    anonymous; send these headers explicitly."""
+    response = await client.post(
+        "/v1/staff-sessions", json={"email": email, "password": password, **extra}
+    )
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    secret = response.cookies["youdai_staff"].value
+    client.session.cookie_jar.clear()
+    return {"Cookie": f"youdai_staff={secret}", "X-CSRF-Token": body["csrf_token"]}

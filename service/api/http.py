@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError
 
 from schemas.common import messages_to_field_errors
 from service.db.pagination import PageRequest, decode_cursor
-from service.domain.auth import Principal, Role
+from service.domain.auth import AnyRole, Principal, StaffPrincipal
 from service.domain.errors import ApiError, FieldError
 from service.domain.periods import parse_bound
 
@@ -162,7 +162,9 @@ class Operation:
 
     summary: str
     tags: tuple[str, ...] = ()
-    roles: tuple[Role, ...] = ()  # empty: anyone, no key needed
+    roles: tuple[AnyRole, ...] = ()  # empty: anyone, no key needed
+    personal_data: bool = False  # holders' personal data: never for a bureau_auditor
+    before_second_factor: bool = False  # open to staff who must still enrol TOTP
     body: Schema | type[Schema] | None = None
     body_content_type: str = "application/json"
     query: type[Schema] | None = None
@@ -177,7 +179,7 @@ OPERATION_ATTR = "__youdai_operation__"
 def operation(
     summary: str,
     *,
-    roles: Iterable[Role] = (),
+    roles: Iterable[AnyRole] = (),
     tags: Iterable[str] = (),
     body: Schema | type[Schema] | None = None,
     body_content_type: str = "application/json",
@@ -185,6 +187,8 @@ def operation(
     responses: dict[int, Any] | None = None,
     problems: Iterable[str] = (),
     headers: Iterable[tuple[str, bool, str]] = (),
+    personal_data: bool = False,
+    before_second_factor: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare who may call a handler and how it is documented.
 
@@ -194,6 +198,9 @@ def operation(
     which partner the resource belongs to.
     """
     allowed = tuple(roles)
+    tag_names = tuple(tags)
+    # Holders' records are personal data wherever they are served (SPEC 2, 4).
+    personal_data = personal_data or "holders" in tag_names
 
     def decorate(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -201,8 +208,21 @@ def operation(
                 caller = request.get(PRINCIPAL_KEY)
                 if caller is None:
                     raise ApiError("unauthenticated", "Send Authorization: Bearer <key>")
-                if caller.role not in allowed:
+                if not caller.may_call(
+                    allowed,
+                    read_only=request.method in ("GET", "HEAD"),
+                    personal_data=personal_data,
+                ):
                     raise ApiError("forbidden", "This key's role may not call this endpoint")
+                if (
+                    isinstance(caller, StaffPrincipal)
+                    and caller.must_enrol_totp
+                    and not before_second_factor
+                ):
+                    raise ApiError(
+                        "forbidden",
+                        "Enrol a second factor first (POST /v1/staff/me/totp)",
+                    )
             return await handler(request)
 
         guarded.__name__ = handler.__name__
@@ -216,7 +236,7 @@ def operation(
             OPERATION_ATTR,
             Operation(
                 summary=summary,
-                tags=tuple(tags),
+                tags=tag_names,
                 roles=allowed,
                 body=body,
                 body_content_type=body_content_type,
@@ -224,6 +244,8 @@ def operation(
                 responses=dict(responses or {}),
                 problems=problem_codes,
                 headers=tuple(headers),
+                personal_data=personal_data,
+                before_second_factor=before_second_factor,
             ),
         )
         return guarded

@@ -18,8 +18,9 @@ from service.app_keys import POOL
 from service.db import keys as keys_db
 from service.db import partners as partners_db
 from service.db.pagination import page_of
-from service.domain.auth import Role
+from service.domain.auth import Role, StaffRole
 from service.domain.errors import ApiError
+from service.domain.staff import check_key_access
 
 _create = KeyCreateSchema()
 _query = PageQuerySchema()
@@ -27,11 +28,13 @@ _out = KeySchema()
 _created = KeyCreatedSchema()
 
 TAGS = ["keys"]
+#: Admins for any partner; a partner_manager for its own partner's scanner keys.
+ROLES = [Role.ADMIN, StaffRole.PARTNER_MANAGER]
 
 
 @operation(
     "Issue a partner or scanner key",
-    roles=[Role.ADMIN],
+    roles=ROLES,
     tags=TAGS,
     body=KeyCreateSchema,
     responses={201: KeyCreatedSchema},
@@ -40,6 +43,7 @@ TAGS = ["keys"]
 async def create_key(request: web.Request) -> web.Response:
     """The secret `key` is in this answer only; it is stored as a SHA-256 hash."""
     fields = await read_json(request, _create)
+    check_key_access(principal(request), request.match_info["partner_id"], fields["role"])
     async with request.app[POOL].acquire() as conn:
         await partners_db.require_partner(conn, request.match_info["partner_id"])
         row, secret = await keys_db.create_key(
@@ -54,7 +58,7 @@ async def create_key(request: web.Request) -> web.Response:
 
 @operation(
     "List a partner's keys (never their secrets)",
-    roles=[Role.ADMIN],
+    roles=ROLES,
     tags=TAGS,
     query=PageQuerySchema,
     responses={200: KeyPageSchema},
@@ -63,6 +67,7 @@ async def create_key(request: web.Request) -> web.Response:
 async def list_keys(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     page = page_request(query)
+    check_key_access(principal(request), request.match_info["partner_id"], None)
     async with request.app[POOL].acquire() as conn:
         await partners_db.require_partner(conn, request.match_info["partner_id"])
         rows = await keys_db.list_keys(conn, request.match_info["partner_id"], page)
@@ -71,13 +76,17 @@ async def list_keys(request: web.Request) -> web.Response:
 
 @operation(
     "Revoke a key; it stops working at once",
-    roles=[Role.ADMIN],
+    roles=ROLES,
     tags=TAGS,
     responses={200: KeySchema},
     problems=["not_found"],
 )
 async def revoke_key(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
+        key = await keys_db.get_key(conn, request.match_info["key_id"])
+        if key is None:
+            raise ApiError("not_found", "No such key")
+        check_key_access(principal(request), key["partner_id"], key["role"])
         row = await keys_db.revoke_key(conn, request.match_info["key_id"], principal(request))
     if row is None:
         raise ApiError("not_found", "No such key")

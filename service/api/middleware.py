@@ -14,6 +14,7 @@ from aiohttp import web
 
 from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps
+from service.api.staff_session import staff_session_caller
 from service.app_keys import POOL, SETTINGS
 from service.db import keys as keys_db
 from service.domain.auth import Principal, Role
@@ -155,6 +156,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     """
     secret = bearer_secret(request)
     if secret is None:
+        # No Authorization header: a staff session cookie may name the caller (SPEC 7).
+        staff = await staff_session_caller(request)
+        if staff is not None:
+            request[PRINCIPAL_KEY] = staff
         return await handler(request)
     if looks_like_key(secret):
         async with request.app[POOL].acquire() as conn:
@@ -162,7 +167,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         if row is None:
             raise ApiError("unauthenticated", "The key is unknown or revoked")
         request[PRINCIPAL_KEY] = Principal(
-            role=Role(row["role"]), key_id=row["id"], partner_id=row["partner_id"]
+            role=Role(row["role"]),
+            key_id=row["id"],
+            partner_id=row["partner_id"],
+            label=row["label"],
         )
     else:
         caller = await holder_principal(request.app[POOL], secret, request.app[SETTINGS].timezone)

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from service.db.pagination import PageRequest
-from service.domain.auth import Principal
+from service.domain.auth import SYSTEM_ACTOR, Principal
 from service.domain.ids import new_id
 
 
@@ -22,12 +22,14 @@ async def record(
     """Append one event; `changes` maps field -> [before, after] and never holds a secret."""
     await conn.execute(
         """
-        INSERT INTO audit_events (id, actor_id, actor_role, action, entity_type, entity_id, changes)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO audit_events
+            (id, actor_id, actor_role, actor, action, entity_type, entity_id, changes)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         """,
         new_id("audit"),
         actor.actor if actor else "system",
-        str(actor.role) if actor else "system",
+        actor.actor_role if actor else "system",
+        actor.audit_actor if actor else SYSTEM_ACTOR,
         action,
         entity_type,
         entity_id,
@@ -42,6 +44,7 @@ async def list_events(
     entity_type: str | None = None,
     entity_id: str | None = None,
     actor_id: str | None = None,
+    actor_type: str | None = None,
     occurred_from: Any = None,
     occurred_to: Any = None,
 ) -> list[asyncpg.Record]:
@@ -54,6 +57,7 @@ async def list_events(
           AND ($4::text IS NULL OR actor_id = $4)
           AND ($5::timestamptz IS NULL OR occurred_at >= $5)
           AND ($6::timestamptz IS NULL OR occurred_at < $6)
+          AND ($8::text IS NULL OR actor ->> 'type' = $8)
         ORDER BY id
         LIMIT $7
         """,
@@ -64,4 +68,5 @@ async def list_events(
         occurred_from,
         occurred_to,
         page.limit + 1,
+        actor_type,
     )

@@ -57,7 +57,7 @@ async def authenticate(conn: asyncpg.Connection, secret: str) -> asyncpg.Record 
     """
     row = await conn.fetchrow(
         """
-        SELECT id, role, partner_id,
+        SELECT id, role, partner_id, label,
                last_used_at IS NULL OR last_used_at < now() - $2::interval AS stale
         FROM api_keys
         WHERE key_hash = $1 AND revoked_at IS NULL

@@ -27,6 +27,8 @@ PREFIXES = {
     "redemption": "rdm",
     "reversal": "rev",
     "audit": "aud",
+    "staff": "stf",
+    "staff_session": "sts",
 }
 
 

@@ -396,7 +396,7 @@ async def reverse(
             redemption=row,
             reason=reason,
             actor_id=caller.actor,
-            actor_role=str(caller.role),
+            actor_role=caller.actor_role,
             now=now,
             local_day=local_date(now, settings.timezone),
         )

@@ -17,16 +17,44 @@ from aiohttp.test_utils import TestClient
 
 from service.db import keys as keys_db
 from service.domain.auth import Role
-from tests.helpers import Till, bearer, make_holder, make_key, make_voucher, token_for
+from tests.helpers import (
+    STAFF_PASSWORD,
+    Till,
+    bearer,
+    make_holder,
+    make_key,
+    make_staff,
+    make_voucher,
+    staff_sign_in,
+    token_for,
+)
 
-CALLERS = ("anonymous", "admin", "partner_a", "partner_b", "scanner_a", "revoked", "holder")
+CALLERS = (
+    "anonymous",
+    "admin",
+    "partner_a",
+    "partner_b",
+    "scanner_a",
+    "revoked",
+    "holder",
+    # people signed in with a staff session cookie (SPEC 7)
+    "bureau_admin",
+    "bureau_auditor",
+    "manager_a",  # the partner_manager of partner a
+)
 ANYONE = set(CALLERS) - {"revoked"}  # a revoked key is refused everywhere, even on public routes
 
-ADMIN = {"admin"}
-PARTNERS = {"admin", "partner_a", "partner_b"}
+#: A bureau_auditor reads what an admin may, except holders (personal data).
+ADMIN_WRITE = {"admin", "bureau_admin"}
+ADMIN_READ = ADMIN_WRITE | {"bureau_auditor"}
+ADMIN = ADMIN_WRITE
+PARTNERS = ADMIN_WRITE | {"partner_a", "partner_b", "manager_a"}
+PARTNERS_READ = PARTNERS | {"bureau_auditor"}
 PARTNERS_AND_SCANNERS = PARTNERS | {"scanner_a"}
 SCANNER = {"scanner_a"}
 HOLDER = {"holder"}
+STAFF = {"bureau_admin", "bureau_auditor", "manager_a"}
+KEY_MANAGERS = ADMIN_WRITE | {"manager_a"}  # a partner_manager: its own partner's scanner keys
 
 #: (method, route template) -> callers allowed by role. Ownership is tested separately.
 ALLOWED: dict[tuple[str, str], set[str]] = {
@@ -37,21 +65,21 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/docs/init.js"): ANYONE,
     ("GET", "/.well-known/jwks.json"): ANYONE,
     ("POST", "/v1/partners"): ADMIN,
-    ("GET", "/v1/partners"): PARTNERS,
-    ("GET", "/v1/partners/{partner_id}"): PARTNERS,
+    ("GET", "/v1/partners"): PARTNERS_READ,
+    ("GET", "/v1/partners/{partner_id}"): PARTNERS_READ,
     ("PATCH", "/v1/partners/{partner_id}"): ADMIN,
-    ("POST", "/v1/partners/{partner_id}/keys"): ADMIN,
-    ("GET", "/v1/partners/{partner_id}/keys"): ADMIN,
-    ("DELETE", "/v1/keys/{key_id}"): ADMIN,
-    ("GET", "/v1/audit-events"): ADMIN,
+    ("POST", "/v1/partners/{partner_id}/keys"): KEY_MANAGERS,
+    ("GET", "/v1/partners/{partner_id}/keys"): KEY_MANAGERS | ADMIN_READ,
+    ("DELETE", "/v1/keys/{key_id}"): KEY_MANAGERS,
+    ("GET", "/v1/audit-events"): ADMIN_READ,
     ("POST", "/v1/holders"): ADMIN,
     ("GET", "/v1/holders"): ADMIN,
     ("POST", "/v1/holders/import"): ADMIN,
     ("GET", "/v1/holders/{holder_id}"): ADMIN,
     ("PATCH", "/v1/holders/{holder_id}"): ADMIN,
     ("POST", "/v1/offers"): PARTNERS,
-    ("GET", "/v1/offers"): PARTNERS,
-    ("GET", "/v1/offers/{offer_id}"): PARTNERS,
+    ("GET", "/v1/offers"): PARTNERS_READ,
+    ("GET", "/v1/offers/{offer_id}"): PARTNERS_READ,
     ("PATCH", "/v1/offers/{offer_id}"): PARTNERS,
     ("POST", "/v1/holder-sessions"): ANYONE,
     ("DELETE", "/v1/me/session"): HOLDER,
@@ -66,14 +94,25 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/vouchers"): ADMIN,
     ("POST", "/v1/redemptions/preview"): SCANNER,
     ("POST", "/v1/redemptions"): SCANNER,
-    ("GET", "/v1/redemptions"): PARTNERS,
-    ("GET", "/v1/redemptions/{redemption_id}"): PARTNERS,
+    ("GET", "/v1/redemptions"): PARTNERS_READ,
+    ("GET", "/v1/redemptions/{redemption_id}"): PARTNERS_READ,
     ("POST", "/v1/redemptions/{redemption_id}/reversal"): PARTNERS_AND_SCANNERS,
     ("GET", "/metrics"): ANYONE,
     ("GET", "/scan"): ANYONE,
     ("GET", "/wallet"): ANYONE,
-    ("GET", "/v1/reports/discounts"): PARTNERS,
-    ("GET", "/v1/reports/summary"): ADMIN,
+    ("GET", "/v1/reports/discounts"): PARTNERS_READ,
+    ("GET", "/v1/reports/summary"): ADMIN_READ,
+    ("POST", "/v1/staff-sessions"): ANYONE,
+    ("DELETE", "/v1/staff-sessions/current"): STAFF,
+    ("GET", "/v1/staff/me"): STAFF,
+    ("POST", "/v1/staff/me/totp"): STAFF,
+    ("GET", "/v1/staff/me/totp/qr.svg"): STAFF,
+    ("POST", "/v1/staff/me/totp/confirm"): STAFF,
+    ("POST", "/v1/staff/setup"): ANYONE,
+    ("POST", "/v1/staff"): {"bureau_admin"},
+    ("GET", "/v1/staff"): {"bureau_admin"},
+    ("GET", "/v1/staff/{staff_id}"): {"bureau_admin"},
+    ("PATCH", "/v1/staff/{staff_id}"): {"bureau_admin"},
 }
 
 #: Routes that only serve files (their own tests cover them).
@@ -91,6 +130,8 @@ class World:
     redemption_a: str = ""
     redemption_b: str = ""
     db: asyncpg.Connection | None = None
+    staff_emails: dict[str, str] = field(default_factory=dict)
+    victim_staff: str = ""
 
 
 @pytest.fixture
@@ -108,6 +149,13 @@ async def world(client: TestClient, db: asyncpg.Connection, settings, admin) -> 
         "/v1/holder-sessions", json={"card_number": "MATRIX-A", "pin": "204816"}
     )
     world = World(a=a, b=b, other_voucher=other_voucher, db=db)
+    staff_accounts = {
+        "bureau_admin": await make_staff(db, "bureau_admin"),
+        "bureau_auditor": await make_staff(db, "bureau_auditor"),
+        "manager_a": await make_staff(db, "partner_manager", a.partner_id),
+    }
+    world.staff_emails = {caller: account.email for caller, account in staff_accounts.items()}
+    world.victim_staff = (await make_staff(db, "bureau_auditor")).id
     world.headers = {
         "anonymous": {},
         "admin": admin,
@@ -116,6 +164,10 @@ async def world(client: TestClient, db: asyncpg.Connection, settings, admin) -> 
         "scanner_a": a.scanner,
         "revoked": bearer(revoked),
         "holder": bearer((await session.json())["token"]),
+        **{
+            caller: await staff_sign_in(client, account.email)
+            for caller, account in staff_accounts.items()
+        },
     }
     for till in (a, b):
         answer = await client.post(
@@ -151,6 +203,7 @@ async def path_ids(world: World, caller: str, own: bool) -> dict[str, str]:
         "key_id": victim_id,
         "voucher_id": world.a.voucher_id if own else world.other_voucher,
         "redemption_id": world.redemption_a if till is world.a else world.redemption_b,
+        "staff_id": world.victim_staff,
     }
 
 
@@ -197,11 +250,21 @@ async def body_for(world: World, method: str, template: str, caller: str, own: b
         }
     if template == "/v1/redemptions/{redemption_id}/reversal":
         return {"reason": "matrix"}
+    if template == "/v1/staff-sessions":
+        return {"email": world.staff_emails["bureau_auditor"], "password": STAFF_PASSWORD}
+    if template == "/v1/staff" and method == "POST":
+        return {"email": f"m-{uuid.uuid4().hex[:8]}@bureau.example", "role": "bureau_auditor"}
+    if template == "/v1/staff/{staff_id}":
+        return {"display_name": "matrix"}
+    if template == "/v1/staff/setup":
+        return {"setup_token": "yst_unknown", "password": STAFF_PASSWORD}
+    if template == "/v1/staff/me/totp/confirm":
+        return {"code": "000000"}
     return None
 
 
 #: Which callers' access to a route depends on owning the resource.
-SCOPED_CALLERS = {"partner_a", "partner_b", "scanner_a", "holder"}
+SCOPED_CALLERS = {"partner_a", "partner_b", "scanner_a", "holder", "manager_a"}
 
 
 #: Unscoped routes whose body names a resource that may be another partner's.
@@ -212,8 +275,9 @@ SCOPED_BY_BODY = {
 }
 
 
-def is_scoped(method: str, template: str) -> bool:
-    by_path = "{" in template and not template.startswith("/v1/keys")
+def is_scoped(method: str, template: str, caller: str) -> bool:
+    # Only admins and a partner_manager (its own scanner keys) revoke keys by id.
+    by_path = "{" in template and (caller == "manager_a" or not template.startswith("/v1/keys"))
     return by_path or (method, template) in SCOPED_BY_BODY
 
 
@@ -228,12 +292,19 @@ async def call(client, world, method, template, caller, own):
             "/v1/holder-sessions", json={"card_number": "MATRIX-A", "pin": "204816"}
         )
         headers = bearer((await session.json())["token"])
+    if template == "/v1/staff-sessions/current" and caller in STAFF:
+        # Signing out ends the session it is sent with: use one of its own.
+        headers = await staff_sign_in(client, world.staff_emails[caller])
     if template == "/v1/redemptions":
         headers["Idempotency-Key"] = uuid.uuid4().hex
     if isinstance(body, str):
         headers["Content-Type"] = "text/csv"
-        return await client.request(method, path, data=body.encode(), headers=headers)
-    return await client.request(method, path, json=body, headers=headers)
+        response = await client.request(method, path, data=body.encode(), headers=headers)
+    else:
+        response = await client.request(method, path, json=body, headers=headers)
+    # A staff sign-in sets a cookie: keep it from riding along on the next caller's calls.
+    client.session.cookie_jar.clear()
+    return response
 
 
 async def test_every_route_has_an_entry(client: TestClient) -> None:
@@ -262,7 +333,7 @@ async def test_every_caller_on_every_route(client: TestClient, world: World) -> 
                 wrong.append((method, template, caller, status, expected))
         elif status in (401, 403):
             wrong.append((method, template, caller, status, "allowed"))
-        if allowed and caller in SCOPED_CALLERS and is_scoped(method, template):
+        if allowed and caller in SCOPED_CALLERS and is_scoped(method, template, caller):
             foreign = await call(client, world, method, template, caller, own=False)
             if foreign.status < 400 or foreign.status == 401:
                 leaks.append((method, template, caller, foreign.status))

@@ -1,0 +1,149 @@
+"""Staff account rules (SPEC 2 "Staff account", 7): passwords, sessions, the second
+factor and the last bureau_admin. Pure: no I/O."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from zxcvbn import zxcvbn
+
+from service.domain.auth import Principal, StaffPrincipal, StaffRole
+from service.domain.errors import ApiError, validation_error
+
+#: An invitation's setup link works once, for this long.
+INVITATION_TTL = timedelta(hours=72)
+
+#: A session ends after this long without a request, and after SESSION_MAX_AGE anyway.
+SESSION_IDLE = timedelta(minutes=30)
+SESSION_MAX_AGE = timedelta(hours=12)
+#: last_seen_at is written at most this often (a busy console does not write on every call).
+SESSION_TOUCH_RESOLUTION = timedelta(seconds=30)
+
+#: Five failed sign-ins within the window lock the account for LOCK_DURATION.
+MAX_FAILED_SIGNINS = 5
+ATTEMPT_WINDOW = timedelta(minutes=15)
+LOCK_DURATION = timedelta(minutes=15)
+
+COOKIE_NAME = "youdai_staff"
+CSRF_HEADER = "X-CSRF-Token"
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 200
+#: zxcvbn scores 0-4; below 3 a password is among the commonly used or easily guessed
+#: (its packaged lists: common passwords, names, words, keyboard patterns, repeats).
+MIN_PASSWORD_SCORE = 3
+
+#: Verified against unknown emails so that they cost the time of a real account.
+DECOY_PASSWORD = "decoy-password-nobody-has"  # noqa: S105 - not a credential
+
+SETUP_PREFIX = "yst_"
+SESSION_PREFIX = "yss_"
+SECRET_BYTES = 32
+
+
+class TotpPolicy(StrEnum):
+    OPTIONAL = "optional"
+    REQUIRED_FOR_BUREAU = "required_for_bureau"
+    REQUIRED = "required"
+
+
+def totp_required(policy: TotpPolicy, role: StaffRole) -> bool:
+    """Whether YOUDAI_STAFF_TOTP demands a second factor of an account with `role`."""
+    if policy is TotpPolicy.REQUIRED:
+        return True
+    if policy is TotpPolicy.REQUIRED_FOR_BUREAU:
+        return role in (StaffRole.BUREAU_ADMIN, StaffRole.BUREAU_AUDITOR)
+    return False
+
+
+def normalise_email(email: str) -> str:
+    """Emails compare case-insensitively (and without surrounding spaces)."""
+    return email.strip().lower()
+
+
+def check_password(password: str, *, email: str = "", display_name: str = "") -> None:
+    """Refuse a password shorter than 12 characters or a commonly used one (validation_error)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise validation_error(
+            "password", f"must be at least {MIN_PASSWORD_LENGTH} characters long"
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise validation_error("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+    hints = [part for part in (email, email.partition("@")[0], display_name) if part]
+    if zxcvbn(password, user_inputs=hints)["score"] < MIN_PASSWORD_SCORE:
+        raise validation_error(
+            "password",
+            "is too common or too easy to guess; use a longer phrase of unrelated words",
+        )
+
+
+def generate_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(SECRET_BYTES)
+
+
+def hash_secret(secret: str) -> bytes:
+    """Setup tokens and session secrets carry 256 random bits: SHA-256 is enough."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def csrf_token_for(session_secret: str) -> str:
+    """The session's CSRF token, derived from its secret: nothing more is stored, and
+    a page reloaded in the same session can ask for it again (GET /v1/staff/me)."""
+    digest = hmac.new(session_secret.encode(), b"youdai staff csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def csrf_matches(session_secret: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(
+        csrf_token_for(session_secret).encode(), given.encode("utf-8", "replace")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSummary:
+    """What the last-bureau_admin rule needs to know about a change."""
+
+    role: StaffRole
+    status: str
+
+
+def check_keeps_a_bureau_admin(
+    before: StaffSummary, after: StaffSummary, other_active_admins: int
+) -> None:
+    """The last active bureau_admin cannot be disabled or demoted (409 conflict)."""
+    was_admin = before.role is StaffRole.BUREAU_ADMIN and before.status == "active"
+    stays_admin = after.role is StaffRole.BUREAU_ADMIN and after.status == "active"
+    if was_admin and not stays_admin and other_active_admins == 0:
+        raise ApiError(
+            "conflict", "This is the last active bureau_admin: it cannot be disabled or demoted"
+        )
+
+
+def check_partner_for_role(role: StaffRole, partner_id: str | None) -> None:
+    """A partner_manager names its partner; bureau staff name none."""
+    if role is StaffRole.PARTNER_MANAGER and partner_id is None:
+        raise validation_error("partner_id", "is required for a partner_manager")
+    if role is not StaffRole.PARTNER_MANAGER and partner_id is not None:
+        raise validation_error("partner_id", "is only for a partner_manager")
+
+
+def session_expiry(created_at: datetime) -> datetime:
+    return created_at + SESSION_MAX_AGE
+
+
+def check_key_access(caller: Principal, partner_id: str | None, key_role: str | None) -> None:
+    """A partner_manager issues, lists and revokes only its own partner's scanner keys
+    (Rule 5: another partner's are not even found); every other caller the key routes
+    admit is an admin."""
+    if not isinstance(caller, StaffPrincipal) or caller.staff_role is not StaffRole.PARTNER_MANAGER:
+        return
+    if partner_id is None or partner_id != caller.partner_id:
+        raise ApiError("not_found", "No such partner or key")
+    if key_role is not None and key_role != "scanner":
+        raise ApiError("forbidden", "A partner_manager manages scanner keys only")

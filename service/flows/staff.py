@@ -1,0 +1,458 @@
+"""Staff accounts: invitations, password setup, sign-in, sessions, the second factor
+and their management (SPEC 7). Each function is one use case: it opens the
+transaction, applies the rules of service.domain.staff, writes the audit event."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from service.db import audit as audit_db
+from service.db import partners as partners_db
+from service.db import staff as staff_db
+from service.db.pagination import PageRequest
+from service.db.staff import StaffAccount
+from service.domain import staff as rules
+from service.domain import totp
+from service.domain.auth import Principal, StaffPrincipal, StaffRole
+from service.domain.errors import ApiError
+from service.domain.ids import new_id
+from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
+from service.sealing import Sealer, SealError
+
+log = logging.getLogger("youdai.staff")
+
+WRONG_CREDENTIALS = "The email or password is wrong"
+TOTP_CONTEXT = "staff-totp:"
+
+
+def _sealing_context(staff_id: str) -> str:
+    """A sealed secret opens only for the account it was sealed for."""
+    return TOTP_CONTEXT + staff_id
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    account: StaffAccount
+    setup_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    account: StaffAccount
+    session_secret: str
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    secret: str
+    otpauth_uri: str
+
+
+# Invitations and setup ------------------------------------------------------------------
+
+
+async def invite(
+    conn: asyncpg.Connection,
+    caller: Principal | None,
+    *,
+    email: str,
+    role: StaffRole,
+    display_name: str = "",
+    partner_id: str | None = None,
+) -> Invitation:
+    """A new account and its one-time setup token (valid 72 hours); `caller` None is
+    the command line (`youdai create-staff`)."""
+    rules.check_partner_for_role(role, partner_id)
+    email = rules.normalise_email(email)
+    token = rules.generate_secret(rules.SETUP_PREFIX)
+    expires_at = datetime.now(UTC) + rules.INVITATION_TTL
+    async with conn.transaction():
+        if partner_id is not None:
+            await partners_db.require_partner(conn, partner_id)
+        account = await staff_db.create_account(
+            conn,
+            staff_id=new_id("staff"),
+            email=email,
+            display_name=display_name or email.partition("@")[0],
+            role=str(role),
+            partner_id=partner_id,
+        )
+        if account is None:
+            raise ApiError("conflict", "A staff account with this email exists")
+        await staff_db.create_invitation(conn, account.id, rules.hash_secret(token), expires_at)
+        await audit_db.record(
+            conn,
+            caller,
+            "staff.invite",
+            "staff",
+            account.id,
+            {
+                "email": [None, account.email],
+                "role": [None, account.role],
+                "partner_id": [None, account.partner_id],
+            },
+        )
+    return Invitation(account, token, expires_at)
+
+
+async def new_setup_link(
+    conn: asyncpg.Connection, caller: Principal | None, staff_id: str
+) -> Invitation:
+    """A fresh setup token for an existing account (a lost or expired invitation)."""
+    token = rules.generate_secret(rules.SETUP_PREFIX)
+    expires_at = datetime.now(UTC) + rules.INVITATION_TTL
+    async with conn.transaction():
+        account = await staff_db.lock_account(conn, staff_id)
+        if account is None:
+            raise ApiError("not_found", "No such staff account")
+        await staff_db.create_invitation(conn, account.id, rules.hash_secret(token), expires_at)
+        await audit_db.record(conn, caller, "staff.setup_link", "staff", account.id, {})
+    return Invitation(account, token, expires_at)
+
+
+async def set_up(pool: asyncpg.Pool, setup_token: str, password: str) -> StaffAccount:
+    """Set the password of an invitation's account; the link works once. Setting a
+    password ends the account's sessions (a reset must lock out whoever had it)."""
+    async with pool.acquire() as conn, conn.transaction():
+        staff_id = await staff_db.take_invitation(conn, rules.hash_secret(setup_token))
+        if staff_id is None:
+            raise ApiError("not_found", "The setup link is unknown, used or expired")
+        account = await staff_db.lock_account(conn, staff_id)
+        assert account is not None  # the invitation references it
+        # Checked inside the transaction: a refused password leaves the link unused.
+        rules.check_password(password, email=account.email, display_name=account.display_name)
+        password_hash = await hash_pin_off_loop(password)
+        await staff_db.set_password(conn, staff_id, password_hash)
+        await staff_db.end_all_sessions(conn, staff_id)
+        await audit_db.record(conn, None, "staff.password_set", "staff", staff_id, {})
+    return account
+
+
+# Sign-in and sessions -------------------------------------------------------------------
+
+_decoy: list[str] = []
+
+
+async def _decoy_hash() -> str:
+    """An argon2id hash of a password nobody has, made once, off the event loop."""
+    if not _decoy:
+        _decoy.append(await hash_pin_off_loop(rules.DECOY_PASSWORD))
+    return _decoy[0]
+
+
+async def sign_in(
+    pool: asyncpg.Pool,
+    sealer: Sealer,
+    *,
+    email: str,
+    password: str,
+    totp_code: str | None,
+) -> SignedIn:
+    """A new session, or the SPEC 7 refusal.
+
+    An unknown email, an account without a password yet, a disabled account and a wrong
+    password answer the same 401 and take the same time (a hash is verified either way);
+    five failures in 15 minutes lock the account (and an unknown email alike) for 15
+    minutes. The account row stays locked while the password is checked, so concurrent
+    guesses are counted one by one, in every process.
+    """
+    email = rules.normalise_email(email)
+    # Issue 14's per-address throttle goes here: `await check_address(...)` (refuses 429).
+    refusal: ApiError | None = None
+    signed_in: SignedIn | None = None
+    async with pool.acquire() as conn, conn.transaction():
+        facts = await staff_db.lock_for_sign_in(conn, email)
+        if facts is None:
+            attempts = await staff_db.lock_unknown_email(conn, email)
+            if attempts.locked:
+                raise _locked(attempts.locked_until)
+            await verify_pin_off_loop(await _decoy_hash(), password)
+            await staff_db.record_failed_sign_in_unknown(conn, email, *_LOCKOUT)
+            refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
+        elif facts.locked:
+            raise _locked(facts.locked_until)
+        else:
+            account = facts.account
+            password_hash = facts.password_hash or await _decoy_hash()
+            right = await verify_pin_off_loop(password_hash, password)
+            if not right or facts.password_hash is None or account.status != "active":
+                await staff_db.record_failed_sign_in(conn, account.id, *_LOCKOUT)
+                refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
+            elif account.totp_enabled and not totp_code:
+                refusal = ApiError("totp_required", "Enter the code of your authenticator app")
+            elif account.totp_enabled and not await _accept_code(
+                conn, sealer, account.id, facts, totp_code or ""
+            ):
+                await staff_db.record_failed_sign_in(conn, account.id, *_LOCKOUT)
+                refusal = ApiError(
+                    "unauthenticated", "The authenticator code is wrong or was already used"
+                )
+            else:
+                await staff_db.clear_failed_sign_ins(conn, account.id)
+                if needs_rehash(password_hash):
+                    await staff_db.set_password(conn, account.id, await hash_pin_off_loop(password))
+                signed_in = await _open_session(conn, account)
+    if refusal is not None:
+        # Issue 14's per-address throttle: `await record_failure(...)` here.
+        raise refusal
+    assert signed_in is not None
+    log.info("staff signed in", extra={"staff_id": signed_in.account.id})
+    return signed_in
+
+
+_LOCKOUT = (rules.ATTEMPT_WINDOW, rules.LOCK_DURATION, rules.MAX_FAILED_SIGNINS)
+
+
+async def _accept_code(
+    conn: asyncpg.Connection, sealer: Sealer, staff_id: str, facts: Any, code: str
+) -> bool:
+    secret = _open_secret(sealer, staff_id, facts.totp_secret_sealed)
+    step = totp.accepted_step(secret, code, datetime.now(UTC), facts.totp_last_step)
+    return step is not None and await staff_db.accept_totp_step(conn, staff_id, step)
+
+
+def _open_secret(sealer: Sealer, staff_id: str, sealed: bytes | None) -> str:
+    if sealed is None:
+        raise ApiError("conflict", "No second factor is enrolled")
+    try:
+        return sealer.open(bytes(sealed), context=_sealing_context(staff_id)).decode()
+    except SealError:
+        log.error(
+            "a TOTP secret does not open with this service's key", extra={"staff_id": staff_id}
+        )
+        raise ApiError("internal_error", "The second factor cannot be checked") from None
+
+
+async def _open_session(conn: asyncpg.Connection, account: StaffAccount) -> SignedIn:
+    secret = rules.generate_secret(rules.SESSION_PREFIX)
+    expires_at = rules.session_expiry(datetime.now(UTC))
+    await staff_db.create_session(
+        conn,
+        session_id=new_id("staff_session"),
+        secret_hash=rules.hash_secret(secret),
+        staff_id=account.id,
+        role=account.role,
+        expires_at=expires_at,
+    )
+    return SignedIn(account, secret, rules.csrf_token_for(secret), expires_at)
+
+
+def _locked(until: datetime | None) -> ApiError:
+    left = (until - datetime.now(UTC)).total_seconds() if until else 60
+    seconds = max(1, math.ceil(left))
+    return ApiError(
+        "too_many_attempts",
+        f"Too many failed sign-ins: try again in {math.ceil(seconds / 60)} minute(s)",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def looks_like_session_secret(secret: str) -> bool:
+    return secret.startswith(rules.SESSION_PREFIX) and len(secret) <= 100
+
+
+async def session_principal(
+    pool: asyncpg.Pool, secret: str, policy: rules.TotpPolicy
+) -> StaffPrincipal | None:
+    """The person behind a session cookie, or None when it is not a live session."""
+    if not looks_like_session_secret(secret):
+        return None
+    async with pool.acquire() as conn:
+        facts = await staff_db.live_session(
+            conn, rules.hash_secret(secret), rules.SESSION_IDLE, rules.SESSION_TOUCH_RESOLUTION
+        )
+    if facts is None:
+        return None
+    account = facts.account
+    role = StaffRole(account.role)
+    return StaffPrincipal.of(
+        staff_id=account.id,
+        staff_role=role,
+        partner_id=account.partner_id,
+        display_name=account.display_name,
+        email=account.email,
+        session_id=facts.session_id,
+        must_enrol_totp=rules.totp_required(policy, role) and not account.totp_enabled,
+    )
+
+
+async def sign_out(pool: asyncpg.Pool, caller: StaffPrincipal) -> None:
+    async with pool.acquire() as conn:
+        await staff_db.end_session(conn, caller.session_id)
+
+
+async def me(pool: asyncpg.Pool, caller: StaffPrincipal) -> StaffAccount:
+    async with pool.acquire() as conn:
+        account = await staff_db.get_account(conn, caller.staff_id)
+    if account is None:
+        raise ApiError("unauthenticated", "The session is unknown or has expired")
+    return account
+
+
+# Second factor --------------------------------------------------------------------------
+
+
+async def enrol_totp(pool: asyncpg.Pool, sealer: Sealer, caller: StaffPrincipal) -> TotpEnrolment:
+    """A new pending secret; it counts only once confirmed with a code. An account with
+    a second factor already must have it reset by a bureau_admin first."""
+    secret = totp.new_secret()
+    async with pool.acquire() as conn, conn.transaction():
+        account = await staff_db.lock_account(conn, caller.staff_id)
+        assert account is not None
+        if account.totp_enabled:
+            raise ApiError("conflict", "A second factor is enrolled already")
+        sealed = sealer.seal(secret.encode(), context=_sealing_context(caller.staff_id))
+        await staff_db.set_pending_totp(conn, caller.staff_id, sealed)
+    return TotpEnrolment(secret, totp.otpauth_uri(secret, caller.email))
+
+
+async def pending_otpauth_uri(pool: asyncpg.Pool, sealer: Sealer, caller: StaffPrincipal) -> str:
+    """The otpauth URI of the enrolment in progress (drawn as a QR by the console)."""
+    async with pool.acquire() as conn, conn.transaction():
+        sealed = await staff_db.pending_totp(conn, caller.staff_id)
+    if sealed is None:
+        raise ApiError("not_found", "No enrolment is in progress: POST /v1/staff/me/totp first")
+    return totp.otpauth_uri(_open_secret(sealer, caller.staff_id, sealed), caller.email)
+
+
+async def confirm_totp(
+    pool: asyncpg.Pool, sealer: Sealer, caller: StaffPrincipal, code: str
+) -> StaffAccount:
+    async with pool.acquire() as conn, conn.transaction():
+        sealed = await staff_db.pending_totp(conn, caller.staff_id)
+        if sealed is None:
+            raise ApiError("conflict", "No enrolment is in progress: POST /v1/staff/me/totp first")
+        secret = _open_secret(sealer, caller.staff_id, sealed)
+        step = totp.accepted_step(secret, code, datetime.now(UTC), None)
+        if step is None:
+            raise ApiError("validation_error", "code: is not the current code of this secret")
+        await staff_db.enable_totp(conn, caller.staff_id, bytes(sealed), step)
+        await audit_db.record(
+            conn,
+            caller,
+            "staff.totp_enable",
+            "staff",
+            caller.staff_id,
+            {"totp_enabled": [False, True]},
+        )
+        account = await staff_db.get_account(conn, caller.staff_id)
+    assert account is not None
+    return account
+
+
+# Management ----------------------------------------------------------------------------
+
+
+async def list_staff(
+    conn: asyncpg.Connection, page: PageRequest, filters: dict[str, Any]
+) -> list[StaffAccount]:
+    return await staff_db.list_accounts(conn, page, **filters)
+
+
+async def get_staff(conn: asyncpg.Connection, staff_id: str) -> StaffAccount:
+    account = await staff_db.get_account(conn, staff_id)
+    if account is None:
+        raise ApiError("not_found", "No such staff account")
+    return account
+
+
+async def update_staff(
+    conn: asyncpg.Connection,
+    caller: Principal,
+    staff_id: str,
+    changes: dict[str, Any],
+    *,
+    reset_totp: bool = False,
+) -> StaffAccount:
+    """Change display name, role, partner or status, or reset the second factor (a lost
+    phone: the account enrols again). Disabling an account, changing its role or
+    partner, or resetting its factor ends all its sessions at once; the last active
+    bureau_admin cannot be disabled or demoted."""
+    async with conn.transaction():
+        admins = await staff_db.lock_active_bureau_admins(conn)
+        before = await staff_db.lock_account(conn, staff_id)
+        if before is None:
+            raise ApiError("not_found", "No such staff account")
+        role = StaffRole(changes.get("role", before.role))
+        if (
+            "role" in changes
+            and "partner_id" not in changes
+            and role is not StaffRole.PARTNER_MANAGER
+        ):
+            changes["partner_id"] = None
+        partner_id = changes.get("partner_id", before.partner_id)
+        rules.check_partner_for_role(role, partner_id)
+        if partner_id is not None and partner_id != before.partner_id:
+            await partners_db.require_partner(conn, partner_id)
+        rules.check_keeps_a_bureau_admin(
+            rules.StaffSummary(StaffRole(before.role), before.status),
+            rules.StaffSummary(role, changes.get("status", before.status)),
+            other_active_admins=len([a for a in admins if a != staff_id]),
+        )
+        stored = {**changes, "role": str(role)} if "role" in changes else dict(changes)
+        after = await staff_db.update_account(conn, staff_id, stored)
+        diff = {
+            name: [getattr(before, name), getattr(after, name)]
+            for name in ("display_name", "role", "partner_id", "status")
+            if getattr(before, name) != getattr(after, name)
+        }
+        if reset_totp and after.totp_enabled:
+            await staff_db.reset_totp(conn, staff_id)
+            diff["totp_enabled"] = [True, False]
+            after = await staff_db.get_account(conn, staff_id) or after
+        ended = 0
+        if any(name in diff for name in ("role", "partner_id", "status", "totp_enabled")):
+            ended = await staff_db.end_all_sessions(conn, staff_id)
+        if diff:
+            await audit_db.record(conn, caller, "staff.update", "staff", staff_id, diff)
+    if ended:
+        log.info("staff sessions ended", extra={"staff_id": staff_id, "sessions": ended})
+    return after
+
+
+async def ensure_account_with_password(
+    conn: asyncpg.Connection,
+    *,
+    email: str,
+    role: StaffRole,
+    display_name: str,
+    partner_id: str | None,
+    password: str,
+) -> StaffAccount:
+    """The account with this email, made if missing, with `password` set (the demo's
+    accounts: every start prints fresh passwords that work)."""
+    rules.check_password(password, email=email, display_name=display_name)
+    password_hash = await hash_pin_off_loop(password)
+    async with conn.transaction():
+        account = await staff_db.find_by_email(conn, email)
+        if account is None:
+            account = await staff_db.create_account(
+                conn,
+                staff_id=new_id("staff"),
+                email=rules.normalise_email(email),
+                display_name=display_name,
+                role=str(role),
+                partner_id=partner_id,
+            )
+            assert account is not None
+            await audit_db.record(
+                conn,
+                None,
+                "staff.create",
+                "staff",
+                account.id,
+                {"email": [None, account.email], "role": [None, account.role]},
+            )
+        await staff_db.set_password(conn, account.id, password_hash)
+        await staff_db.end_all_sessions(conn, account.id)
+        await audit_db.record(conn, None, "staff.password_set", "staff", account.id, {})
+    return account
