@@ -26,8 +26,8 @@ from service.api import (
     staff,
     vouchers,
 )
-from service.api import metrics as metrics_api
 from service.api import console as console_api
+from service.api import metrics as metrics_api
 from service.api import pages as pages_api
 from service.api.middleware import authenticate, request_context
 from service.app_keys import DSN, KEYRING, POOL, QR_POOL, SEALER, SETTINGS

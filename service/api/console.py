@@ -140,5 +140,5 @@ def console_routes() -> list[web.AbstractRouteDef]:
     return [
         web.get(ASSET_PREFIX + "{name}", console_asset),
         web.get("/console", console),
-        web.get("/console/{view:[a-z0-9/_-]*}", console),
+        web.get("/console/{view:.*}", console),
     ]

@@ -48,7 +48,7 @@ async def test_console_is_served_with_a_strict_content_security_policy(client: T
 
 
 @pytest.mark.parametrize(
-    "path", ["/console/", "/console/offers", "/console/partners/ptn_1", "/console/setup"]
+    "path", ["/console/", "/console/offers", "/console/partners/ptn_38GM2K1Q", "/console/setup"]
 )
 async def test_every_path_below_console_is_the_same_page(client: TestClient, path: str) -> None:
     page = await (await client.get("/console")).text()

@@ -87,7 +87,7 @@ async function render() {
     }
   }
   if (ticket !== rendering) return; // a newer navigation won
-  main.replaceChildren(...[nodes].flat());
+  main.replaceChildren(...[nodes].flat(Infinity).filter((node) => node !== null && node !== undefined && node !== false));
   main.dataset.view = route.view || "dashboard";
   const title = document.getElementById("view-title");
   if (title) document.title = title.textContent + " · " + t("console_title");
