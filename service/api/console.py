@@ -93,8 +93,16 @@ def build(directory: Path = CONSOLE_DIR) -> Built:
 def console_page(language: str) -> Asset:
     html = (CONSOLE_DIR / "console.html").read_text(encoding="utf-8")
     html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
-    for name, hashed in build().names.items():
+    built = build()
+    for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')
+    # Every module at once, not import by import: the browser fetches them in parallel.
+    preloads = "".join(
+        f'<link rel="modulepreload" href="{ASSET_PREFIX}{hashed}">\n'
+        for name, hashed in sorted(built.names.items())
+        if name.endswith(".js") and name != "app.js"
+    )
+    html = html.replace("<script type=\"module\"", preloads + "<script type=\"module\"", 1)
     return _asset(html.encode("utf-8"), ".html")
 
 

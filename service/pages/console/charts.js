@@ -33,7 +33,7 @@ export function columnChart(items, options) {
     const x = left + index * slot + slot * 0.15;
     const group = svg("g", { class: "bar" });
     group.append(svg("rect", { x: x, y: top + plot - barHeight, width: slot * 0.7, height: barHeight, rx: 2 }));
-    group.append(svg("text", { x: x + slot * 0.35, y: top + plot - barHeight - 6, class: "value" }, item.short || options.format(item.value)));
+    group.append(svg("text", { x: x + slot * 0.35, y: top + plot - barHeight - 6, class: "value" }, item.short !== undefined ? item.short : options.format(item.value)));
     group.append(svg("text", { x: x + slot * 0.35, y: height - bottom + 18, class: "label" }, item.label));
     root.append(group);
   });

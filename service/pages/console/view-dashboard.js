@@ -73,7 +73,7 @@ export async function render(context) {
   const monthItems = months.map((month) => ({
     label: t("month_short", { month: Number(month.slice(5)) }),
     value: monthTotals[month] || 0,
-    short: monthTotals[month] ? formatFen(monthTotals[month]).replace(/\.\d\d$/, "") : "",
+    short: monthTotals[month] ? formatFen(monthTotals[month]) : "",
   }));
 
   let secondItems;
