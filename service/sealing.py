@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -43,16 +44,18 @@ class Sealer:
 
 
 def sealer_for(data_dir: Path) -> Sealer:
-    """The data folder's sealing key, made on first use."""
+    """The data folder's sealing key, made on first use (written to a private temporary
+    file and linked into place, so a concurrent process never reads half a key)."""
     path = data_dir / "sealing.key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=data_dir, prefix=".sealing-")  # mode 0600
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
             with os.fdopen(fd, "wb") as file:
                 file.write(secrets.token_bytes(32))
-    key = path.read_bytes()
-    return Sealer(key)
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    return Sealer(path.read_bytes())

@@ -40,6 +40,7 @@ async def list_audit_events(request: web.Request) -> web.Response:
             entity_type=query.get("entity"),
             entity_id=query.get("entity_id"),
             actor_id=query.get("actor"),
+            actor_type=query.get("actor_type"),
             occurred_from=bounds["from"],
             occurred_to=bounds["to"],
         )

@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 import service
 from schemas.common import ProblemSchema
 from service.api.http import json_response, operation, operation_of
+from service.domain.auth import Role, staff_roles_admitted
 from service.domain.errors import CODES
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
@@ -64,6 +65,26 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             "description": "An API key (`yd_…`) or a holder session token.",
         },
     )
+    spec.components.security_scheme(
+        "staffCookie",
+        {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "youdai_staff",
+            "description": "A staff session (POST /v1/staff-sessions sets it): HttpOnly, "
+            "SameSite=Strict, 30 minutes idle, 12 hours at most.",
+        },
+    )
+    spec.components.security_scheme(
+        "csrfToken",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CSRF-Token",
+            "description": "The session's `csrf_token`: required with the staff cookie on "
+            "every method but GET and HEAD (403 `csrf_failed` without it).",
+        },
+    )
     spec.components.schema("Problem", schema=ProblemSchema)
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
@@ -108,9 +129,15 @@ def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, A
     if parameters:
         document["parameters"] = parameters
     if op.roles:
-        document["security"] = [{"bearer": []}]
+        read_only = route.method in ("GET", "HEAD")
+        staff = staff_roles_admitted(op.roles, read_only=read_only, personal_data=op.personal_data)
+        keys = [role for role in op.roles if isinstance(role, Role)]
+        # A staff session authenticates by cookie; a change also needs the CSRF header.
+        cookie = {"staffCookie": []} if read_only else {"staffCookie": [], "csrfToken": []}
+        document["security"] = ([{"bearer": []}] if keys else []) + ([cookie] if staff else [])
+        callers = [*map(str, keys), *(f"staff {role}" for role in staff)]
         document["description"] = (
-            document.get("description", "") + f"\n\nCallers: {', '.join(map(str, op.roles))}."
+            document.get("description", "") + f"\n\nCallers: {', '.join(callers)}."
         ).strip()
     if op.body is not None:
         content: dict[str, Any]

@@ -152,3 +152,22 @@ class StaffPrincipal(Principal):
     @property
     def audit_actor(self) -> dict[str, Any]:
         return {"type": "staff", "id": self.staff_id, "display_name": self.display_name}
+
+
+def staff_roles_admitted(
+    allowed: Collection[AnyRole], *, read_only: bool, personal_data: bool
+) -> list[StaffRole]:
+    """The staff roles an operation admits (for its documentation), by the same rule
+    as `StaffPrincipal.may_call`."""
+    return [
+        role
+        for role in StaffRole
+        if StaffPrincipal.of(
+            staff_id="",
+            staff_role=role,
+            partner_id=None,
+            display_name="",
+            email="",
+            session_id="",
+        ).may_call(allowed, read_only=read_only, personal_data=personal_data)
+    ]

@@ -92,3 +92,19 @@ async def test_api_keys_and_holder_tokens_need_no_csrf_token(client: TestClient,
         headers={**admin, "Cookie": session["Cookie"]},
     )
     assert response.status == 201
+
+
+async def test_a_holder_token_needs_no_csrf_token(client: TestClient, db) -> None:
+    from tests.helpers import bearer, make_holder
+
+    await make_holder(db, card_number="CSRF-1")
+    account = await make_staff(db, "bureau_admin")
+    session = await staff_sign_in(client, account.email)
+    signed_in = await client.post(
+        "/v1/holder-sessions", json={"card_number": "CSRF-1", "pin": "204816"}
+    )
+    token = (await signed_in.json())["token"]
+    out = await client.delete(
+        "/v1/me/session", headers={**bearer(token), "Cookie": session["Cookie"]}
+    )
+    assert out.status == 204

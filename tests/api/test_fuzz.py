@@ -30,9 +30,10 @@ schema = schemathesis.openapi.from_dict(
 
 
 class LiveServer:
-    def __init__(self, url: str, admin_key: str) -> None:
+    def __init__(self, url: str, admin_key: str, database_url: str = "") -> None:
         self.url = url
         self.admin_key = admin_key
+        self.database_url = database_url
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def live_server(pg_server: TestServer) -> Iterator[LiveServer]:
     thread.start()
     asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
     started.wait(30)
-    yield LiveServer(f"http://127.0.0.1:{port}", admin_key)
+    yield LiveServer(f"http://127.0.0.1:{port}", admin_key, database_url)
     asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(timeout=30)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=10)
