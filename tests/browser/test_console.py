@@ -483,8 +483,11 @@ def test_audit_log_names_the_staff_member_who_changed_a_partner(
     partner_id = page.url.rsplit("/", 1)[1]
     page.goto(f"/console/audit?entity=partner&entity_id={partner_id}")
     expect(page.locator("#f-entity_id")).to_have_value(partner_id)
-    # The actor as the API names it: the staff account's id (and its name where given).
-    expect(page.locator("tbody tr").first).to_contain_text(admin.id)
+    # The actor as the API names it: a staff member, by name and id.
+    first = page.locator("tbody tr").first
+    expect(first).to_contain_text(admin.display_name)
+    expect(first).to_contain_text(admin.id)
+    expect(first).to_contain_text(ui("actor_staff"))
 
 
 def yuan(fen: int) -> str:
