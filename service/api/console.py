@@ -102,8 +102,13 @@ def console_page(language: str) -> Asset:
         for name, hashed in sorted(built.names.items())
         if name.endswith(".js") and name != "app.js"
     )
-    html = html.replace("<script type=\"module\"", preloads + "<script type=\"module\"", 1)
+    html = html.replace('<script type="module"', preloads + '<script type="module"', 1)
     return _asset(html.encode("utf-8"), ".html")
+
+
+def _serve(request: web.Request) -> web.Response:
+    language = negotiate_language(request.headers.get("Accept-Language"))
+    return _answer(request, console_page(language), PAGE_CACHE, Vary="Accept-Language")
 
 
 @operation(
@@ -121,8 +126,23 @@ def console_page(language: str) -> Asset:
 async def console(request: web.Request) -> web.Response:
     """Sign-in, dashboard, partners and their tills' keys, offers, holders, redemptions,
     reports, audit and staff: each calls the /v1 API with the staff session cookie."""
-    language = negotiate_language(request.headers.get("Accept-Language"))
-    return _answer(request, console_page(language), PAGE_CACHE, Vary="Accept-Language")
+    return _serve(request)
+
+
+@operation(
+    "A view of the console (the same page as /console: its router reads the path)",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "The HTML page of /console.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        304: "Not modified (If-None-Match matched the ETag)",
+    },
+)
+async def console_view(request: web.Request) -> web.Response:
+    """Any path below /console, so a view with its filters can be bookmarked and reloaded."""
+    return _serve(request)
 
 
 @operation(
@@ -148,5 +168,5 @@ def console_routes() -> list[web.AbstractRouteDef]:
     return [
         web.get(ASSET_PREFIX + "{name}", console_asset),
         web.get("/console", console),
-        web.get("/console/{view:.*}", console),
+        web.get("/console/{view:.*}", console_view),
     ]
