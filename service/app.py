@@ -27,6 +27,7 @@ from service.api import (
     staff,
     vouchers,
 )
+from service.api import console as console_api
 from service.api import metrics as metrics_api
 from service.api import pages as pages_api
 from service.api.middleware import (
@@ -67,6 +68,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/.well-known/jwks.json", jwks.jwks),
         # pages
         *pages_api.page_routes(),
+        *console_api.console_routes(),
         # partners and their keys (bureau)
         web.post("/v1/partners", partners.create_partner),
         web.get("/v1/partners", partners.list_partners),

@@ -8,3 +8,5 @@ included) is written in Chinese and English. service.api.pages serves them.
 from pathlib import Path
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: /console's page, its ES modules, style sheet and messages.json (service.api.console).
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"

@@ -105,6 +105,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/metrics"): ANYONE,
     ("GET", "/scan"): ANYONE,
     ("GET", "/wallet"): ANYONE,
+    ("GET", "/console"): ANYONE,
     ("GET", "/v1/reports/discounts"): PARTNERS_READ,
     ("GET", "/v1/reports/summary"): ADMIN_READ,
     ("POST", "/v1/staff-sessions"): ANYONE,
@@ -121,7 +122,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
 }
 
 #: Routes that only serve files (their own tests cover them).
-ASSET_PREFIXES = ("/docs/static", "/pages/static", "/static")
+#: ("/console/" also holds the console's other paths: the same page as /console.)
+ASSET_PREFIXES = ("/docs/static", "/pages/static", "/static", "/console/")
 
 
 @dataclass

@@ -1,0 +1,172 @@
+"""/console: the staff's page (SPEC 7), its scripts, style sheet and texts.
+
+The files live in service/pages/console and are read and hashed once per process.
+Each asset is served as `/console/assets/<name>.<hash>.<ext>`, its hash a digest of its
+bytes, so a browser may keep it for a year: a new release changes the name. The scripts
+are ES modules importing each other by relative name (`from "./api.js"`); those names are
+rewritten to the hashed ones before hashing, dependencies first, so a changed module
+changes the name of every module that imports it. An old or unknown name is 404.
+
+Every path below /console (but /console/assets/) answers the same page: the page's own
+router reads the path and query, so any view can be bookmarked and reloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from aiohttp import web
+
+from service.api.http import operation
+from service.api.pages import (
+    PAGE_CACHE,
+    Asset,
+    _answer,
+    _asset,
+    negotiate_language,
+)
+from service.domain.errors import ApiError
+from service.pages import CONSOLE_DIR
+
+TAGS = ["pages"]
+ASSET_PREFIX = "/console/assets/"
+#: Hashed names never change meaning: a year in any cache, never revalidated.
+ASSET_CACHE = "public, max-age=31536000, immutable"
+#: `import … from "./name.js"` and `import("./name.js")` in a module.
+_IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)"\./([a-z0-9_-]+\.js)\"""")
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """The console's files under their hashed names, and the map from plain names."""
+
+    assets: dict[str, Asset]
+    names: dict[str, str]
+
+
+def _hashed_name(name: str, body: bytes) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}.{hashlib.sha256(body).hexdigest()[:12]}{dot}{suffix}"
+
+
+@cache
+def build(directory: Path = CONSOLE_DIR) -> Built:
+    """Read every file once; rewrite module imports to hashed names, dependencies first."""
+    sources = {
+        path.name: path.read_bytes()
+        for path in sorted(directory.iterdir())
+        if path.is_file() and path.suffix != ".html"
+    }
+    names: dict[str, str] = {}
+    bodies: dict[str, bytes] = {}
+
+    def resolve(name: str, seen: tuple[str, ...] = ()) -> str:
+        if name in names:
+            return names[name]
+        if name in seen:
+            raise ValueError(f"console modules import each other in a cycle: {seen}")
+        body = sources[name]
+        if name.endswith(".js"):
+            text = body.decode("utf-8")
+
+            def rename(match: re.Match[str]) -> str:
+                return f'{match.group(1)}"./{resolve(match.group(2), (*seen, name))}"'
+
+            body = _IMPORT.sub(rename, text).encode("utf-8")
+        names[name] = _hashed_name(name, body)
+        bodies[names[name]] = body
+        return names[name]
+
+    for name in sources:
+        resolve(name)
+    assets = {
+        hashed: _asset(body, "." + hashed.rpartition(".")[2]) for hashed, body in bodies.items()
+    }
+    return Built(assets=assets, names=names)
+
+
+@cache
+def console_page(language: str) -> Asset:
+    html = (CONSOLE_DIR / "console.html").read_text(encoding="utf-8")
+    html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
+    built = build()
+    for name, hashed in built.names.items():
+        html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')
+    # Every module at once, not import by import: the browser fetches them in parallel.
+    preloads = "".join(
+        f'<link rel="modulepreload" href="{ASSET_PREFIX}{hashed}">\n'
+        for name, hashed in sorted(built.names.items())
+        if name.endswith(".js") and name != "app.js"
+    )
+    html = html.replace('<script type="module"', preloads + '<script type="module"', 1)
+    return _asset(html.encode("utf-8"), ".html")
+
+
+def _serve(request: web.Request) -> web.Response:
+    language = negotiate_language(request.headers.get("Accept-Language"))
+    return _answer(request, console_page(language), PAGE_CACHE, Vary="Accept-Language")
+
+
+@operation(
+    "The staff console (every path below /console answers this page)",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "The HTML page (Chinese or English by Accept-Language; the page "
+            "remembers a choice). Sent with a strict Content-Security-Policy.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        304: "Not modified (If-None-Match matched the ETag)",
+    },
+)
+async def console(request: web.Request) -> web.Response:
+    """Sign-in, dashboard, partners and their tills' keys, offers, holders, redemptions,
+    reports, audit and staff: each calls the /v1 API with the staff session cookie."""
+    return _serve(request)
+
+
+@operation(
+    "A view of the console (the same page as /console: its router reads the path)",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "The HTML page of /console.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        304: "Not modified (If-None-Match matched the ETag)",
+    },
+)
+async def console_view(request: web.Request) -> web.Response:
+    """Any path below /console, so a view with its filters can be bookmarked and reloaded."""
+    return _serve(request)
+
+
+@operation(
+    "A file of the console, by its content-hashed name",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "The file, cached for a year (its name changes with its bytes)",
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        },
+        304: "Not modified (If-None-Match matched the ETag)",
+    },
+    problems=["not_found"],
+)
+async def console_asset(request: web.Request) -> web.Response:
+    asset = build().assets.get(request.match_info["name"])
+    if asset is None:
+        raise ApiError("not_found", "No such file (an older release's name?)")
+    return _answer(request, asset, ASSET_CACHE)
+
+
+def console_routes() -> list[web.AbstractRouteDef]:
+    return [
+        web.get(ASSET_PREFIX + "{name}", console_asset),
+        web.get("/console", console),
+        web.get("/console/{view:.*}", console_view),
+    ]

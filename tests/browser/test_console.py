@@ -1,0 +1,775 @@
+"""/console in a real browser, per role (SPEC 7): bureau staff sign in (with a TOTP code
+computed here), enrol partners and their tills' keys, offers of every kind, holders and
+CSV imports, see and reverse redemptions, download reports whose totals match the API,
+read the audit log, invite a colleague; a partner_manager sees only its own partner and
+a bureau_auditor no holder data. Every view is photographed in zh and en (tests/output/)
+and checked by axe-core, installed from the npm registry for the run (never shipped).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from service.domain.auth import Role
+from service.pages import CONSOLE_DIR
+from tests.browser.conftest import OUTPUT, Console, LiveApp
+from tests.helpers import make_holder, make_key, make_offer, make_partner
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'"
+)
+pyotp = pytest.importorskip("pyotp", reason="pyotp comes with the staff accounts (issue 16)")
+try:
+    from tests.helpers import STAFF_PASSWORD, make_staff
+except ImportError:  # pragma: no cover - before the staff accounts of issue 16 are merged
+    pytest.skip("staff accounts (issue 16) are not in this tree", allow_module_level=True)
+
+expect = sync_api.expect
+MESSAGES = json.loads((CONSOLE_DIR / "messages.json").read_text(encoding="utf-8"))
+LAPTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 768, "height": 1024}
+PIN = "204816"
+SHOTS = OUTPUT / "console"
+
+
+def ui(key: str, lang: str = "zh", **values: object) -> str:
+    text = MESSAGES["ui"][key][lang]
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", str(value))
+    return text
+
+
+# -- arranging --------------------------------------------------------------------------
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def staff(live_app: LiveApp, role: str, partner_id: str | None = None, name: str = "") -> Any:
+    email = f"{unique(role)}@bureau.example"
+    display = (
+        name
+        or {"bureau_admin": "王主任", "bureau_auditor": "审计李", "partner_manager": "店长赵"}[role]
+    )
+    return live_app.run(
+        lambda conn: make_staff(conn, role, partner_id, email=email, display_name=display)
+    )
+
+
+def call(
+    live_app: LiveApp,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """One request to the API from outside the browser (a till, a holder's phone)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(live_app.url + path, data=data, method=method)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+@pytest.fixture(scope="module")
+def admin_key(live_app: LiveApp) -> str:
+    return live_app.run(lambda conn: make_key(conn, Role.ADMIN))
+
+
+def redeem_through_the_api(
+    live_app: LiveApp, offer_id: str, scanner: str, purchase: int, reference: str
+) -> dict[str, Any]:
+    """A holder claims a voucher and a till redeems it, as /wallet and /scan would."""
+    card = unique("YD").upper()
+    live_app.run(lambda conn: make_holder(conn, card_number=card, pin=PIN))
+    status, session = call(
+        live_app, "POST", "/v1/holder-sessions", {"card_number": card, "pin": PIN}
+    )
+    assert status == 201, session
+    holder = session["token"]
+    status, voucher = call(live_app, "POST", "/v1/me/vouchers", {"offer_id": offer_id}, holder)
+    assert status in (200, 201), voucher
+    _, minted = call(live_app, "GET", f"/v1/me/vouchers/{voucher['id']}/token", token=holder)
+    status, redemption = call(
+        live_app,
+        "POST",
+        "/v1/redemptions",
+        {"token": minted["token"], "purchase_amount": purchase, "reference": reference},
+        scanner,
+        {"Idempotency-Key": unique("till")},
+    )
+    assert status == 201, redemption
+    return redemption
+
+
+# -- the browser ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_desk(browser: Any, live_app: LiveApp, console: Console) -> Iterator[Any]:
+    """Opens pages in new browser contexts (a laptop in Chinese unless told otherwise)."""
+    contexts: list[Any] = []
+
+    def open_page(viewport: dict[str, int] = LAPTOP, locale: str = "zh-CN") -> Any:
+        context = browser.new_context(
+            base_url=live_app.url, viewport=viewport, locale=locale, accept_downloads=True
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return console.listen(context.new_page())
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def sign_in(page: Any, account: Any, code: str | None = None, lang: str = "zh") -> None:
+    page.goto("/console")
+    page.fill("#f-email", account.email)
+    page.fill("#f-password", STAFF_PASSWORD)
+    page.get_by_role("button", name=ui("sign_in", lang)).click()
+    if code is not None:
+        expect(page.locator("#f-totp_code")).to_be_visible()
+        page.fill("#f-totp_code", code)
+        page.get_by_role("button", name=ui("sign_in", lang)).click()
+    expect(page.locator("#sign-out")).to_be_visible()
+
+
+def nav_names(page: Any) -> list[str]:
+    return page.locator("#nav a").all_inner_texts()
+
+
+def accept_dialogs(page: Any) -> None:
+    page.on("dialog", lambda dialog: dialog.accept())
+
+
+# -- sign-in ----------------------------------------------------------------------------
+
+
+def test_staff_enrols_a_second_factor_and_then_signs_in_with_a_code(
+    live_app: LiveApp, open_desk: Any
+) -> None:
+    admin = staff(live_app, "bureau_admin")
+    page = open_desk()
+    sign_in(page, admin)
+    page.get_by_role("link", name=ui("nav_account")).click()
+    page.get_by_role("button", name=ui("totp_start")).click()
+    expect(page.locator("img.qr")).to_be_visible()
+    page.wait_for_function("() => document.querySelector('img.qr').naturalWidth > 0")
+    secret = page.locator("#totp-secret").inner_text()
+    page.fill("#f-code", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name=ui("totp_confirm")).click()
+    expect(page.get_by_text(ui("totp_enabled"))).to_be_visible()
+
+    page.get_by_role("button", name=ui("sign_out")).click()
+    expect(page.locator("#f-email")).to_be_visible()
+    page.fill("#f-email", admin.email)
+    page.fill("#f-password", "not the password at all")
+    page.get_by_role("button", name=ui("sign_in")).click()
+    expect(page.locator(".form-problem")).to_have_text(
+        MESSAGES["problems"]["unauthenticated"]["zh"]
+    )
+    # The same code twice is refused by the service; wait for the next step's code.
+    time.sleep(max(0.0, 30 - time.time() % 30) + 0.5)
+    sign_in(page, admin, code=pyotp.TOTP(secret).now())
+    expect(page.locator("#view-title")).to_have_text(ui("nav_dashboard"))
+
+
+# -- partners and keys --------------------------------------------------------------------
+
+
+def test_bureau_admin_enrols_and_activates_a_partner_and_issues_and_revokes_a_till_key(
+    live_app: LiveApp, open_desk: Any
+) -> None:
+    page = open_desk()
+    accept_dialogs(page)
+    sign_in(page, staff(live_app, "bureau_admin"))
+    page.get_by_role("link", name=ui("nav_partners")).click()
+    page.get_by_role("link", name=ui("partner_enrol")).click()
+    name = unique("区邮政分公司")
+    page.fill("#f-name", name)
+    page.select_option("#f-category", "postal")
+    page.fill("#f-contact_phone", "010-12345678")
+    page.get_by_role("button", name=ui("partner_enrol")).click()
+    expect(page.locator("#view-title")).to_have_text(name)
+    expect(page.locator("#partner-status")).to_have_text(ui("status_pending"))
+    page.get_by_role("button", name=ui("partner_activate")).click()
+    expect(page.locator("#partner-status")).to_have_text(ui("status_active"))
+
+    page.fill("#f-label", "一号收银台")
+    page.get_by_role("button", name=ui("key_issue")).click()
+    key = page.locator("#new-key-value").input_value()
+    assert key.startswith("yd_")
+    expect(page.get_by_text(ui("key_once_warning"))).to_be_visible()
+    expect(page.locator("#new-key").get_by_role("button", name=ui("copy"))).to_be_visible()
+    probe = {"token": "not-a-token", "purchase_amount": 100}
+    assert call(live_app, "POST", "/v1/redemptions/preview", probe, key)[0] == 422
+
+    page.reload()  # the key is not shown again
+    expect(page.locator("#new-key-value")).to_have_count(0)
+    page.get_by_role("button", name=ui("key_revoke") + " 一号收银台").click()
+    expect(page.get_by_role("cell", name="一号收银台")).to_have_count(0)
+    assert call(live_app, "POST", "/v1/redemptions/preview", probe, key)[0] == 401
+
+
+def test_partner_list_filters_live_in_the_url(live_app: LiveApp, open_desk: Any) -> None:
+    name = unique("红色文旅")
+    live_app.run(lambda conn: make_partner(conn, name=name, category="culture_tourism"))
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_auditor"))
+    page.goto("/console/partners")
+    page.fill("#f-q", name)
+    page.get_by_role("button", name=ui("apply_filters")).click()
+    expect(page).to_have_url(f"{live_app.url}/console/partners?q={urllib.parse.quote(name)}")
+    expect(page.get_by_role("link", name=name)).to_be_visible()
+    page.reload()
+    expect(page.locator("#f-q")).to_have_value(name)
+    expect(page.locator("tbody tr")).to_have_count(1)
+    # A bureau_auditor reads; it is offered no change.
+    expect(page.get_by_role("link", name=ui("partner_enrol"))).to_have_count(0)
+    page.get_by_role("link", name=name).click()
+    expect(page.get_by_role("button", name=ui("partner_suspend"))).to_have_count(0)
+    expect(page.locator("#key-form")).to_have_count(0)
+
+
+# -- offers -------------------------------------------------------------------------------
+
+KINDS = [
+    # kind, the field typed, its yuan or percent text, what the API stores, the preview of ¥100
+    ("percent_off", "#f-percent_bp", "12.5", ("percent_bp", 1250), "¥12.50", "¥87.50"),
+    ("amount_off", "#f-amount_off", "20", ("amount_off", 2000), "¥20.00", "¥80.00"),
+    ("fixed_price", "#f-fixed_price", "59.90", ("fixed_price", 5990), "¥40.10", "¥59.90"),
+    ("service", "#f-nominal_value", "5", ("nominal_value", 500), "¥5.00", "¥100.00"),
+]
+
+
+def test_bureau_admin_creates_and_publishes_an_offer_of_each_kind(
+    live_app: LiveApp, open_desk: Any, admin_key: str
+) -> None:
+    partner = live_app.run(lambda conn: make_partner(conn, name=unique("餐饮商会")))
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_admin"))
+    for kind, selector, typed, (field, stored), discount, payable in KINDS:
+        page.goto("/console/offers/new")
+        page.select_option("#f-partner_id", partner)
+        title = unique(kind)
+        page.fill("#f-title", title)
+        page.check(f'input[name="kind"][value="{kind}"]')
+        expect(page.get_by_text(ui(f"kind_{kind}_rule"))).to_be_visible()
+        page.fill(selector, typed)
+        page.fill("#f-min_purchase", "10")
+        page.fill("#f-holder_limit_count", "2")
+        page.fill("#f-ends_on", "2030-12-31")
+        page.check('input[name="eligible_categories"][value="veteran"]')
+        page.fill("#sample", "100")
+        if kind == "service":
+            expected = ui("preview_service", value=discount, payable=payable)
+        else:
+            expected = ui("preview_money", purchase="¥100.00", discount=discount, payable=payable)
+        expect(page.locator("#sample-result")).to_have_text(expected)
+        page.fill("#sample", "9.99")
+        expect(page.locator("#sample-result")).to_have_text(
+            ui("preview_below_min", amount="¥10.00")
+        )
+        page.get_by_role("button", name=ui("offer_create")).click()
+        expect(page.locator("#offer-status")).to_have_text(ui("status_draft"))
+        page.get_by_role("button", name=ui("offer_to_active")).click()
+        expect(page.locator("#offer-status")).to_have_text(ui("status_active"))
+        offer_id = page.url.rsplit("/", 1)[1]
+        status, offer = call(live_app, "GET", f"/v1/offers/{offer_id}", token=admin_key)
+        assert status == 200
+        assert (offer["kind"], offer[field], offer["status"]) == (kind, stored, "active")
+        assert offer["min_purchase"] == 1000
+        assert offer["holder_limit"] == {"count": 2, "period": "month"}
+        assert offer["eligible_categories"] == ["veteran"]
+        # Valid through 31 Dec 2030 in the programme's time zone: ends at 00:00 on 1 Jan.
+        assert offer["ends_at"].startswith("2030-12-31T16:00:00")
+
+
+def test_offer_form_shows_the_api_field_errors_beside_their_fields(
+    live_app: LiveApp, open_desk: Any
+) -> None:
+    partner = live_app.run(lambda conn: make_partner(conn))
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_admin"))
+    page.goto("/console/offers/new")
+    page.select_option("#f-partner_id", partner)
+    page.fill("#f-title", "x" * 201)  # the API allows 200 characters
+    page.evaluate("document.querySelector('#f-title').removeAttribute('maxlength')")
+    page.fill("#f-title", "x" * 201)
+    page.check('input[name="kind"][value="amount_off"]')
+    page.fill("#f-amount_off", "12.345")  # a third decimal is refused before sending
+    page.get_by_role("button", name=ui("offer_create")).click()
+    expect(page.locator("#f-amount_off-error")).to_have_text(ui("too_precise_fen"))
+    page.fill("#f-amount_off", "12.34")
+    page.get_by_role("button", name=ui("offer_create")).click()
+    expect(page.locator("#f-title-error")).to_be_visible()
+    expect(page.locator("#f-title")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#offer-form .form-problem")).to_contain_text(
+        MESSAGES["problems"]["validation_error"]["zh"]
+    )
+
+
+# -- holders ------------------------------------------------------------------------------
+
+
+def test_bureau_admin_enrols_a_holder_and_imports_a_bad_then_a_good_csv(
+    live_app: LiveApp, open_desk: Any
+) -> None:
+    page = open_desk()
+    accept_dialogs(page)
+    sign_in(page, staff(live_app, "bureau_admin"))
+    page.get_by_role("link", name=ui("nav_holders")).click()
+    page.get_by_role("link", name=ui("holder_enrol")).click()
+    card = unique("YD").upper()
+    page.fill("#f-card_number", card)
+    page.fill("#f-display_name", "王建国")
+    page.select_option("#f-category", "disabled_veteran")
+    page.fill("#f-valid_until", "2030-12-31")
+    page.fill("#f-pin", PIN)
+    page.get_by_role("button", name=ui("holder_enrol")).click()
+    expect(page.locator("#holder-status")).to_have_text(ui("status_active"))
+    page.get_by_role("button", name=ui("holder_to_suspended")).click()
+    expect(page.locator("#holder-status")).to_have_text(ui("status_suspended"))
+
+    header = "card_number,category,display_name,region,valid_until,pin\n"
+    bad = (
+        header
+        + f"{unique('YD')},veteran,张三,东城,2030-12-31,204816\nYD-X,nobody,李四,,2030-13-01,12\n"
+    )
+    page.goto("/console/holders/import")
+    page.set_input_files(
+        "#csv-file", {"name": "bad.csv", "mimeType": "text/csv", "buffer": bad.encode()}
+    )
+    page.get_by_role("button", name=ui("import_start")).click()
+    errors = page.locator("#import-outcome tbody tr")
+    expect(errors.first).to_be_visible()
+    assert "3" in errors.first.locator("td").first.inner_text()  # the third line of the file
+    assert {row.locator("td").nth(1).inner_text() for row in errors.all()} >= {"category"}
+
+    cards = [unique("YD").upper() for _ in range(3)]
+    good = header + "".join(
+        f"{c},veteran,持证人{i},西城,2031-06-30,20481{i}\n" for i, c in enumerate(cards)
+    )
+    page.set_input_files(
+        "#csv-file", {"name": "good.csv", "mimeType": "text/csv", "buffer": good.encode()}
+    )
+    page.get_by_role("button", name=ui("import_start")).click()
+    expect(page.locator("#import-done")).to_have_text(ui("import_done", created=3, updated=0))
+    page.goto(f"/console/holders?q={cards[0]}")
+    expect(page.get_by_role("link", name=cards[0])).to_be_visible()
+
+
+# -- redemptions, reports, audit ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shop(live_app: LiveApp) -> dict[str, str]:
+    """An active partner with a 10 %-off offer and a till key."""
+
+    async def arrange(conn: Any) -> dict[str, str]:
+        partner = await make_partner(conn, name=unique("老字号饭庄"), category="catering")
+        offer = await make_offer(conn, partner, title=unique("堂食九折"), percent_bp=1000)
+        scanner = await make_key(conn, Role.SCANNER, partner)
+        return {"partner": partner, "offer": offer, "scanner": scanner}
+
+    return live_app.run(arrange)
+
+
+def test_a_redemption_made_at_a_till_appears_and_is_reversed_with_a_reason(
+    live_app: LiveApp, open_desk: Any, shop: dict[str, str], admin_key: str
+) -> None:
+    reference = unique("R")
+    redemption = redeem_through_the_api(live_app, shop["offer"], shop["scanner"], 12800, reference)
+    page = open_desk()
+    manager = staff(live_app, "partner_manager", shop["partner"])
+    sign_in(page, manager)
+    page.get_by_role("link", name=ui("nav_redemptions")).click()
+    page.select_option("#f-offer_id", shop["offer"])
+    page.get_by_role("button", name=ui("apply_filters")).click()
+    row = page.locator("tbody tr", has_text=reference)
+    expect(row).to_contain_text("¥128.00")
+    expect(row).to_contain_text("¥12.80")
+    row.get_by_role("button", name=ui("reverse") + " " + reference).click()
+    row.get_by_role("button", name=ui("reverse_confirm")).click()
+    expect(row.locator(".field-error")).to_have_text(ui("reverse_reason_required"))
+    row.get_by_label(ui("reverse_reason")).fill("顾客退货")
+    row.get_by_role("button", name=ui("reverse_confirm")).click()
+    expect(page.locator("tbody tr", has_text=reference)).to_contain_text(ui("status_reversed"))
+    _, seen = call(live_app, "GET", f"/v1/redemptions/{redemption['id']}", token=admin_key)
+    assert seen["status"] == "reversed"
+
+
+def test_report_downloads_carry_the_totals_the_api_reports(
+    live_app: LiveApp, open_desk: Any, shop: dict[str, str], admin_key: str
+) -> None:
+    for amount in (5000, 3333):
+        redeem_through_the_api(live_app, shop["offer"], shop["scanner"], amount, unique("R"))
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_admin"))
+    page.goto(f"/console/reports?group_by=partner,month&partner_id={shop['partner']}")
+    _, report = call(
+        live_app,
+        "GET",
+        f"/v1/reports/discounts?group_by=partner,month&partner_id={shop['partner']}",
+        token=admin_key,
+    )
+    totals = report["totals"]
+    shown = page.locator('#report-totals [data-figure="discount_total"] dd')
+    expect(shown).to_have_text(yuan(totals["discount_total"]))
+
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    column = header.index("discount_total")
+    body = [r for r in rows[1:] if r and r[0] and not r[0].lower().startswith("total")]
+    assert (
+        sum(int(r[column]) for r in body if r[column].lstrip("-").isdigit())
+        == totals["discount_total"]
+    )
+
+    with page.expect_download() as download:
+        page.click("#download-xlsx")
+    workbook = io.BytesIO(Path(download.value.path()).read_bytes())
+    sheet = openpyxl.load_workbook(workbook, read_only=True).active
+    values = list(sheet.iter_rows(values_only=True))
+    column = list(values[0]).index("discount_total")
+    numbers = [row[column] for row in values[1:] if isinstance(row[column], int | float)]
+    assert totals["discount_total"] in (sum(numbers), sum(numbers) / 2)
+
+
+def test_audit_log_names_the_staff_member_who_changed_a_partner(
+    live_app: LiveApp, open_desk: Any
+) -> None:
+    admin = staff(live_app, "bureau_admin", name=unique("审计对象"))
+    page = open_desk()
+    sign_in(page, admin)
+    page.goto("/console/partners/new")
+    page.fill("#f-name", unique("零售店"))
+    page.get_by_role("button", name=ui("partner_enrol")).click()
+    expect(page.locator("#partner-status")).to_be_visible()
+    partner_id = page.url.rsplit("/", 1)[1]
+    page.goto(f"/console/audit?entity=partner&entity_id={partner_id}")
+    expect(page.locator("#f-entity_id")).to_have_value(partner_id)
+    # The actor as the API names it: a staff member, by name and id.
+    first = page.locator("tbody tr").first
+    expect(first).to_contain_text(admin.display_name)
+    expect(first).to_contain_text(admin.id)
+    expect(first).to_contain_text(ui("actor_staff"))
+
+
+def yuan(fen: int) -> str:
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def test_dashboards_show_the_figures_the_api_reports(
+    live_app: LiveApp, open_desk: Any, shop: dict[str, str], admin_key: str
+) -> None:
+    redeem_through_the_api(live_app, shop["offer"], shop["scanner"], 4321, unique("R"))
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_admin"))
+    _, summary = call(live_app, "GET", "/v1/reports/summary", token=admin_key)
+    figures = page.locator("dl.figures")
+    for name, value in (
+        ("partners_enrolled", str(summary["partners"]["enrolled"])),
+        ("holders", str(summary["holders"])),
+        ("vouchers_issued", str(summary["vouchers_issued"])),
+        ("redemptions", str(summary["redemptions"])),
+        ("discount_total", yuan(summary["discount_total"])),
+    ):
+        expect(figures.locator(f'[data-figure="{name}"] dd')).to_have_text(value)
+    expect(page.locator("svg.chart")).to_have_count(2)
+
+    manager = open_desk()
+    sign_in(manager, staff(live_app, "partner_manager", shop["partner"]))
+    _, report = call(
+        live_app,
+        "GET",
+        f"/v1/reports/discounts?group_by=offer&partner_id={shop['partner']}",
+        token=admin_key,
+    )
+    shown = manager.locator('dl.figures [data-figure="discount_total"] dd')
+    expect(shown).to_have_text(yuan(report["totals"]["discount_total"]))
+    by_offer = manager.locator("svg.chart desc").nth(1)
+    expect(by_offer).to_contain_text(yuan(report["rows"][0]["discount_total"]))
+
+
+# -- staff --------------------------------------------------------------------------------
+
+
+def test_bureau_admin_invites_a_colleague_who_sets_a_password_in_another_browser(
+    live_app: LiveApp, open_desk: Any
+) -> None:
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_admin"))
+    page.get_by_role("link", name=ui("nav_staff")).click()
+    email = f"{unique('invitee')}@bureau.example"
+    page.fill("#f-email", email)
+    page.fill("#f-display_name", "新同事")
+    page.select_option("#f-role", "bureau_auditor")
+    page.get_by_role("button", name=ui("staff_invite")).click()
+    link = page.locator("#invite-url").input_value()
+    assert "/console/setup?token=" in link
+    expect(page.get_by_role("cell", name=email, exact=True)).to_be_visible()
+
+    invitee = open_desk(locale="en-US")
+    invitee.goto(link)
+    new_password = "violet-heron-carries-19-lanterns"
+    invitee.fill("#f-password", new_password)
+    invitee.fill("#f-password_again", new_password)
+    invitee.get_by_role("button", name=ui("setup_save", "en")).click()
+    expect(invitee.get_by_text(ui("setup_done", "en"))).to_be_visible()
+    invitee.get_by_role("link", name=ui("go_sign_in", "en")).click()
+    invitee.fill("#f-email", email)
+    invitee.fill("#f-password", new_password)
+    invitee.get_by_role("button", name=ui("sign_in", "en")).click()
+    expect(invitee.locator("#who")).to_contain_text("新同事")
+    assert ui("nav_holders", "en") not in nav_names(invitee)
+
+    # The admin disables the new account: it is offered "enable" from then on.
+    accept_dialogs(page)
+    page.reload()
+    row = page.locator("tbody tr", has_text=email)
+    row.get_by_role("button", name=ui("staff_disable") + " " + email).click()
+    expect(page.locator("tbody tr", has_text=email)).to_contain_text(ui("status_disabled"))
+
+
+# -- what each role sees ------------------------------------------------------------------
+
+
+def test_partner_manager_sees_only_its_own_partner(live_app: LiveApp, open_desk: Any) -> None:
+    async def arrange(conn: Any) -> dict[str, str]:
+        mine = await make_partner(conn, name=unique("本店"))
+        other = await make_partner(conn, name=unique("别家"))
+        return {
+            "mine": mine,
+            "other": other,
+            "my_offer": await make_offer(conn, mine, title=unique("本店优惠")),
+            "other_offer": await make_offer(conn, other, title=unique("别家优惠")),
+        }
+
+    ids = live_app.run(arrange)
+    page = open_desk()
+    sign_in(page, staff(live_app, "partner_manager", ids["mine"]))
+    assert nav_names(page) == [
+        ui(k)
+        for k in (
+            "nav_dashboard",
+            "nav_partner",
+            "nav_offers",
+            "nav_redemptions",
+            "nav_reports",
+            "nav_account",
+        )
+    ]
+    page.get_by_role("link", name=ui("nav_offers")).click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody")).not_to_contain_text("别家")
+    page.goto(f"/console/partners/{ids['other']}")
+    expect(page).to_have_url(f"{live_app.url}/console/partners/{ids['mine']}")
+    page.goto(f"/console/offers/{ids['other_offer']}")
+    expect(page.locator(".problem")).to_be_visible()
+    page.goto("/console/holders")
+    expect(page.locator("#view-title")).to_have_text(ui("not_offered_title"))
+
+
+def test_bureau_auditor_sees_no_holder_data(live_app: LiveApp, open_desk: Any) -> None:
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_auditor"))
+    assert ui("nav_holders") not in nav_names(page)
+    assert ui("nav_staff") not in nav_names(page)
+    page.goto("/console/holders")
+    expect(page.locator("#view-title")).to_have_text(ui("not_offered_title"))
+    expect(page.locator("table")).to_have_count(0)
+
+
+# -- every view: screenshots, axe-core, both sizes ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def axe_source(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """axe-core from the npm registry, into a folder of this run (never into the package)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is missing: axe-core comes from the npm registry")
+    folder = tmp_path_factory.mktemp("axe")
+    done = subprocess.run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(folder),
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "axe-core@4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"npm could not install axe-core: {done.stderr[-300:]}")
+    return (folder / "node_modules" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+
+
+def serious_violations(page: Any) -> list[str]:
+    found = page.evaluate(
+        """async () => {
+          const result = await window.axe.run(document, {resultTypes: ['violations']});
+          return result.violations
+            .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
+        }"""
+    )
+    return list(found)
+
+
+def test_every_view_in_both_languages_at_both_sizes_has_no_serious_axe_violation(
+    live_app: LiveApp, browser: Any, console: Console, shop: dict[str, str], axe_source: str
+) -> None:
+    redeem_through_the_api(live_app, shop["offer"], shop["scanner"], 8800, unique("R"))
+    admin = staff(live_app, "bureau_admin")
+    manager = staff(live_app, "partner_manager", shop["partner"])
+    card = unique("YD").upper()
+    holder = live_app.run(lambda conn: make_holder(conn, card_number=card, pin=PIN))
+    views = {
+        admin: [
+            "",
+            "partners",
+            f"partners/{shop['partner']}",
+            "partners/new",
+            "offers",
+            f"offers/{shop['offer']}",
+            "offers/new",
+            "holders",
+            f"holders/{holder}",
+            "holders/new",
+            "holders/import",
+            "redemptions",
+            "reports?group_by=partner,month",
+            "audit",
+            "staff",
+            "account",
+        ],
+        manager: ["", f"partners/{shop['partner']}", "offers", "redemptions", "reports"],
+    }
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    for lang, locale in (("zh", "zh-CN"), ("en", "en-US")):
+        for size, viewport in (("laptop", LAPTOP), ("tablet", TABLET)):
+            context = browser.new_context(base_url=live_app.url, viewport=viewport, locale=locale)
+            context.set_default_timeout(15_000)
+            context.add_init_script(axe_source)
+            page = console.listen(context.new_page())
+            for anonymous in ("", "setup?token=unknown"):
+                page.goto("/console/" + anonymous)
+                expect(page.locator("#view-title")).to_be_visible()
+                name = anonymous.split("?")[0] or "sign-in"
+                page.screenshot(path=str(SHOTS / f"{lang}-{size}-{name}.png"), full_page=True)
+                problems += [f"{lang} {size} {name}: {v}" for v in serious_violations(page)]
+            for account, paths in views.items():
+                sign_in(page, account, lang=lang)
+                for path in paths:
+                    page.goto("/console/" + path)
+                    expect(page.locator("#view-title")).to_be_visible()
+                    page.wait_for_function("() => !document.querySelector('#view[aria-busy]')")
+                    assert page.evaluate("document.documentElement.lang") == (
+                        "zh-CN" if lang == "zh" else "en"
+                    )
+                    # Usable at this size: nothing but tables scrolls sideways.
+                    overflow = page.evaluate(
+                        "document.documentElement.scrollWidth - window.innerWidth"
+                    )
+                    assert overflow <= 0, f"{lang} {size} /{path} is {overflow}px too wide"
+                    name = (account.role + "-" + (path.split("?")[0] or "dashboard")).replace(
+                        "/", "-"
+                    )
+                    name = name.replace(shop["partner"], "detail").replace(shop["offer"], "detail")
+                    name = name.replace(holder, "detail")
+                    page.screenshot(path=str(SHOTS / f"{lang}-{size}-{name}.png"), full_page=True)
+                    problems += [f"{lang} {size} {name}: {v}" for v in serious_violations(page)]
+                page.get_by_role("button", name=ui("sign_out", lang)).click()
+                expect(page.locator("#f-email")).to_be_visible()
+            context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_language_choice_is_remembered(live_app: LiveApp, open_desk: Any) -> None:
+    page = open_desk()
+    page.goto("/console")
+    expect(page.locator("#view-title")).to_have_text(ui("sign_in_title"))
+    page.get_by_role("button", name=ui("other_language")).click()
+    expect(page.locator("#view-title")).to_have_text(ui("sign_in_title", "en"))
+    page.reload()
+    expect(page.locator("#view-title")).to_have_text(ui("sign_in_title", "en"))
+    assert page.evaluate("document.documentElement.lang") == "en"
+
+
+# -- first load -----------------------------------------------------------------------------
+
+
+def test_first_load_is_light_and_the_sign_in_form_is_soon_usable(
+    live_app: LiveApp, browser: Any
+) -> None:
+    """Bytes over the wire for a first visit (empty cache) and the time from navigation to
+    a sign-in form that takes input, on loopback; written to tests/output/console-load.json."""
+    timings: list[float] = []
+    weight = 0
+    for _ in range(5):
+        context = browser.new_context(base_url=live_app.url, viewport=LAPTOP, locale="zh-CN")
+        page = context.new_page()
+        sizes: list[int] = []
+        page.on(
+            "requestfinished",
+            lambda request, sizes=sizes: sizes.append(request.sizes()["responseBodySize"]),
+        )
+        start = time.perf_counter()
+        page.goto("/console", wait_until="commit")
+        page.locator("#f-email").fill("a@b.example")
+        timings.append(time.perf_counter() - start)
+        page.wait_for_load_state("networkidle")
+        weight = sum(sizes)
+        context.close()
+    timings.sort()
+    figures = {"first_load_bytes": weight, "sign_in_usable_median_s": timings[2], "runs_s": timings}
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "console-load.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(figures)
+    assert weight < 300_000
+    # The goal is < 1 s on loopback (see console-load.json); a machine shared by a test
+    # run in parallel is slower, so this guards against a regression, not the goal.
+    assert timings[2] < 3.0
