@@ -14,6 +14,9 @@ from service.db.pool import init_connection
 from tests.api.test_fuzz import LiveServer, live_server, schema  # noqa: F401 - the fixture
 from tests.helpers import STAFF_PASSWORD, make_staff
 
+#: Generated requests: they try the HTTP layer, the same on every PostgreSQL (see .ci/run).
+pytestmark = pytest.mark.fuzz
+
 ADMIN_EMAIL = "fuzz-admin@bureau.example"
 
 
