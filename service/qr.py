@@ -49,7 +49,13 @@ from qrcode.util import MODE_8BIT_BYTE, QRData
 
 ERROR_CORRECTION = ERROR_CORRECT_M
 MASK_PATTERN = 4
-BORDER = 4
+#: Modules of quiet zone inside the image. Two, not the standard four: the wallet shows the
+#: image on white padding of two more modules (pages.css `.qr img`), and a smaller image
+#: border gives every module more pixels when a camera or a scaled screenshot sees the
+#: whole image small. Measured with a 396-character token (version 15) scaled to
+#: 200×200 px and blurred (radius 1): 27 of 200 random tokens failed to decode in
+#: zxing-cpp with a border of 4, none of 400 with 2.
+BORDER = 2
 BOX_PIXELS = 8
 #: Render processes per server process, at most (one per usable core below that).
 MAX_WORKERS = 4
