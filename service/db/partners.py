@@ -58,7 +58,6 @@ async def list_partners(
     status: str | None = None,
     category: str | None = None,
     name_contains: str | None = None,
-    only_id: str | None = None,
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""
@@ -67,15 +66,13 @@ async def list_partners(
           AND ($2::text IS NULL OR status = $2)
           AND ($3::text IS NULL OR category = $3)
           AND ($4::text IS NULL OR strpos(lower(name), lower($4)) > 0)
-          AND ($5::text IS NULL OR id = $5)
         ORDER BY id
-        LIMIT $6
+        LIMIT $5
         """,
         page.after_id,
         status,
         category,
         name_contains,
-        only_id,
         page.limit + 1,
     )
 
