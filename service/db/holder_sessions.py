@@ -6,6 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
+from service.db.lockouts import count_failure_sql
 from service.domain.keys import hash_key
 from service.domain.signin import ATTEMPT_WINDOW, LOCK_DURATION, MAX_WRONG_PINS
 
@@ -22,37 +23,8 @@ async def lock_holder_by_card(conn: asyncpg.Connection, card_number: str) -> asy
     return await conn.fetchrow(_HOLDER + " FOR UPDATE", card_number)
 
 
-def _count_wrong_pin(table: str, key: str) -> str:
-    """Count one wrong PIN on a row of `table` (holders, or unknown_card_attempts) found by
-    `key` = $1; the MAX_WRONG_PINS-th inside the window locks the card."""
-    return f"""
-        WITH counted AS (
-            SELECT CASE
-                     WHEN failed_pin_window_started_at IS NULL
-                       OR failed_pin_window_started_at <= now() - $2::interval THEN 1
-                     ELSE failed_pin_count + 1
-                   END AS attempts,
-                   CASE
-                     WHEN failed_pin_window_started_at IS NULL
-                       OR failed_pin_window_started_at <= now() - $2::interval THEN now()
-                     ELSE failed_pin_window_started_at
-                   END AS window_start
-            FROM {table} WHERE {key} = $1
-        )
-        UPDATE {table} SET
-            failed_pin_count = counted.attempts,
-            failed_pin_window_started_at = counted.window_start,
-            -- Five wrong PINs in the window lock the card, whoever asks.
-            locked_until = CASE WHEN counted.attempts >= $4
-                                THEN now() + $3::interval ELSE locked_until END
-        FROM counted
-        WHERE {table}.{key} = $1
-        RETURNING failed_pin_count, locked_until
-    """
-
-
-_WRONG_PIN = _count_wrong_pin("holders", "id")
-_WRONG_PIN_UNKNOWN_CARD = _count_wrong_pin("unknown_card_attempts", "card_number")
+_WRONG_PIN = count_failure_sql("holders", "id", "failed_pin")
+_WRONG_PIN_UNKNOWN_CARD = count_failure_sql("unknown_card_attempts", "card_number", "failed_pin")
 
 
 async def record_wrong_pin(conn: asyncpg.Connection, holder_id: str) -> asyncpg.Record:

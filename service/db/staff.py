@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from service.db.lockouts import count_failure_sql
 from service.db.pagination import PageRequest
 
 _ACCOUNT_COLUMNS = """
@@ -249,34 +250,8 @@ async def lock_unknown_email(conn: asyncpg.Connection, email: str) -> Lockout:
     return Lockout(row["locked_until"], row["locked"])
 
 
-def _count_failure(table: str, key: str) -> str:
-    return f"""
-        WITH counted AS (
-            SELECT CASE
-                     WHEN failed_signin_window_started_at IS NULL
-                       OR failed_signin_window_started_at <= now() - $2::interval THEN 1
-                     ELSE failed_signin_count + 1
-                   END AS attempts,
-                   CASE
-                     WHEN failed_signin_window_started_at IS NULL
-                       OR failed_signin_window_started_at <= now() - $2::interval THEN now()
-                     ELSE failed_signin_window_started_at
-                   END AS window_start
-            FROM {table} WHERE {key} = $1
-        )
-        UPDATE {table} SET
-            failed_signin_count = counted.attempts,
-            failed_signin_window_started_at = counted.window_start,
-            -- Five failed sign-ins in the window lock the account, whoever asks.
-            locked_until = CASE WHEN counted.attempts >= $4
-                                THEN now() + $3::interval ELSE locked_until END
-        FROM counted
-        WHERE {table}.{key} = $1
-    """
-
-
-_FAILED = _count_failure("staff_accounts", "id")
-_FAILED_UNKNOWN = _count_failure("staff_unknown_email_attempts", "email")
+_FAILED = count_failure_sql("staff_accounts", "id", "failed_signin")
+_FAILED_UNKNOWN = count_failure_sql("staff_unknown_email_attempts", "email", "failed_signin")
 
 
 async def record_failed_sign_in(
