@@ -535,6 +535,7 @@ def test_bureau_admin_invites_a_colleague_who_sets_a_password_in_another_browser
     page = open_desk()
     sign_in(page, staff(live_app, "bureau_admin"))
     page.get_by_role("link", name=ui("nav_staff")).click()
+    expect(page.locator("#invite-form")).to_be_visible()
     email = f"{unique('invitee')}@bureau.example"
     page.fill("#f-email", email)
     page.fill("#f-display_name", "新同事")

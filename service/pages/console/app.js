@@ -65,17 +65,21 @@ async function render() {
   const route = current();
   drawChrome();
   let nodes;
+  let shown = route.view || "dashboard";
   const staff = signedIn();
   if (route.view === "setup") nodes = setupView(route.params.get("token"));
-  else if (!staff) nodes = signInView(afterSignIn);
-  else if (mustEnrol()) nodes = enrolView(afterEnrol, true);
+  else if (!staff) [shown, nodes] = ["sign-in", signInView(afterSignIn)];
+  else if (mustEnrol()) [shown, nodes] = ["enrol", enrolView(afterEnrol, true)];
   else if (route.view === "account") nodes = enrolView(() => {}, false);
   else {
-    const name = route.view || "dashboard";
-    const module = VIEWS[name];
-    if (!module || !views(staff).includes(name === "partners" && staff.role === "partner_manager" ? "partner" : name)) {
+    const module = VIEWS[shown];
+    if (!module || !views(staff).includes(shown === "partners" && staff.role === "partner_manager" ? "partner" : shown)) {
       nodes = [h("h1", { id: "view-title", tabindex: "-1" }, t("not_offered_title")), h("p", {}, t("not_offered"))];
     } else {
+      // Another view (the sign-in form above all) must not stay usable while this one
+      // loads: what is typed into it would be lost. The same view, filtered or paged,
+      // stays in place, marked busy, so the page does not jump.
+      if (main.dataset.view !== shown) main.replaceChildren(h("p", { class: "loading" }, t("loading")));
       main.setAttribute("aria-busy", "true");
       try {
         nodes = await module.render({ staff: staff, route: route, rerender: render });
@@ -88,7 +92,7 @@ async function render() {
   }
   if (ticket !== rendering) return; // a newer navigation won
   main.replaceChildren(...[nodes].flat(Infinity).filter((node) => node !== null && node !== undefined && node !== false));
-  main.dataset.view = route.view || "dashboard";
+  main.dataset.view = shown;
   const title = document.getElementById("view-title");
   if (title) document.title = title.textContent + " · " + t("console_title");
 }
