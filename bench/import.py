@@ -45,12 +45,12 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
-from service.db import keys as keys_db
 from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain.auth import Role
 from service.domain.categories import HOLDER_CATEGORIES
+from service.flows import keys as keys_flow
 from service.flows.holder_imports import BATCH_ROWS
 from service.pin_hashing import PinHashPool
 
@@ -196,7 +196,7 @@ async def run(maintenance_url: str, rows: int) -> None:
         conn = await asyncpg.connect(dsn)
         await init_connection(conn)
         await migrate(conn)
-        _, key = await keys_db.create_key(
+        _, key = await keys_flow.issue(
             conn, role=Role.ADMIN, partner_id=None, label="bench", actor=None
         )
         data = holders_csv(rows)

@@ -50,12 +50,12 @@ from aiohttp import web
 
 from service.app import create_app
 from service.config import load_settings
-from service.db import keys as keys_db
 from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.db.reconcile import CHECKS
 from service.domain.auth import Role
+from service.flows import keys as keys_flow
 
 PARTNERS = 100
 OFFERS_PER_PARTNER = 3
@@ -298,7 +298,7 @@ async def prepared_database(maintenance_url: str, size: int) -> tuple[str, str]:
         await init_connection(conn)
         await migrate(conn)
         await conn.execute(_PARTNERS_AND_HOLDERS)
-        _, key = await keys_db.create_key(
+        _, key = await keys_flow.issue(
             conn, role=Role.ADMIN, partner_id=None, label="bench", actor=None
         )
         await seed(conn, size)

@@ -6,7 +6,7 @@ these schemas have checked types and ranges, so each error names its field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,8 +180,8 @@ class OfferSchema(Schema):
     updated_at = fields.DateTime(required=True)
 
     @pre_dump
-    def _nest_holder_limit(self, row: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
-        offer = dict(row)
+    def _nest_holder_limit(self, row: Any, **kwargs: Any) -> dict[str, Any]:
+        offer = asdict(row) if is_dataclass(row) else dict(row)
         count = offer.pop("holder_limit_count", None)
         period = offer.pop("holder_limit_period", None)
         offer["holder_limit"] = {"count": count, "period": period} if count is not None else None

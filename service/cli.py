@@ -268,9 +268,9 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
-    from service.db import keys as keys_db
     from service.db import partners as partners_db
     from service.domain.auth import Role
+    from service.flows import keys as keys_flow
 
     role = Role(args.role)
     if role is Role.ADMIN and args.partner:
@@ -284,12 +284,12 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
         try:
             if args.partner and await partners_db.get_partner(conn, args.partner) is None:
                 raise ConfigError(f"no partner with id {args.partner}")
-            row, secret = await keys_db.create_key(
+            row, secret = await keys_flow.issue(
                 conn, role=role, partner_id=args.partner, label=args.label, actor=None
             )
         finally:
             await conn.close()
-        print(f"created {role} key {row['id']}" + (f" for {args.partner}" if args.partner else ""))
+        print(f"created {role} key {row.id}" + (f" for {args.partner}" if args.partner else ""))
         return secret
 
     with database(settings) as dsn:

@@ -18,12 +18,11 @@ import asyncpg
 from service.config import Settings
 from service.database import connect
 from service.db import audit
-from service.db import holders as holders_db
-from service.db import keys as keys_db
-from service.db import offers as offers_db
-from service.db import partners as partners_db
 from service.domain.auth import Role, StaffRole
-from service.domain.offers import check_new_offer
+from service.flows import holders as holders_flow
+from service.flows import keys as keys_flow
+from service.flows import offers as offers_flow
+from service.flows import partners as partners_flow
 
 #: pg_advisory_xact_lock key of the demo loader ("youdai" "demo").
 _LOCK = 0x796F_6461_6964_656D & 0x7FFF_FFFF_FFFF_FFFF
@@ -194,10 +193,10 @@ async def load_demo(settings: Settings, dsn: str) -> str:
             loaded_now = scanner_partner is None
             if loaded_now:
                 scanner_partner = await _load(conn, settings)
-            _, admin_key = await keys_db.create_key(
+            _, admin_key = await keys_flow.issue(
                 conn, role=Role.ADMIN, partner_id=None, label="demo admin", actor=None
             )
-            _, scanner_key = await keys_db.create_key(
+            _, scanner_key = await keys_flow.issue(
                 conn, role=Role.SCANNER, partner_id=scanner_partner, label="demo till", actor=None
             )
             staff_lines = await _demo_staff(conn, scanner_partner)
@@ -262,23 +261,22 @@ async def _load(conn: asyncpg.Connection, settings: Settings) -> str:
     offer_ids: list[str] = []
     for partner in PARTNERS:
         fields = {name: value for name, value in partner.items() if name != "offers"}
-        row = await partners_db.create_partner(conn, fields, None)
-        await partners_db.update_partner(conn, row["id"], {"status": "active"}, None)
-        partner_ids[partner["name"]] = row["id"]
+        row = await partners_flow.enrol(conn, None, fields)
+        await partners_flow.change(conn, None, row.id, {"status": "active"})
+        partner_ids[partner["name"]] = row.id
         for offer in partner["offers"]:
             values = {
-                "partner_id": row["id"],
+                "partner_id": row.id,
                 "starts_at": starts_at,
                 "ends_at": ends_at,
                 **offer,
             }
-            check_new_offer(values)
-            created = await offers_db.create_offer(conn, values, None)
-            await offers_db.update_offer(conn, created["id"], {"status": "active"}, None)
-            offer_ids.append(created["id"])
+            created = await offers_flow.create(conn, None, values)
+            await offers_flow.change(conn, None, created.id, {"status": "active"})
+            offer_ids.append(created.id)
     valid_until = date(today.year + 5, 12, 31)
     for holder in HOLDERS:
-        await holders_db.create_holder(conn, {**holder, "valid_until": valid_until}, None)
+        await holders_flow.enrol(conn, None, {**holder, "valid_until": valid_until})
     scanner_partner = partner_ids[SCANNER_PARTNER]
     await audit.record(
         conn,

@@ -24,11 +24,11 @@ from aiohttp.test_utils import TestClient
 
 from service.app import create_app
 from service.config import Settings, load_settings
-from service.db import keys as keys_db
 from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain.auth import Role
+from service.flows import keys as keys_flow
 from tests.helpers import bearer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +191,7 @@ async def client(database_url: str, settings: Settings, aiohttp_client) -> TestC
 
 @pytest.fixture
 async def admin_key(db: asyncpg.Connection) -> str:
-    _, secret = await keys_db.create_key(
+    _, secret = await keys_flow.issue(
         db, role=Role.ADMIN, partner_id=None, label="test admin", actor=None
     )
     return secret

@@ -1,13 +1,14 @@
-"""Arranging rows for tests through the service's own SQL modules (never raw fixtures)."""
+"""Arranging rows for tests through the service's own use cases (never raw fixtures)."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from service.db import keys as keys_db
-from service.db import offers as offers_db
-from service.db import partners as partners_db
 from service.domain.auth import Role
+from service.flows import holders as holders_flow
+from service.flows import keys as keys_flow
+from service.flows import offers as offers_flow
+from service.flows import partners as partners_flow
 
 
 async def make_partner(
@@ -17,19 +18,16 @@ async def make_partner(
     category: str = "postal",
     status: str = "active",
 ) -> str:
-    row = await partners_db.create_partner(db, {"name": name, "category": category}, None)
-    if status != "pending":
-        await partners_db.update_partner(db, row["id"], {"status": "active"}, None)
-        if status in ("suspended", "terminated"):
-            await partners_db.update_partner(db, row["id"], {"status": "suspended"}, None)
-        if status == "terminated":
-            await partners_db.update_partner(db, row["id"], {"status": "terminated"}, None)
-    return row["id"]
+    partner = await partners_flow.enrol(db, None, {"name": name, "category": category})
+    steps = {"pending": (), "active": ("active",), "suspended": ("active", "suspended")}
+    for step in steps.get(status, ("active", "suspended", status)):
+        await partners_flow.change(db, None, partner.id, {"status": step})
+    return partner.id
 
 
 async def make_key(db: asyncpg.Connection, role: Role, partner_id: str | None = None) -> str:
     """A new key's secret."""
-    _, secret = await keys_db.create_key(
+    _, secret = await keys_flow.issue(
         db, role=role, partner_id=partner_id, label=f"test {role}", actor=None
     )
     return secret
@@ -50,12 +48,12 @@ async def make_offer(
     values = {"title": "邮政寄递九折", "kind": "percent_off", **fields}
     if values["kind"] == "percent_off":
         values.setdefault("percent_bp", 1000)
-    row = await offers_db.create_offer(db, {"partner_id": partner_id, **values}, None)
+    offer = await offers_flow.create(db, None, {"partner_id": partner_id, **values})
     for step in {"draft": (), "active": ("active",), "paused": ("active", "paused")}.get(
         status, ("active", status)
     ):
-        await offers_db.update_offer(db, row["id"], {"status": step}, None)
-    return row["id"]
+        await offers_flow.change(db, None, offer.id, {"status": step})
+    return offer.id
 
 
 async def make_holder(
@@ -72,11 +70,11 @@ async def make_holder(
     """A new holder's id (card number random unless given; the PIN is `pin`)."""
     from datetime import date
 
-    from service.db import holders as holders_db
     from service.domain.ids import time_ordered_id
 
-    row = await holders_db.create_holder(
+    holder = await holders_flow.enrol(
         db,
+        None,
         {
             "card_number": card_number or f"T-{time_ordered_id()[-12:]}",
             "category": category,
@@ -85,11 +83,10 @@ async def make_holder(
             "valid_until": date.fromisoformat(valid_until),
             "pin": pin,
         },
-        None,
     )
     if status != "active":
-        await holders_db.update_holder(db, row["id"], {"status": status}, None)
-    return row["id"]
+        await holders_flow.change(db, None, holder.id, {"status": status})
+    return holder.id
 
 
 async def make_voucher(db: asyncpg.Connection, settings, holder_id: str, offer_id: str) -> str:
@@ -157,10 +154,10 @@ async def record_redemption(
 ) -> str:
     """A redemption written at instant `at` through the ledger's own statement (ledger row
     and rollup together, as production writes them), without the rule checks. Its id."""
-    from service.db import keys as keys_db
     from service.db import redemptions as redemptions_db
     from service.domain.ids import new_id
     from service.domain.periods import local_date
+    from service.flows import keys as keys_flow
 
     async with db.transaction():
         facts = await redemptions_db.facts(db, voucher_id, lock=True)
@@ -169,10 +166,10 @@ async def record_redemption(
             facts["partner_id"],
         )
         if scanner_key_id is None:
-            row, _ = await keys_db.create_key(
+            row, _ = await keys_flow.issue(
                 db, role=Role.SCANNER, partner_id=facts["partner_id"], label="till", actor=None
             )
-            scanner_key_id = row["id"]
+            scanner_key_id = row.id
         redemption_id = new_id("redemption")
         written = await redemptions_db.redeem(
             db,

@@ -7,16 +7,16 @@ from aiohttp import web
 from schemas.audit import AuditEventSchema, AuditListQuerySchema
 from schemas.common import page_schema
 from service.api.http import (
-    json_response,
     operation,
     page_request,
+    page_response,
     read_query,
     read_time_bounds,
 )
 from service.app_keys import POOL, SETTINGS
 from service.db import audit as audit_db
-from service.db.pagination import page_of
 from service.domain.auth import Role
+from service.domain.pagination import page_of
 
 _query = AuditListQuerySchema()
 _out = AuditEventSchema()
@@ -44,4 +44,4 @@ async def list_audit_events(request: web.Request) -> web.Response:
             occurred_from=bounds["from"],
             occurred_to=bounds["to"],
         )
-    return json_response(page_of(rows, page, _out.dump))
+    return page_response(page_of(rows, page), _out.dump)

@@ -3,8 +3,6 @@ holder_imports)."""
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from schemas.holders import (
@@ -18,15 +16,14 @@ from service.api.http import (
     json_response,
     operation,
     page_request,
+    page_response,
     principal,
     read_json,
     read_query,
 )
 from service.app_keys import POOL
-from service.db import holders as holders_db
-from service.db.pagination import page_of
 from service.domain.auth import Role
-from service.domain.errors import ApiError
+from service.flows import holders as holders_flow
 
 _create = HolderCreateSchema()
 _update = HolderUpdateSchema()
@@ -34,8 +31,6 @@ _query = HolderListQuerySchema()
 _out = HolderSchema()
 
 TAGS = ["holders"]
-
-_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 @operation(
@@ -51,8 +46,8 @@ async def create_holder(request: web.Request) -> web.Response:
     enrolled is 409 conflict."""
     fields = await read_json(request, _create)
     async with request.app[POOL].acquire() as conn:
-        row = await holders_db.create_holder(conn, fields, principal(request))
-    return json_response(_out.dump(row), status=201)
+        holder = await holders_flow.enrol(conn, principal(request), fields)
+    return json_response(_out.dump(holder), status=201)
 
 
 @operation(
@@ -66,7 +61,7 @@ async def list_holders(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     page = page_request(query)
     async with request.app[POOL].acquire() as conn:
-        rows = await holders_db.list_holders(
+        holders = await holders_flow.find(
             conn,
             page,
             category=query.get("category"),
@@ -74,7 +69,7 @@ async def list_holders(request: web.Request) -> web.Response:
             region=query.get("region"),
             q=query.get("q"),
         )
-    return json_response(page_of(rows, page, _out.dump))
+    return page_response(holders, _out.dump)
 
 
 @operation(
@@ -86,10 +81,8 @@ async def list_holders(request: web.Request) -> web.Response:
 )
 async def get_holder(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        row = await holders_db.get_holder(conn, _holder_id(request))
-    if row is None:
-        raise ApiError("not_found", "No such holder")
-    return json_response(_out.dump(row))
+        holder = await holders_flow.get(conn, request.match_info["holder_id"])
+    return json_response(_out.dump(holder))
 
 
 @operation(
@@ -105,16 +98,7 @@ async def update_holder(request: web.Request) -> web.Response:
     conflict). A new PIN also clears a sign-in lockout."""
     changes = await read_json(request, _update)
     async with request.app[POOL].acquire() as conn:
-        row = await holders_db.update_holder(conn, _holder_id(request), changes, principal(request))
-    if row is None:
-        raise ApiError("not_found", "No such holder")
-    return json_response(_out.dump(row))
-
-
-def _holder_id(request: web.Request) -> str:
-    """The id in the path; one the service could never have issued is 404 at once
-    (a NUL byte would otherwise reach PostgreSQL, which refuses it)."""
-    holder_id = request.match_info["holder_id"]
-    if not _ID_SHAPE.fullmatch(holder_id):
-        raise ApiError("not_found", "No such holder")
-    return holder_id
+        holder = await holders_flow.change(
+            conn, principal(request), request.match_info["holder_id"], changes
+        )
+    return json_response(_out.dump(holder))

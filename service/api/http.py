@@ -22,9 +22,9 @@ from marshmallow import Schema, ValidationError
 
 from schemas.common import messages_to_field_errors
 from service.app_keys import SETTINGS
-from service.db.pagination import PageRequest, decode_cursor
 from service.domain.auth import AnyRole, Principal, StaffPrincipal
 from service.domain.errors import ApiError, FieldError
+from service.domain.pagination import Page, PageRequest, decode_cursor
 from service.domain.periods import parse_bound
 from service.domain.throttle import resolve_client
 
@@ -51,6 +51,13 @@ def json_response(
 ) -> web.Response:
     return web.Response(
         text=dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def page_response(page: Page[Any], to_item: Callable[[Any], Any]) -> web.Response:
+    """A list answer: `{"items": [...], "next_cursor": "…" | null}` (SPEC 4.1)."""
+    return json_response(
+        {"items": [to_item(item) for item in page.items], "next_cursor": page.next_cursor}
     )
 
 

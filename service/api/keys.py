@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aiohttp import web
 
 from schemas.common import PageQuerySchema
@@ -10,17 +12,14 @@ from service.api.http import (
     json_response,
     operation,
     page_request,
+    page_response,
     principal,
     read_json,
     read_query,
 )
 from service.app_keys import POOL
-from service.db import keys as keys_db
-from service.db import partners as partners_db
-from service.db.pagination import page_of
 from service.domain.auth import Role, StaffRole
-from service.domain.errors import ApiError
-from service.domain.staff import check_key_access
+from service.flows import keys as keys_flow
 
 _create = KeyCreateSchema()
 _query = PageQuerySchema()
@@ -43,17 +42,15 @@ ROLES = [Role.ADMIN, StaffRole.PARTNER_MANAGER]
 async def create_key(request: web.Request) -> web.Response:
     """The secret `key` is in this answer only; it is stored as a SHA-256 hash."""
     fields = await read_json(request, _create)
-    check_key_access(principal(request), request.match_info["partner_id"], fields["role"])
     async with request.app[POOL].acquire() as conn:
-        await partners_db.require_partner(conn, request.match_info["partner_id"])
-        row, secret = await keys_db.create_key(
+        key, secret = await keys_flow.issue_for_partner(
             conn,
-            role=Role(fields["role"]),
-            partner_id=request.match_info["partner_id"],
-            label=fields["label"],
-            actor=principal(request),
+            principal(request),
+            request.match_info["partner_id"],
+            fields["role"],
+            fields["label"],
         )
-    return json_response(_created.dump({**row, "key": secret}), status=201)
+    return json_response(_created.dump({**asdict(key), "key": secret}), status=201)
 
 
 @operation(
@@ -67,11 +64,11 @@ async def create_key(request: web.Request) -> web.Response:
 async def list_keys(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     page = page_request(query)
-    check_key_access(principal(request), request.match_info["partner_id"], None)
     async with request.app[POOL].acquire() as conn:
-        await partners_db.require_partner(conn, request.match_info["partner_id"])
-        rows = await keys_db.list_keys(conn, request.match_info["partner_id"], page)
-    return json_response(page_of(rows, page, _out.dump))
+        keys = await keys_flow.list_page(
+            conn, principal(request), request.match_info["partner_id"], page
+        )
+    return page_response(keys, _out.dump)
 
 
 @operation(
@@ -83,11 +80,5 @@ async def list_keys(request: web.Request) -> web.Response:
 )
 async def revoke_key(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        key = await keys_db.get_key(conn, request.match_info["key_id"])
-        if key is None:
-            raise ApiError("not_found", "No such key")
-        check_key_access(principal(request), key["partner_id"], key["role"])
-        row = await keys_db.revoke_key(conn, request.match_info["key_id"], principal(request))
-    if row is None:
-        raise ApiError("not_found", "No such key")
-    return json_response(_out.dump(row))
+        key = await keys_flow.revoke(conn, principal(request), request.match_info["key_id"])
+    return json_response(_out.dump(key))

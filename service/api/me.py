@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -28,18 +27,15 @@ from service.api.http import (
     json_response,
     operation,
     page_request,
+    page_response,
     principal,
     read_json,
     read_query,
 )
 from service.api.middleware import bearer_secret
 from service.app_keys import KEYRING, POOL, QR_POOL, SETTINGS
-from service.db import holders as holders_db
-from service.db import vouchers as vouchers_db
-from service.db.pagination import page_of
 from service.domain.auth import Role
-from service.domain.errors import ApiError
-from service.domain.vouchers import effective_status
+from service.flows import holders as holders_flow
 from service.flows import sign_in as sign_in_flow
 from service.flows import vouchers as vouchers_flow
 
@@ -68,13 +64,7 @@ _token_out = VoucherTokenSchema()
 
 def voucher_view(row: asyncpg.Record) -> dict[str, Any]:
     """A voucher as its holder sees it (the status accounts for expiry)."""
-    return _voucher_out.dump(
-        {
-            **row,
-            "status": effective_status(row["status"], row["expires_at"], datetime.now(UTC)),
-            "offer": vouchers_db.offer_of(row),
-        }
-    )
+    return _voucher_out.dump(vouchers_flow.as_shown(row))
 
 
 @operation(
@@ -120,7 +110,7 @@ async def end_session(request: web.Request) -> web.Response:
 @operation("The signed-in holder", roles=[Role.HOLDER], tags=TAGS, responses={200: MeSchema})
 async def get_me(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        holder = await holders_db.get_holder(conn, principal(request).holder_id)
+        holder = await holders_flow.get(conn, principal(request).holder_id)
     return json_response(_me_out.dump(holder), headers=NO_STORE)
 
 
@@ -135,9 +125,8 @@ async def list_my_offers(request: web.Request) -> web.Response:
     """Active offers inside their window, of active partners, open to the holder's category."""
     page = page_request(read_query(request, _page_query))
     async with request.app[POOL].acquire() as conn:
-        holder = await holders_db.get_holder(conn, principal(request).holder_id)
-        rows = await vouchers_db.offers_open_to(conn, holder["category"], page)
-    return json_response(page_of(rows, page, _offer_out.dump))
+        offers = await vouchers_flow.offers_for(conn, principal(request), page)
+    return page_response(offers, _offer_out.dump)
 
 
 @operation(
@@ -170,20 +159,17 @@ async def list_my_vouchers(request: web.Request) -> web.Response:
     query = read_query(request, _voucher_query)
     page = page_request(query)
     async with request.app[POOL].acquire() as conn:
-        rows = await vouchers_db.list_vouchers(
-            conn, principal(request).holder_id, page, query.get("status")
+        vouchers = await vouchers_flow.holders_vouchers(
+            conn, principal(request), page, query.get("status")
         )
-    return json_response(page_of(rows, page, voucher_view))
+    return page_response(vouchers, voucher_view)
 
 
 async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> asyncpg.Record:
     """The voucher in the path if it is the caller's; another holder's is simply not found."""
-    voucher = await vouchers_db.get_voucher(
-        conn, request.match_info["voucher_id"], principal(request).holder_id
+    return await vouchers_flow.own_voucher(
+        conn, principal(request), request.match_info["voucher_id"]
     )
-    if voucher is None:
-        raise ApiError("not_found", "No such voucher")
-    return voucher
 
 
 @operation(

@@ -18,10 +18,9 @@ from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
 from service.api.staff_session import SAFE_METHODS, staff_session_caller
 from service.app_keys import POOL, SETTINGS
-from service.db import keys as keys_db
-from service.domain.auth import Principal, Role
 from service.domain.errors import ApiError, FieldError
 from service.domain.keys import looks_like_key
+from service.flows import keys as keys_flow
 from service.flows.sign_in import holder_principal
 from service.logs import request_id_var
 
@@ -298,15 +297,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     if looks_like_key(secret):
         async with request.app[POOL].acquire() as conn:
-            row = await keys_db.authenticate(conn, secret)
-        if row is None:
+            key_caller = await keys_flow.caller_of(conn, secret)
+        if key_caller is None:
             raise ApiError("unauthenticated", "The key is unknown or revoked")
-        request[PRINCIPAL_KEY] = Principal(
-            role=Role(row["role"]),
-            key_id=row["id"],
-            partner_id=row["partner_id"],
-            label=row["label"],
-        )
+        request[PRINCIPAL_KEY] = key_caller
     else:
         caller = await holder_principal(request.app[POOL], secret, request.app[SETTINGS].timezone)
         if caller is None:

@@ -15,15 +15,14 @@ from service.api.http import (
     json_response,
     operation,
     page_request,
+    page_response,
     principal,
     read_json,
     read_query,
 )
 from service.app_keys import POOL
-from service.db import partners as partners_db
-from service.db.pagination import page_of
 from service.domain.auth import Role
-from service.domain.errors import ApiError
+from service.flows import partners as partners_flow
 
 _create = PartnerCreateSchema()
 _update = PartnerUpdateSchema()
@@ -43,8 +42,8 @@ TAGS = ["partners"]
 async def create_partner(request: web.Request) -> web.Response:
     fields = await read_json(request, _create)
     async with request.app[POOL].acquire() as conn:
-        row = await partners_db.create_partner(conn, fields, principal(request))
-    return json_response(_out.dump(row), status=201)
+        partner = await partners_flow.enrol(conn, principal(request), fields)
+    return json_response(_out.dump(partner), status=201)
 
 
 @operation(
@@ -58,14 +57,14 @@ async def list_partners(request: web.Request) -> web.Response:
     """For admin callers only (SPEC 4): a partner reads its own partner by id."""
     query = read_query(request, _query)
     async with request.app[POOL].acquire() as conn:
-        rows = await partners_db.list_partners(
+        page = await partners_flow.list_page(
             conn,
             page_request(query),
             status=query.get("status"),
             category=query.get("category"),
             name_contains=query.get("q"),
         )
-    return json_response(page_of(rows, page_request(query), _out.dump))
+    return page_response(page, _out.dump)
 
 
 @operation(
@@ -76,12 +75,11 @@ async def list_partners(request: web.Request) -> web.Response:
     problems=["not_found"],
 )
 async def get_partner(request: web.Request) -> web.Response:
-    partner_id = request.match_info["partner_id"]
-    if not principal(request).can_see_partner(partner_id):
-        raise ApiError("not_found", "No such partner")
     async with request.app[POOL].acquire() as conn:
-        row = await partners_db.require_partner(conn, partner_id)
-    return json_response(_out.dump(row))
+        partner = await partners_flow.get(
+            conn, principal(request), request.match_info["partner_id"]
+        )
+    return json_response(_out.dump(partner))
 
 
 @operation(
@@ -96,9 +94,7 @@ async def update_partner(request: web.Request) -> web.Response:
     """Status follows pending → active ⇄ suspended → terminated; other moves are 409 conflict."""
     changes = await read_json(request, _update)
     async with request.app[POOL].acquire() as conn:
-        row = await partners_db.update_partner(
-            conn, request.match_info["partner_id"], changes, principal(request)
+        partner = await partners_flow.change(
+            conn, principal(request), request.match_info["partner_id"], changes
         )
-    if row is None:
-        raise ApiError("not_found", "No such partner")
-    return json_response(_out.dump(row))
+    return json_response(_out.dump(partner))

@@ -28,6 +28,7 @@ from service.api.http import (
     json_response,
     operation,
     page_request,
+    page_response,
     principal,
     read_json,
     read_query,
@@ -35,9 +36,9 @@ from service.api.http import (
 )
 from service.app_keys import KEYRING, POOL, SETTINGS
 from service.db import redemptions as redemptions_db
-from service.db.pagination import page_of
 from service.domain.auth import Role
 from service.domain.errors import ApiError, FieldError
+from service.domain.pagination import page_of
 from service.flows import redemptions as flow
 
 TAGS = ["redemptions"]
@@ -185,7 +186,7 @@ async def list_redemptions(request: web.Request) -> web.Response:
             created_from=bounds["from"],
             created_to=bounds["to"],
         )
-    return json_response(page_of(rows, page, redemption_view))
+    return page_response(page_of(rows, page), redemption_view)
 
 
 @operation(
@@ -246,7 +247,7 @@ async def list_refusals(request: web.Request) -> web.Response:
     rows = await flow.list_refusals(
         request.app[POOL], principal(request), page, query, bounds["from"], bounds["to"]
     )
-    return json_response(page_of(rows, page, _refusal_out.dump))
+    return page_response(page_of(rows, page), _refusal_out.dump)
 
 
 @operation(
@@ -272,7 +273,7 @@ async def list_till_redemptions(request: web.Request) -> web.Response:
     query = read_query(request, _till_query)
     page = page_request(query)
     rows = await flow.till_today(request.app[POOL], request.app[SETTINGS], principal(request), page)
-    return json_response(page_of(rows, page, _till_redemption_view))
+    return page_response(page_of(rows, page), _till_redemption_view)
 
 
 def _till_redemption_view(row: asyncpg.Record) -> dict[str, Any]:

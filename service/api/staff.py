@@ -29,6 +29,7 @@ from service.api.http import (
     json_response,
     operation,
     page_request,
+    page_response,
     principal,
     read_json,
     read_query,
@@ -39,10 +40,10 @@ from service.api.staff_session import (
     set_session_cookie,
 )
 from service.app_keys import POOL, QR_POOL, SEALER, SETTINGS
-from service.db.pagination import page_of
 from service.db.staff import StaffAccount
 from service.domain import staff as rules
 from service.domain.auth import STAFF_ROLES, StaffPrincipal, StaffRole
+from service.domain.pagination import page_of
 from service.flows import staff as staff_flow
 
 TAGS = ["staff"]
@@ -252,7 +253,7 @@ async def list_staff(request: web.Request) -> web.Response:
     }
     async with request.app[POOL].acquire() as conn:
         accounts = await staff_flow.list_staff(conn, page, filters)
-    return json_response(page_of([asdict(a) for a in accounts], page, _staff.dump))
+    return page_response(page_of([asdict(a) for a in accounts], page), _staff.dump)
 
 
 @operation(

@@ -8,9 +8,7 @@ from schemas.vouchers import VoucherIssueSchema, VoucherSchema
 from service.api.http import json_response, operation, principal, read_json
 from service.api.me import CLAIM_PROBLEMS, voucher_view
 from service.app_keys import POOL, SETTINGS
-from service.db import holders as holders_db
 from service.domain.auth import Role
-from service.domain.errors import ApiError
 from service.flows import vouchers as vouchers_flow
 
 _issue_in = VoucherIssueSchema()
@@ -27,13 +25,7 @@ _issue_in = VoucherIssueSchema()
 async def issue_voucher(request: web.Request) -> web.Response:
     fields = await read_json(request, _issue_in)
     async with request.app[POOL].acquire() as conn:
-        if await holders_db.get_holder(conn, fields["holder_id"]) is None:
-            raise ApiError("not_found", "No such holder")
-        voucher, created = await vouchers_flow.claim(
-            conn,
-            request.app[SETTINGS],
-            fields["holder_id"],
-            fields["offer_id"],
-            issued_by=principal(request).actor,
+        voucher, created = await vouchers_flow.issue_at_desk(
+            conn, request.app[SETTINGS], principal(request), fields["holder_id"], fields["offer_id"]
         )
     return json_response(voucher_view(voucher), status=201 if created else 200)

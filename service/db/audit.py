@@ -6,9 +6,9 @@ from typing import Any
 
 import asyncpg
 
-from service.db.pagination import PageRequest
 from service.domain.auth import SYSTEM_ACTOR, Principal
 from service.domain.ids import new_id
+from service.domain.pagination import PageRequest
 
 
 async def record(

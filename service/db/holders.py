@@ -2,76 +2,71 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
-from service.db import audit
-from service.db.pagination import PageRequest
-from service.domain import pins
-from service.domain.auth import Principal
-from service.domain.errors import ApiError
-from service.domain.holders import (
-    DATA_FIELDS,
-    check_transition,
-    normalise_card_number,
-)
-from service.domain.ids import new_id
+from service.domain.pagination import PageRequest
 
 _COLUMNS = (
     "id, card_number, category, display_name, region, valid_until, status, created_at, updated_at"
 )
-#: Shown in audit events instead of a PIN or its hash: "the PIN was set or changed".
-PIN_REDACTED = "***"
 
 #: A new PIN starts the sign-in lockout afresh (an admin resetting a PIN unlocks the card).
 _NEW_PIN = "failed_pin_count = 0, failed_pin_window_started_at = NULL, locked_until = NULL"
 
 
-def _audit_values(diff: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    return {
-        name: [v.isoformat() if isinstance(v, date) else v for v in pair]
-        for name, pair in diff.items()
-    }
+@dataclass(frozen=True, slots=True)
+class Holder:
+    id: str
+    card_number: str
+    category: str
+    display_name: str
+    region: str
+    valid_until: date
+    status: str
+    created_at: datetime
+    updated_at: datetime
 
 
-async def create_holder(
-    conn: asyncpg.Connection, fields: dict[str, Any], actor: Principal | None
-) -> asyncpg.Record:
-    pin_hash = await pins.hash_pin_off_loop(fields["pin"])
-    try:
-        async with conn.transaction():
-            row = await conn.fetchrow(
-                f"""
-                INSERT INTO holders
-                    (id, card_number, category, display_name, region, valid_until, pin_hash)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                RETURNING {_COLUMNS}
-                """,
-                new_id("holder"),
-                fields["card_number"],
-                fields["category"],
-                fields["display_name"],
-                fields.get("region", ""),
-                fields["valid_until"],
-                pin_hash,
-            )
-            created = {name: [None, row[name]] for name in ("card_number", *DATA_FIELDS, "status")}
-            created["pin"] = [None, PIN_REDACTED]
-            await audit.record(
-                conn, actor, "holder.create", "holder", row["id"], _audit_values(created)
-            )
-    except asyncpg.UniqueViolationError:
-        # Card numbers are unique (holders_card_number_key).
-        raise ApiError(
-            "conflict", f"A holder with card number {fields['card_number']} exists"
-        ) from None
-    return row
+def _holder(row: asyncpg.Record | None) -> Holder | None:
+    return None if row is None else Holder(**row)
 
 
-async def get_holder(conn: asyncpg.Connection, holder_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM holders WHERE id = $1", holder_id)
+async def insert_holder(
+    conn: asyncpg.Connection, holder_id: str, fields: dict[str, Any], pin_hash: str
+) -> Holder | None:
+    """The new holder, or None when the card number is enrolled already."""
+    return _holder(
+        await conn.fetchrow(
+            f"""
+            INSERT INTO holders
+                (id, card_number, category, display_name, region, valid_until, pin_hash)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (card_number) DO NOTHING
+            RETURNING {_COLUMNS}
+            """,
+            holder_id,
+            fields["card_number"],
+            fields["category"],
+            fields["display_name"],
+            fields.get("region", ""),
+            fields["valid_until"],
+            pin_hash,
+        )
+    )
+
+
+async def get_holder(
+    conn: asyncpg.Connection, holder_id: str, *, for_update: bool = False
+) -> Holder | None:
+    """One holder; `for_update` holds its row lock until the transaction ends."""
+    lock = " FOR UPDATE" if for_update else ""
+    return _holder(
+        await conn.fetchrow(f"SELECT {_COLUMNS} FROM holders WHERE id = $1{lock}", holder_id)
+    )
 
 
 async def list_holders(
@@ -81,10 +76,12 @@ async def list_holders(
     category: str | None = None,
     status: str | None = None,
     region: str | None = None,
-    q: str | None = None,
-) -> list[asyncpg.Record]:
-    """`q` matches a card number by its beginning (or whole) or the name by any part."""
-    return await conn.fetch(
+    name_contains: str | None = None,
+    card_number_prefix: str | None = None,
+) -> list[Holder]:
+    """One page by id; a holder matches when its card number starts with
+    `card_number_prefix` or its name contains `name_contains` (given together)."""
+    rows = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM holders
         WHERE ($1::text IS NULL OR id > $1)
@@ -101,51 +98,35 @@ async def list_holders(
         category,
         status,
         region,
-        q,
-        normalise_card_number(q) if q is not None else None,
+        name_contains,
+        card_number_prefix,
         page.limit + 1,
     )
+    return [Holder(**row) for row in rows]
 
 
-async def update_holder(
-    conn: asyncpg.Connection, holder_id: str, changes: dict[str, Any], actor: Principal | None
-) -> asyncpg.Record | None:
-    new_pin_hash = await pins.hash_pin_off_loop(changes["pin"]) if "pin" in changes else None
-    async with conn.transaction():
-        # Row lock: two concurrent status changes are judged one after the other.
-        current = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM holders WHERE id = $1 FOR UPDATE", holder_id
-        )
-        if current is None:
-            return None
-        if "status" in changes:
-            check_transition(current["status"], changes["status"])
-        diff = {
-            name: [current[name], value]
-            for name, value in changes.items()
-            if name in (*DATA_FIELDS, "status") and current[name] != value
-        }
-        if not diff and new_pin_hash is None:
-            return current
-        assignments = [f"{name} = ${i}" for i, name in enumerate(diff, start=2)]
-        values = [diff[name][1] for name in diff]
-        if new_pin_hash is not None:
-            assignments.append(f"pin_hash = ${len(values) + 2}, {_NEW_PIN}")
-            values.append(new_pin_hash)
-            diff["pin"] = [PIN_REDACTED, PIN_REDACTED]
-        row = await conn.fetchrow(
-            f"UPDATE holders SET {', '.join(assignments)}, updated_at = now() WHERE id = $1 "
-            f"RETURNING {_COLUMNS}",
-            holder_id,
-            *values,
-        )
-        if diff.get("status", [None, None])[1] == "revoked":
-            # Revoking a holder makes every outstanding voucher of theirs unusable at once.
-            await conn.execute(
-                "UPDATE vouchers SET status = 'revoked', updated_at = now() "
-                "WHERE holder_id = $1 AND status = 'active'",
-                holder_id,
-            )
-        action = "holder.status" if set(diff) == {"status"} else "holder.update"
-        await audit.record(conn, actor, action, "holder", holder_id, _audit_values(diff))
-    return row
+async def set_fields(
+    conn: asyncpg.Connection, holder_id: str, values: dict[str, Any], pin_hash: str | None
+) -> Holder:
+    """Write the given data columns and, when given, a new PIN hash (which also clears
+    the card's sign-in lockout)."""
+    assignments = [f"{name} = ${i}" for i, name in enumerate(values, start=2)]
+    params = list(values.values())
+    if pin_hash is not None:
+        assignments.append(f"pin_hash = ${len(params) + 2}, {_NEW_PIN}")
+        params.append(pin_hash)
+    row = await conn.fetchrow(
+        f"UPDATE holders SET {', '.join(assignments)}, updated_at = now() WHERE id = $1 "
+        f"RETURNING {_COLUMNS}",
+        holder_id,
+        *params,
+    )
+    return Holder(**row)
+
+
+async def revoke_active_vouchers(conn: asyncpg.Connection, holder_id: str) -> None:
+    await conn.execute(
+        "UPDATE vouchers SET status = 'revoked', updated_at = now() "
+        "WHERE holder_id = $1 AND status = 'active'",
+        holder_id,
+    )

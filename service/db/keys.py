@@ -1,60 +1,71 @@
-"""SQL for API keys."""
+"""SQL for API keys (stored by the SHA-256 hash of their secret, never the secret)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 
-from service.db import audit
-from service.db.pagination import PageRequest
-from service.domain.auth import Principal, Role
-from service.domain.ids import new_id
-from service.domain.keys import generate_key, hash_key
+from service.domain.pagination import PageRequest
 
 #: last_used_at is refreshed at most this often, so a busy till does not write on every scan.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+_COLUMNS = "id, role, partner_id, label, created_at, last_used_at, revoked_at"
 
-async def create_key(
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    id: str
+    role: str
+    partner_id: str | None
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveKey:
+    """What a request's caller is, read from a live key."""
+
+    id: str
+    role: str
+    partner_id: str | None
+    label: str
+
+
+def _key(row: asyncpg.Record | None) -> Key | None:
+    return None if row is None else Key(**row)
+
+
+async def insert_key(
     conn: asyncpg.Connection,
-    *,
-    role: Role,
+    key_id: str,
+    key_hash: bytes,
+    role: str,
     partner_id: str | None,
     label: str,
-    actor: Principal | None,
-) -> tuple[asyncpg.Record, str]:
-    """Store a new key; return its row and the secret (the only time it exists in clear)."""
-    secret = generate_key()
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            """
-            INSERT INTO api_keys (id, key_hash, role, partner_id, label)
-            VALUES ($1, $2, $3, $4, $5)
-            RETURNING id, role, partner_id, label, created_at, last_used_at, revoked_at
-            """,
-            new_id("key"),
-            hash_key(secret),
-            str(role),
-            partner_id,
-            label,
-        )
-        await audit.record(
-            conn,
-            actor,
-            "key.issue",
-            "api_key",
-            row["id"],
-            {"role": [None, str(role)], "partner_id": [None, partner_id], "label": [None, label]},
-        )
-    return row, secret
+) -> Key:
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO api_keys (id, key_hash, role, partner_id, label)
+        VALUES ($1, $2, $3, $4, $5)
+        RETURNING {_COLUMNS}
+        """,
+        key_id,
+        key_hash,
+        role,
+        partner_id,
+        label,
+    )
+    return Key(**row)
 
 
-async def authenticate(conn: asyncpg.Connection, secret: str) -> asyncpg.Record | None:
-    """The live (not revoked) key with this secret, or None.
-
-    Read on every request, never cached, so a revoked key fails on its very next use.
-    """
+async def live_key(conn: asyncpg.Connection, key_hash: bytes) -> LiveKey | None:
+    """The live (not revoked) key with this hash, or None; refreshes its last_used_at
+    when older than LAST_USED_RESOLUTION."""
     row = await conn.fetchrow(
         """
         SELECT id, role, partner_id, label,
@@ -62,28 +73,24 @@ async def authenticate(conn: asyncpg.Connection, secret: str) -> asyncpg.Record 
         FROM api_keys
         WHERE key_hash = $1 AND revoked_at IS NULL
         """,
-        hash_key(secret),
+        key_hash,
         LAST_USED_RESOLUTION,
     )
-    if row is not None and row["stale"]:
+    if row is None:
+        return None
+    if row["stale"]:
         await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
-    return row
+    return LiveKey(row["id"], row["role"], row["partner_id"], row["label"])
 
 
-async def get_key(conn: asyncpg.Connection, key_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, role, partner_id, label, created_at, last_used_at, revoked_at "
-        "FROM api_keys WHERE id = $1",
-        key_id,
-    )
+async def get_key(conn: asyncpg.Connection, key_id: str) -> Key | None:
+    return _key(await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1", key_id))
 
 
-async def list_keys(
-    conn: asyncpg.Connection, partner_id: str, page: PageRequest
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """
-        SELECT id, role, partner_id, label, created_at, last_used_at, revoked_at
+async def list_keys(conn: asyncpg.Connection, partner_id: str, page: PageRequest) -> list[Key]:
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS}
         FROM api_keys
         WHERE partner_id = $1 AND ($2::text IS NULL OR id > $2)
         ORDER BY id
@@ -93,29 +100,18 @@ async def list_keys(
         page.after_id,
         page.limit + 1,
     )
+    return [Key(**row) for row in rows]
 
 
-async def revoke_key(
-    conn: asyncpg.Connection, key_id: str, actor: Principal | None
-) -> asyncpg.Record | None:
-    """Revoke once; revoking again keeps (and answers) the first revocation."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            """
+async def set_revoked(conn: asyncpg.Connection, key_id: str) -> Key | None:
+    """Revoke a live key; None when it is already revoked (or does not exist)."""
+    return _key(
+        await conn.fetchrow(
+            f"""
             UPDATE api_keys SET revoked_at = now()
             WHERE id = $1 AND revoked_at IS NULL
-            RETURNING id, role, partner_id, label, created_at, last_used_at, revoked_at
+            RETURNING {_COLUMNS}
             """,
             key_id,
         )
-        if row is None:
-            return await get_key(conn, key_id)
-        await audit.record(
-            conn,
-            actor,
-            "key.revoke",
-            "api_key",
-            key_id,
-            {"revoked_at": [None, row["revoked_at"].isoformat()]},
-        )
-    return row
+    )

@@ -2,53 +2,65 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from service.db import audit
-from service.db.pagination import PageRequest
-from service.domain.auth import Principal
-from service.domain.errors import ApiError
-from service.domain.ids import new_id
-from service.domain.partners import check_transition
+from service.domain.pagination import PageRequest
 
 _COLUMNS = (
     "id, name, category, contact_name, contact_phone, address, status, created_at, updated_at"
 )
-_EDITABLE = ("name", "category", "contact_name", "contact_phone", "address", "status")
+#: The columns a PATCH may change (the API's PartnerUpdateSchema names the same).
+EDITABLE = ("name", "category", "contact_name", "contact_phone", "address", "status")
 
 
-async def create_partner(
-    conn: asyncpg.Connection, fields: dict[str, Any], actor: Principal | None
-) -> asyncpg.Record:
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"""
-            INSERT INTO partners (id, name, category, contact_name, contact_phone, address)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            RETURNING {_COLUMNS}
-            """,
-            new_id("partner"),
-            fields["name"],
-            fields["category"],
-            fields.get("contact_name", ""),
-            fields.get("contact_phone", ""),
-            fields.get("address", ""),
-        )
-        await audit.record(
-            conn,
-            actor,
-            "partner.create",
-            "partner",
-            row["id"],
-            {name: [None, row[name]] for name in _EDITABLE},
-        )
-    return row
+@dataclass(frozen=True, slots=True)
+class Partner:
+    id: str
+    name: str
+    category: str
+    contact_name: str
+    contact_phone: str
+    address: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
 
 
-async def get_partner(conn: asyncpg.Connection, partner_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM partners WHERE id = $1", partner_id)
+def _partner(row: asyncpg.Record | None) -> Partner | None:
+    return None if row is None else Partner(**row)
+
+
+async def insert_partner(
+    conn: asyncpg.Connection, partner_id: str, fields: dict[str, Any]
+) -> Partner:
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO partners (id, name, category, contact_name, contact_phone, address)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        RETURNING {_COLUMNS}
+        """,
+        partner_id,
+        fields["name"],
+        fields["category"],
+        fields.get("contact_name", ""),
+        fields.get("contact_phone", ""),
+        fields.get("address", ""),
+    )
+    return Partner(**row)
+
+
+async def get_partner(
+    conn: asyncpg.Connection, partner_id: str, *, lock: str | None = None
+) -> Partner | None:
+    """One partner; `lock` "UPDATE" or "SHARE" takes that row lock until the transaction ends."""
+    suffix = {None: "", "UPDATE": " FOR UPDATE", "SHARE": " FOR SHARE"}[lock]
+    return _partner(
+        await conn.fetchrow(f"SELECT {_COLUMNS} FROM partners WHERE id = $1{suffix}", partner_id)
+    )
 
 
 async def list_partners(
@@ -58,8 +70,8 @@ async def list_partners(
     status: str | None = None,
     category: str | None = None,
     name_contains: str | None = None,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+) -> list[Partner]:
+    rows = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM partners
         WHERE ($1::text IS NULL OR id > $1)
@@ -75,41 +87,15 @@ async def list_partners(
         name_contains,
         page.limit + 1,
     )
+    return [Partner(**row) for row in rows]
 
 
-async def update_partner(
-    conn: asyncpg.Connection, partner_id: str, changes: dict[str, Any], actor: Principal | None
-) -> asyncpg.Record | None:
-    async with conn.transaction():
-        # Row lock: two concurrent status changes are judged one after the other.
-        current = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM partners WHERE id = $1 FOR UPDATE", partner_id
-        )
-        if current is None:
-            return None
-        if "status" in changes:
-            check_transition(current["status"], changes["status"])
-        diff = {
-            name: [current[name], value]
-            for name, value in changes.items()
-            if name in _EDITABLE and current[name] != value
-        }
-        if not diff:
-            return current
-        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(diff, start=2))
-        row = await conn.fetchrow(
-            f"UPDATE partners SET {assignments}, updated_at = now() WHERE id = $1 "
-            f"RETURNING {_COLUMNS}",
-            partner_id,
-            *(diff[name][1] for name in diff),
-        )
-        action = "partner.status" if set(diff) == {"status"} else "partner.update"
-        await audit.record(conn, actor, action, "partner", partner_id, diff)
-    return row
-
-
-async def require_partner(conn: asyncpg.Connection, partner_id: str) -> asyncpg.Record:
-    row = await get_partner(conn, partner_id)
-    if row is None:
-        raise ApiError("not_found", "No such partner")
-    return row
+async def set_fields(conn: asyncpg.Connection, partner_id: str, values: dict[str, Any]) -> Partner:
+    """Write the given editable columns (names from EDITABLE only) and updated_at."""
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE partners SET {assignments}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        partner_id,
+        *values.values(),
+    )
+    return Partner(**row)

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from service.db.pagination import PageRequest
+from service.domain.pagination import PageRequest
 
 _FACTS_COLUMNS = """
            v.id AS voucher_id, v.partner_id, v.holder_id, v.offer_id,

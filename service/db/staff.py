@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from service.db.lockouts import count_failure_sql
-from service.db.pagination import PageRequest
+from service.domain.pagination import PageRequest
 
 _ACCOUNT_COLUMNS = """
     a.id, a.email, a.display_name, a.role, a.partner_id, a.status, a.totp_enabled,

@@ -7,8 +7,8 @@ from datetime import datetime
 import asyncpg
 
 from service.db.offers import open_to_category_sql
-from service.db.pagination import PageRequest
 from service.domain.ids import new_id
+from service.domain.pagination import PageRequest
 
 #: An offer as a holder sees it (name -> SQL over `offers o JOIN partners p`).
 _OFFER_FOR_HOLDER = {

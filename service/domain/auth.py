@@ -59,8 +59,20 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
+    def partner_filter(self, asked: str | None) -> str | None:
+        """Rule 5, for lists and reports: the partner a list is confined to. Bureau
+        callers see the partner they ask for (None: every partner); any other caller
+        only its own, and asking for another partner's gives an id no partner has, so an
+        empty list, which says nothing of whether that partner exists."""
+        if self.is_admin:
+            return asked
+        if asked is not None and asked != self.partner_id:
+            return ""
+        return self.partner_id or ""
+
     def can_see_partner(self, partner_id: str) -> bool:
-        """Rule 5: admins see every partner; partner and scanner keys only their own."""
+        """Rule 5, for one resource: admins see every partner; partner and scanner keys
+        only their own."""
         return self.is_admin or (self.partner_id is not None and self.partner_id == partner_id)
 
     def may_call(

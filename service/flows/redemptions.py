@@ -34,11 +34,11 @@ import asyncpg
 from service.config import Settings
 from service.db import redemptions as redemptions_db
 from service.db import voucher_codes as voucher_codes_db
-from service.db.pagination import PageRequest
 from service.domain import codes, tokens
 from service.domain.auth import Principal
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
+from service.domain.pagination import PageRequest
 from service.domain.periods import (
     PERIODS,
     end_of_local_day,

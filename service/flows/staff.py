@@ -13,16 +13,16 @@ from typing import Any
 import asyncpg
 
 from service.db import audit as audit_db
-from service.db import partners as partners_db
 from service.db import staff as staff_db
-from service.db.pagination import PageRequest
 from service.db.staff import StaffAccount
 from service.domain import staff as rules
 from service.domain import totp
 from service.domain.auth import Principal, StaffPrincipal, StaffRole
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
+from service.domain.pagination import PageRequest
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
+from service.flows import partners as partners_flow
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
 from service.sealing import Sealer, SealError
 
@@ -78,7 +78,7 @@ async def invite(
     expires_at = datetime.now(UTC) + rules.INVITATION_TTL
     async with conn.transaction():
         if partner_id is not None:
-            await partners_db.require_partner(conn, partner_id)
+            await partners_flow.require(conn, partner_id)
         account = await staff_db.create_account(
             conn,
             staff_id=new_id("staff"),
@@ -398,7 +398,7 @@ async def update_staff(
         partner_id = changes.get("partner_id", before.partner_id)
         rules.check_partner_for_role(role, partner_id)
         if partner_id is not None and partner_id != before.partner_id:
-            await partners_db.require_partner(conn, partner_id)
+            await partners_flow.require(conn, partner_id)
         rules.check_keeps_a_bureau_admin(
             rules.StaffSummary(StaffRole(before.role), before.status),
             rules.StaffSummary(role, changes.get("status", before.status)),

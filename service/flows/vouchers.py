@@ -13,8 +13,11 @@ from service.config import Settings
 from service.db import voucher_codes as voucher_codes_db
 from service.db import vouchers as vouchers_db
 from service.domain import codes, tokens
+from service.domain.auth import Principal
 from service.domain.errors import ApiError
+from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.vouchers import Eligibility, check_claim, effective_status, voucher_expiry
+from service.flows import holders as holders_flow
 from service.keyring import Keyring
 
 #: What a holder is told when their voucher cannot be shown at a till.
@@ -72,6 +75,49 @@ async def claim(
         if voucher_id is None:  # …and it was used up in the same instant
             raise ApiError("conflict", "The voucher changed while claiming; claim again")
     return await vouchers_db.get_voucher(conn, voucher_id), created
+
+
+def as_shown(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A voucher as its holder sees it: the status accounts for expiry, its offer nested."""
+    return {
+        **row,
+        "status": effective_status(row["status"], row["expires_at"], datetime.now(UTC)),
+        "offer": vouchers_db.offer_of(row),
+    }
+
+
+async def own_voucher(
+    conn: asyncpg.Connection, holder: Principal, voucher_id: str
+) -> asyncpg.Record:
+    """The holder's voucher; another holder's is simply not found (rule 5)."""
+    voucher = await vouchers_db.get_voucher(conn, voucher_id, holder.holder_id)
+    if voucher is None:
+        raise ApiError("not_found", "No such voucher")
+    return voucher
+
+
+async def holders_vouchers(
+    conn: asyncpg.Connection, holder: Principal, page: PageRequest, status: str | None
+) -> Page[asyncpg.Record]:
+    assert holder.holder_id is not None  # the route admits holder sessions only
+    return page_of(await vouchers_db.list_vouchers(conn, holder.holder_id, page, status), page)
+
+
+async def offers_for(
+    conn: asyncpg.Connection, holder: Principal, page: PageRequest
+) -> Page[asyncpg.Record]:
+    """Active offers inside their window, of active partners, open to the holder's category."""
+    assert holder.holder_id is not None
+    me = await holders_flow.get(conn, holder.holder_id)
+    return page_of(await vouchers_db.offers_open_to(conn, me.category, page), page)
+
+
+async def issue_at_desk(
+    conn: asyncpg.Connection, settings: Settings, clerk: Principal, holder_id: str, offer_id: str
+) -> tuple[asyncpg.Record, bool]:
+    """A voucher issued by bureau staff to an enrolled holder, as the holder would claim it."""
+    await holders_flow.get(conn, holder_id)
+    return await claim(conn, settings, holder_id, offer_id, issued_by=clerk.actor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,9 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service.db import keys as keys_db
 from service.domain.auth import Role
+from service.domain.keys import hash_key
+from service.flows import keys as keys_flow
 from tests.helpers import (
     STAFF_PASSWORD,
     Till,
@@ -151,7 +152,7 @@ async def world(client: TestClient, db: asyncpg.Connection, settings, admin) -> 
     other_voucher = await make_voucher(db, settings, other_holder, a.offer_id)
     revoked = await make_key(db, Role.PARTNER, a.partner_id)
     revoked_id = await db.fetchval("SELECT id FROM api_keys ORDER BY id DESC LIMIT 1")
-    await keys_db.revoke_key(db, revoked_id, None)
+    await keys_flow.revoke(db, None, revoked_id)
     session = await client.post(
         "/v1/holder-sessions", json={"card_number": "MATRIX-A", "pin": "204816"}
     )
@@ -201,7 +202,7 @@ async def path_ids(world: World, caller: str, own: bool) -> dict[str, str]:
     till = side(world, caller, own)
     victim_key = await make_key(world.db, Role.SCANNER, till.partner_id)
     victim_id = await world.db.fetchval(
-        "SELECT id FROM api_keys WHERE key_hash = $1", keys_db.hash_key(victim_key)
+        "SELECT id FROM api_keys WHERE key_hash = $1", hash_key(victim_key)
     )
     return {
         "partner_id": till.partner_id,

@@ -25,9 +25,9 @@ from service.api.docs import build_openapi
 from service.api.http import operation_of
 from service.app import create_app
 from service.config import load_settings
-from service.db import keys as keys_db
 from service.db.pool import init_connection
 from service.domain.auth import Role
+from service.flows import keys as keys_flow
 from tests.conftest import TestServer, free_port
 from tests.helpers import make_holder, make_partner
 
@@ -65,12 +65,12 @@ def live_server(pg_server: TestServer) -> Iterator[LiveServer]:
         await init_connection(conn)
         try:
             partner_id = await make_partner(conn)
-            _, secret = await keys_db.create_key(
+            _, secret = await keys_flow.issue(
                 conn, role=Role.ADMIN, partner_id=None, label="fuzz", actor=None
             )
             keys = {}
             for role in (Role.PARTNER, Role.SCANNER):
-                _, key = await keys_db.create_key(
+                _, key = await keys_flow.issue(
                     conn, role=role, partner_id=partner_id, label="fuzz", actor=None
                 )
                 keys[str(role)] = f"Bearer {key}"

@@ -22,12 +22,12 @@ from aiohttp.test_utils import TestClient
 
 from service.app import create_app
 from service.config import Settings
-from service.db import keys as keys_db
 from service.db import pool as pool_module
 from service.db.embedded import EmbeddedPostgres, ensure_database
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain.auth import Role
+from service.flows import keys as keys_flow
 from tests.helpers import Till, bearer
 
 pytestmark = pytest.mark.slow
@@ -77,9 +77,7 @@ async def test_database_outage_answers_503_quickly_and_recovers_without_restart(
     url = own_postgres.url()
     db = await asyncpg.connect(url)
     await init_connection(db)
-    _, secret = await keys_db.create_key(
-        db, role=Role.ADMIN, partner_id=None, label="ops", actor=None
-    )
+    _, secret = await keys_flow.issue(db, role=Role.ADMIN, partner_id=None, label="ops", actor=None)
     admin = bearer(secret)
     till = await Till(db, settings).open()
     _, second_token = await till.new_voucher()
@@ -133,9 +131,7 @@ async def test_database_that_stops_answering_is_503_within_the_timeouts_not_a_ha
     url = own_postgres.url()
     db = await asyncpg.connect(url)
     await init_connection(db)
-    _, secret = await keys_db.create_key(
-        db, role=Role.ADMIN, partner_id=None, label="ops", actor=None
-    )
+    _, secret = await keys_flow.issue(db, role=Role.ADMIN, partner_id=None, label="ops", actor=None)
     admin = bearer(secret)
     await db.close()
     small_pool = settings.with_overrides(db_pool_min=1, db_pool_max=2)

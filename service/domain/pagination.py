@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from service.domain.errors import validation_error
+
+Item = TypeVar("Item")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -39,10 +41,25 @@ def decode_cursor(cursor: str) -> str:
     return raw.decode("utf-8", "replace").replace("\x00", "")
 
 
-def page_of(rows: list[Any], page: PageRequest, to_item: Any) -> dict[str, Any]:
-    """Build `{items, next_cursor}` from up to limit+1 rows fetched in id order."""
+@dataclass(frozen=True, slots=True)
+class Page(Generic[Item]):
+    """One page of a list and the cursor of the next page (None on the last)."""
+
+    items: list[Item]
+    next_cursor: str | None
+
+
+def page_of(rows: list[Item], page: PageRequest) -> Page[Item]:
+    """The page of up to limit+1 rows fetched in id order (the extra row says there is more)."""
     has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    items = [to_item(row) for row in rows]
-    next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None
-    return {"items": items, "next_cursor": next_cursor}
+    items = rows[: page.limit]
+    next_cursor = encode_cursor(_id_of(items[-1])) if has_more and items else None
+    return Page(items, next_cursor)
+
+
+def _id_of(row: Any) -> str:
+    """The id of a typed value, or of a mapping row (an asyncpg record or a dict)."""
+    try:
+        return str(row.id)
+    except AttributeError:
+        return str(row["id"])

@@ -1,0 +1,86 @@
+"""API keys: issued to partners and their tills, used by machines, revoked at once."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from service.db import audit as audit_db
+from service.db import keys as keys_db
+from service.db.keys import Key
+from service.domain.auth import Principal, Role
+from service.domain.errors import ApiError
+from service.domain.ids import new_id
+from service.domain.keys import generate_key, hash_key
+from service.domain.pagination import Page, PageRequest, page_of
+from service.domain.staff import check_key_access
+from service.flows import partners as partners_flow
+
+
+async def issue(
+    conn: asyncpg.Connection,
+    *,
+    role: Role,
+    partner_id: str | None,
+    label: str,
+    actor: Principal | None,
+) -> tuple[Key, str]:
+    """A new key and its secret (the only time the secret exists in clear). The key
+    routes check the partner (issue_for_partner); the CLI may make an admin key."""
+    secret = generate_key()
+    async with conn.transaction():
+        key = await keys_db.insert_key(
+            conn, new_id("key"), hash_key(secret), str(role), partner_id, label
+        )
+        issued = {
+            "role": [None, str(role)],
+            "partner_id": [None, partner_id],
+            "label": [None, label],
+        }
+        await audit_db.record(conn, actor, "key.issue", "api_key", key.id, issued)
+    return key, secret
+
+
+async def issue_for_partner(
+    conn: asyncpg.Connection, caller: Principal, partner_id: str, role: str, label: str
+) -> tuple[Key, str]:
+    """A partner or scanner key of an enrolled partner."""
+    check_key_access(caller, partner_id, role)
+    await partners_flow.require(conn, partner_id)
+    return await issue(conn, role=Role(role), partner_id=partner_id, label=label, actor=caller)
+
+
+async def list_page(
+    conn: asyncpg.Connection, caller: Principal, partner_id: str, page: PageRequest
+) -> Page[Key]:
+    check_key_access(caller, partner_id, None)
+    await partners_flow.require(conn, partner_id)
+    return page_of(await keys_db.list_keys(conn, partner_id, page), page)
+
+
+async def revoke(conn: asyncpg.Connection, caller: Principal | None, key_id: str) -> Key:
+    """Revoke once; revoking again keeps (and answers) the first revocation."""
+    async with conn.transaction():
+        key = await keys_db.get_key(conn, key_id)
+        if key is None:
+            raise ApiError("not_found", "No such key")
+        if caller is not None:
+            check_key_access(caller, key.partner_id, key.role)
+        revoked = await keys_db.set_revoked(conn, key_id)
+        if revoked is None:
+            return key
+        change = {
+            "revoked_at": [None, revoked.revoked_at.isoformat() if revoked.revoked_at else None]
+        }
+        await audit_db.record(conn, caller, "key.revoke", "api_key", key_id, change)
+    return revoked
+
+
+async def caller_of(conn: asyncpg.Connection, secret: str) -> Principal | None:
+    """The caller a key's secret names, or None when the key is unknown or revoked.
+
+    Read on every request, never cached, so a revoked key fails on its very next use.
+    """
+    key = await keys_db.live_key(conn, hash_key(secret))
+    if key is None:
+        return None
+    return Principal(role=Role(key.role), key_id=key.id, partner_id=key.partner_id, label=key.label)
