@@ -181,7 +181,7 @@ class OfferSchema(Schema):
 
     @pre_dump
     def _nest_holder_limit(self, row: Any, **kwargs: Any) -> dict[str, Any]:
-        offer = asdict(row) if is_dataclass(row) else dict(row)
+        offer = asdict(row) if is_dataclass(row) and not isinstance(row, type) else dict(row)
         count = offer.pop("holder_limit_count", None)
         period = offer.pop("holder_limit_period", None)
         offer["holder_limit"] = {"count": count, "period": period} if count is not None else None

@@ -359,8 +359,11 @@ def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read {args.file}: {error.strerror or error}") from None
     check = check_holders_csv(data)
     if check.error_count:
-        for error in check.errors:
-            print(f"{args.file}:{error.line}: {error.field}: {error.message}", file=sys.stderr)
+        for line_error in check.errors:
+            print(
+                f"{args.file}:{line_error.line}: {line_error.field}: {line_error.message}",
+                file=sys.stderr,
+            )
         listed = len(check.errors)
         shown = f" (the first {listed} shown)" if listed < check.error_count else ""
         print(f"{check.error_count} problem(s){shown}; nothing was imported", file=sys.stderr)
@@ -394,9 +397,10 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
-    from service.db import reports as reports_db
+    from schemas.reports import DiscountReportSchema
     from service.domain.errors import ApiError
     from service.domain.reports import parse_date, parse_group_by, period_of
+    from service.flows import reports as reports_flow
     from service.reports_export import to_csv, to_xlsx
 
     try:
@@ -417,14 +421,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     async def build(dsn: str) -> dict:
         conn = await connect(dsn)
         try:
-            return await reports_db.discount_report(conn, period, group_by)
+            return await reports_flow.discount_report(conn, None, period, group_by)
         finally:
             await conn.close()
 
     with database(settings) as dsn:
         report = asyncio.run(build(dsn))
     if args.format == "json":
-        data = (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode()
+        shown = DiscountReportSchema().dump(report)
+        data = (json.dumps(shown, ensure_ascii=False, indent=2) + "\n").encode()
     else:
         data = to_csv(report) if args.format == "csv" else to_xlsx(report)
     if args.output is None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -80,7 +81,7 @@ class Settings:
     #: The bureau's phone number the wallet page shows holders (YOUDAI_HELP_PHONE); "" hides it.
     help_phone: str = ""
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some settings replaced (used by CLI flags and tests)."""
         return replace(self, **changes)
 

@@ -14,6 +14,20 @@ from service.db.embedded import EmbeddedPostgres, ensure_database
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 
+#: Errors that mean PostgreSQL is unreachable rather than that the request is wrong
+#: (the error middleware answers them 503 database_unavailable).
+DATABASE_DOWN = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed or is gone
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
 
 @contextmanager
 def database(settings: Settings) -> Iterator[str]:

@@ -191,7 +191,7 @@ async def load_demo(settings: Settings, dsn: str) -> str:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
             scanner_partner = await _loaded_scanner_partner(conn)
             loaded_now = scanner_partner is None
-            if loaded_now:
+            if scanner_partner is None:
                 scanner_partner = await _load(conn, settings)
             _, admin_key = await keys_flow.issue(
                 conn, role=Role.ADMIN, partner_id=None, label="demo admin", actor=None

@@ -73,7 +73,7 @@ def to_xlsx(report: Mapping[str, Any]) -> bytes:
     out = io.BytesIO()
     workbook = xlsxwriter.Workbook(out, {"constant_memory": True})
     workbook.set_properties(
-        {"title": f"youdai discounts {report['from']} to {report['to']} ({report['currency']})"}
+        {"title": f"youdai discounts {report['from_']} to {report['to']} ({report['currency']})"}
     )
     bold = workbook.add_format({"bold": True})
     money = workbook.add_format({"num_format": YUAN_FORMAT})

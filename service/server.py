@@ -22,7 +22,7 @@ import sys
 import tempfile
 from collections.abc import Coroutine
 from contextlib import suppress
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -153,21 +153,21 @@ def serve_workers(settings: Settings, dsn: str) -> int:
             workers.append(process)
         if stopping:  # a signal came while they started: make sure every one hears it
             stop_all()
-        running = {process.sentinel: process for process in workers}
+        running = {worker.sentinel: worker for worker in workers}
         while running:
             for sentinel in multiprocessing.connection.wait(list(running)):
-                process = running.pop(sentinel)  # type: ignore[call-overload]
-                process.join()
-                metrics.mark_process_dead(process.pid or 0)
+                ended = running.pop(cast(int, sentinel))
+                ended.join()
+                metrics.mark_process_dead(ended.pid or 0)
                 if not stopping:
                     log.error(
                         "worker ended on its own: stopping the others",
-                        extra={"pid": process.pid, "exitcode": process.exitcode},
+                        extra={"pid": ended.pid, "exitcode": ended.exitcode},
                     )
                     exit_code = 1
                     stopping = True
                     stop_all()
-                elif process.exitcode not in (0, None, -signal.SIGTERM):
+                elif ended.exitcode not in (0, None, -signal.SIGTERM):
                     exit_code = 1
     finally:
         for signum, handler in previous.items():

@@ -14,9 +14,8 @@ from service.api.http import (
     read_time_bounds,
 )
 from service.app_keys import POOL, SETTINGS
-from service.db import audit as audit_db
 from service.domain.auth import Role
-from service.domain.pagination import page_of
+from service.flows import audit as audit_flow
 
 _query = AuditListQuerySchema()
 _out = AuditEventSchema()
@@ -34,7 +33,7 @@ async def list_audit_events(request: web.Request) -> web.Response:
     page = page_request(query)
     bounds = read_time_bounds(query, request.app[SETTINGS].timezone)
     async with request.app[POOL].acquire() as conn:
-        rows = await audit_db.list_events(
+        events = await audit_flow.events(
             conn,
             page,
             entity_type=query.get("entity"),
@@ -44,4 +43,4 @@ async def list_audit_events(request: web.Request) -> web.Response:
             occurred_from=bounds["from"],
             occurred_to=bounds["to"],
         )
-    return page_response(page_of(rows, page), _out.dump)
+    return page_response(events, _out.dump)

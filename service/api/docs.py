@@ -153,7 +153,9 @@ def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, A
         staff = staff_roles_admitted(op.roles, read_only=read_only, personal_data=op.personal_data)
         keys = [role for role in op.roles if isinstance(role, Role)]
         # A staff session authenticates by cookie; a change also needs the CSRF header.
-        cookie = {"staffCookie": []} if read_only else {"staffCookie": [], "csrfToken": []}
+        cookie: dict[str, list[str]] = {"staffCookie": []}
+        if not read_only:
+            cookie["csrfToken"] = []
         document["security"] = ([{"bearer": []}] if keys else []) + ([cookie] if staff else [])
         callers = [*map(str, keys), *(f"staff {role}" for role in staff)]
         document["description"] = (

@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -28,6 +28,7 @@ from service.domain.pagination import Page, PageRequest, decode_cursor
 from service.domain.periods import parse_bound
 from service.domain.throttle import resolve_client
 
+CallerT = TypeVar("CallerT", bound=Principal)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
@@ -240,7 +241,18 @@ def page_request(query: dict[str, Any]) -> PageRequest:
 
 def principal(request: web.Request) -> Principal:
     """The authenticated caller; `allow` guarantees one is present."""
-    return request[PRINCIPAL_KEY]
+    caller: Principal = request[PRINCIPAL_KEY]
+    return caller
+
+
+def caller_as(request: web.Request, kind: type[CallerT]) -> CallerT:
+    """The caller as the one kind the operation's roles admit (a ScannerKey for a route
+    of scanners only, a HolderSession for a holder's): ids it always has are not None."""
+    caller = principal(request)
+    if not isinstance(caller, kind):
+        # Unreachable while `roles` and the kinds agree; refuse rather than guess.
+        raise ApiError("forbidden", "This caller may not use this operation")
+    return caller
 
 
 @dataclass
@@ -252,7 +264,8 @@ class Operation:
     roles: tuple[AnyRole, ...] = ()  # empty: anyone, no key needed
     personal_data: bool = False  # holders' personal data: never for a bureau_auditor
     before_second_factor: bool = False  # open to staff who must still enrol TOTP
-    body: Schema | type[Schema] | None = None
+    #: a schema, or the OpenAPI schema itself of a body that is not JSON (a CSV file)
+    body: Schema | type[Schema] | dict[str, Any] | None = None
     body_content_type: str = "application/json"
     query: type[Schema] | None = None
     responses: dict[int, Schema | type[Schema] | str | None] = field(default_factory=dict)
@@ -269,7 +282,7 @@ def operation(
     *,
     roles: Iterable[AnyRole] = (),
     tags: Iterable[str] = (),
-    body: Schema | type[Schema] | None = None,
+    body: Schema | type[Schema] | dict[str, Any] | None = None,
     body_content_type: str = "application/json",
     query: type[Schema] | None = None,
     responses: dict[int, Any] | None = None,

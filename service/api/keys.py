@@ -18,7 +18,7 @@ from service.api.http import (
     read_query,
 )
 from service.app_keys import POOL
-from service.domain.auth import Role, StaffRole
+from service.domain.auth import AnyRole, Role, StaffRole
 from service.flows import keys as keys_flow
 
 _create = KeyCreateSchema()
@@ -28,7 +28,7 @@ _created = KeyCreatedSchema()
 
 TAGS = ["keys"]
 #: Admins for any partner; a partner_manager for its own partner's scanner keys.
-ROLES = [Role.ADMIN, StaffRole.PARTNER_MANAGER]
+ROLES: list[AnyRole] = [Role.ADMIN, StaffRole.PARTNER_MANAGER]
 
 
 @operation(

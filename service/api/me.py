@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from aiohttp import web
 
 from schemas.common import PageQuerySchema
@@ -23,21 +22,24 @@ from schemas.vouchers import (
 )
 from service import barcodes, qr
 from service.api.http import (
+    caller_as,
     client_address,
     json_response,
     operation,
     page_request,
     page_response,
-    principal,
     read_json,
     read_query,
 )
 from service.api.middleware import bearer_secret
 from service.app_keys import KEYRING, POOL, QR_POOL, SETTINGS
-from service.domain.auth import Role
+from service.domain.auth import HolderSession, Role
 from service.flows import holders as holders_flow
 from service.flows import sign_in as sign_in_flow
 from service.flows import vouchers as vouchers_flow
+
+if TYPE_CHECKING:
+    import asyncpg
 
 TAGS = ["holders (self-service)"]
 #: Why a voucher cannot be claimed (by the holder or at a service desk).
@@ -101,8 +103,10 @@ async def create_session(request: web.Request) -> web.Response:
 )
 async def end_session(request: web.Request) -> web.Response:
     """Ends only the session whose token is sent; the holder's other sessions go on."""
+    secret = bearer_secret(request)
+    assert secret is not None  # the route admits holder sessions only: it was sent
     await sign_in_flow.sign_out(
-        request.app[POOL], bearer_secret(request), principal(request).holder_id
+        request.app[POOL], secret, caller_as(request, HolderSession).holder_id
     )
     return web.Response(status=204, headers=NO_STORE)
 
@@ -110,7 +114,7 @@ async def end_session(request: web.Request) -> web.Response:
 @operation("The signed-in holder", roles=[Role.HOLDER], tags=TAGS, responses={200: MeSchema})
 async def get_me(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        holder = await holders_flow.get(conn, principal(request).holder_id)
+        holder = await holders_flow.get(conn, caller_as(request, HolderSession).holder_id)
     return json_response(_me_out.dump(holder), headers=NO_STORE)
 
 
@@ -125,7 +129,7 @@ async def list_my_offers(request: web.Request) -> web.Response:
     """Active offers inside their window, of active partners, open to the holder's category."""
     page = page_request(read_query(request, _page_query))
     async with request.app[POOL].acquire() as conn:
-        offers = await vouchers_flow.offers_for(conn, principal(request), page)
+        offers = await vouchers_flow.offers_for(conn, caller_as(request, HolderSession), page)
     return page_response(offers, _offer_out.dump)
 
 
@@ -140,7 +144,7 @@ async def list_my_offers(request: web.Request) -> web.Response:
 async def claim_voucher(request: web.Request) -> web.Response:
     """A holder has at most one active voucher per offer: claiming again answers 200 with it."""
     fields = await read_json(request, _claim_in)
-    holder_id = principal(request).holder_id
+    holder_id = caller_as(request, HolderSession).holder_id
     async with request.app[POOL].acquire() as conn:
         voucher, created = await vouchers_flow.claim(
             conn, request.app[SETTINGS], holder_id, fields["offer_id"], issued_by=holder_id
@@ -160,7 +164,7 @@ async def list_my_vouchers(request: web.Request) -> web.Response:
     page = page_request(query)
     async with request.app[POOL].acquire() as conn:
         vouchers = await vouchers_flow.holders_vouchers(
-            conn, principal(request), page, query.get("status")
+            conn, caller_as(request, HolderSession), page, query.get("status")
         )
     return page_response(vouchers, voucher_view)
 
@@ -168,7 +172,7 @@ async def list_my_vouchers(request: web.Request) -> web.Response:
 async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> asyncpg.Record:
     """The voucher in the path if it is the caller's; another holder's is simply not found."""
     return await vouchers_flow.own_voucher(
-        conn, principal(request), request.match_info["voucher_id"]
+        conn, caller_as(request, HolderSession), request.match_info["voucher_id"]
     )
 
 

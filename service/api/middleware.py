@@ -11,13 +11,13 @@ import time
 import traceback
 import uuid
 
-import asyncpg
 from aiohttp import web
 
 from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
 from service.api.staff_session import SAFE_METHODS, staff_session_caller
 from service.app_keys import POOL, SETTINGS
+from service.database import DATABASE_DOWN
 from service.domain.errors import ApiError, FieldError
 from service.domain.keys import looks_like_key
 from service.flows import keys as keys_flow
@@ -42,19 +42,6 @@ _STATUS_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
-
-#: Errors that mean PostgreSQL is unreachable rather than that the request is wrong.
-DATABASE_DOWN = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,  # class 08: the connection failed or is gone
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-)
 
 
 def problem_response(error: ApiError, request_id: str | None = None) -> web.Response:
@@ -129,7 +116,8 @@ def _allowed_methods(request: web.Request, given: str | None) -> str:
         {
             route.method
             for route in request.app.router.routes()
-            if "{" not in route.resource.canonical
+            if route.resource is not None
+            and "{" not in route.resource.canonical
             and "directory" not in route.resource.get_info()
             and route.resource.canonical == request.path
         }
@@ -157,10 +145,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            error = _from_http_exception(exc)
+            refusal = _from_http_exception(exc)
             if exc.status == 405:
-                error.headers["Allow"] = _allowed_methods(request, error.headers.get("Allow"))
-            response = problem_response(error)
+                refusal.headers["Allow"] = _allowed_methods(request, refusal.headers.get("Allow"))
+            response = problem_response(refusal)
         except DATABASE_DOWN as error:
             error_log.warning("database unavailable", extra={"exception": type(error).__qualname__})
             response = problem_response(

@@ -25,6 +25,7 @@ from schemas.redemptions import (
 )
 from service import metrics
 from service.api.http import (
+    caller_as,
     json_response,
     operation,
     page_request,
@@ -36,7 +37,7 @@ from service.api.http import (
 )
 from service.app_keys import KEYRING, POOL, SETTINGS
 from service.db import redemptions as redemptions_db
-from service.domain.auth import Role
+from service.domain.auth import Role, ScannerKey
 from service.domain.errors import ApiError, FieldError
 from service.domain.pagination import page_of
 from service.flows import redemptions as flow
@@ -109,7 +110,7 @@ async def preview(request: web.Request) -> web.Response:
             request.app[POOL],
             request.app[KEYRING],
             request.app[SETTINGS],
-            principal(request),
+            caller_as(request, ScannerKey),
             body,
         )
     return json_response(_preview_out.dump(result))
@@ -147,7 +148,7 @@ async def redeem(request: web.Request) -> web.Response:
             request.app[POOL],
             request.app[KEYRING],
             request.app[SETTINGS],
-            principal(request),
+            caller_as(request, ScannerKey),
             body,
             key,
         )
@@ -257,7 +258,9 @@ async def list_refusals(request: web.Request) -> web.Response:
     responses={200: TillSchema},
 )
 async def get_till(request: web.Request) -> web.Response:
-    return json_response(_till_out.dump(await flow.till(request.app[POOL], principal(request))))
+    return json_response(
+        _till_out.dump(await flow.till(request.app[POOL], caller_as(request, ScannerKey)))
+    )
 
 
 @operation(
@@ -272,7 +275,9 @@ async def list_till_redemptions(request: web.Request) -> web.Response:
     GET /v1/redemptions stays closed to scanner keys."""
     query = read_query(request, _till_query)
     page = page_request(query)
-    rows = await flow.till_today(request.app[POOL], request.app[SETTINGS], principal(request), page)
+    rows = await flow.till_today(
+        request.app[POOL], request.app[SETTINGS], caller_as(request, ScannerKey), page
+    )
     return page_response(page_of(rows, page), _till_redemption_view)
 
 

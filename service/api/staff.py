@@ -5,7 +5,7 @@ flow, dump."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -40,11 +40,12 @@ from service.api.staff_session import (
     set_session_cookie,
 )
 from service.app_keys import POOL, QR_POOL, SEALER, SETTINGS
-from service.db.staff import StaffAccount
 from service.domain import staff as rules
 from service.domain.auth import STAFF_ROLES, StaffPrincipal, StaffRole
-from service.domain.pagination import page_of
 from service.flows import staff as staff_flow
+
+if TYPE_CHECKING:
+    from service.db.staff import StaffAccount
 
 TAGS = ["staff"]
 NO_STORE = {"Cache-Control": "no-store"}
@@ -253,7 +254,7 @@ async def list_staff(request: web.Request) -> web.Response:
     }
     async with request.app[POOL].acquire() as conn:
         accounts = await staff_flow.list_staff(conn, page, filters)
-    return page_response(page_of([asdict(a) for a in accounts], page), _staff.dump)
+    return page_response(accounts, _staff.dump)
 
 
 @operation(

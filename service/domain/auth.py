@@ -103,6 +103,47 @@ class Principal:
 SYSTEM_ACTOR: dict[str, Any] = {"type": "system"}
 
 
+# One type per kind of caller, with the ids that kind always has: a handler of a route
+# that admits only scanners gets a ScannerKey (api.http.caller_as), whose partner_id
+# is a str, and never checks for None.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminKey(Principal):
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartnerKey(Principal):
+    key_id: str
+    partner_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScannerKey(Principal):
+    key_id: str
+    partner_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HolderSession(Principal):
+    holder_id: str
+
+
+def key_caller(role: Role, key_id: str, partner_id: str | None, label: str) -> Principal:
+    """The caller an API key names, typed by its role."""
+    if role is Role.ADMIN:
+        return AdminKey(role=role, key_id=key_id, label=label)
+    if partner_id is None:
+        raise ValueError(f"a {role} key without a partner")  # a CHECK on api_keys forbids it
+    kind = PartnerKey if role is Role.PARTNER else ScannerKey
+    return kind(role=role, key_id=key_id, partner_id=partner_id, label=label)
+
+
+def holder_caller(holder_id: str) -> HolderSession:
+    return HolderSession(role=Role.HOLDER, holder_id=holder_id)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StaffPrincipal(Principal):
     """A person signed in with a staff session (cookie `youdai_staff`)."""

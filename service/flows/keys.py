@@ -7,7 +7,7 @@ import asyncpg
 from service.db import audit as audit_db
 from service.db import keys as keys_db
 from service.db.keys import Key
-from service.domain.auth import Principal, Role
+from service.domain.auth import Principal, Role, key_caller
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
 from service.domain.keys import generate_key, hash_key
@@ -83,4 +83,4 @@ async def caller_of(conn: asyncpg.Connection, secret: str) -> Principal | None:
     key = await keys_db.live_key(conn, hash_key(secret))
     if key is None:
         return None
-    return Principal(role=Role(key.role), key_id=key.id, partner_id=key.partner_id, label=key.label)
+    return key_caller(Role(key.role), key.id, key.partner_id, key.label)

@@ -35,7 +35,7 @@ from service.config import Settings
 from service.db import redemptions as redemptions_db
 from service.db import voucher_codes as voucher_codes_db
 from service.domain import codes, tokens
-from service.domain.auth import Principal
+from service.domain.auth import Principal, ScannerKey
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
 from service.domain.pagination import PageRequest
@@ -132,7 +132,7 @@ async def scan(
     pool: asyncpg.Pool,
     keyring: Keyring,
     settings: Settings,
-    scanner: Principal,
+    scanner: ScannerKey,
     body: Mapping[str, Any],
 ) -> Scanned:
     """Rule order 1 and 2 for a token (checked offline, with the published keys) or a
@@ -158,7 +158,7 @@ async def scan(
     return Scanned(claims.voucher_id)
 
 
-async def _resolve_code(pool: asyncpg.Pool, scanner: Principal, code: str) -> Scanned:
+async def _resolve_code(pool: asyncpg.Pool, scanner: ScannerKey, code: str) -> Scanned:
     assert scanner.key_id is not None
     now = datetime.now(UTC)
     minute = codes.minute_of(now)
@@ -196,7 +196,7 @@ async def preview(
     pool: asyncpg.Pool,
     keyring: Keyring,
     settings: Settings,
-    scanner: Principal,
+    scanner: ScannerKey,
     body: Mapping[str, Any],
 ) -> dict[str, Any]:
     """What a redemption would grant now, or the first rule it would break. Writes no
@@ -232,7 +232,7 @@ async def preview(
 async def record_refusal(
     conn: asyncpg.Connection,
     row: Mapping[str, Any],
-    scanner: Principal,
+    scanner: ScannerKey,
     refusal: ApiError,
     stage: str,
 ) -> None:
@@ -263,7 +263,7 @@ async def redeem(
     pool: asyncpg.Pool,
     keyring: Keyring,
     settings: Settings,
-    scanner: Principal,
+    scanner: ScannerKey,
     body: dict[str, Any],
     idempotency_key: str,
 ) -> Answer:
@@ -276,12 +276,10 @@ async def _redeem(
     pool: asyncpg.Pool,
     keyring: Keyring,
     settings: Settings,
-    scanner: Principal,
+    scanner: ScannerKey,
     body: dict[str, Any],
     key: str,
 ) -> Answer:
-    partner_id = scanner.partner_id
-    assert partner_id is not None and scanner.key_id is not None
     fingerprint = request_hash(body)
     scanned = await scan(pool, keyring, settings, scanner, body)
     answer = await _redeem_at_once(pool, scanned, settings, scanner, body, key, fingerprint)
@@ -294,7 +292,7 @@ async def _redeem_at_once(
     pool: asyncpg.Pool,
     scanned: Scanned,
     settings: Settings,
-    scanner: Principal,
+    scanner: ScannerKey,
     body: dict[str, Any],
     key: str,
     fingerprint: bytes,
@@ -370,7 +368,7 @@ def _answer(
 
 def _ledger_write(
     row: asyncpg.Record,
-    scanner: Principal,
+    scanner: ScannerKey,
     grant: Grant,
     answer: dict[str, Any],
     now: datetime,
@@ -401,7 +399,7 @@ async def _redeem_in_steps(
     pool: asyncpg.Pool,
     scanned: Scanned,
     settings: Settings,
-    scanner: Principal,
+    scanner: ScannerKey,
     body: dict[str, Any],
     key: str,
     fingerprint: bytes,
@@ -437,7 +435,7 @@ async def _redeem_in_transaction(
     conn: asyncpg.Connection,
     scanned: Scanned,
     settings: Settings,
-    scanner: Principal,
+    scanner: ScannerKey,
     body: dict[str, Any],
     key: str,
     fingerprint: bytes,
@@ -553,7 +551,7 @@ async def list_refusals(
         )
 
 
-async def till(pool: asyncpg.Pool, scanner: Principal) -> asyncpg.Record:
+async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> asyncpg.Record:
     """Whose till this scanner key is: its label and its partner's name."""
     assert scanner.key_id is not None
     async with pool.acquire() as conn:
@@ -564,7 +562,7 @@ async def till(pool: asyncpg.Pool, scanner: Principal) -> asyncpg.Record:
 
 
 async def till_today(
-    pool: asyncpg.Pool, settings: Settings, scanner: Principal, page: PageRequest
+    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, page: PageRequest
 ) -> list[asyncpg.Record]:
     """This scanner key's own redemptions of today (programme time zone), newest first:
     what a till may reverse on a refund. Other keys' redemptions, even of the same

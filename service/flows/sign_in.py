@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from service.db import holder_sessions as sessions_db
-from service.domain.auth import Principal, Role
+from service.domain.auth import Principal, holder_caller
 from service.domain.errors import ApiError
 from service.domain.holders import normalise_card_number
 from service.domain.keys import SESSION_PREFIX, generate_session_token
@@ -114,7 +114,7 @@ async def holder_principal(pool: asyncpg.Pool, token: str, tz: ZoneInfo) -> Prin
         holder["valid_until"], datetime.now(UTC), tz
     ):
         raise ApiError("holder_inactive", "The card holder is not active")
-    return Principal(role=Role.HOLDER, holder_id=holder["id"])
+    return holder_caller(holder["id"])
 
 
 async def sign_out(pool: asyncpg.Pool, token: str, holder_id: str) -> None:

@@ -20,7 +20,7 @@ from service.domain import totp
 from service.domain.auth import Principal, StaffPrincipal, StaffRole
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
-from service.domain.pagination import PageRequest
+from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
 from service.flows import partners as partners_flow
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
@@ -360,8 +360,8 @@ async def confirm_totp(
 
 async def list_staff(
     conn: asyncpg.Connection, page: PageRequest, filters: dict[str, Any]
-) -> list[StaffAccount]:
-    return await staff_db.list_accounts(conn, page, **filters)
+) -> Page[StaffAccount]:
+    return page_of(await staff_db.list_accounts(conn, page, **filters), page)
 
 
 async def get_staff(conn: asyncpg.Connection, staff_id: str) -> StaffAccount:

@@ -13,7 +13,7 @@ from service.config import Settings
 from service.db import voucher_codes as voucher_codes_db
 from service.db import vouchers as vouchers_db
 from service.domain import codes, tokens
-from service.domain.auth import Principal
+from service.domain.auth import HolderSession, Principal
 from service.domain.errors import ApiError
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.vouchers import Eligibility, check_claim, effective_status, voucher_expiry
@@ -68,13 +68,13 @@ async def claim(
             ),
             issued_by=issued_by,
         )
-    created = voucher_id is not None
-    if not created:
-        # A concurrent claim won the unique index; answer with its voucher.
-        voucher_id = await vouchers_db.active_voucher_id(conn, holder_id, offer_id)
-        if voucher_id is None:  # …and it was used up in the same instant
-            raise ApiError("conflict", "The voucher changed while claiming; claim again")
-    return await vouchers_db.get_voucher(conn, voucher_id), created
+    if voucher_id is not None:
+        return await vouchers_db.get_voucher(conn, voucher_id), True
+    # A concurrent claim won the unique index; answer with its voucher.
+    won_id = await vouchers_db.active_voucher_id(conn, holder_id, offer_id)
+    if won_id is None:  # …and it was used up in the same instant
+        raise ApiError("conflict", "The voucher changed while claiming; claim again")
+    return await vouchers_db.get_voucher(conn, won_id), False
 
 
 def as_shown(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def as_shown(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def own_voucher(
-    conn: asyncpg.Connection, holder: Principal, voucher_id: str
+    conn: asyncpg.Connection, holder: HolderSession, voucher_id: str
 ) -> asyncpg.Record:
     """The holder's voucher; another holder's is simply not found (rule 5)."""
     voucher = await vouchers_db.get_voucher(conn, voucher_id, holder.holder_id)
@@ -97,17 +97,15 @@ async def own_voucher(
 
 
 async def holders_vouchers(
-    conn: asyncpg.Connection, holder: Principal, page: PageRequest, status: str | None
+    conn: asyncpg.Connection, holder: HolderSession, page: PageRequest, status: str | None
 ) -> Page[asyncpg.Record]:
-    assert holder.holder_id is not None  # the route admits holder sessions only
     return page_of(await vouchers_db.list_vouchers(conn, holder.holder_id, page, status), page)
 
 
 async def offers_for(
-    conn: asyncpg.Connection, holder: Principal, page: PageRequest
+    conn: asyncpg.Connection, holder: HolderSession, page: PageRequest
 ) -> Page[asyncpg.Record]:
     """Active offers inside their window, of active partners, open to the holder's category."""
-    assert holder.holder_id is not None
     me = await holders_flow.get(conn, holder.holder_id)
     return page_of(await vouchers_db.offers_open_to(conn, me.category, page), page)
 

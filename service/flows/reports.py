@@ -1,0 +1,70 @@
+"""The exact discount totals and the programme's headline figures (rule 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from service.db import reports as reports_db
+from service.domain.auth import Principal
+from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
+from service.domain.reports import CURRENCY, MEASURES, Period, totals
+
+
+async def discount_report(
+    conn: asyncpg.Connection,
+    caller: Principal | None,
+    period: Period,
+    group_by: Sequence[str],
+    *,
+    partner_id: str | None = None,
+    offer_id: str | None = None,
+) -> dict[str, Any]:
+    """The report (DiscountReportSchema's fields). A partner caller sees only its own
+    partner's rows, whatever `partner_id` or `offer_id` it asks for; None is the system
+    (the CLI), which sees all."""
+    if caller is not None:
+        partner_id = caller.partner_filter(partner_id)
+    rows = await reports_db.discount_rows(
+        conn, period, group_by, partner_id=partner_id, offer_id=offer_id
+    )
+    return {
+        "currency": CURRENCY,
+        "from_": period.first,
+        "to": period.last,
+        "group_by": list(group_by),
+        "rows": rows,
+        "totals": totals(rows) if group_by else {m: rows[0][m] for m in MEASURES},
+    }
+
+
+async def summary(conn: asyncpg.Connection, period: Period, tz: ZoneInfo) -> dict[str, Any]:
+    """The programme's headline for a period (SummarySchema's fields); its totals are
+    the discount report's, read in the same snapshot."""
+    start, end = period.instants(tz)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        counts, by_category = await reports_db.summary_counts(conn, start, end)
+        report = await discount_report(conn, None, period, ())
+    categories = {
+        category: by_category.get(category, {"enrolled": 0, "active": 0})
+        for category in PARTNER_CATEGORIES
+    }
+    return {
+        "from_": period.first,
+        "to": period.last,
+        "currency": CURRENCY,
+        "partners": {
+            "enrolled": sum(c["enrolled"] for c in categories.values()),
+            "active": sum(c["active"] for c in categories.values()),
+            "by_category": categories,
+        },
+        "holders": counts["holders"],
+        "vouchers_issued": counts["vouchers_issued"],
+        "redemptions": report["totals"]["redemptions"],
+        "reversals": report["totals"]["reversals"],
+        "refusals": counts["refusals"],
+        "discount_total": report["totals"]["discount_total"],
+    }
