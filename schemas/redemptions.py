@@ -82,6 +82,13 @@ class RedemptionSchema(Schema):
     status = fields.String(required=True, metadata={"enum": ["completed", "reversed"]})
     reference = fields.String(required=True)
     created_at = fields.String(required=True, metadata={"format": "date-time"})
+    key_id = fields.String(
+        metadata={
+            "description": "The scanner key (till) that redeemed it, as in "
+            "GET /v1/partners/{id}/keys. In lists and GET answers; not in the redeem "
+            "answer, whose caller is that key."
+        }
+    )
     uses_left = fields.Integer(metadata={"description": "In the redeem answer: uses left now."})
     reversal_id = fields.String(allow_none=True)
     reversed_at = fields.DateTime(allow_none=True)
@@ -93,6 +100,10 @@ RedemptionPageSchema = page_schema(RedemptionSchema, "RedemptionPageSchema")
 class RedemptionListQuerySchema(TimeBoundedPageQuerySchema):
     partner_id = fields.String(validate=validate.Length(min=1, max=64))
     offer_id = fields.String(validate=validate.Length(min=1, max=64))
+    key_id = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The scanner key (till) that redeemed, e.g. key_…"},
+    )
     status = OneOf(("completed", "reversed"))
 
 

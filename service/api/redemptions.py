@@ -89,7 +89,7 @@ async def _scan_request(request: web.Request) -> dict[str, Any]:
 
 def redemption_view(row: asyncpg.Record) -> dict[str, Any]:
     view = dict(row)
-    view.pop("scanner_key_id", None)
+    view["key_id"] = view.pop("scanner_key_id")
     view["currency"] = flow.CURRENCY
     view["created_at"] = row["created_at"].isoformat()
     return _out.dump(view)
@@ -168,6 +168,9 @@ async def redeem(request: web.Request) -> web.Response:
     responses={200: RedemptionPageSchema},
 )
 async def list_redemptions(request: web.Request) -> web.Response:
+    """Filters combine; `key_id` names a till (GET /v1/partners/{id}/keys). A partner
+    caller sees its own partner's only: another partner's `partner_id` or `key_id` gives
+    an empty page, as an unknown one does, so the answer tells nothing of other partners."""
     query = read_query(request, _query)
     page = page_request(query)
     caller = principal(request)
@@ -183,6 +186,7 @@ async def list_redemptions(request: web.Request) -> web.Response:
             page,
             partner_id=partner_id,
             offer_id=query.get("offer_id"),
+            scanner_key_id=query.get("key_id"),
             status=query.get("status"),
             created_from=bounds["from"],
             created_to=bounds["to"],
@@ -283,7 +287,7 @@ async def list_till_redemptions(request: web.Request) -> web.Response:
 
 def _till_redemption_view(row: asyncpg.Record) -> dict[str, Any]:
     view = dict(row)
-    view.pop("scanner_key_id", None)
+    view["key_id"] = view.pop("scanner_key_id")
     view["currency"] = flow.CURRENCY
     view["created_at"] = row["created_at"].isoformat()
     return _till_redemption_out.dump(view)

@@ -374,6 +374,7 @@ async def list_redemptions(
     *,
     partner_id: str | None,
     offer_id: str | None,
+    scanner_key_id: str | None,
     status: str | None,
     created_from: datetime | None,
     created_to: datetime | None,
@@ -382,17 +383,21 @@ async def list_redemptions(
         f"""
         SELECT {_REDEMPTION} FROM {_FROM}
         WHERE ($1::text IS NULL OR r.id > $1)
+          -- Rule 5: a partner caller passes its own partner id; it sees nothing else,
+          -- another partner's till key included.
           AND ($2::text IS NULL OR r.partner_id = $2)
           AND ($3::text IS NULL OR r.offer_id = $3)
-          AND ($4::text IS NULL OR (x.id IS NULL) = ($4 = 'completed'))
-          AND ($5::timestamptz IS NULL OR r.created_at >= $5)
-          AND ($6::timestamptz IS NULL OR r.created_at < $6)
+          AND ($4::text IS NULL OR r.scanner_key_id = $4)
+          AND ($5::text IS NULL OR (x.id IS NULL) = ($5 = 'completed'))
+          AND ($6::timestamptz IS NULL OR r.created_at >= $6)
+          AND ($7::timestamptz IS NULL OR r.created_at < $7)
         ORDER BY r.id
-        LIMIT $7
+        LIMIT $8
         """,
         page.after_id,
         partner_id,
         offer_id,
+        scanner_key_id,
         status,
         created_from,
         created_to,

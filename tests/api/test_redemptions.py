@@ -8,7 +8,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import Till
+from service.domain.auth import Role
+from tests.helpers import Till, bearer, make_key
 
 
 @pytest.fixture
@@ -313,6 +314,44 @@ async def test_list_filters_and_pages(client: TestClient, admin, db, settings) -
     assert seen == ids
     bad = await client.get("/v1/redemptions?from=2026-01-01T00:00:00", headers=admin)
     assert bad.status == 422
+
+
+async def test_list_filters_by_till_and_names_the_till_of_each_redemption(
+    client: TestClient, admin, db, settings
+) -> None:
+    till = await Till(db, settings).open(
+        offer={"kind": "amount_off", "amount_off": 100, "uses_per_voucher": 10}
+    )
+    second = bearer(await make_key(db, Role.SCANNER, till.partner_id))
+
+    async def key_of(scanner: dict[str, str]) -> str:
+        return (await (await client.get("/v1/till", headers=scanner)).json())["key_id"]
+
+    first_key, second_key = await key_of(till.scanner), await key_of(second)
+    at_first = [(await (await redeem(client, till)).json())["id"] for _ in range(2)]
+    at_second = (await (await redeem(client, till, scanner=second)).json())["id"]
+
+    async def listed(query: str, headers: dict[str, str]) -> list[tuple[str, str]]:
+        response = await client.get(f"/v1/redemptions?{query}", headers=headers)
+        assert response.status == 200, await response.text()
+        return [(item["id"], item["key_id"]) for item in (await response.json())["items"]]
+
+    assert await listed(f"key_id={first_key}", admin) == [(i, first_key) for i in at_first]
+    assert await listed(f"key_id={second_key}", till.partner) == [(at_second, second_key)]
+    assert await listed(f"key_id={second_key}&offer_id={till.offer_id}", admin) == [
+        (at_second, second_key)
+    ]
+    one = await (await client.get(f"/v1/redemptions/{at_second}", headers=till.partner)).json()
+    assert one["key_id"] == second_key
+
+    # Another partner's till is not this partner's to read: an empty page, as for an
+    # unknown key or another partner's partner_id, whoever asks.
+    other = await Till(db, settings).open()
+    assert await listed(f"key_id={first_key}", other.partner) == []
+    assert await listed(f"key_id={first_key}&partner_id={other.partner_id}", admin) == []
+    assert await listed("key_id=key_unknown", admin) == []
+    too_long = await client.get("/v1/redemptions?key_id=" + "k" * 65, headers=admin)
+    assert await problem_code(too_long, 422) == "validation_error"
 
 
 async def test_only_scanners_redeem(client: TestClient, till, admin) -> None:
