@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from schemas.common import PageQuerySchema
@@ -36,10 +36,8 @@ from service.api.http import (
     read_time_bounds,
 )
 from service.app_keys import KEYRING, POOL, SETTINGS
-from service.db import redemptions as redemptions_db
 from service.domain.auth import Role, ScannerKey
 from service.domain.errors import ApiError, FieldError
-from service.domain.pagination import page_of
 from service.flows import redemptions as flow
 
 TAGS = ["redemptions"]
@@ -87,7 +85,7 @@ async def _scan_request(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def redemption_view(row: asyncpg.Record) -> dict[str, Any]:
+def redemption_view(row: Mapping[str, Any]) -> dict[str, Any]:
     view = dict(row)
     view["key_id"] = view.pop("scanner_key_id")
     view["currency"] = flow.CURRENCY
@@ -172,26 +170,16 @@ async def list_redemptions(request: web.Request) -> web.Response:
     caller sees its own partner's only: another partner's `partner_id` or `key_id` gives
     an empty page, as an unknown one does, so the answer tells nothing of other partners."""
     query = read_query(request, _query)
-    page = page_request(query)
-    caller = principal(request)
     bounds = read_time_bounds(query, request.app[SETTINGS].timezone)
-    partner_id = query.get("partner_id")
-    if not caller.is_admin:
-        if partner_id is not None and partner_id != caller.partner_id:
-            return json_response({"items": [], "next_cursor": None})
-        partner_id = caller.partner_id
-    async with request.app[POOL].acquire() as conn:
-        rows = await redemptions_db.list_redemptions(
-            conn,
-            page,
-            partner_id=partner_id,
-            offer_id=query.get("offer_id"),
-            scanner_key_id=query.get("key_id"),
-            status=query.get("status"),
-            created_from=bounds["from"],
-            created_to=bounds["to"],
-        )
-    return page_response(page_of(rows, page), redemption_view)
+    redemptions = await flow.ledger(
+        request.app[POOL],
+        principal(request),
+        page_request(query),
+        query,
+        bounds["from"],
+        bounds["to"],
+    )
+    return page_response(redemptions, redemption_view)
 
 
 @operation(
@@ -203,11 +191,10 @@ async def list_redemptions(request: web.Request) -> web.Response:
 )
 async def get_redemption(request: web.Request) -> web.Response:
     """A partner key sees its own redemptions only (a till reads the answer it was given)."""
-    async with request.app[POOL].acquire() as conn:
-        row = await redemptions_db.get_redemption(conn, request.match_info["redemption_id"])
-    if row is None or not principal(request).can_see_partner(row["partner_id"]):
-        raise ApiError("not_found", "No such redemption")
-    return json_response(redemption_view(row))
+    redemption = await flow.get_redemption(
+        request.app[POOL], principal(request), request.match_info["redemption_id"]
+    )
+    return json_response(redemption_view(redemption))
 
 
 @operation(
@@ -252,7 +239,7 @@ async def list_refusals(request: web.Request) -> web.Response:
     rows = await flow.list_refusals(
         request.app[POOL], principal(request), page, query, bounds["from"], bounds["to"]
     )
-    return page_response(page_of(rows, page), _refusal_out.dump)
+    return page_response(rows, _refusal_out.dump)
 
 
 @operation(
@@ -282,10 +269,10 @@ async def list_till_redemptions(request: web.Request) -> web.Response:
     rows = await flow.till_today(
         request.app[POOL], request.app[SETTINGS], caller_as(request, ScannerKey), page
     )
-    return page_response(page_of(rows, page), _till_redemption_view)
+    return page_response(rows, _till_redemption_view)
 
 
-def _till_redemption_view(row: asyncpg.Record) -> dict[str, Any]:
+def _till_redemption_view(row: Mapping[str, Any]) -> dict[str, Any]:
     view = dict(row)
     view["key_id"] = view.pop("scanner_key_id")
     view["currency"] = flow.CURRENCY

@@ -38,7 +38,7 @@ from service.domain import codes, tokens
 from service.domain.auth import Principal, ScannerKey
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
-from service.domain.pagination import PageRequest
+from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.periods import (
     PERIODS,
     end_of_local_day,
@@ -159,7 +159,6 @@ async def scan(
 
 
 async def _resolve_code(pool: asyncpg.Pool, scanner: ScannerKey, code: str) -> Scanned:
-    assert scanner.key_id is not None
     now = datetime.now(UTC)
     minute = codes.minute_of(now)
     async with pool.acquire() as conn:
@@ -531,29 +530,59 @@ async def list_refusals(
     filters: Mapping[str, Any],
     created_from: datetime | None,
     created_to: datetime | None,
-) -> list[asyncpg.Record]:
+) -> Page[asyncpg.Record]:
     """Refused redemptions: a partner caller sees only its own (rule 5), the bureau all."""
-    partner_id = filters.get("partner_id")
-    if not caller.is_admin:
-        if partner_id is not None and partner_id != caller.partner_id:
-            return []
-        partner_id = caller.partner_id
     async with pool.acquire() as conn:
-        return await redemptions_db.list_refusals(
+        rows = await redemptions_db.list_refusals(
             conn,
             page,
-            partner_id=partner_id,
+            partner_id=caller.partner_filter(filters.get("partner_id")),
             offer_id=filters.get("offer_id"),
             scanner_key_id=filters.get("scanner_key_id"),
             code=filters.get("code"),
             created_from=created_from,
             created_to=created_to,
         )
+    return page_of(rows, page)
+
+
+async def ledger(
+    pool: asyncpg.Pool,
+    caller: Principal,
+    page: PageRequest,
+    filters: Mapping[str, Any],
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> Page[asyncpg.Record]:
+    """Redemptions: a partner caller sees its own partner's only (rule 5); another
+    partner's partner_id or till key gives an empty page, as an unknown one does."""
+    async with pool.acquire() as conn:
+        rows = await redemptions_db.list_redemptions(
+            conn,
+            page,
+            partner_id=caller.partner_filter(filters.get("partner_id")),
+            offer_id=filters.get("offer_id"),
+            scanner_key_id=filters.get("key_id"),
+            status=filters.get("status"),
+            created_from=created_from,
+            created_to=created_to,
+        )
+    return page_of(rows, page)
+
+
+async def get_redemption(
+    pool: asyncpg.Pool, caller: Principal, redemption_id: str
+) -> asyncpg.Record:
+    """A partner caller sees its own partner's redemptions only (others: not_found)."""
+    async with pool.acquire() as conn:
+        row = await redemptions_db.get_redemption(conn, redemption_id)
+    if row is None or not caller.can_see_partner(row["partner_id"]):
+        raise ApiError("not_found", "No such redemption")
+    return row
 
 
 async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> asyncpg.Record:
     """Whose till this scanner key is: its label and its partner's name."""
-    assert scanner.key_id is not None
     async with pool.acquire() as conn:
         row = await redemptions_db.till_of(conn, scanner.key_id)
     if row is None:  # revoked between authentication and now
@@ -563,7 +592,7 @@ async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> asyncpg.Record:
 
 async def till_today(
     pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, page: PageRequest
-) -> list[asyncpg.Record]:
+) -> Page[asyncpg.Record]:
     """This scanner key's own redemptions of today (programme time zone), newest first:
     what a till may reverse on a refund. Other keys' redemptions, even of the same
     partner, are not shown (a partner key lists them all with GET /v1/redemptions)."""
@@ -573,4 +602,5 @@ async def till_today(
     since = local_midnight(today, settings.timezone)
     until = end_of_local_day(today, settings.timezone)
     async with pool.acquire() as conn:
-        return await redemptions_db.scanner_day(conn, page, scanner.key_id, since, until)
+        rows = await redemptions_db.scanner_day(conn, page, scanner.key_id, since, until)
+    return page_of(rows, page)
