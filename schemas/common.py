@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from service.domain.pricing import CURRENCY
+
 #: Largest amount of money the API accepts, in fen (¥100 million): far above any purchase,
 #: far below anything that could overflow a bigint when summed.
 MAX_MONEY = 10_000_000_000
@@ -151,3 +153,8 @@ def messages_to_field_errors(error: ValidationError) -> list[tuple[str, str]]:
 
     walk("", error.messages)
     return pairs
+
+
+def currency_field() -> fields.Constant:
+    """The currency beside every amount (SPEC 4.1): always CNY, amounts in fen."""
+    return fields.Constant(CURRENCY, required=True, metadata={"type": "string", "enum": [CURRENCY]})

@@ -18,6 +18,7 @@ from schemas.common import (
     PageQuerySchema,
     StrictInteger,
     StrictSchema,
+    currency_field,
     page_schema,
 )
 from service.domain.categories import HOLDER_CATEGORIES
@@ -160,7 +161,7 @@ class OfferSchema(Schema):
     fixed_price = fields.Integer(allow_none=True, required=True)
     nominal_value = fields.Integer(allow_none=True, required=True)
     min_purchase = fields.Integer(allow_none=True, required=True)
-    currency = fields.Constant("CNY", required=True, metadata={"type": "string", "enum": ["CNY"]})
+    currency = currency_field()
     starts_at = fields.DateTime(allow_none=True, required=True)
     ends_at = fields.DateTime(allow_none=True, required=True)
     eligible_categories = fields.List(fields.String(), required=True)

@@ -8,6 +8,7 @@ from schemas.common import (
     StrictInteger,
     StrictSchema,
     TimeBoundedPageQuerySchema,
+    currency_field,
     page_schema,
 )
 
@@ -56,7 +57,7 @@ class PreviewSchema(Schema):
     purchase_amount = fields.Integer(required=True)
     discount_amount = fields.Integer(required=True)
     payable_amount = fields.Integer(required=True)
-    currency = fields.String(required=True, metadata={"example": "CNY"})
+    currency = currency_field()
     uses_left = fields.Integer(required=True, metadata={"description": "Before this use."})
     last_redeemed_at = fields.DateTime(
         required=True,
@@ -78,7 +79,7 @@ class RedemptionSchema(Schema):
     purchase_amount = fields.Integer(required=True)
     discount_amount = fields.Integer(required=True)
     payable_amount = fields.Integer(required=True)
-    currency = fields.String(required=True, metadata={"example": "CNY"})
+    currency = currency_field()
     status = fields.String(required=True, metadata={"enum": ["completed", "reversed"]})
     reference = fields.String(required=True)
     created_at = fields.String(required=True, metadata={"format": "date-time"})
@@ -115,7 +116,7 @@ class ReversalSchema(Schema):
     id = fields.String(required=True)
     redemption_id = fields.String(required=True)
     discount_amount = fields.Integer(required=True)
-    currency = fields.String(required=True)
+    currency = currency_field()
     created_at = fields.DateTime(required=True)
 
 

@@ -6,7 +6,7 @@ import itertools
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from schemas.common import OneOf, StrictSchema
+from schemas.common import OneOf, StrictSchema, currency_field
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
 from service.domain.reports import FIRST_DATE, FORMATS, GROUPS, LAST_DATE, parse_group_by
@@ -121,7 +121,7 @@ class DiscountRowSchema(DiscountMeasuresSchema):
 
 
 class DiscountReportSchema(Schema):
-    currency = fields.String(required=True, metadata={"example": "CNY"})
+    currency = currency_field()
     from_ = fields.Date(required=True, data_key="from")
     to = fields.Date(required=True)
     group_by = fields.List(fields.String(metadata={"enum": list(GROUPS)}), required=True)
@@ -154,7 +154,7 @@ class SummaryPartnersSchema(PartnerCountsSchema):
 class SummarySchema(Schema):
     from_ = fields.Date(required=True, data_key="from")
     to = fields.Date(required=True)
-    currency = fields.String(required=True, metadata={"example": "CNY"})
+    currency = currency_field()
     partners = fields.Nested(SummaryPartnersSchema, required=True)
     holders = fields.Integer(
         required=True, metadata={"description": "Card holders enrolled by the end of the period."}

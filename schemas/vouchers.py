@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import OneOf, PageQuerySchema, StrictSchema, page_schema
+from schemas.common import OneOf, PageQuerySchema, StrictSchema, currency_field, page_schema
 
 VOUCHER_STATUSES = ("active", "used_up", "expired", "revoked")
 
@@ -43,7 +43,7 @@ class OfferForHolderSchema(Schema):
     fixed_price = fields.Integer(allow_none=True, required=True)
     nominal_value = fields.Integer(allow_none=True, required=True)
     min_purchase = fields.Integer(allow_none=True, required=True)
-    currency = fields.Constant("CNY", required=True, metadata={"type": "string", "enum": ["CNY"]})
+    currency = currency_field()
     starts_at = fields.DateTime(allow_none=True, required=True)
     ends_at = fields.DateTime(allow_none=True, required=True)
     uses_per_voucher = fields.Integer(required=True)

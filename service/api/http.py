@@ -23,7 +23,7 @@ from marshmallow import Schema, ValidationError
 from schemas.common import messages_to_field_errors
 from service.app_keys import SETTINGS
 from service.domain.auth import AnyRole, Principal, StaffPrincipal
-from service.domain.errors import ApiError, FieldError
+from service.domain.errors import ApiError, FieldError, field_errors, validation_error
 from service.domain.pagination import Page, PageRequest, decode_cursor
 from service.domain.periods import parse_bound
 from service.domain.throttle import resolve_client
@@ -63,9 +63,9 @@ def page_response(page: Page[Any], to_item: Callable[[Any], Any]) -> web.Respons
 
 
 def _schema_errors(error: ValidationError) -> ApiError:
-    errors = [FieldError(name, message) for name, message in messages_to_field_errors(error)]
-    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
-    return ApiError("validation_error", detail, errors=errors)
+    return field_errors(
+        [FieldError(name, message) for name, message in messages_to_field_errors(error)]
+    )
 
 
 #: Deeper JSON is refused before it is parsed (SPEC 4.1): no parser recursion, ever.
@@ -181,14 +181,10 @@ def read_time_bounds(query: dict[str, Any], tz: ZoneInfo) -> dict[str, datetime 
         try:
             bounds[name] = None if value is None else parse_bound(value, tz, end=end)
         except ValueError as error:
-            raise ApiError(
-                "validation_error", f"{name}: {error}", errors=[FieldError(name, str(error))]
-            ) from None
+            raise validation_error(name, str(error)) from None
     start, end_ = bounds["from"], bounds["to"]
     if start is not None and end_ is not None and end_ < start:
-        raise ApiError(
-            "validation_error", "to: is before from", errors=[FieldError("to", "is before from")]
-        )
+        raise validation_error("to", "is before from")
     return bounds
 
 
@@ -205,11 +201,7 @@ def _refuse_nul(value: Any, field: str) -> None:
     """PostgreSQL text cannot hold U+0000: refuse it here as bad input, not later as a 500."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise ApiError(
-                "validation_error",
-                f"{field or 'body'}: must not contain the NUL character",
-                errors=[FieldError(field or "body", "must not contain the NUL character")],
-            )
+            raise validation_error(field or "body", "must not contain the NUL character")
     elif isinstance(value, dict):
         for key, inner in value.items():
             _refuse_nul(inner, f"{field}.{key}" if field else str(key).rstrip("_"))
@@ -224,11 +216,7 @@ def read_query(request: web.Request, schema: Schema) -> dict[str, Any]:
     for name in request.query:
         values = request.query.getall(name)
         if len(values) > 1:
-            raise ApiError(
-                "validation_error",
-                f"{name}: given more than once",
-                errors=[FieldError(name, "given more than once")],
-            )
+            raise validation_error(name, "given more than once")
         data[name] = values[0]
     return load(schema, data)
 

@@ -18,7 +18,7 @@ from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
 from service.api.staff_session import SAFE_METHODS, staff_session_caller
 from service.app_keys import POOL, SETTINGS
 from service.database import DATABASE_DOWN
-from service.domain.errors import ApiError, FieldError
+from service.domain.errors import ApiError, validation_error
 from service.domain.keys import looks_like_key
 from service.flows import keys as keys_flow
 from service.flows.sign_in import holder_principal
@@ -93,11 +93,7 @@ def refuse_unprintable_headers(request: web.Request) -> None:
     for name, value in request.raw_headers:
         if _UNPRINTABLE_HEADER.search(value) and name.lower() != b"x-request-id":
             header = name.decode("ascii", "backslashreplace")
-            raise ApiError(
-                "validation_error",
-                f"{header}: must be printable ASCII",
-                errors=[FieldError(header, "must be printable ASCII")],
-            )
+            raise validation_error(header, "must be printable ASCII")
 
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:

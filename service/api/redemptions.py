@@ -37,7 +37,8 @@ from service.api.http import (
 )
 from service.app_keys import KEYRING, POOL, SETTINGS
 from service.domain.auth import Role, ScannerKey
-from service.domain.errors import ApiError, FieldError
+from service.domain.errors import validation_error
+from service.domain.pricing import CURRENCY
 from service.flows import redemptions as flow
 
 TAGS = ["redemptions"]
@@ -88,7 +89,7 @@ async def _scan_request(request: web.Request) -> dict[str, Any]:
 def redemption_view(row: Mapping[str, Any]) -> dict[str, Any]:
     view = dict(row)
     view["key_id"] = view.pop("scanner_key_id")
-    view["currency"] = flow.CURRENCY
+    view["currency"] = CURRENCY
     view["created_at"] = row["created_at"].isoformat()
     return _out.dump(view)
 
@@ -118,11 +119,7 @@ def _idempotency_key(request: web.Request) -> str:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None or not 1 <= len(key) <= 255:
         message = "required, 1 to 255 characters" if key is None else "must be 1 to 255 characters"
-        raise ApiError(
-            "validation_error",
-            f"{IDEMPOTENCY_HEADER}: {message}",
-            errors=[FieldError(IDEMPOTENCY_HEADER, message)],
-        )
+        raise validation_error(IDEMPOTENCY_HEADER, message)
     return key
 
 
@@ -275,6 +272,6 @@ async def list_till_redemptions(request: web.Request) -> web.Response:
 def _till_redemption_view(row: Mapping[str, Any]) -> dict[str, Any]:
     view = dict(row)
     view["key_id"] = view.pop("scanner_key_id")
-    view["currency"] = flow.CURRENCY
+    view["currency"] = CURRENCY
     view["created_at"] = row["created_at"].isoformat()
     return _till_redemption_out.dump(view)

@@ -6,6 +6,7 @@ A middleware renders every ApiError as application/problem+json (RFC 9457).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,4 +103,11 @@ class ApiError(Exception):
 
 
 def validation_error(field: str, message: str) -> ApiError:
-    return ApiError("validation_error", f"{field}: {message}", errors=[FieldError(field, message)])
+    """422 validation_error naming one bad field (SPEC 4.1)."""
+    return field_errors([FieldError(field, message)])
+
+
+def field_errors(errors: Sequence[FieldError]) -> ApiError:
+    """422 validation_error naming every bad field; the detail repeats the first five."""
+    detail = "; ".join(f"{error.field}: {error.message}" for error in errors[:5])
+    return ApiError("validation_error", detail, errors=list(errors))

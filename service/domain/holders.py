@@ -13,16 +13,20 @@ from datetime import date
 from typing import Any
 
 from service.domain.categories import HOLDER_CATEGORIES
-from service.domain.errors import ApiError, FieldError
-
-STATUSES = ("active", "suspended", "revoked")
+from service.domain.errors import FieldError
+from service.domain.lifecycle import Lifecycle
 
 #: active ⇄ suspended; either → revoked; nothing comes back from revoked.
-_TRANSITIONS = {
-    "active": {"suspended", "revoked"},
-    "suspended": {"active", "revoked"},
-    "revoked": set(),
-}
+LIFECYCLE = Lifecycle(
+    "A holder",
+    {
+        "active": frozenset({"suspended", "revoked"}),
+        "suspended": frozenset({"active", "revoked"}),
+        "revoked": frozenset(),
+    },
+)
+STATUSES = LIFECYCLE.statuses
+check_transition = LIFECYCLE.check
 
 CARD_NUMBER_PATTERN = r"^[A-Za-z0-9-]{4,32}$"
 #: New PINs (SPEC 4.2): at least 6 digits. Holders keep older 4-digit PINs until changed.
@@ -40,12 +44,6 @@ CSV_COLUMNS = ("card_number", "category", "display_name", "region", "valid_until
 
 #: The holder fields an import or an edit may change (besides the PIN).
 DATA_FIELDS = ("category", "display_name", "region", "valid_until")
-
-
-def check_transition(current: str, wanted: str) -> None:
-    """Refuse any status change the life cycle does not allow (409 conflict)."""
-    if wanted != current and wanted not in _TRANSITIONS[current]:
-        raise ApiError("conflict", f"A holder cannot go from {current} to {wanted}")
 
 
 # Each check takes the text as given and returns the value to store, or raises

@@ -12,11 +12,25 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from service.domain.errors import ApiError, FieldError
+from service.domain.errors import ApiError, FieldError, field_errors, validation_error
+from service.domain.lifecycle import Lifecycle
+from service.domain.periods import PERIODS
+from service.domain.pricing import KINDS
 
-KINDS = ("percent_off", "amount_off", "fixed_price", "service")
-STATUSES = ("draft", "active", "paused", "ended")
-PERIODS = ("day", "week", "month", "year", "ever")
+__all__ = ["KINDS", "PERIODS", "STATUSES"]  # with the rules below, what schemas/offers uses
+
+#: draft → active ⇄ paused → ended, and active → ended; nothing leaves ended.
+LIFECYCLE = Lifecycle(
+    "An offer",
+    {
+        "draft": frozenset({"active"}),
+        "active": frozenset({"paused", "ended"}),
+        "paused": frozenset({"active", "ended"}),
+        "ended": frozenset(),
+    },
+)
+STATUSES = LIFECYCLE.statuses
+check_transition = LIFECYCLE.check
 
 #: The fields each kind uses; the first one is required.
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
@@ -49,14 +63,6 @@ EDITABLE = (
     "status",
 )
 
-#: draft → active ⇄ paused → ended, and active → ended; nothing leaves ended.
-_TRANSITIONS = {
-    "draft": {"active"},
-    "active": {"paused", "ended"},
-    "paused": {"active", "ended"},
-    "ended": set(),
-}
-
 #: A longer period with the same count is the stricter limit.
 _PERIOD_LENGTH = {period: rank for rank, period in enumerate(PERIODS)}
 
@@ -73,29 +79,18 @@ def check_kind_fields(offer: Mapping[str, Any]) -> None:
     if offer.get(own[0]) is None:
         errors.append(FieldError(own[0], f"required for {kind} offers"))
     if errors:
-        detail = "; ".join(f"{error.field}: {error.message}" for error in errors)
-        raise ApiError("validation_error", detail, errors=errors)
+        raise field_errors(errors)
 
 
 def check_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        raise ApiError(
-            "validation_error",
-            "ends_at: must be after starts_at",
-            errors=[FieldError("ends_at", "must be after starts_at")],
-        )
+        raise validation_error("ends_at", "must be after starts_at")
 
 
 def check_new_offer(offer: Mapping[str, Any]) -> None:
     """Every rule a new offer must meet beyond its schema."""
     check_kind_fields(offer)
     check_window(offer.get("starts_at"), offer.get("ends_at"))
-
-
-def check_transition(current: str, wanted: str) -> None:
-    """Refuse any status change the life cycle does not allow (409 conflict)."""
-    if wanted != current and wanted not in _TRANSITIONS[current]:
-        raise ApiError("conflict", f"An offer cannot go from {current} to {wanted}")
 
 
 def check_partner_accepts_offers(partner_status: str) -> None:

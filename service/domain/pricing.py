@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from service.domain.errors import ApiError, validation_error
 
 KINDS = ("percent_off", "amount_off", "fixed_price", "service")
+#: Every amount is in fen of this currency (SPEC 2).
+CURRENCY = "CNY"
 
 #: 10 000 basis points = 100 %.
 BASIS_POINTS = 10_000

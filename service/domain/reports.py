@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from service.domain.errors import ApiError, FieldError
+from service.domain.errors import ApiError, validation_error
 from service.domain.periods import local_date, local_midnight
 
 #: The groupings a report can combine, in the order their columns appear by default.
@@ -31,7 +31,6 @@ GROUP_COLUMNS: Mapping[str, tuple[str, ...]] = {
 MEASURES = ("redemptions", "reversals", "purchase_total", "discount_total")
 MONEY_MEASURES = ("purchase_total", "discount_total")
 
-CURRENCY = "CNY"
 #: Report dates outside these are refused: no programme ran before, and month arithmetic
 #: stays far from date.max.
 FIRST_DATE = date(2000, 1, 1)
@@ -113,24 +112,20 @@ def period_of(first: date | None, last: date | None, now: datetime, tz: ZoneInfo
         last = date(first.year, 12, 31)
     for name, value in (("from", first), ("to", last)):
         if not FIRST_DATE <= value <= LAST_DATE:
-            raise _invalid(name, f"must be from {FIRST_DATE} to {LAST_DATE}")
+            raise validation_error(name, f"must be from {FIRST_DATE} to {LAST_DATE}")
     if first > last:
-        raise _invalid("to", "must not be before from")
+        raise validation_error("to", "must not be before from")
     return Period(first, last)
 
 
 def parse_date(value: str, name: str) -> date:
     """A `YYYY-MM-DD` date (as the command line gives it). Raises ApiError."""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise _invalid(name, "must be a date, YYYY-MM-DD")
+        raise validation_error(name, "must be a date, YYYY-MM-DD")
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _invalid(name, "is not a calendar date") from None
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError("validation_error", f"{field}: {message}", errors=[FieldError(field, message)])
+        raise validation_error(name, "is not a calendar date") from None
 
 
 def month_label(first_day: date) -> str:

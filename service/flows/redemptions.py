@@ -46,7 +46,7 @@ from service.domain.periods import (
     local_midnight,
     period_start,
 )
-from service.domain.pricing import PriceRule
+from service.domain.pricing import CURRENCY, PriceRule
 from service.domain.redemptions import (
     Grant,
     RedemptionFacts,
@@ -58,7 +58,6 @@ from service.domain.redemptions import (
 from service.flows.vouchers import eligibility_of
 from service.keyring import Keyring
 
-CURRENCY = "CNY"
 log = logging.getLogger(__name__)
 
 

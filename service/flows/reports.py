@@ -11,7 +11,8 @@ import asyncpg
 from service.db import reports as reports_db
 from service.domain.auth import Principal
 from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
-from service.domain.reports import CURRENCY, MEASURES, Period, totals
+from service.domain.pricing import CURRENCY
+from service.domain.reports import MEASURES, Period, totals
 
 
 async def discount_report(

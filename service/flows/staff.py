@@ -18,7 +18,7 @@ from service.db.staff import StaffAccount
 from service.domain import staff as rules
 from service.domain import totp
 from service.domain.auth import Principal, StaffPrincipal, StaffRole
-from service.domain.errors import ApiError
+from service.domain.errors import ApiError, validation_error
 from service.domain.ids import new_id
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
@@ -340,7 +340,7 @@ async def confirm_totp(
         secret = _open_secret(sealer, caller.staff_id, sealed)
         step = totp.accepted_step(secret, code, datetime.now(UTC), None)
         if step is None:
-            raise ApiError("validation_error", "code: is not the current code of this secret")
+            raise validation_error("code", "is not the current code of this secret")
         await staff_db.enable_totp(conn, caller.staff_id, bytes(sealed), step)
         await audit_db.record(
             conn,
