@@ -9,6 +9,7 @@ Without it the browser tests skip, saying why; .ci/run installs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -78,28 +79,43 @@ class LiveApp:
         return asyncio.run_coroutine_threadsafe(with_connection(), self.loop).result(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def live_app(pg_server: TestServer) -> Iterator[LiveApp]:
-    database_url = asyncio.run(pg_server.clone())
+@contextlib.contextmanager
+def serving(pg_server: TestServer, **env: str) -> Iterator[LiveApp]:
+    """youdai on a database cloned for it, with YOUDAI_* settings `env` beside the usual.
+
+    Everything asynchronous runs on the app's own loop, in its thread: Playwright's sync
+    API keeps an event loop in the test's thread while a browser runs, and asyncio.run
+    refuses to nest, so an app may be started after the browser."""
     port = free_port()
     loop = asyncio.new_event_loop()
     runners: list[web.AppRunner] = []
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    database_url = asyncio.run_coroutine_threadsafe(pg_server.clone(), loop).result(timeout=60)
 
     async def start() -> None:
-        settings = load_settings({"YOUDAI_LOG_LEVEL": "WARNING", "YOUDAI_HELP_PHONE": HELP_PHONE})
+        settings = load_settings(
+            {"YOUDAI_LOG_LEVEL": "WARNING", "YOUDAI_HELP_PHONE": HELP_PHONE, **env}
+        )
         app = create_app(settings, database_url)
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         runners.append(runner)
 
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
-    yield LiveApp(f"http://127.0.0.1:{port}", database_url, loop)
-    asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(timeout=30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
+    try:
+        yield LiveApp(f"http://127.0.0.1:{port}", database_url, loop)
+    finally:
+        asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_app(pg_server: TestServer) -> Iterator[LiveApp]:
+    with serving(pg_server) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +130,7 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def browser(chromium: Path, live_app: LiveApp) -> Iterator[Any]:
-    """Chromium, started after the app: Playwright's sync API keeps an event loop in this
-    thread while it runs, and asyncio.run (the app's database set-up) refuses to nest."""
+    """Chromium, started after the app, so that an app that cannot start says so first."""
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -27,7 +28,10 @@ import pytest
 
 from service.domain.auth import Role
 from service.pages import CONSOLE_DIR
-from tests.browser.conftest import OUTPUT, Console, LiveApp
+from service.qr import usable_cores
+from tests.browser.conftest import OUTPUT, Console, LiveApp, serving
+from tests.browser.conftest import ui as page_ui
+from tests.conftest import TestServer
 from tests.helpers import make_holder, make_key, make_offer, make_partner
 
 sync_api = pytest.importorskip(
@@ -45,6 +49,8 @@ LAPTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
 PIN = "204816"
 SHOTS = OUTPUT / "console"
+#: Rows of the holder import whose progress is watched, per core hashing them.
+IMPORT_ROWS_PER_CORE = 300
 
 
 def ui(key: str, lang: str = "zh", **values: object) -> str:
@@ -106,10 +112,8 @@ def admin_key(live_app: LiveApp) -> str:
     return live_app.run(lambda conn: make_key(conn, Role.ADMIN))
 
 
-def redeem_through_the_api(
-    live_app: LiveApp, offer_id: str, scanner: str, purchase: int, reference: str
-) -> dict[str, Any]:
-    """A holder claims a voucher and a till redeems it, as /wallet and /scan would."""
+def claimed_token(live_app: LiveApp, offer_id: str) -> str:
+    """A new holder claims a voucher of the offer, as /wallet would: its token, fresh."""
     card = unique("YD").upper()
     live_app.run(lambda conn: make_holder(conn, card_number=card, pin=PIN))
     status, session = call(
@@ -120,11 +124,22 @@ def redeem_through_the_api(
     status, voucher = call(live_app, "POST", "/v1/me/vouchers", {"offer_id": offer_id}, holder)
     assert status in (200, 201), voucher
     _, minted = call(live_app, "GET", f"/v1/me/vouchers/{voucher['id']}/token", token=holder)
+    return str(minted["token"])
+
+
+def redeem_through_the_api(
+    live_app: LiveApp, offer_id: str, scanner: str, purchase: int, reference: str
+) -> dict[str, Any]:
+    """A holder claims a voucher and a till redeems it, as /wallet and /scan would."""
     status, redemption = call(
         live_app,
         "POST",
         "/v1/redemptions",
-        {"token": minted["token"], "purchase_amount": purchase, "reference": reference},
+        {
+            "token": claimed_token(live_app, offer_id),
+            "purchase_amount": purchase,
+            "reference": reference,
+        },
         scanner,
         {"Idempotency-Key": unique("till")},
     )
@@ -137,12 +152,15 @@ def redeem_through_the_api(
 
 @pytest.fixture
 def open_desk(browser: Any, live_app: LiveApp, console: Console) -> Iterator[Any]:
-    """Opens pages in new browser contexts (a laptop in Chinese unless told otherwise)."""
+    """Opens pages in new browser contexts (a laptop in Chinese, on live_app, unless told
+    otherwise)."""
     contexts: list[Any] = []
 
-    def open_page(viewport: dict[str, int] = LAPTOP, locale: str = "zh-CN") -> Any:
+    def open_page(
+        viewport: dict[str, int] = LAPTOP, locale: str = "zh-CN", app: LiveApp = live_app
+    ) -> Any:
         context = browser.new_context(
-            base_url=live_app.url, viewport=viewport, locale=locale, accept_downloads=True
+            base_url=app.url, viewport=viewport, locale=locale, accept_downloads=True
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
@@ -205,6 +223,51 @@ def test_staff_enrols_a_second_factor_and_then_signs_in_with_a_code(
     expect(page.locator("#view-title")).to_have_text(ui("nav_dashboard"))
 
 
+@pytest.fixture(scope="module")
+def totp_required_app(pg_server: TestServer) -> Iterator[LiveApp]:
+    """A second youdai, as deploy/ configures it: bureau staff must have a second factor."""
+    with serving(pg_server, YOUDAI_STAFF_TOTP="required_for_bureau") as app:
+        yield app
+
+
+def test_when_required_a_bureau_admin_without_a_second_factor_can_only_enrol(
+    totp_required_app: LiveApp, open_desk: Any
+) -> None:
+    app = totp_required_app
+    for lang, locale in (("en", "en-US"), ("zh", "zh-CN")):
+        page = open_desk(locale=locale, app=app)
+        sign_in(page, staff(app, "bureau_admin"), lang=lang)
+        expect(page.locator("#view-title")).to_have_text(ui("totp_title", lang))
+        expect(page.get_by_text(ui("totp_required_text", lang))).to_be_visible()
+        expect(page.locator("#nav a")).to_have_count(0)
+        page.screenshot(path=str(SHOTS / f"{lang}-laptop-enrol-required.png"), full_page=True)
+    # Another view's URL shows the enrolment too: nothing else until it is done.
+    page.goto("/console/partners")
+    expect(page.locator("#view-title")).to_have_text(ui("totp_title"))
+    expect(page.locator("#nav a")).to_have_count(0)
+    expect(page.locator("table")).to_have_count(0)
+
+    page.goto("/console")
+    page.get_by_role("button", name=ui("totp_start")).click()
+    page.wait_for_function("() => document.querySelector('img.qr').naturalWidth > 0")
+    secret = page.locator("#totp-secret").inner_text()
+    page.fill("#f-code", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name=ui("totp_confirm")).click()
+    expect(page.locator("#view-title")).to_have_text(ui("nav_dashboard"))
+    expect(page.locator("dl.figures")).to_be_visible()
+    page.get_by_role("link", name=ui("nav_partners")).click()
+    expect(page.locator("#view-title")).to_have_text(ui("nav_partners"))
+    page.reload()
+    expect(page.locator("#view-title")).to_have_text(ui("nav_partners"))
+
+    # A partner_manager is not bureau staff: no second factor is asked of it.
+    partner = app.run(lambda conn: make_partner(conn, name=unique("书店")))
+    manager = open_desk(app=app)
+    sign_in(manager, staff(app, "partner_manager", partner))
+    expect(manager.locator("#view-title")).to_have_text(ui("nav_dashboard"))
+    assert ui("nav_offers") in nav_names(manager)
+
+
 # -- partners and keys --------------------------------------------------------------------
 
 
@@ -260,6 +323,37 @@ def test_partner_list_filters_live_in_the_url(live_app: LiveApp, open_desk: Any)
     page.get_by_role("link", name=name).click()
     expect(page.get_by_role("button", name=ui("partner_suspend"))).to_have_count(0)
     expect(page.locator("#key-form")).to_have_count(0)
+
+
+def test_the_next_page_of_a_list_lives_in_the_url(live_app: LiveApp, open_desk: Any) -> None:
+    prefix = unique("连锁药房")
+    names = [f"{prefix}-{i}" for i in range(3)]
+
+    async def arrange(conn: Any) -> None:
+        for name in names:
+            await make_partner(conn, name=name, category="health")
+
+    live_app.run(arrange)
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_auditor"))
+    page.goto(f"/console/partners?q={urllib.parse.quote(prefix)}&limit=2")
+    shown = page.locator("tbody tr td:first-child")
+    expect(shown).to_have_count(2)
+    first = shown.all_inner_texts()
+    page.get_by_role("link", name=ui("next_page")).click()
+    expect(page).to_have_url(re.compile(r"[?&]cursor="))
+    expect(shown).to_have_count(1)
+    second = shown.all_inner_texts()
+    assert sorted(first + second) == names
+    # The last page: no "next", a way back to the first; the same rows after a reload.
+    expect(page.get_by_role("link", name=ui("next_page"))).to_have_count(0)
+    url = page.url
+    page.reload()
+    expect(page).to_have_url(url)
+    expect(shown).to_have_text(second)
+    page.get_by_role("link", name=ui("first_page")).click()
+    expect(shown).to_have_text(first)
+    assert "limit=2" in page.url and "cursor=" not in page.url
 
 
 # -- offers -------------------------------------------------------------------------------
@@ -377,15 +471,39 @@ def test_bureau_admin_enrols_a_holder_and_imports_a_bad_then_a_good_csv(
     assert "3" in errors.first.locator("td").first.inner_text()  # the third line of the file
     assert {row.locator("td").nth(1).inner_text() for row in errors.all()} >= {"category"}
 
-    cards = [unique("YD").upper() for _ in range(3)]
+    # A file whose argon2id hashing takes seconds on every core the import uses (~25 ms
+    # a row), so the job's progress is drawn while it runs, more than one chunk of rows
+    # (flows.holder_imports.CHUNK_ROWS) at a time.
+    rows = IMPORT_ROWS_PER_CORE * max(2, usable_cores())
+    prefix = unique("YD").upper()
+    cards = [f"{prefix}-{i:05d}" for i in range(rows)]
     good = header + "".join(
-        f"{c},veteran,持证人{i},西城,2031-06-30,20481{i}\n" for i, c in enumerate(cards)
+        f"{c},veteran,持证人{i},西城,2031-06-30,{300000 + i}\n" for i, c in enumerate(cards)
     )
     page.set_input_files(
         "#csv-file", {"name": "good.csv", "mimeType": "text/csv", "buffer": good.encode()}
     )
     page.get_by_role("button", name=ui("import_start")).click()
-    expect(page.locator("#import-done")).to_have_text(ui("import_done", created=3, updated=0))
+    bar = page.locator("#import-progress")
+    expect(bar).to_be_visible()
+    expect(bar).to_have_attribute("max", str(rows))
+    # Seen part-way: some rows done, the job not over (the bar stays when it is).
+    seen = page.wait_for_function(
+        """() => {
+          if (document.getElementById("import-done")) return "done";
+          const bar = document.getElementById("import-progress");
+          return bar.value > 0 && bar.value < bar.max && "part-way";
+        }""",
+        timeout=120_000,
+    )
+    assert seen.json_value() == "part-way"
+    page.screenshot(path=str(SHOTS / "zh-laptop-holders-import-progress.png"), full_page=True)
+    expect(page.locator("#import-done")).to_have_text(
+        ui("import_done", created=rows, updated=0), timeout=180_000
+    )
+    expect(page.locator("#import-progress-text")).to_have_text(
+        ui("import_progress_text", done=rows, rows=rows)
+    )
     page.goto(f"/console/holders?q={cards[0]}")
     expect(page.get_by_role("link", name=cards[0])).to_be_visible()
 
@@ -406,28 +524,88 @@ def shop(live_app: LiveApp) -> dict[str, str]:
     return live_app.run(arrange)
 
 
-def test_a_redemption_made_at_a_till_appears_and_is_reversed_with_a_reason(
-    live_app: LiveApp, open_desk: Any, shop: dict[str, str], admin_key: str
+def redeem_at_the_till(page: Any, scanner: str, token: str, purchase: str) -> None:
+    """/scan as a till uses it: the key once, then what a USB scanner types, and Enter."""
+    page.goto("/scan")
+    page.fill("#key-input", scanner)
+    page.press("#key-input", "Enter")
+    expect(page.locator("#till")).to_be_visible()
+    page.fill("#code", token)
+    page.press("#code", "Enter")
+    expect(page.locator("#amount")).to_be_focused()
+    page.keyboard.type(purchase)
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#outcome")).to_contain_text(page_ui("redeemed"))
+
+
+def test_a_redemption_made_at_a_till_is_found_by_its_till_and_reversed_with_a_reason(
+    live_app: LiveApp, open_desk: Any, admin_key: str
 ) -> None:
-    reference = unique("R")
-    redemption = redeem_through_the_api(live_app, shop["offer"], shop["scanner"], 12800, reference)
+    partner = live_app.run(lambda conn: make_partner(conn, name=unique("老字号饭庄")))
+    offer = live_app.run(lambda conn: make_offer(conn, partner, title=unique("堂食九折")))
+    tills = {}
+    for label in ("一号收银台", "二号收银台"):
+        status, key = call(
+            live_app,
+            "POST",
+            f"/v1/partners/{partner}/keys",
+            {"role": "scanner", "label": label},
+            admin_key,
+        )
+        assert status == 201, key
+        tills[label] = key
+    first, second = tills["一号收银台"], tills["二号收银台"]
+    # One use at till 1 through /scan, one at till 2 straight through the API.
+    redeem_at_the_till(
+        open_desk(viewport={"width": 1024, "height": 768}),
+        first["key"],
+        claimed_token(live_app, offer),
+        "128.00",
+    )
+    redeem_through_the_api(live_app, offer, second["key"], 5000, unique("R"))
+
     page = open_desk()
-    manager = staff(live_app, "partner_manager", shop["partner"])
-    sign_in(page, manager)
+    sign_in(page, staff(live_app, "partner_manager", partner))
     page.get_by_role("link", name=ui("nav_redemptions")).click()
-    page.select_option("#f-offer_id", shop["offer"])
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="¥128.00")).to_contain_text("一号收银台")
+    expect(rows.filter(has_text="¥50.00")).to_contain_text("二号收银台")
+    page.select_option("#f-key_id", first["id"])
     page.get_by_role("button", name=ui("apply_filters")).click()
-    row = page.locator("tbody tr", has_text=reference)
+    expect(page).to_have_url(re.compile(f"key_id={first['id']}"))
+    expect(rows).to_have_count(1)
+    row = rows.first
+    expect(row).to_contain_text("一号收银台")
     expect(row).to_contain_text("¥128.00")
     expect(row).to_contain_text("¥12.80")
-    row.get_by_role("button", name=ui("reverse") + " " + reference).click()
+    page.reload()
+    expect(page.locator("#f-key_id")).to_have_value(first["id"])
+    expect(rows).to_have_count(1)
+    page.screenshot(path=str(SHOTS / "zh-laptop-partner_manager-redemptions-by-till.png"))
+
+    # A /scan redemption has no receipt number: its button is named by the redemption id.
+    row.get_by_role("button", name=re.compile("^" + re.escape(ui("reverse")) + " ")).click()
     row.get_by_role("button", name=ui("reverse_confirm")).click()
     expect(row.locator(".field-error")).to_have_text(ui("reverse_reason_required"))
     row.get_by_label(ui("reverse_reason")).fill("顾客退货")
     row.get_by_role("button", name=ui("reverse_confirm")).click()
-    expect(page.locator("tbody tr", has_text=reference)).to_contain_text(ui("status_reversed"))
-    _, seen = call(live_app, "GET", f"/v1/redemptions/{redemption['id']}", token=admin_key)
-    assert seen["status"] == "reversed"
+    expect(rows.first).to_contain_text(ui("status_reversed"))
+    reversed_by = live_app.run(
+        lambda conn: conn.fetch(
+            "SELECT r.scanner_key_id, x.reason FROM redemptions r "
+            "JOIN reversals x ON x.redemption_id = r.id WHERE r.partner_id = $1",
+            partner,
+        )
+    )
+    assert [tuple(r) for r in reversed_by] == [(first["id"], "顾客退货")]
+
+    page.get_by_role("button", name=ui("other_language")).click()
+    expect(page.locator("#f-key_id")).to_have_value(first["id"])
+    expect(rows.first).to_contain_text(ui("status_reversed", "en"))
+    page.screenshot(path=str(SHOTS / "en-laptop-partner_manager-redemptions-by-till.png"))
 
 
 def test_report_downloads_carry_the_totals_the_api_reports(
@@ -681,6 +859,7 @@ def test_every_view_in_both_languages_at_both_sizes_has_no_serious_axe_violation
             "holders/new",
             "holders/import",
             "redemptions",
+            f"redemptions?partner_id={shop['partner']}",  # its tills to filter by
             "reports?group_by=partner,month",
             "audit",
             "staff",
@@ -716,9 +895,10 @@ def test_every_view_in_both_languages_at_both_sizes_has_no_serious_axe_violation
                         "document.documentElement.scrollWidth - window.innerWidth"
                     )
                     assert overflow <= 0, f"{lang} {size} /{path} is {overflow}px too wide"
-                    name = (account.role + "-" + (path.split("?")[0] or "dashboard")).replace(
-                        "/", "-"
-                    )
+                    view = path.split("?")[0] or "dashboard"
+                    if "partner_id=" in path:
+                        view += "-of-partner"
+                    name = (account.role + "-" + view).replace("/", "-")
                     name = name.replace(shop["partner"], "detail").replace(shop["offer"], "detail")
                     name = name.replace(holder, "detail")
                     page.screenshot(path=str(SHOTS / f"{lang}-{size}-{name}.png"), full_page=True)

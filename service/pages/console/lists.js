@@ -1,4 +1,6 @@
-/* Lists: a filter form whose values live in the URL, and pages by next_cursor. */
+/* Lists: a filter form whose values live in the URL, and pages by next_cursor; a
+ * `limit` in the URL (the API's page size, 1 to 200) is kept across pages and filters.
+ */
 
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
@@ -26,7 +28,7 @@ export function filters(route, fieldNodes) {
   }
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const params = {};
+    const params = { limit: route.params.get("limit") };
     for (const control of form.querySelectorAll("input, select")) {
       if (control.value.trim()) params[control.name] = control.value.trim();
     }
@@ -50,10 +52,10 @@ export function pager(route, nextCursor) {
   return links.length ? h("nav", { class: "pager", "aria-label": t("pages") }, links) : null;
 }
 
-/** The list query for the API: the URL's filters and cursor, as they are. */
+/** The list query for the API: the URL's filters, cursor and limit, as they are. */
 export function listQuery(route, names) {
   const query = {};
-  for (const name of [...names, "cursor"]) {
+  for (const name of [...names, "cursor", "limit"]) {
     const given = route.params.get(name);
     if (given) query[name] = given;
   }

@@ -1,5 +1,9 @@
-/* Redemptions: filter by date, offer, partner (bureau) and status; reverse one with a
- * reason (partner_manager for its own, bureau_admin for any).
+/* Redemptions: filter by date, offer, till, partner (bureau) and status; reverse one
+ * with a reason (partner_manager for its own, bureau_admin for any).
+ *
+ * The tills are the partner's scanner keys (GET /v1/partners/{id}/keys), revoked ones
+ * too: what they redeemed stays in the ledger. A partner_manager has one partner; the
+ * bureau picks one first, since a till means something only within its partner.
  */
 
 import { api, listAll } from "./api.js";
@@ -10,29 +14,45 @@ import { filters, listQuery, pager } from "./lists.js";
 import { formatFen } from "./money.js";
 import { can, isBureau } from "./roles.js";
 
+const NONE = Promise.resolve({ ok: true, data: { items: [] } });
+
 export async function render(context) {
   const { staff, route } = context;
-  const [offers, partners] = await Promise.all([
+  const tillsOf = isBureau(staff) ? route.params.get("partner_id") : staff.partner_id;
+  const [offers, partners, keys] = await Promise.all([
     listAll("/v1/offers", {}),
-    isBureau(staff) ? listAll("/v1/partners", {}) : Promise.resolve({ ok: true, data: { items: [] } }),
+    isBureau(staff) ? listAll("/v1/partners", {}) : NONE,
+    tillsOf ? listAll(`/v1/partners/${encodeURIComponent(tillsOf)}/keys`, {}) : NONE,
   ]);
   const offerById = offers.ok ? Object.fromEntries(offers.data.items.map((o) => [o.id, o])) : {};
   const partnerById = partners.ok ? Object.fromEntries(partners.data.items.map((p) => [p.id, p])) : {};
+  const tills = keys.ok ? keys.data.items.filter((k) => k.role === "scanner") : [];
+  const tillById = Object.fromEntries(tills.map((k) => [k.id, k]));
   const fields = [
     field({ name: "from", label: t("from_date"), type: "date" }),
     field({ name: "to", label: t("to_date"), type: "date" }),
     field({ name: "offer_id", label: t("offer"), type: "select", options: [{ value: "", label: t("any") }, ...Object.values(offerById).map((o) => ({ value: o.id, label: o.title }))] }),
+    tillField(tillsOf ? [{ value: "", label: t("any") }, ...tills.map((k) => ({ value: k.id, label: tillName(k) }))] : null),
     field({ name: "status", label: t("status"), type: "select", options: options(["completed", "reversed"], status, "any") }),
   ];
   if (isBureau(staff)) fields.splice(2, 0, field({ name: "partner_id", label: t("partner"), type: "select", options: [{ value: "", label: t("any") }, ...Object.values(partnerById).map((p) => ({ value: p.id, label: p.name }))] }));
   const filterForm = filters(route, fields);
-  const answer = await api("GET", "/v1/redemptions", { query: listQuery(route, ["from", "to", "offer_id", "partner_id", "status"]) });
+  if (isBureau(staff)) {
+    // Another partner's tills are not this one's: the choice waits for the new partner.
+    filterForm.elements.namedItem("partner_id").addEventListener("change", () => {
+      const box = filterForm.querySelector('[data-field="key_id"]');
+      box.replaceWith(tillField(null));
+    });
+  }
+  const answer = await api("GET", "/v1/redemptions", { query: listQuery(route, ["from", "to", "offer_id", "partner_id", "key_id", "status"]) });
   if (!answer.ok) return viewFrame("nav_redemptions", filterForm, h("p", { class: "problem", role: "alert" }, problemText(answer.problem)));
   const mayReverse = can(staff, "redemptions.reverse");
   const columns = [
     { label: t("time"), cell: (r) => formatTime(r.created_at) },
-    isBureau(staff) ? { label: t("partner"), cell: (r) => (partnerById[r.partner_id] || {}).name || r.partner_id } : null,
+    // One partner's rows (a manager's, or the bureau's filtered) name their till instead.
+    isBureau(staff) && !tillsOf ? { label: t("partner"), cell: (r) => (partnerById[r.partner_id] || {}).name || r.partner_id } : null,
     { label: t("offer"), cell: (r) => (offerById[r.offer_id] || {}).title || r.offer_id },
+    tillsOf ? { label: t("till"), cell: (r) => (tillById[r.key_id] ? tillName(tillById[r.key_id]) : r.key_id) } : null,
     { label: t("reference"), cell: (r) => r.reference || "—" },
     { label: t("purchase_amount"), cell: (r) => formatFen(r.purchase_amount), num: true },
     { label: t("discount_amount"), cell: (r) => formatFen(r.discount_amount), num: true },
@@ -40,6 +60,19 @@ export async function render(context) {
     mayReverse ? { label: t("actions"), cell: (r) => (r.status === "completed" ? reverseControl(r, context) : formatTime(r.reversed_at)) } : null,
   ].filter(Boolean);
   return viewFrame("nav_redemptions", filterForm, table(columns, answer.data.items, t("nav_redemptions")), pager(route, answer.data.next_cursor));
+}
+
+/** The till filter: its options, or (null) a disabled choice asking for a partner first. */
+function tillField(choices) {
+  if (choices) return field({ name: "key_id", label: t("till"), type: "select", options: choices });
+  const box = field({ name: "key_id", label: t("till"), type: "select", options: [{ value: "", label: t("till_partner_first") }] });
+  box.querySelector("select").disabled = true;
+  return box;
+}
+
+function tillName(key) {
+  const label = key.label || key.id;
+  return key.revoked_at ? t("till_revoked", { label: label }) : label;
 }
 
 /** "Reverse" opens a small form asking for the reason, then sends the reversal. */
