@@ -36,6 +36,7 @@ from service.api.http import (
     read_time_bounds,
 )
 from service.app_keys import KEYRING, POOL, SETTINGS
+from service.domain import redemptions as redemption_rules
 from service.domain.auth import Role, ScannerKey
 from service.domain.errors import validation_error
 from service.domain.pricing import CURRENCY
@@ -56,25 +57,9 @@ _till_out = TillSchema()
 _till_redemption_out = TillRedemptionSchema()
 _till_query = PageQuerySchema()
 
-#: Problems a token can earn, in the order the rules are checked.
-RULE_PROBLEMS = [
-    "too_many_attempts",
-    "token_invalid",
-    "token_expired",
-    "token_not_yet_valid",
-    "wrong_partner",
-    "partner_inactive",
-    "voucher_revoked",
-    "voucher_expired",
-    "voucher_used_up",
-    "holder_inactive",
-    "holder_ineligible",
-    "offer_inactive",
-    "below_min_purchase",
-    "holder_limit_reached",
-    "offer_exhausted",
-    "budget_exhausted",
-]
+#: Problems a scan can earn, in the order the rules are checked: a code's throttle,
+#: then the rules (service.domain.redemptions.RULE_ORDER).
+RULE_PROBLEMS = ["too_many_attempts", *redemption_rules.RULE_PROBLEMS]
 
 
 async def _scan_request(request: web.Request) -> dict[str, Any]:

@@ -100,69 +100,137 @@ async def uses_in_period(
     return uses or 0
 
 
-def _append_ledger(after: str) -> str:
-    """The ledger row and its daily rollup, written only if the `after` step wrote a row:
-    the same two steps (and so the same totals, rule 4) in both redeem statements."""
-    return f"""ledger AS (
+# --- the redeem statement -------------------------------------------------------------
+
+#: Idempotency-Keys are kept this long (SPEC 4.2: 24 h); the one place it is written.
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+
+#: Raised by the statement run at once (as a cast error) to undo all of it.
+NOT_APPLIED = "youdai: redemption not applied, a condition no longer held"
+
+#: The statement's inputs, named once: $1…$20 of LedgerWrite.args().
+_INPUT = """input AS (
+    SELECT $1::text AS voucher_id, $2::text AS holder_id, $3::text AS offer_id,
+           $4::text AS partner_id, $5::text AS holder_category, $6::text AS scanner_key_id,
+           $7::bigint AS purchase_amount, $8::bigint AS discount_amount,
+           $9::bigint AS budget_cost, $10::timestamptz AS period_start,
+           $11::integer AS holder_limit, $12::text AS redemption_id, $13::timestamptz AS now,
+           $14::bigint AS payable_amount, $15::text AS reference, $16::date AS local_day,
+           $17::text AS idempotency_key, $18::bytea AS request_hash,
+           $19::jsonb AS response_body, $20::bigint AS lock_id
+)"""
+
+
+def _redeem_statement(*, at_once: bool) -> str:
+    """The one statement that redeems: every counter moves only within its limit, then
+    the ledger row, its daily rollup and the stored answer; its result names the
+    redemption and the voucher's uses left, or nothing when any condition failed.
+
+    In steps (`at_once=False`) it runs inside the caller's transaction, the voucher row
+    already locked: on no result the caller rolls back. At once it is its own
+    transaction on unlocked facts: it first takes the Idempotency-Key's lock, re-checks
+    under row locks whatever a concurrent request can change, and when anything failed
+    part-way a cast error undoes every write of it (NOT_APPLIED).
+
+    Rows are locked in one order everywhere (redeem, reversal): voucher, usage, offer.
+    """
+    # No idempotency row at once means some condition failed part-way: the cast error
+    # then undoes every write of the statement (its own transaction).
+    not_applied = (
+        f""",
+       (SELECT '{NOT_APPLIED}'::text WHERE NOT EXISTS (SELECT 1 FROM idempotency))::integer
+       AS not_applied"""
+        if at_once
+        else ""
+    )
+    gate = (
+        """, gate AS (
+    -- Another request with this Idempotency-Key is in its transaction: apply nothing.
+    SELECT pg_try_advisory_xact_lock(lock_id) AS free FROM input
+)"""
+        if at_once
+        else ""
+    )
+    return f"""
+WITH {_INPUT}{gate}, voucher AS (
+    -- Rule 1: a voucher is never used more times than allowed.
+    UPDATE vouchers v
+    SET uses_left = v.uses_left - 1,
+        status = CASE WHEN v.uses_left = 1 THEN 'used_up' ELSE v.status END,
+        updated_at = i.now
+    FROM input i
+    WHERE v.id = i.voucher_id AND v.status = 'active' AND v.uses_left > 0
+      AND v.expires_at > i.now{" AND (SELECT free FROM gate)" if at_once else ""}
+    RETURNING v.uses_left
+), usage AS (
+    -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
+    INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
+    SELECT i.holder_id, i.offer_id, i.period_start, 1 FROM input i, voucher
+    WHERE i.period_start IS NOT NULL
+    ON CONFLICT (holder_id, offer_id, period_start)
+    DO UPDATE SET uses = u.uses + 1 WHERE u.uses < (SELECT holder_limit FROM input)
+    RETURNING uses
+), offer AS (
+    -- Rule 1: never one use past total_redemptions, never one fen past the budget.
+    UPDATE offers o SET redeemed_count = o.redeemed_count + 1, spent = o.spent + i.budget_cost
+    FROM input i
+    WHERE o.id = i.offer_id AND o.status = 'active'
+      AND (o.total_redemptions IS NULL OR o.redeemed_count < o.total_redemptions)
+      AND (o.budget IS NULL OR o.spent + i.budget_cost <= o.budget)
+      AND EXISTS (SELECT 1 FROM voucher)
+      AND (i.period_start IS NULL OR EXISTS (SELECT 1 FROM usage))
+    RETURNING o.id
+), ledger AS (
     INSERT INTO redemptions
         (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
          purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
          reference, created_at, local_day)
-    SELECT $12, $1, $3, $4, $2, $5, $6, $7, $8, $14, $9, $10, $15, $13, $16 FROM {after}
+    SELECT i.redemption_id, i.voucher_id, i.offer_id, i.partner_id, i.holder_id,
+           i.holder_category, i.scanner_key_id, i.purchase_amount, i.discount_amount,
+           i.payable_amount, i.budget_cost, i.period_start, i.reference, i.now, i.local_day
+    FROM input i, offer
     RETURNING id
 ), rollup AS (
     -- Rule 4: the report totals move in the same statement as the ledger.
     INSERT INTO discount_rollup AS t
         (partner_id, offer_id, holder_category, day, redemptions, purchase_total, discount_total)
-    SELECT $4, $3, $5, $16, 1, $7, $8 FROM ledger
+    SELECT i.partner_id, i.offer_id, i.holder_category, i.local_day, 1, i.purchase_amount,
+           i.discount_amount
+    FROM input i, ledger
     ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
     SET redemptions = t.redemptions + 1,
         purchase_total = t.purchase_total + EXCLUDED.purchase_total,
         discount_total = t.discount_total + EXCLUDED.discount_total
-)"""
-
-
-_REDEEM = f"""
-WITH usage AS (
-    -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
-    INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
-    SELECT $2, $3, $10::timestamptz, 1 WHERE $10::timestamptz IS NOT NULL
-    ON CONFLICT (holder_id, offer_id, period_start)
-    DO UPDATE SET uses = u.uses + 1 WHERE u.uses < $11
-    RETURNING uses
-), offer AS (
-    -- Rule 1: never one use past total_redemptions, never one fen past the budget.
-    UPDATE offers SET redeemed_count = redeemed_count + 1, spent = spent + $9
-    WHERE id = $3 AND status = 'active'
-      AND (total_redemptions IS NULL OR redeemed_count < total_redemptions)
-      AND (budget IS NULL OR spent + $9 <= budget)
-      AND ($10::timestamptz IS NULL OR EXISTS (SELECT 1 FROM usage))
-    RETURNING id
-), voucher AS (
-    -- Rule 1: a voucher is never used more times than allowed (its row is locked).
-    UPDATE vouchers
-    SET uses_left = uses_left - 1,
-        status = CASE WHEN uses_left = 1 THEN 'used_up' ELSE status END,
-        updated_at = $13
-    WHERE id = $1 AND status = 'active' AND uses_left > 0 AND EXISTS (SELECT 1 FROM offer)
-    RETURNING uses_left
-), {_append_ledger("voucher")}, idempotency AS (
+), idempotency AS (
+    -- Rule 2: the answer, stored for the retries with the same key.
     INSERT INTO idempotency_keys
         (partner_id, key, request_hash, response_status, response_body, created_at)
-    SELECT $4, $17, $18, 201, $19, $13 FROM ledger WHERE $17::text IS NOT NULL
+    SELECT i.partner_id, i.idempotency_key, i.request_hash, 201,
+           i.response_body || jsonb_build_object('uses_left', voucher.uses_left), i.now
+    FROM input i, ledger, voucher
+    WHERE i.idempotency_key IS NOT NULL
     ON CONFLICT (partner_id, key) DO UPDATE
     SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
         response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at
-    -- Only a key older than the retention may be taken over; a live one was checked first.
-    WHERE idempotency_keys.created_at < $13 - interval '24 hours'
+    -- Only a key past its retention may be taken over: a live one was checked first
+    -- (in steps, under its lock) or was answered since it was read (at once).
+    WHERE idempotency_keys.created_at
+          < EXCLUDED.created_at - interval '{IDEMPOTENCY_RETENTION.total_seconds():.0f} seconds'
+    RETURNING 1
 )
-SELECT ledger.id, voucher.uses_left FROM ledger, voucher
+-- One row, always: its scalar subqueries are what makes NOT_APPLIED be evaluated.
+SELECT (SELECT id FROM ledger) AS id, (SELECT uses_left FROM voucher) AS uses_left{not_applied}
 """
+
+
+_REDEEM = _redeem_statement(at_once=False)
+_REDEEM_AT_ONCE = _redeem_statement(at_once=True)
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerWrite:
-    """One redemption to write: its ledger row, the counters it moves, its stored answer."""
+    """One redemption to write: its ledger row, the counters it moves, its stored answer
+    (without uses_left, which the statement adds)."""
 
     redemption_id: str
     facts: Mapping[str, Any]
@@ -180,8 +248,9 @@ class LedgerWrite:
     response_body: dict[str, Any] | None = None
 
     def args(self) -> tuple[Any, ...]:
-        """$1…$19 of _REDEEM and _REDEEM_AT_ONCE."""
+        """$1…$20 of the redeem statement, in the order _INPUT names them."""
         facts = self.facts
+        key = self.idempotency_key
         return (
             facts["voucher_id"],
             facts["holder_id"],
@@ -199,85 +268,36 @@ class LedgerWrite:
             self.payable_amount,
             self.reference,
             self.local_day,
-            self.idempotency_key,
+            key,
             self.request_hash,
             self.response_body,
+            None if key is None else idempotency_lock_id(facts["partner_id"], key),
         )
 
 
 async def redeem(conn: asyncpg.Connection, write: LedgerWrite) -> asyncpg.Record | None:
-    """Apply one redemption; None when a limit (or a concurrent change) refused it."""
-    return await conn.fetchrow(_REDEEM, *write.args())
-
-
-#: Raised by _REDEEM_AT_ONCE (as a cast error) to undo the whole statement.
-NOT_APPLIED = "youdai: redemption not applied, a condition no longer held"
-
-_REDEEM_AT_ONCE = f"""
-WITH gate AS (
-    -- Another request with this Idempotency-Key is in its transaction: apply nothing.
-    SELECT pg_try_advisory_xact_lock($20) AS free
-), voucher AS (
-    -- Locked first, as everywhere (redeem in steps, reversal): voucher, usage, offer.
-    UPDATE vouchers
-    SET uses_left = uses_left - 1,
-        status = CASE WHEN uses_left = 1 THEN 'used_up' ELSE status END,
-        updated_at = $13
-    WHERE id = $1 AND status = 'active' AND uses_left > 0 AND expires_at > $13
-      AND (SELECT free FROM gate)
-    RETURNING uses_left
-), usage AS (
-    INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
-    SELECT $2, $3, $10::timestamptz, 1 FROM voucher WHERE $10::timestamptz IS NOT NULL
-    ON CONFLICT (holder_id, offer_id, period_start)
-    DO UPDATE SET uses = u.uses + 1 WHERE u.uses < $11
-    RETURNING uses
-), offer AS (
-    UPDATE offers SET redeemed_count = redeemed_count + 1, spent = spent + $9
-    WHERE id = $3 AND status = 'active'
-      AND (total_redemptions IS NULL OR redeemed_count < total_redemptions)
-      AND (budget IS NULL OR spent + $9 <= budget)
-      AND EXISTS (SELECT 1 FROM voucher)
-      AND ($10::timestamptz IS NULL OR EXISTS (SELECT 1 FROM usage))
-    RETURNING id
-), {_append_ledger("offer")}, idempotency AS (
-    INSERT INTO idempotency_keys
-        (partner_id, key, request_hash, response_status, response_body, created_at)
-    SELECT $4, $17, $18, 201, $19::jsonb || jsonb_build_object('uses_left', voucher.uses_left),
-           $13
-    FROM ledger, voucher
-    ON CONFLICT (partner_id, key) DO UPDATE
-    SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
-        response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at
-    -- A key answered since it was read (a live row): apply nothing.
-    WHERE idempotency_keys.created_at < $13 - interval '24 hours'
-    RETURNING 1
-)
--- No idempotency row means some condition failed part-way: a cast error then undoes
--- every write of this statement (its own transaction), so nothing is half done.
-SELECT (SELECT uses_left FROM voucher) AS uses_left,
-       (SELECT '{NOT_APPLIED}'::text WHERE NOT EXISTS (SELECT 1 FROM idempotency))::integer
-       AS not_applied
-"""
+    """Apply one redemption inside the caller's transaction, the voucher row locked;
+    None when a limit (or a concurrent change) refused it: the caller rolls back."""
+    return _applied(await conn.fetchrow(_REDEEM, *write.args()))
 
 
 async def redeem_at_once(conn: asyncpg.Connection, write: LedgerWrite) -> asyncpg.Record | None:
     """Apply one redemption checked on unlocked facts, in ONE statement run outside any
-    transaction (so it is its own): one round trip instead of five. The statement
-    re-checks under row locks everything that a concurrent request can change (the
-    Idempotency-Key's lock and row, the voucher's status, uses and expiry, the holder's
-    period count, the offer's status, total and budget), like `redeem` does. Returns the
-    voucher's uses left, stored in the answer as `uses_left`; None when any condition
-    failed, in which case nothing at all was written and the caller redeems in steps.
-    """
+    transaction (so it is its own): one round trip instead of five. Returns the
+    redemption's id and the voucher's uses left; None when any condition failed, in
+    which case nothing at all was written and the caller redeems in steps."""
     assert write.idempotency_key is not None
-    lock_id = idempotency_lock_id(write.facts["partner_id"], write.idempotency_key)
     try:
-        return await conn.fetchrow(_REDEEM_AT_ONCE, *write.args(), lock_id)
+        return _applied(await conn.fetchrow(_REDEEM_AT_ONCE, *write.args()))
     except asyncpg.InvalidTextRepresentationError as error:
         if NOT_APPLIED not in str(error):
             raise
         return None
+
+
+def _applied(row: asyncpg.Record) -> asyncpg.Record | None:
+    """The statement's one row when it wrote the redemption, else None."""
+    return row if row["id"] is not None else None
 
 
 async def offer_status(conn: asyncpg.Connection, offer_id: str) -> asyncpg.Record:
@@ -287,8 +307,6 @@ async def offer_status(conn: asyncpg.Connection, offer_id: str) -> asyncpg.Recor
 
 
 # --- idempotency ------------------------------------------------------------------------
-
-IDEMPOTENCY_RETENTION = timedelta(hours=24)
 
 
 def idempotency_lock_id(partner_id: str, key: str) -> int:

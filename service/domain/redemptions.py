@@ -1,6 +1,7 @@
 """Redemption rules, checked in the SPEC's order: token, partner, voucher, holder, offer,
-limits. The token is checked by service.domain.tokens.verify; everything after it is
-here, as plain functions over the facts read in one query."""
+limits (RULE_ORDER). The token is checked by service.domain.tokens.verify and the
+partner by the flow that resolved the token; everything after is `judge`, as plain
+functions over the facts read in one query."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ from service.domain.errors import ApiError
 from service.domain.periods import period_start
 from service.domain.pricing import PriceRule, Quote, budget_cost, quote
 from service.domain.vouchers import Eligibility, check_holder, check_offer, effective_status
+
+#: SPEC 4.2: "the problem for the first rule broken, in this order". The one place the
+#: order is written: `judge` follows it (tests/unit check each step against the next),
+#: and the API documents its problems from it.
+RULE_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("token", ("token_invalid", "token_expired", "token_not_yet_valid")),
+    ("partner", ("wrong_partner", "partner_inactive")),
+    ("voucher", ("voucher_revoked", "voucher_expired", "voucher_used_up")),
+    ("holder", ("holder_inactive", "holder_ineligible")),
+    ("offer", ("offer_inactive", "below_min_purchase")),
+    ("limits", ("holder_limit_reached", "offer_exhausted", "budget_exhausted")),
+)
+#: Every problem a redemption's rules can answer, in rule order.
+RULE_PROBLEMS = tuple(code for _, problems in RULE_ORDER for code in problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,20 +56,43 @@ class Grant:
     holder_period_start: datetime | None
 
 
+def judge(
+    facts: RedemptionFacts,
+    purchase_amount: int,
+    holder_period_uses: int,
+    now: datetime,
+    tz: ZoneInfo,
+) -> Grant:
+    """The grant for this purchase, or the first rule broken after the token's: the one
+    judgement of preview and of both ways of redeeming. `holder_period_uses`: the
+    holder's uses of the offer in the period that holds `now` (holder_period_start).
+
+    Redeem then enforces the limits again in the database, atomically, and asks
+    `limit_refusal` which one refused when the counters moved in between."""
+    grant = check_redemption(facts, purchase_amount, now, tz)
+    check_limits(facts, grant, holder_period_uses)
+    return grant
+
+
+def holder_period_start(facts: RedemptionFacts, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """The start of the holder-limit period that holds `now` (None: no holder limit)."""
+    if facts.holder_limit_period is None:
+        return None
+    return period_start(facts.holder_limit_period, now, tz)
+
+
 def check_redemption(
     facts: RedemptionFacts, purchase_amount: int, now: datetime, tz: ZoneInfo
 ) -> Grant:
-    """The grant for this purchase, or the first rule broken after the token's."""
+    """The grant for this purchase, or the first rule broken from the partner's to the
+    offer's (the limits: check_limits)."""
     if facts.eligibility.partner_status != "active":
         raise ApiError("partner_inactive", "The partner is not active in the programme")
     check_voucher(facts, now)
     check_holder(facts.eligibility, now, tz)
     check_offer(facts.eligibility, now)
     granted = quote(facts.price_rule, purchase_amount)
-    holder_period = None
-    if facts.holder_limit_period is not None:
-        holder_period = period_start(facts.holder_limit_period, now, tz)
-    return Grant(granted, budget_cost(granted), holder_period)
+    return Grant(granted, budget_cost(granted), holder_period_start(facts, now, tz))
 
 
 def check_voucher(facts: RedemptionFacts, now: datetime) -> None:
@@ -68,8 +106,7 @@ def check_voucher(facts: RedemptionFacts, now: datetime) -> None:
 
 
 def check_limits(facts: RedemptionFacts, grant: Grant, uses_in_period: int) -> None:
-    """The limits as the counters stand now (preview). Redeem enforces the same limits
-    in the database, atomically, and asks `limit_refusal` which one refused."""
+    """The limits as the counters stand in `facts`."""
     if facts.holder_limit_count is not None and uses_in_period >= facts.holder_limit_count:
         raise holder_limit_reached(facts)
     if facts.total_redemptions is not None and facts.redeemed_count >= facts.total_redemptions:

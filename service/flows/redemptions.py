@@ -50,9 +50,9 @@ from service.domain.pricing import CURRENCY, PriceRule
 from service.domain.redemptions import (
     Grant,
     RedemptionFacts,
-    check_limits,
-    check_redemption,
     check_reversal,
+    holder_period_start,
+    judge,
     limit_refusal,
 )
 from service.flows.vouchers import eligibility_of
@@ -201,17 +201,17 @@ async def preview(
     redemption and moves no counter; a refusal of a known voucher is logged (one row)."""
     voucher_id = (await scan(pool, keyring, settings, scanner, body)).voucher()
     now = datetime.now(UTC)
+    tz = settings.timezone
     async with pool.acquire() as conn:
         row = _scanner_facts(
             await redemptions_db.facts(conn, voucher_id, lock=False), scanner.partner_id
         )
         facts = to_facts(row)
         try:
-            grant = check_redemption(facts, body["purchase_amount"], now, settings.timezone)
             uses = await redemptions_db.uses_in_period(
-                conn, row["holder_id"], row["offer_id"], grant.holder_period_start
+                conn, row["holder_id"], row["offer_id"], holder_period_start(facts, now, tz)
             )
-            check_limits(facts, grant, uses)
+            grant = judge(facts, body["purchase_amount"], uses, now, tz)
         except ApiError as refusal:
             await record_refusal(conn, row, scanner, refusal, "preview")
             raise
@@ -237,7 +237,6 @@ async def record_refusal(
     """Keep a refused redemption of a known voucher, as pretix keeps failed scans: when,
     which offer, which till key, which problem; nothing about the holder. One INSERT,
     and it never changes the answer: if it fails, the refusal is still what is said."""
-    assert scanner.key_id is not None
     if refusal.code == "validation_error":
         return  # bad input (a priced offer sent without an amount), not a refused voucher
     try:
@@ -255,6 +254,22 @@ async def record_refusal(
         )
     except (TimeoutError, asyncpg.PostgresError, OSError) as error:
         log.warning("refusal not recorded", extra={"code": refusal.code, "error": str(error)})
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemCommand:
+    """One POST /v1/redemptions: who scanned what, for how much, under which key."""
+
+    scanner: ScannerKey
+    scanned: Scanned
+    purchase_amount: int
+    reference: str
+    idempotency_key: str
+    fingerprint: bytes  # request_hash of the body: "the same request" for the key
+
+    @property
+    def partner_id(self) -> str:
+        return self.scanner.partner_id
 
 
 async def redeem(
@@ -278,22 +293,22 @@ async def _redeem(
     body: dict[str, Any],
     key: str,
 ) -> Answer:
-    fingerprint = request_hash(body)
-    scanned = await scan(pool, keyring, settings, scanner, body)
-    answer = await _redeem_at_once(pool, scanned, settings, scanner, body, key, fingerprint)
+    command = RedeemCommand(
+        scanner=scanner,
+        scanned=await scan(pool, keyring, settings, scanner, body),
+        purchase_amount=body["purchase_amount"],
+        reference=body.get("reference") or "",
+        idempotency_key=key,
+        fingerprint=request_hash(body),
+    )
+    answer = await _redeem_at_once(pool, settings.timezone, command)
     if answer is not None:
         return answer
-    return await _redeem_in_steps(pool, scanned, settings, scanner, body, key, fingerprint)
+    return await _redeem_in_steps(pool, settings.timezone, command)
 
 
 async def _redeem_at_once(
-    pool: asyncpg.Pool,
-    scanned: Scanned,
-    settings: Settings,
-    scanner: ScannerKey,
-    body: dict[str, Any],
-    key: str,
-    fingerprint: bytes,
+    pool: asyncpg.Pool, tz: ZoneInfo, command: RedeemCommand
 ) -> Answer | None:
     """The common case in two round trips: a redemption that every rule allows, or the
     replay of a stored answer. None for anything else (a refusal, a key in use, a race
@@ -304,40 +319,39 @@ async def _redeem_at_once(
     the rules run on them; then one statement (its own transaction) re-checks under row
     locks whatever a concurrent request can change and writes everything, or nothing.
     """
-    partner_id = scanner.partner_id
-    if scanned.refusal is not None:
+    if command.scanned.refusal is not None:
         return None  # a stored answer comes before the token's rules: in steps
     now = datetime.now(UTC)
-    tz = settings.timezone
     async with pool.acquire() as conn:
         row = await redemptions_db.facts_and_answer(
-            conn, scanned.voucher(), partner_id, key, {p: period_start(p, now, tz) for p in PERIODS}
+            conn,
+            command.scanned.voucher(),
+            command.partner_id,
+            command.idempotency_key,
+            {p: period_start(p, now, tz) for p in PERIODS},
         )
-        if row is None or row["partner_id"] != partner_id:
+        if row is None or row["partner_id"] != command.partner_id:
             return None
         if row["stored_status"] is not None:
             return _stored(
-                row["stored_request_hash"], row["stored_status"], row["stored_body"], fingerprint
+                row["stored_request_hash"], row["stored_status"], row["stored_body"], command
             )
-        facts = to_facts(row)
         try:
-            grant = check_redemption(facts, body["purchase_amount"], now, tz)
-            check_limits(facts, grant, row["holder_period_uses"])
+            grant = judge(
+                to_facts(row), command.purchase_amount, row["holder_period_uses"], now, tz
+            )
         except ApiError:
             return None
-        answer = _answer(row, partner_id, body, grant, now)
-        written = await redemptions_db.redeem_at_once(
-            conn, _ledger_write(row, scanner, grant, answer, now, tz, key, fingerprint)
-        )
-    if written is None:
-        return None
-    answer["uses_left"] = written["uses_left"]
-    return Answer(201, answer)
+        write = _ledger_write(row, command, grant, now, tz)
+        written = await redemptions_db.redeem_at_once(conn, write)
+    return None if written is None else _created(write, written)
 
 
-def _stored(stored_hash: bytes, status: int, body: dict[str, Any], fingerprint: bytes) -> Answer:
+def _stored(
+    stored_hash: bytes, status: int, body: dict[str, Any], command: RedeemCommand
+) -> Answer:
     """The first answer to an Idempotency-Key again, if the request is the same one."""
-    if bytes(stored_hash) != fingerprint:
+    if bytes(stored_hash) != command.fingerprint:
         raise ApiError(
             "idempotency_key_reused",
             "This Idempotency-Key was used with a different request; use a new key",
@@ -345,101 +359,71 @@ def _stored(stored_hash: bytes, status: int, body: dict[str, Any], fingerprint: 
     return Answer(status, body, replayed=True)
 
 
-def _answer(
-    row: asyncpg.Record, partner_id: str, body: dict[str, Any], grant: Grant, now: datetime
-) -> dict[str, Any]:
-    """The 201 body (without uses_left, which the write tells)."""
-    return {
+def _ledger_write(
+    row: asyncpg.Record, command: RedeemCommand, grant: Grant, now: datetime, tz: ZoneInfo
+) -> redemptions_db.LedgerWrite:
+    """What both ways of redeeming write: the ledger row, counters and stored answer
+    (the 201 body; the statement adds uses_left)."""
+    answer = {
         "id": new_id("redemption"),
         "voucher_id": row["voucher_id"],
         "offer_id": row["offer_id"],
-        "partner_id": partner_id,
+        "partner_id": command.partner_id,
         "purchase_amount": grant.quote.purchase_amount,
         "discount_amount": grant.quote.discount_amount,
         "payable_amount": grant.quote.payable_amount,
         "currency": CURRENCY,
         "status": "completed",
-        "reference": body.get("reference") or "",
+        "reference": command.reference,
         "created_at": now.isoformat(),
     }
-
-
-def _ledger_write(
-    row: asyncpg.Record,
-    scanner: ScannerKey,
-    grant: Grant,
-    answer: dict[str, Any],
-    now: datetime,
-    tz: ZoneInfo,
-    key: str,
-    fingerprint: bytes,
-) -> redemptions_db.LedgerWrite:
-    """What both ways of redeeming write: the ledger row, counters and stored answer."""
     return redemptions_db.LedgerWrite(
         redemption_id=answer["id"],
         facts=row,
-        scanner_key_id=scanner.key_id,
+        scanner_key_id=command.scanner.key_id,
         purchase_amount=grant.quote.purchase_amount,
         discount_amount=grant.quote.discount_amount,
         payable_amount=grant.quote.payable_amount,
         budget_cost=grant.budget_cost,
         holder_period_start=grant.holder_period_start,
-        reference=answer["reference"],
+        reference=command.reference,
         now=now,
         local_day=local_date(now, tz),
-        idempotency_key=key,
-        request_hash=fingerprint,
+        idempotency_key=command.idempotency_key,
+        request_hash=command.fingerprint,
         response_body=answer,
     )
 
 
-async def _redeem_in_steps(
-    pool: asyncpg.Pool,
-    scanned: Scanned,
-    settings: Settings,
-    scanner: ScannerKey,
-    body: dict[str, Any],
-    key: str,
-    fingerprint: bytes,
-) -> Answer:
+def _created(write: redemptions_db.LedgerWrite, written: asyncpg.Record) -> Answer:
+    """The 201: the answer stored with the write, uses_left as the write left it."""
+    assert write.response_body is not None
+    return Answer(201, {**write.response_body, "uses_left": written["uses_left"]})
+
+
+async def _redeem_in_steps(pool: asyncpg.Pool, tz: ZoneInfo, command: RedeemCommand) -> Answer:
     """Every case, one step at a time in one transaction: the Idempotency-Key's lock, its
     stored answer, the voucher locked, the rules in order, the write; a refusal is
     stored for replay, and logged if the voucher is known (record_refusal)."""
-    partner_id = scanner.partner_id
-    seen: dict[str, asyncpg.Record] = {}
+    known: list[asyncpg.Record] = []  # the voucher's facts, once read
     async with pool.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
         try:
-            answer = await _redeem_in_transaction(
-                conn, scanned, settings, scanner, body, key, fingerprint, seen
-            )
+            async with conn.transaction():
+                return await _redeem_in_transaction(conn, tz, command, known)
         except ApiError as refusal:
-            await transaction.rollback()
+            # The transaction is rolled back: nothing of the redemption was written.
             if refusal.code in ("idempotency_key_in_use", "idempotency_key_reused"):
                 raise
-            await _store_refusal(conn, partner_id, key, fingerprint, refusal)
-            if "facts" in seen:
-                await record_refusal(conn, seen["facts"], scanner, refusal, "redeem")
+            await _store_refusal(conn, command, refusal)
+            if known:
+                await record_refusal(conn, known[0], command.scanner, refusal, "redeem")
             raise
-        except BaseException:
-            await transaction.rollback()
-            raise
-        await transaction.commit()
-    return answer
 
 
 async def _redeem_in_transaction(
-    conn: asyncpg.Connection,
-    scanned: Scanned,
-    settings: Settings,
-    scanner: ScannerKey,
-    body: dict[str, Any],
-    key: str,
-    fingerprint: bytes,
-    seen: dict[str, asyncpg.Record],
+    conn: asyncpg.Connection, tz: ZoneInfo, command: RedeemCommand, known: list[asyncpg.Record]
 ) -> Answer:
-    partner_id = scanner.partner_id
+    partner_id, key = command.partner_id, command.idempotency_key
     if not await redemptions_db.try_lock_idempotency_key(conn, partner_id, key):
         raise ApiError(
             "idempotency_key_in_use", "A request with this Idempotency-Key is still running"
@@ -447,38 +431,42 @@ async def _redeem_in_transaction(
     stored = await redemptions_db.stored_answer(conn, partner_id, key)
     if stored is not None:
         return _stored(
-            stored["request_hash"], stored["response_status"], stored["response_body"], fingerprint
+            stored["request_hash"], stored["response_status"], stored["response_body"], command
         )
-
-    voucher_id = scanned.voucher()
+    voucher_id = command.scanned.voucher()
     now = datetime.now(UTC)
     row = _scanner_facts(await redemptions_db.facts(conn, voucher_id, lock=True), partner_id)
-    seen["facts"] = row  # the voucher is known: a refusal from here on is logged
+    known.append(row)  # the voucher is known: a refusal from here on is logged
     facts = to_facts(row)
-    grant = check_redemption(facts, body["purchase_amount"], now, settings.timezone)
-    answer = _answer(row, partner_id, body, grant, now)
-    answer["uses_left"] = facts.voucher_uses_left - 1
-    written = await redemptions_db.redeem(
-        conn, _ledger_write(row, scanner, grant, answer, now, settings.timezone, key, fingerprint)
-    )
+    period = holder_period_start(facts, now, tz)
+    uses = await redemptions_db.uses_in_period(conn, row["holder_id"], row["offer_id"], period)
+    grant = judge(facts, command.purchase_amount, uses, now, tz)
+    write = _ledger_write(row, command, grant, now, tz)
+    written = await redemptions_db.redeem(conn, write)
     if written is None:
-        uses = await redemptions_db.uses_in_period(
-            conn, row["holder_id"], row["offer_id"], grant.holder_period_start
-        )
+        # A concurrent redemption moved a counter since the facts were read.
+        uses = await redemptions_db.uses_in_period(conn, row["holder_id"], row["offer_id"], period)
         offer = await redemptions_db.offer_status(conn, row["offer_id"])
         latest = replace(facts, redeemed_count=offer["redeemed_count"], spent=offer["spent"])
         raise limit_refusal(latest, grant, uses, offer["status"])
-    return Answer(201, answer)
+    return _created(write, written)
 
 
 async def _store_refusal(
-    conn: asyncpg.Connection, partner_id: str, key: str, fingerprint: bytes, refusal: ApiError
+    conn: asyncpg.Connection, command: RedeemCommand, refusal: ApiError
 ) -> None:
     """Keep a refusal for replay, unless another request with the key holds it now."""
     async with conn.transaction():
-        if await redemptions_db.try_lock_idempotency_key(conn, partner_id, key):
+        if await redemptions_db.try_lock_idempotency_key(
+            conn, command.partner_id, command.idempotency_key
+        ):
             await redemptions_db.store_answer(
-                conn, partner_id, key, fingerprint, refusal.status, refusal.problem()
+                conn,
+                command.partner_id,
+                command.idempotency_key,
+                command.fingerprint,
+                refusal.status,
+                refusal.problem(),
             )
 
 
