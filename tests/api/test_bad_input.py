@@ -62,17 +62,32 @@ def json_operations(client: TestClient, document: dict[str, Any]) -> Iterator[Js
                 yield JsonOperation(method, template, roles[(method, template)], schema)
 
 
+def alternatives(document: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schema and every schema of its oneOf and anyOf (an offer body's kinds), resolved."""
+    found, stack = [], [resolve(document, schema)]
+    while stack:
+        schema = stack.pop()
+        found.append(schema)
+        for branch in (*schema.get("oneOf", ()), *schema.get("anyOf", ())):
+            stack.append(resolve(document, branch))
+    return found
+
+
 def string_fields(document: dict[str, Any], schema: dict[str, Any], prefix: str = "") -> list:
-    """Dotted names of every string property (nested objects included)."""
-    names = []
-    for name, prop in schema.get("properties", {}).items():
-        prop = resolve(document, prop)
-        if prop.get("readOnly"):
-            continue
-        if prop.get("type") == "string":
-            names.append(prefix + name)
-        elif prop.get("type") == "object" or "properties" in prop:
-            names.extend(string_fields(document, prop, f"{prefix}{name}."))
+    """Dotted names of every string property (nested objects and alternatives included)."""
+    names: list[str] = []
+    for alternative in alternatives(document, schema):
+        for name, prop in alternative.get("properties", {}).items():
+            prop = resolve(document, prop)
+            if prop.get("readOnly"):
+                continue
+            if prop.get("type") == "string":
+                found = [prefix + name]
+            elif prop.get("type") == "object" or "properties" in prop:
+                found = string_fields(document, prop, f"{prefix}{name}.")
+            else:
+                continue
+            names.extend(name for name in found if name not in names)
     return names
 
 
