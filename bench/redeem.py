@@ -92,6 +92,9 @@ OFFER = {
     "holder_limit_count": 1_000_000,
     "holder_limit_period": "month",
 }
+#: Tokens are minted once, at seeding, for the whole run: they live a day, and the
+#: service is started with the same TTL, since it refuses a token that lives longer.
+TOKEN_TTL = "86400"
 WRK_SCRIPT = Path(__file__).with_name("redeem.lua")
 REDEEM_PATH = "/v1/redemptions"
 BASELINE_PATH = "/redeem"
@@ -117,7 +120,7 @@ async def seed(dsn: str, holders: int, partners: int, hot_scanners: int) -> Seed
     """Offers of three sets: `partners` spread ones for the service, as many again for the
     baseline and pgbench (whose ledger rows move no offer counters or rollups, so they
     are kept apart), and the hot one; every holder holds a voucher for each."""
-    settings = load_settings({"YOUDAI_TOKEN_TTL": "86400", "YOUDAI_LOG_LEVEL": "WARNING"})
+    settings = load_settings({"YOUDAI_TOKEN_TTL": TOKEN_TTL, "YOUDAI_LOG_LEVEL": "WARNING"})
     pin_hash = pins.hash_pin(PIN)
 
     async def hash_once(pin: str) -> str:  # every holder has the same PIN: hash it once
@@ -198,6 +201,7 @@ def start_service(
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
+        "YOUDAI_TOKEN_TTL": TOKEN_TTL,
         "YOUDAI_LOG_LEVEL": log_level,
         "YOUDAI_LOG_FORMAT": "json",
     }
