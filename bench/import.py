@@ -32,20 +32,23 @@ import asyncio
 import contextlib
 import json
 import random
-import shutil
-import socket
 import subprocess
-import tempfile
 import threading
 import time
-import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 
-from service.db.embedded import EmbeddedPostgres
+from bench._common import (
+    descendants,
+    free_port,
+    fresh_database,
+    memory_mib,
+    postgres,
+    service_env,
+    stop,
+    wait_ready,
+)
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain.auth import Role
@@ -69,36 +72,6 @@ def holders_csv(rows: int, seed: int = 7) -> bytes:
             f"{draw.randint(0, 999_999):06d}"
         )
     return ("\r\n".join(lines) + "\r\n").encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
-            try:
-                children = {int(c) for c in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo.extend(children - found)
-            found |= children
-    return found
 
 
 async def baseline(rows: int) -> float:
@@ -128,8 +101,7 @@ class Server:
     """`youdai serve` in a subprocess; its JSON log lines kept."""
 
     def __init__(self, dsn: str, port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("YOUDAI_")}
-        env.update(DATABASE_URL=dsn, YOUDAI_LOG_FORMAT="json", YOUDAI_LOG_LEVEL="INFO")
+        env = service_env(DATABASE_URL=dsn, YOUDAI_LOG_FORMAT="json", YOUDAI_LOG_LEVEL="INFO")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--port", str(port)],
             env=env,
@@ -156,10 +128,6 @@ class Server:
             time.sleep(0.05)
         return {}
 
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
-
 
 async def timed_job(
     http: aiohttp.ClientSession, base: str, data: bytes, server: Server
@@ -177,8 +145,8 @@ async def timed_job(
     peak_server = peak_pool = 0.0
     while job["status"] == "running":
         await asyncio.sleep(0.5)
-        peak_server = max(peak_server, rss_mib(pid))
-        peak_pool = max(peak_pool, sum(rss_mib(child) for child in descendants(pid)))
+        peak_server = max(peak_server, memory_mib(pid))
+        peak_pool = max(peak_pool, sum(memory_mib(child) for child in descendants(pid)))
         async with http.get(f"{base}/v1/holder-imports/{job['id']}") as response:
             job = await response.json()
     if job["status"] != "completed":
@@ -186,11 +154,7 @@ async def timed_job(
     return accepted, time.perf_counter() - started, job, peak_server, peak_pool
 
 
-async def run(maintenance_url: str, rows: int) -> None:
-    name = f"youdai_bench_{uuid.uuid4().hex[:10]}"
-    admin_conn = await asyncpg.connect(maintenance_url)
-    await admin_conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = urlunsplit(urlsplit(maintenance_url)._replace(path="/" + name))
+async def run(dsn: str, rows: int) -> None:
     server = None
     try:
         conn = await asyncpg.connect(dsn)
@@ -207,18 +171,9 @@ async def run(maintenance_url: str, rows: int) -> None:
         base = f"http://127.0.0.1:{port}"
         timeout = aiohttp.ClientTimeout(total=7200)
         headers = {"Authorization": f"Bearer {key}"}
+        wait_ready(f"{base}/readyz", server.process)
         async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    async with http.get(f"{base}/readyz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                assert time.monotonic() < deadline, "youdai serve did not start"
-                await asyncio.sleep(0.2)
-            idle = rss_mib(server.process.pid)
+            idle = memory_mib(server.process.pid)
             print(f"server RSS idle {idle:.0f} MiB")
             for count, label in enumerate(("first import", "re-import"), start=1):
                 accepted, seconds, job, peak, pool = await timed_job(http, base, data, server)
@@ -242,26 +197,15 @@ async def run(maintenance_url: str, rows: int) -> None:
         await conn.close()
     finally:
         if server is not None:
-            server.stop()
-        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin_conn.close()
+            stop(server.process)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows in the file")
     args = parser.parse_args()
-    given = os.environ.get("DATABASE_URL")
-    if given:
-        asyncio.run(run(given, args.rows))
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="youdai-bench-pg-"))
-    embedded = EmbeddedPostgres(data_dir)
-    try:
-        asyncio.run(run(embedded.start(), args.rows))
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with postgres() as maintenance_url, fresh_database(maintenance_url) as dsn:
+        asyncio.run(run(dsn, args.rows))
 
 
 if __name__ == "__main__":

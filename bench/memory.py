@@ -40,8 +40,6 @@ import asyncio
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -49,13 +47,20 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-import asyncpg
 import psutil
 
-MB = 1024 * 1024
+from bench._common import (
+    MIB,
+    free_port,
+    fresh_database,
+    memory_mib,
+    service_env,
+    stop,
+    wait_ready,
+)
+
 GOAL_MB = 100
 PIN = "135790"
 
@@ -72,12 +77,6 @@ MIX = [
     ("reverse", 4),
     ("sign_in", 1),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -143,28 +142,8 @@ def workers_of(server: psutil.Process) -> list[psutil.Process]:
 
 def memory(process: psutil.Process) -> dict[str, float]:
     info = process.memory_full_info()
-    peak = 0.0
-    try:
-        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                peak = int(line.split()[1]) * 1024 / MB
-    except OSError:
-        pass
-    return {"rss": info.rss / MB, "uss": info.uss / MB, "peak": peak}
-
-
-async def wait_ready(session: aiohttp.ClientSession, base: str, process: subprocess.Popen) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise SystemExit("youdai serve exited before it was ready")
-        try:
-            async with session.get(f"{base}/readyz") as answer:
-                if answer.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit("youdai serve did not become ready")
+    peak = memory_mib(process.pid, "VmHWM")
+    return {"rss": info.rss / MIB, "uss": info.uss / MIB, "peak": peak}
 
 
 async def call(
@@ -345,8 +324,8 @@ async def run(env: dict[str, str], args: argparse.Namespace, where: str) -> None
     process, printout = start_server(env, port, args.workers, args.server_log)
     try:
         server = psutil.Process(process.pid)
+        wait_ready(f"{base}/readyz", process, interval=0.1)
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, base, process)
             await asyncio.sleep(1)  # every worker up, not only the one that answered
             workers = workers_of(server)
             if len(workers) != args.workers:
@@ -357,8 +336,7 @@ async def run(env: dict[str, str], args: argparse.Namespace, where: str) -> None
         after = {p.pid: memory(p) for p in [server, *workers]}
         extra = [c for w in workers for c in w.children(recursive=True)]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        stop(process)
 
     print(
         f"youdai serve --workers {args.workers} ({where}): {args.requests} mixed requests "
@@ -390,34 +368,19 @@ def main() -> None:
     parser.add_argument("--holders", type=int, default=8)
     parser.add_argument("--server-log", type=Path, help="write the service's log here")
     args = parser.parse_args()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("YOUDAI_") and k != "DATABASE_URL"
-    }
-    env.update(YOUDAI_LOG_LEVEL="WARNING", YOUDAI_LOG_FORMAT="json")
+    env = service_env(YOUDAI_LOG_LEVEL="WARNING", YOUDAI_LOG_FORMAT="json")
     maintenance_url = os.environ.get("DATABASE_URL")
+    if maintenance_url:
+        with fresh_database(maintenance_url) as dsn:
+            asyncio.run(run({**env, "DATABASE_URL": dsn}, args, "PostgreSQL at DATABASE_URL"))
+        return
+    # No DATABASE_URL: `youdai serve` starts its own embedded PostgreSQL, as it does
+    # for an operator, and its processes are measured as they run then.
     folder = Path(tempfile.mkdtemp(prefix="youdai-bench-memory-"))
     try:
-        if maintenance_url:
-            name = f"youdai_bench_{uuid.uuid4().hex[:10]}"
-            asyncio.run(_database(maintenance_url, f'CREATE DATABASE "{name}"'))
-            env["DATABASE_URL"] = urlunsplit(urlsplit(maintenance_url)._replace(path="/" + name))
-            try:
-                asyncio.run(run(env, args, "PostgreSQL at DATABASE_URL"))
-            finally:
-                asyncio.run(_database(maintenance_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
-        else:
-            env["YOUDAI_DATA_DIR"] = str(folder)
-            asyncio.run(run(env, args, "embedded PostgreSQL"))
+        asyncio.run(run({**env, "YOUDAI_DATA_DIR": str(folder)}, args, "embedded PostgreSQL"))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-async def _database(maintenance_url: str, statement: str) -> None:
-    conn = await asyncpg.connect(maintenance_url)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -36,36 +36,24 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import asyncio
-import shutil
-import socket
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 import qrcode
 from aiohttp import web
 
+from bench._common import free_port, fresh_database, postgres
 from service import qr
 from service.app import create_app
 from service.config import load_settings
-from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from tests.helpers import make_holder, make_offer, make_partner
 
 CARD, PIN = "BENCH-QR-0001", "204816"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def raw_default(token: str) -> bytes:
@@ -125,64 +113,54 @@ async def seed(dsn: str) -> None:
         await conn.close()
 
 
-async def run(maintenance_url: str, args: argparse.Namespace) -> None:
-    name = f"youdai_bench_{uuid.uuid4().hex[:10]}"
-    admin_conn = await asyncpg.connect(maintenance_url)
-    await admin_conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = urlunsplit(urlsplit(maintenance_url)._replace(path="/" + name))
-    try:
-        await seed(dsn)
-        runner = web.AppRunner(create_app(load_settings({"YOUDAI_LOG_LEVEL": "WARNING"}), dsn))
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=args.clients)
-        ) as session:
-            async with session.post(
-                f"{base}/v1/holder-sessions", json={"card_number": CARD, "pin": PIN}
-            ) as response:
-                session.headers["Authorization"] = f"Bearer {(await response.json())['token']}"
-            async with session.get(f"{base}/v1/me/offers") as response:
-                offer = (await response.json())["items"][0]["id"]
-            async with session.post(f"{base}/v1/me/vouchers", json={"offer_id": offer}) as response:
-                voucher = (await response.json())["id"]
-            async with session.get(f"{base}/v1/me/vouchers/{voucher}/token") as response:
-                token = (await response.json())["token"]
-            url = f"{base}/v1/me/vouchers/{voucher}/qr.png"
-            print(
-                f"token {len(token)} chars; {os.cpu_count()} cores; render workers "
-                f"{min(qr.MAX_WORKERS, qr.usable_cores())}; "
-                f"{args.clients} clients; {args.rounds} rounds of {args.seconds:g} s"
-            )
-            await endpoint_rate(session, url, args.clients, 1.0)  # start the render processes
-            defaults, chosen, drawn, served = [], [], [], []
-            for index in range(args.rounds):
-                defaults.append(raw_rate(raw_default, token, args.seconds / 2))
-                chosen.append(raw_rate(raw_chosen, token, args.seconds))
-                drawn.append(raw_rate(qr.png, token, args.seconds / 2))
-                served.append(await endpoint_rate(session, url, args.clients, args.seconds))
-                print(
-                    f"round {index + 1}: raw default {defaults[-1]:6.1f}/s  "
-                    f"raw chosen {chosen[-1]:6.1f}/s  service.qr.png {drawn[-1]:6.1f}/s  "
-                    f"endpoint {served[-1]:6.1f}/s  "
-                    f"endpoint/raw chosen {served[-1] / chosen[-1]:.2f}x"
-                )
-        await runner.cleanup()
-        default, best, draw, endpoint = map(statistics.median, (defaults, chosen, drawn, served))
-        print(f"raw qrcode, default settings  {default:7.1f} images/s (one core)")
-        print(f"raw qrcode, chosen settings   {best:7.1f} images/s (one core)")
-        print(f"service.qr.png in process     {draw:7.1f} images/s (one core)")
-        print(f"endpoint GET …/qr.png         {endpoint:7.1f} images/s")
+async def run(dsn: str, args: argparse.Namespace) -> None:
+    await seed(dsn)
+    runner = web.AppRunner(create_app(load_settings({"YOUDAI_LOG_LEVEL": "WARNING"}), dsn))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.clients)) as session:
+        async with session.post(
+            f"{base}/v1/holder-sessions", json={"card_number": CARD, "pin": PIN}
+        ) as response:
+            session.headers["Authorization"] = f"Bearer {(await response.json())['token']}"
+        async with session.get(f"{base}/v1/me/offers") as response:
+            offer = (await response.json())["items"][0]["id"]
+        async with session.post(f"{base}/v1/me/vouchers", json={"offer_id": offer}) as response:
+            voucher = (await response.json())["id"]
+        async with session.get(f"{base}/v1/me/vouchers/{voucher}/token") as response:
+            token = (await response.json())["token"]
+        url = f"{base}/v1/me/vouchers/{voucher}/qr.png"
         print(
-            f"endpoint/raw chosen {endpoint / best:.2f}x (goal ≥ 0.8x)   "
-            f"endpoint/raw default {endpoint / default:.2f}x   "
-            f"chosen/default {best / default:.2f}x"
+            f"token {len(token)} chars; {os.cpu_count()} cores; render workers "
+            f"{min(qr.MAX_WORKERS, qr.usable_cores())}; "
+            f"{args.clients} clients; {args.rounds} rounds of {args.seconds:g} s"
         )
-    finally:
-        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin_conn.close()
+        await endpoint_rate(session, url, args.clients, 1.0)  # start the render processes
+        defaults, chosen, drawn, served = [], [], [], []
+        for index in range(args.rounds):
+            defaults.append(raw_rate(raw_default, token, args.seconds / 2))
+            chosen.append(raw_rate(raw_chosen, token, args.seconds))
+            drawn.append(raw_rate(qr.png, token, args.seconds / 2))
+            served.append(await endpoint_rate(session, url, args.clients, args.seconds))
+            print(
+                f"round {index + 1}: raw default {defaults[-1]:6.1f}/s  "
+                f"raw chosen {chosen[-1]:6.1f}/s  service.qr.png {drawn[-1]:6.1f}/s  "
+                f"endpoint {served[-1]:6.1f}/s  "
+                f"endpoint/raw chosen {served[-1] / chosen[-1]:.2f}x"
+            )
+    await runner.cleanup()
+    default, best, draw, endpoint = map(statistics.median, (defaults, chosen, drawn, served))
+    print(f"raw qrcode, default settings  {default:7.1f} images/s (one core)")
+    print(f"raw qrcode, chosen settings   {best:7.1f} images/s (one core)")
+    print(f"service.qr.png in process     {draw:7.1f} images/s (one core)")
+    print(f"endpoint GET …/qr.png         {endpoint:7.1f} images/s")
+    print(
+        f"endpoint/raw chosen {endpoint / best:.2f}x (goal ≥ 0.8x)   "
+        f"endpoint/raw default {endpoint / default:.2f}x   "
+        f"chosen/default {best / default:.2f}x"
+    )
 
 
 def main() -> None:
@@ -194,17 +172,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.workers:
         qr.MAX_WORKERS = args.workers
-    given = os.environ.get("DATABASE_URL")
-    if given:
-        asyncio.run(run(given, args))
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="youdai-bench-pg-"))
-    embedded = EmbeddedPostgres(data_dir)
-    try:
-        asyncio.run(run(embedded.start(), args))
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with postgres() as maintenance_url, fresh_database(maintenance_url) as dsn:
+        asyncio.run(run(dsn, args))
 
 
 if __name__ == "__main__":

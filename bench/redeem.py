@@ -57,25 +57,20 @@ import random
 import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import psutil
 
+from bench._common import free_port, fresh_database, postgres, stop, wait_ready
 from service.config import load_settings
-from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain import pins
@@ -97,52 +92,12 @@ OFFER = {
     "holder_limit_count": 1_000_000,
     "holder_limit_period": "month",
 }
+#: Tokens are minted once, at seeding, for the whole run: they live a day, and the
+#: service is started with the same TTL, since it refuses a token that lives longer.
+TOKEN_TTL = "86400"
 WRK_SCRIPT = Path(__file__).with_name("redeem.lua")
 REDEEM_PATH = "/v1/redemptions"
 BASELINE_PATH = "/redeem"
-
-
-# --- the database -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """The maintenance URL of DATABASE_URL's server, or of an embedded one in a temp dir."""
-    given = os.environ.get("DATABASE_URL")
-    if given:
-        yield given
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="youdai-bench-pg-"))
-    embedded = EmbeddedPostgres(data_dir)
-    try:
-        embedded.start()
-        yield embedded.url("postgres")
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-@contextlib.contextmanager
-def fresh_database(maintenance_url: str) -> Iterator[str]:
-    """A new, migrated database on the server, dropped afterwards."""
-    name = f"youdai_bench_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(maintenance_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield with_database(maintenance_url, name)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --- seeding ------------------------------------------------------------------------
@@ -165,7 +120,7 @@ async def seed(dsn: str, holders: int, partners: int, hot_scanners: int) -> Seed
     """Offers of three sets: `partners` spread ones for the service, as many again for the
     baseline and pgbench (whose ledger rows move no offer counters or rollups, so they
     are kept apart), and the hot one; every holder holds a voucher for each."""
-    settings = load_settings({"YOUDAI_TOKEN_TTL": "86400", "YOUDAI_LOG_LEVEL": "WARNING"})
+    settings = load_settings({"YOUDAI_TOKEN_TTL": TOKEN_TTL, "YOUDAI_LOG_LEVEL": "WARNING"})
     pin_hash = pins.hash_pin(PIN)
 
     async def hash_once(pin: str) -> str:  # every holder has the same PIN: hash it once
@@ -235,27 +190,6 @@ async def seed(dsn: str, holders: int, partners: int, hot_scanners: int) -> Seed
 # --- servers ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:g} s")
-
-
 #: `youdai serve` with `import uvloop` failing, so service/server.py runs asyncio's loop.
 WITHOUT_UVLOOP = "import sys; sys.modules['uvloop'] = None; from service.cli import main; main()"
 
@@ -267,6 +201,7 @@ def start_service(
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
+        "YOUDAI_TOKEN_TTL": TOKEN_TTL,
         "YOUDAI_LOG_LEVEL": log_level,
         "YOUDAI_LOG_FORMAT": "json",
     }
@@ -298,18 +233,6 @@ def start_baseline(
         )
     wait_ready(f"http://127.0.0.1:{port}/readyz", process)
     return process
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the process (and the workers it spawned, in its own session)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 # --- load generators ----------------------------------------------------------------
@@ -623,18 +546,25 @@ RATIOS = (
 )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_load_arguments(parser: argparse.ArgumentParser, *, rounds: str, partners: str) -> None:
+    """The options of the redeem load and its rounds (bench/workers.py runs the same)."""
     parser.add_argument("--seconds", type=float, default=10.0, help="measured, per side and round")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured, before each side")
-    parser.add_argument("--rounds", type=int, default=4, help="4: each side once in each place")
+    parser.add_argument("--rounds", type=int, default=4, help=rounds)
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
     parser.add_argument("--holders", type=int, default=300)
-    parser.add_argument("--partners", type=int, default=16, help="offers the spread load uses")
+    parser.add_argument("--partners", type=int, default=16, help=partners)
     parser.add_argument(
         "--load", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp"
     )
     parser.add_argument("--log-level", default="INFO", help="the service's YOUDAI_LOG_LEVEL")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_arguments(
+        parser, rounds="4: each side once in each place", partners="offers the spread load uses"
+    )
     parser.add_argument(
         "--no-uvloop", action="store_true", help="serve on asyncio's loop even with uvloop"
     )

@@ -35,22 +35,16 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import asyncio
-import shutil
-import socket
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 
+from bench._common import create_database, drop_database, free_port, postgres
 from service.app import create_app
 from service.config import load_settings
-from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.db.reconcile import CHECKS
@@ -242,12 +236,6 @@ async def seed(conn: asyncpg.Connection, redemptions: int) -> None:
     print("reconcile: daily and monthly rollups equal the ledger")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def timed(
     sessions: dict[int, tuple[aiohttp.ClientSession, str]], rounds: int
 ) -> dict[int, dict[str, float]]:
@@ -284,15 +272,8 @@ async def timed(
     return medians
 
 
-async def prepared_database(maintenance_url: str, size: int) -> tuple[str, str]:
-    """A new database seeded with `size` redemptions; its URL and an admin key."""
-    name = f"youdai_bench_{uuid.uuid4().hex[:10]}"
-    admin_conn = await asyncpg.connect(maintenance_url)
-    try:
-        await admin_conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin_conn.close()
-    dsn = urlunsplit(urlsplit(maintenance_url)._replace(path="/" + name))
+async def prepared_database(dsn: str, size: int) -> str:
+    """Seed the new database of `dsn` with `size` redemptions; an admin key."""
     conn = await asyncpg.connect(dsn, command_timeout=None)
     try:
         await init_connection(conn)
@@ -304,7 +285,7 @@ async def prepared_database(maintenance_url: str, size: int) -> tuple[str, str]:
         await seed(conn, size)
     finally:
         await conn.close()
-    return dsn, key
+    return key
 
 
 async def run(maintenance_url: str, sizes: list[int], rounds: int) -> None:
@@ -314,8 +295,9 @@ async def run(maintenance_url: str, sizes: list[int], rounds: int) -> None:
     sessions: dict[int, tuple[aiohttp.ClientSession, str]] = {}
     try:
         for size in sizes:
-            dsn, key = await prepared_database(maintenance_url, size)
-            databases.append(urlsplit(dsn).path.lstrip("/"))
+            dsn = await create_database(maintenance_url)
+            databases.append(dsn)
+            key = await prepared_database(dsn, size)
             runner = web.AppRunner(create_app(load_settings({"YOUDAI_LOG_LEVEL": "WARNING"}), dsn))
             await runner.setup()
             runners.append(runner)
@@ -329,12 +311,8 @@ async def run(maintenance_url: str, sizes: list[int], rounds: int) -> None:
             await session.close()
         for runner in runners:
             await runner.cleanup()
-        admin_conn = await asyncpg.connect(maintenance_url)
-        try:
-            for name in databases:
-                await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin_conn.close()
+        for dsn in databases:
+            await drop_database(maintenance_url, dsn)
     small, large = min(sizes), max(sizes)
     if small != large:
         for label in QUERIES:
@@ -353,35 +331,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    given = os.environ.get("DATABASE_URL")
-    if given:
-        asyncio.run(run(given, sizes, args.rounds))
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="youdai-bench-pg-"))
-    embedded = EmbeddedPostgres(data_dir)
-    try:
-        maintenance_url = embedded.start()
-        asyncio.run(_throwaway_durability(maintenance_url))
+    # A temporary server's data is thrown away: seeding need not wait for the disk.
+    with postgres(durable=False) as maintenance_url:
         asyncio.run(run(maintenance_url, sizes, args.rounds))
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-async def _throwaway_durability(maintenance_url: str) -> None:
-    """The temporary server's data is thrown away: seeding need not wait for the disk."""
-    conn = await asyncpg.connect(maintenance_url)
-    try:
-        for setting, value in (
-            ("fsync", "off"),
-            ("synchronous_commit", "off"),
-            ("full_page_writes", "off"),
-            ("max_wal_size", "'8GB'"),
-        ):
-            await conn.execute(f"ALTER SYSTEM SET {setting} = {value}")
-        await conn.execute("SELECT pg_reload_conf()")
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -47,19 +47,17 @@ from pathlib import Path
 
 import psutil
 
+from bench._common import free_port, fresh_database, postgres, stop
 from bench.redeem import (
     REDEEM_PATH,
     CpuMeter,
     Result,
+    add_load_arguments,
     check_ledger,
-    free_port,
-    fresh_database,
     http_load,
-    postgres,
     postmaster_pid,
     seed,
     start_service,
-    stop,
     summary,
 )
 from service.config import load_settings
@@ -110,16 +108,9 @@ def busy_share(before: psutil._common.scputimes, after: psutil._common.scputimes
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured, per side and round")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured, before each side")
-    parser.add_argument("--rounds", type=int, default=4, help="even: each goes first as often")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
-    parser.add_argument("--holders", type=int, default=300)
-    parser.add_argument("--partners", type=int, default=16, help="offers the load uses")
-    parser.add_argument(
-        "--load", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp"
+    add_load_arguments(
+        parser, rounds="even: each goes first as often", partners="offers the load uses"
     )
-    parser.add_argument("--log-level", default="INFO", help="the service's YOUDAI_LOG_LEVEL")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="youdai-bench-workers-"))

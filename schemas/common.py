@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -14,8 +16,30 @@ from service.domain.pricing import CURRENCY
 MAX_MONEY = 10_000_000_000
 
 
+@dataclass(frozen=True)
+class Variants:
+    """How the OpenAPI document states a body whose valid fields depend on one field's
+    value: `oneOf` the schemas `by_value`, told apart by the discriminator `field`, or
+    (`anyOf`) one of `otherwise` when the body may leave that field out. `example` is the
+    body the docs page shows (Swagger UI leaves a discriminator out of the examples it
+    makes up).
+
+    The server still loads the body with the schema that carries these and then checks
+    the rule in the domain; the variants are derived from the same definitions, and a
+    test holds the two to the same answers (for offers, tests/unit/test_offer_schemas.py).
+    """
+
+    field: str
+    by_value: Mapping[str, type[Schema]]
+    otherwise: tuple[type[Schema], ...] = ()
+    example: Mapping[str, Any] | None = None
+
+
 class StrictSchema(Schema):
     """Unknown fields are refused, never silently dropped."""
+
+    #: Set on a body schema whose fields depend on one of them (service.api.docs reads it).
+    openapi_variants: ClassVar[Variants | None] = None
 
     class Meta:
         unknown = RAISE

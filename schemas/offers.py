@@ -1,13 +1,16 @@
 """Offers: what a partner grants card holders (SPEC 2 and 4.2).
 
 Which fields a kind needs is a domain rule (service.domain.offers), checked after
-these schemas have checked types and ranges, so each error names its field.
+these schemas have checked types and ranges, so each error names its field. The
+OpenAPI document states that rule too: one variant per kind, derived below from the
+same KIND_FIELDS (OfferCreateSchema.openapi_variants, OfferUpdateSchema.openapi_variants).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, is_dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, validate
@@ -18,20 +21,23 @@ from schemas.common import (
     PageQuerySchema,
     StrictInteger,
     StrictSchema,
+    Variants,
     currency_field,
     page_schema,
 )
 from service.domain.categories import HOLDER_CATEGORIES
-from service.domain.offers import KINDS, PERIODS, STATUSES
+from service.domain.offers import ALL_KIND_FIELDS, KIND_FIELDS, KINDS, PERIODS, STATUSES
 
-#: Offer windows are accepted within these years: far beyond any programme, far from overflow.
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+#: Offer windows are accepted within these years: far beyond any programme, far from
+#: overflow. The year is the one written, in the value's own offset, so that the
+#: document can state the range as a pattern on the text (_YEAR_PATTERN).
+_FIRST_YEAR, _LAST_YEAR = 2000, 2199
+_YEAR_PATTERN = r"^2[01][0-9]{2}-"
 
 
 def _within_range(value: datetime) -> None:
-    if not _EARLIEST <= value < _LATEST:
-        raise ValidationError("must be between 2000 and 2199")
+    if not _FIRST_YEAR <= value.year <= _LAST_YEAR:
+        raise ValidationError(f"must be between {_FIRST_YEAR} and {_LAST_YEAR}")
 
 
 #: Titles are one line of text; PostgreSQL text cannot hold NUL at all.
@@ -56,14 +62,28 @@ def _no_duplicates(values: list[str]) -> None:
         raise ValidationError("lists a category twice")
 
 
+def _categories(**kwargs: Any) -> fields.List:
+    return fields.List(
+        OneOf(HOLDER_CATEGORIES),
+        validate=_no_duplicates,
+        metadata={
+            "description": "Holder categories that may claim it; empty means all.",
+            "uniqueItems": True,
+        },
+        **kwargs,
+    )
+
+
 def _moment(description: str) -> fields.AwareDateTime:
     return fields.AwareDateTime(
         format="iso",
         allow_none=True,
         validate=_within_range,
         metadata={
-            "description": description + " RFC 3339 with an offset; null leaves it open.",
+            "description": f"{description} RFC 3339 with an offset, years {_FIRST_YEAR} "
+            f"to {_LAST_YEAR}; null leaves it open.",
             "example": "2026-01-01T00:00:00+08:00",
+            "pattern": _YEAR_PATTERN,
         },
     )
 
@@ -101,11 +121,7 @@ class _OfferFieldsSchema(StrictSchema):
     min_purchase = Money(allow_none=True)
     starts_at = _moment("Start of the validity window.")
     ends_at = _moment("End of the validity window (after starts_at).")
-    eligible_categories = fields.List(
-        OneOf(HOLDER_CATEGORIES),
-        validate=_no_duplicates,
-        metadata={"description": "Holder categories that may claim it; empty means all."},
-    )
+    eligible_categories = _categories()
     uses_per_voucher = _limit(10_000, "Redemptions one voucher allows.")
     holder_limit = fields.Nested(HolderLimitSchema, allow_none=True)
     total_redemptions = _limit(10_000_000, "Redemptions the offer allows in all.", allow_none=True)
@@ -132,12 +148,7 @@ class OfferCreateSchema(_OfferFieldsSchema):
     title = _title(required=True)
     description = _description(load_default="")
     kind = OneOf(KINDS, required=True)
-    eligible_categories = fields.List(
-        OneOf(HOLDER_CATEGORIES),
-        load_default=list,
-        validate=_no_duplicates,
-        metadata={"description": "Holder categories that may claim it; empty means all."},
-    )
+    eligible_categories = _categories(load_default=list)
     uses_per_voucher = _limit(10_000, "Redemptions one voucher allows.", load_default=1)
 
 
@@ -147,6 +158,122 @@ class OfferUpdateSchema(_OfferFieldsSchema):
     (total and budget not below what is used) and the window only extended."""
 
     status = OneOf(STATUSES, metadata={"description": "draft → active ⇄ paused → ended"})
+
+
+# --- the kind rule, stated per kind for the OpenAPI document ---------------------------
+#
+# Each variant narrows a body schema to one kind with the same KIND_FIELDS that
+# check_kind_fields reads: the kind's first field is needed, the fields of other kinds may
+# only be null. Loading a body through its variant answers what the schema and the domain
+# rule answer together (tests/unit/test_offer_schemas.py holds them to it).
+
+
+def _not_used_by(kind: str) -> StrictInteger:
+    """A field of another kind: left out or null, as check_kind_fields allows."""
+
+    def refuse(value: object) -> None:
+        raise ValidationError(f"not used by {kind} offers")
+
+    return StrictInteger(
+        allow_none=True,
+        validate=refuse,
+        metadata={"description": f"Not used by {kind} offers: null or left out.", "enum": [None]},
+    )
+
+
+def _needed_by(field: fields.Field, kind: str, *, required: bool) -> fields.Field:
+    """The kind's first field (percent_bp, amount_off, …): never null, and sent if required."""
+    needed = copy.copy(field)
+    needed.required = required
+    needed.allow_none = False
+    message = f"required for {kind} offers"
+    needed.error_messages = {**field.error_messages, "required": message, "null": message}
+    return needed
+
+
+def _kind_variant(
+    base: type[StrictSchema], name: str, kind: str, *, with_kind: bool, own_required: bool
+) -> type[Schema]:
+    """`base` narrowed to `kind`: with `kind` itself required, or without the field."""
+    own = KIND_FIELDS[kind]
+    attrs: dict[str, Any] = {
+        other: _not_used_by(kind) for other in ALL_KIND_FIELDS if other not in own
+    }
+    attrs[own[0]] = _needed_by(base._declared_fields[own[0]], kind, required=own_required)
+    meta: dict[str, Any] = {}
+    needed = "is required" if own_required else "is not null"
+    others = "the fields of other kinds are null or left out"
+    if with_kind:
+        attrs["kind"] = OneOf((kind,), required=True)
+        switch = "" if own_required else " (and is sent to switch to this kind)"
+        attrs["__doc__"] = f"kind {kind}: {own[0]} {needed}{switch}; {others}."
+    else:
+        meta["exclude"] = ("kind",)
+        attrs["__doc__"] = (
+            f"kind left out, so the offer keeps its own; for a {kind} offer {own[0]} "
+            f"{needed} and {others}."
+        )
+    attrs["Meta"] = type("Meta", (base.Meta,), meta)
+    attrs["openapi_variants"] = None  # a variant is documented as itself
+    return type(name, (base,), attrs)
+
+
+def _camel(kind: str) -> str:
+    return "".join(part.capitalize() for part in kind.split("_"))
+
+
+OfferCreateSchema.openapi_variants = Variants(
+    field="kind",
+    # For a partner key (an admin key adds partner_id); SPEC 4.2 has a percent_off one.
+    example={
+        "title": "寄递满 100 元减 10 元",
+        "kind": "amount_off",
+        "amount_off": 1000,
+        "min_purchase": 10000,
+        "ends_at": "2026-12-31T23:59:59+08:00",
+        "holder_limit": {"count": 1, "period": "month"},
+        "budget": 1000000,
+    },
+    by_value={
+        kind: _kind_variant(
+            OfferCreateSchema,
+            f"OfferCreate{_camel(kind)}Schema",
+            kind,
+            with_kind=True,
+            own_required=True,
+        )
+        for kind in KINDS
+    },
+)
+
+#: A PATCH is judged against the offer it changes, so its body alone says less: with
+#: `kind`, that kind's first field may be left out (the offer may have it already; when
+#: the kind changes it is needed, which only the offer can tell), and without `kind`
+#: the body may set fields of one kind only, whichever the offer has.
+OfferUpdateSchema.openapi_variants = Variants(
+    field="kind",
+    example={"status": "active"},  # publishes a draft (SPEC 4.2)
+    by_value={
+        kind: _kind_variant(
+            OfferUpdateSchema,
+            f"OfferUpdate{_camel(kind)}Schema",
+            kind,
+            with_kind=True,
+            own_required=False,
+        )
+        for kind in KINDS
+    },
+    otherwise=tuple(
+        _kind_variant(
+            OfferUpdateSchema,
+            f"OfferUpdate{_camel(kind)}FieldsSchema",
+            kind,
+            with_kind=False,
+            own_required=False,
+        )
+        for kind in KINDS
+    ),
+)
 
 
 class OfferSchema(Schema):

@@ -15,7 +15,7 @@ from marshmallow import Schema
 from swagger_ui_bundle import swagger_ui_path
 
 import service
-from schemas.common import ProblemSchema
+from schemas.common import ProblemSchema, Variants
 from service.api.http import json_response, operation, operation_of
 from service.domain.auth import Role, staff_roles_admitted
 from service.domain.errors import CODES
@@ -47,7 +47,42 @@ def _schema_ref(spec: APISpec, schema: Schema | type[Schema]) -> Any:
     """Register the schema once under its own name; return what apispec accepts inline."""
     name = _schema_name(schema)
     if name not in spec.components.schemas:
-        spec.components.schema(name, schema=schema)
+        variants = getattr(schema, "openapi_variants", None)
+        if variants is None:
+            spec.components.schema(name, schema=schema)
+        else:
+            spec.components.schema(name, _variants(spec, schema, variants))
+    return name
+
+
+def _variants(spec: APISpec, schema: Schema | type[Schema], variants: Variants) -> dict[str, Any]:
+    """A body whose fields depend on one field: oneOf its variants with a discriminator,
+    and anyOf that (as <Name>By<Field>) and the variants that leave the field out, if any."""
+    names = {value: _variant_ref(spec, variant) for value, variant in variants.by_value.items()}
+    document: dict[str, Any] = {
+        "oneOf": list(names.values()),
+        "discriminator": {
+            "propertyName": variants.field,
+            "mapping": {value: f"#/components/schemas/{name}" for value, name in names.items()},
+        },
+    }
+    if variants.otherwise:
+        by_field = f"{_schema_name(schema)}By{variants.field.capitalize()}"
+        spec.components.schema(by_field, document)
+        document = {"anyOf": [by_field, *(_variant_ref(spec, v) for v in variants.otherwise)]}
+    if schema.__doc__:
+        document["description"] = inspect.cleandoc(schema.__doc__)
+    if variants.example is not None:
+        document["example"] = dict(variants.example)
+    return document
+
+
+def _variant_ref(spec: APISpec, variant: type[Schema]) -> str:
+    """Register a variant, described by its docstring (set here, not as Meta.description,
+    which would make apispec drop the variant's additionalProperties: false)."""
+    name = _schema_ref(spec, variant)
+    if variant.__doc__:
+        spec.components.schemas[name]["description"] = inspect.cleandoc(variant.__doc__)
     return name
 
 

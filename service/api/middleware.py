@@ -105,20 +105,22 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
     return error
 
 
-def _allowed_methods(request: web.Request, given: str | None) -> str:
-    """The methods of a fixed path (/v1/holders/import) are its own, not the union with a
-    sibling template that also matches it (/v1/holders/{holder_id})."""
-    own = sorted(
-        {
-            route.method
-            for route in request.app.router.routes()
-            if route.resource is not None
-            and "{" not in route.resource.canonical
-            and "directory" not in route.resource.get_info()
-            and route.resource.canonical == request.path
-        }
-    )
-    return ",".join(own) if own else given or ""
+def refuse_methods_a_fixed_path_lacks(request: web.Request) -> None:
+    """A fixed path owns its path: GET /v1/holders/import is 405 with Allow: POST, not
+    the holder "import" of the sibling template /v1/holders/{holder_id} (which aiohttp
+    would route it to), and its Allow lists its own methods, not the union with that
+    template's."""
+    matched = request.match_info.route.resource
+    if isinstance(matched, web.PlainResource):
+        return  # the fixed route itself, with a method it has
+    for resource in request.app.router.resources():
+        if isinstance(resource, web.PlainResource) and resource.canonical == request.path:
+            allowed = sorted({route.method for route in resource})
+            raise ApiError(
+                "method_not_allowed",
+                f"{request.path} allows {', '.join(allowed)}",
+                headers={"Allow": ",".join(allowed)},
+            )
 
 
 @web.middleware
@@ -135,16 +137,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 # No id or path holds U+0000 (PostgreSQL text cannot store it).
                 raise ApiError("not_found", "No such resource")
             refuse_unprintable_headers(request)
+            refuse_methods_a_fixed_path_lacks(request)
             response = await handler(request)
         except ApiError as error:
             response = problem_response(error)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            refusal = _from_http_exception(exc)
-            if exc.status == 405:
-                refusal.headers["Allow"] = _allowed_methods(request, refusal.headers.get("Allow"))
-            response = problem_response(refusal)
+            response = problem_response(_from_http_exception(exc))
         except DATABASE_DOWN as error:
             error_log.warning("database unavailable", extra={"exception": type(error).__qualname__})
             response = problem_response(

@@ -62,17 +62,32 @@ def json_operations(client: TestClient, document: dict[str, Any]) -> Iterator[Js
                 yield JsonOperation(method, template, roles[(method, template)], schema)
 
 
+def alternatives(document: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schema and every schema of its oneOf and anyOf (an offer body's kinds), resolved."""
+    found, stack = [], [resolve(document, schema)]
+    while stack:
+        schema = stack.pop()
+        found.append(schema)
+        for branch in (*schema.get("oneOf", ()), *schema.get("anyOf", ())):
+            stack.append(resolve(document, branch))
+    return found
+
+
 def string_fields(document: dict[str, Any], schema: dict[str, Any], prefix: str = "") -> list:
-    """Dotted names of every string property (nested objects included)."""
-    names = []
-    for name, prop in schema.get("properties", {}).items():
-        prop = resolve(document, prop)
-        if prop.get("readOnly"):
-            continue
-        if prop.get("type") == "string":
-            names.append(prefix + name)
-        elif prop.get("type") == "object" or "properties" in prop:
-            names.extend(string_fields(document, prop, f"{prefix}{name}."))
+    """Dotted names of every string property (nested objects and alternatives included)."""
+    names: list[str] = []
+    for alternative in alternatives(document, schema):
+        for name, prop in alternative.get("properties", {}).items():
+            prop = resolve(document, prop)
+            if prop.get("readOnly"):
+                continue
+            if prop.get("type") == "string":
+                found = [prefix + name]
+            elif prop.get("type") == "object" or "properties" in prop:
+                found = string_fields(document, prop, f"{prefix}{name}.")
+            else:
+                continue
+            names.extend(name for name in found if name not in names)
     return names
 
 
@@ -529,16 +544,36 @@ async def test_docs_send_nosniff_and_frame_ancestors_and_server_names_no_version
 # --- line 13: a fixed path is never routed as another route's {id} -------------------------
 
 
-async def test_options_on_any_fixed_path_allows_only_that_paths_methods(
+async def test_any_method_a_fixed_path_lacks_is_405_allowing_only_that_paths_methods(
     client: TestClient, admin
 ) -> None:
+    """Also when a sibling template has the method: GET /v1/holders/import is not the
+    holder "import" of GET /v1/holders/{holder_id}."""
     methods: dict[str, set[str]] = {}
     for route in client.app.router.routes():
         canonical = route.resource.canonical
         if "{" not in canonical and "directory" not in route.resource.get_info():
             methods.setdefault(canonical, set()).add(route.method)
-    assert "/v1/holders/import" in methods
+    assert methods["/v1/holders/import"] == {"POST"}
+    checked = 0
     for path, allowed in methods.items():
-        response = await client.options(path, headers=admin)
-        assert response.status == 405, path
-        assert set(response.headers["Allow"].split(",")) == allowed, path
+        for method in {"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"} - allowed:
+            response = await client.request(method, path, headers=admin)
+            assert response.status == 405, (method, path)
+            assert response.headers["Content-Type"].startswith("application/problem+json")
+            assert (await response.json())["code"] == "method_not_allowed"
+            assert set(response.headers["Allow"].split(",")) == allowed, (method, path)
+            checked += 1
+    assert checked > len(methods)
+
+
+async def test_get_of_the_holder_import_path_is_405_and_holders_are_still_found_by_id(
+    client: TestClient, admin, db
+) -> None:
+    response = await client.get("/v1/holders/import", headers=admin)
+    assert_problem(response, 405, "method_not_allowed", await response.json())
+    assert response.headers["Allow"] == "POST"
+    holder_id = await make_holder(db, card_number="IMPORT-SIBLING-1")
+    found = await client.get(f"/v1/holders/{holder_id}", headers=admin)
+    assert found.status == 200
+    assert (await found.json())["card_number"] == "IMPORT-SIBLING-1"

@@ -136,6 +136,8 @@ async def test_a_window_ending_before_it_starts_is_refused(client: TestClient, k
     [
         ("starts_at", "2026-01-01T00:00:00"),  # no offset
         ("ends_at", "2026-12-31"),
+        ("starts_at", "1999-12-31T23:59:59+00:00"),
+        ("ends_at", "2200-01-01T00:00:00-08:00"),
         ("percent_bp", 0),
         ("percent_bp", 10001),
         ("percent_bp", "1000"),
@@ -158,6 +160,17 @@ async def test_bad_fields_are_refused_by_name(client: TestClient, key_a, field, 
     assert problem["code"] == "validation_error"
     assert all(name.split(".")[0] == field for name in error_fields(problem)), problem
     assert error_fields(problem)
+
+
+async def test_window_years_are_read_as_written_so_the_documented_pattern_is_the_rule(
+    client: TestClient, key_a
+) -> None:
+    """2000-01-01T00:00+08:00 is still 1999 in UTC, and 2199-12-31T23:00-08:00 already
+    2200: both are in range, as the document's pattern on the text says."""
+    window = {"starts_at": "2000-01-01T00:00:00+08:00", "ends_at": "2199-12-31T23:00:00-08:00"}
+    offer = await create(client, key_a, **{**SPEC_EXAMPLE, **window})
+    assert offer["starts_at"] == "1999-12-31T16:00:00+00:00"
+    assert offer["ends_at"] == "2200-01-01T07:00:00+00:00"
 
 
 async def test_admin_must_name_the_partner(client: TestClient, admin) -> None:

@@ -6,6 +6,7 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from service.api.http import operation_of
+from service.domain.offers import KIND_FIELDS
 
 #: Routes that serve files rather than API operations.
 ASSET_PREFIXES = ("/docs/static",)
@@ -44,6 +45,29 @@ async def test_every_operation_documents_its_problems(client: TestClient) -> Non
 async def test_input_schemas_refuse_unknown_fields(client: TestClient) -> None:
     document = await (await client.get("/openapi.json")).json()
     assert document["components"]["schemas"]["PartnerCreate"]["additionalProperties"] is False
+
+
+async def test_offer_bodies_are_one_schema_per_kind_told_apart_by_kind(
+    client: TestClient,
+) -> None:
+    document = await (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    create = schemas["OfferCreate"]
+    assert schemas["OfferUpdate"]["anyOf"][0] == {"$ref": "#/components/schemas/OfferUpdateByKind"}
+    patch = schemas["OfferUpdateByKind"]
+    for union in (create, patch):
+        mapping = union["discriminator"]["mapping"]
+        assert union["discriminator"]["propertyName"] == "kind"
+        assert list(mapping) == list(KIND_FIELDS)
+        assert [branch["$ref"] for branch in union["oneOf"]] == list(mapping.values())
+    for kind, fields in KIND_FIELDS.items():
+        variant = schemas[create["discriminator"]["mapping"][kind].rsplit("/", 1)[-1]]
+        assert variant["properties"]["kind"]["enum"] == [kind]
+        assert {"kind", fields[0]} <= set(variant["required"])
+        assert variant["additionalProperties"] is False
+        foreign = [name for other in KIND_FIELDS.values() for name in other if name not in fields]
+        for name in foreign:
+            assert variant["properties"][name]["enum"] == [None], (kind, name)
 
 
 async def test_docs_page_loads_nothing_from_outside(client: TestClient) -> None:

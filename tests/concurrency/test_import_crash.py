@@ -16,6 +16,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from bench._common import descendants
 from service.domain.holder_imports import CUT_SHORT
 from tests.api.test_holder_import import HeldWrite, csv_file
 from tests.cli.test_serve import wait_ready
@@ -24,21 +25,6 @@ from tests.conftest import free_port
 from tests.helpers import make_holder
 
 pytestmark = pytest.mark.slow
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid` (its children, theirs, …)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
-            try:
-                children = {int(c) for c in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo.extend(children - found)
-            found |= children
-    return found
 
 
 def alive(pid: int) -> bool:
