@@ -90,9 +90,15 @@ class ProblemSchema(Schema):
     detail = fields.String(required=True)
     code = fields.String(required=True, metadata={"example": "validation_error"})
     errors = fields.List(fields.Nested(ProblemFieldErrorSchema))
+    error_count = fields.Integer(
+        metadata={
+            "description": "A file's problems in all, when `errors` lists only the first "
+            "1 000 (POST /v1/holders/import)."
+        }
+    )
 
 
-#: Unpadded base64url, as service.db.pagination.encode_cursor writes it.
+#: Unpadded base64url, as service.domain.pagination.encode_cursor writes it.
 CURSOR_PATTERN = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$"
 
 #: A local date (YYYY-MM-DD) or an RFC 3339 instant with an offset, years 1900 to 9998

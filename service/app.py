@@ -38,13 +38,8 @@ from service.api.middleware import (
 )
 from service.app_keys import DSN, IMPORTS, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
 from service.config import Settings
-from service.db import holder_sessions as sessions_db
-from service.db import redemptions as redemptions_db
-from service.db import staff as staff_db
-from service.db import voucher_codes as voucher_codes_db
 from service.db.pool import create_pool
-from service.domain.staff import ATTEMPT_WINDOW
-from service.flows import throttle
+from service.flows import housekeeping
 from service.flows.holder_imports import ImportJobs
 from service.keyring import Keyring
 from service.qr import RenderPool
@@ -182,18 +177,7 @@ async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL * random.uniform(0.5, 1.5))
             try:
-                async with app[POOL].acquire() as conn:
-                    removed = {
-                        "idempotency_keys": await redemptions_db.purge_idempotency_keys(conn),
-                        "unknown_card_attempts": (
-                            await sessions_db.forget_unknown_card_attempts(conn)
-                        ),
-                        "sign_in_address_failures": await throttle.forget_old_failures(conn),
-                        "unknown_email_attempts": (
-                            await staff_db.forget_unknown_email_attempts(conn, ATTEMPT_WINDOW)
-                        ),
-                        "scanner_code_misses": await voucher_codes_db.forget_old_misses(conn),
-                    }
+                removed = await housekeeping.forget_what_no_longer_counts(app[POOL])
                 if any(removed.values()):
                     log.info("forgot what no longer counts", extra=removed)
             except Exception:  # the database may be away; try again next time

@@ -177,7 +177,7 @@ def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, A
         "summary": op.summary,
         "operationId": f"{route.method.lower()}_{route.handler.__name__}",
         "tags": list(op.tags),
-        "responses": _responses(spec, op),
+        "responses": _responses(spec, op, route.method),
     }
     if route.handler.__doc__:
         document["description"] = inspect.cleandoc(route.handler.__doc__)
@@ -206,7 +206,7 @@ def _operation(spec: APISpec, template: str, route: Any, op: Any) -> dict[str, A
     return document
 
 
-def _responses(spec: APISpec, op: Any) -> dict[str, Any]:
+def _responses(spec: APISpec, op: Any, method: str) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, body in op.responses.items():
         if body is None or isinstance(body, str):
@@ -219,8 +219,13 @@ def _responses(spec: APISpec, op: Any) -> dict[str, Any]:
                 "content": {"application/json": {"schema": _schema_ref(spec, body)}},
             }
     codes = list(op.problems)
-    if (op.body or op.query or op.headers) and "validation_error" not in codes:
+    # Any route: a request header that is not printable ASCII (SPEC 4.1).
+    if "validation_error" not in codes:
         codes.append("validation_error")
+    # Any change: a live staff cookie sent without its X-CSRF-Token (SPEC 7), also on a
+    # route anyone may call (the middleware checks it before the handler).
+    if method not in ("GET", "HEAD") and "csrf_failed" not in codes:
+        codes.append("csrf_failed")
     if op.body is not None and "unsupported_media_type" not in codes:
         codes.append("unsupported_media_type")  # decided for every body: http.operation
     by_status: dict[int, list[str]] = {}

@@ -22,7 +22,7 @@ from marshmallow import Schema, ValidationError
 
 from schemas.common import messages_to_field_errors
 from service.app_keys import SETTINGS
-from service.domain.auth import AnyRole, Principal, StaffPrincipal
+from service.domain.auth import AnyRole, Principal, Role, StaffPrincipal
 from service.domain.errors import ApiError, FieldError, field_errors, validation_error
 from service.domain.pagination import Page, PageRequest, decode_cursor
 from service.domain.periods import parse_bound
@@ -322,6 +322,9 @@ def operation(
         problem_codes = tuple(problems)
         if allowed:
             problem_codes = ("unauthenticated", "forbidden", *problem_codes)
+        if Role.HOLDER in allowed:
+            # A holder's session stops working when the holder or the card does.
+            problem_codes = (*problem_codes, "holder_inactive")
         setattr(
             guarded,
             OPERATION_ATTR,

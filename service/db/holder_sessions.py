@@ -7,7 +7,6 @@ from datetime import datetime
 import asyncpg
 
 from service.db.lockouts import count_failure_sql
-from service.domain.keys import hash_key
 from service.domain.signin import ATTEMPT_WINDOW, LOCK_DURATION, MAX_WRONG_PINS
 
 _HOLDER = """
@@ -82,11 +81,11 @@ async def update_pin_hash(conn: asyncpg.Connection, holder_id: str, pin_hash: st
 
 
 async def create_session(
-    conn: asyncpg.Connection, holder_id: str, token: str, expires_at: datetime
+    conn: asyncpg.Connection, holder_id: str, token_hash: bytes, expires_at: datetime
 ) -> None:
     await conn.execute(
         "INSERT INTO holder_sessions (token_hash, holder_id, expires_at) VALUES ($1, $2, $3)",
-        hash_key(token),
+        token_hash,
         holder_id,
         expires_at,
     )
@@ -96,16 +95,16 @@ async def create_session(
     )
 
 
-async def end_session(conn: asyncpg.Connection, token: str, holder_id: str) -> None:
+async def end_session(conn: asyncpg.Connection, token_hash: bytes, holder_id: str) -> None:
     """Forget one of the holder's sessions (signing out)."""
     await conn.execute(
         "DELETE FROM holder_sessions WHERE token_hash = $1 AND holder_id = $2",
-        hash_key(token),
+        token_hash,
         holder_id,
     )
 
 
-async def session_holder(conn: asyncpg.Connection, token: str) -> asyncpg.Record | None:
+async def session_holder(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
     """The holder behind a live session token, or None."""
     return await conn.fetchrow(
         """
@@ -113,5 +112,5 @@ async def session_holder(conn: asyncpg.Connection, token: str) -> asyncpg.Record
         FROM holder_sessions s JOIN holders h ON h.id = s.holder_id
         WHERE s.token_hash = $1 AND s.expires_at > now()
         """,
-        hash_key(token),
+        token_hash,
     )

@@ -27,12 +27,18 @@ class Eligibility:
     partner_status: str
 
 
+def check_holder_active(status: str, valid_until: date, now: datetime, tz: ZoneInfo) -> None:
+    """SPEC 4.2: a suspended or revoked holder, or a card past valid_until, is
+    holder_inactive (at sign-in, on every holder request, at claim and at the till)."""
+    if status != "active":
+        raise ApiError("holder_inactive", f"The card holder is {status}")
+    if not card_is_valid(valid_until, now, tz):
+        raise ApiError("holder_inactive", "The card is past its valid-until date")
+
+
 def check_holder(facts: Eligibility, now: datetime, tz: ZoneInfo) -> None:
     """Holder rules, in the SPEC's order: active, card valid, category eligible."""
-    if facts.holder_status != "active":
-        raise ApiError("holder_inactive", f"The card holder is {facts.holder_status}")
-    if not card_is_valid(facts.card_valid_until, now, tz):
-        raise ApiError("holder_inactive", "The card is past its valid-until date")
+    check_holder_active(facts.holder_status, facts.card_valid_until, now, tz)
     if facts.eligible_categories and facts.holder_category not in facts.eligible_categories:
         raise ApiError("holder_ineligible", "This offer is not open to the card holder's category")
 

@@ -12,10 +12,10 @@ from service.db import holder_sessions as sessions_db
 from service.domain.auth import Principal, holder_caller
 from service.domain.errors import ApiError
 from service.domain.holders import normalise_card_number
-from service.domain.keys import SESSION_PREFIX, generate_session_token
-from service.domain.periods import card_is_valid
+from service.domain.keys import SESSION_PREFIX, generate_session_token, hash_key
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
 from service.domain.signin import DECOY_PIN, SESSION_TTL
+from service.domain.vouchers import check_holder_active
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
 
 WRONG_CREDENTIALS = "The card number or PIN is wrong"
@@ -73,17 +73,17 @@ async def sign_in(
         else:
             await sessions_db.clear_wrong_pins(conn, holder["id"])
             now = datetime.now(UTC)
-            if holder["status"] != "active":
-                refusal = ApiError("holder_inactive", f"The card is {holder['status']}")
-            elif not card_is_valid(holder["valid_until"], now, tz):
-                refusal = ApiError("holder_inactive", "The card is past its valid-until date")
+            try:
+                check_holder_active(holder["status"], holder["valid_until"], now, tz)
+            except ApiError as inactive:
+                refusal = inactive
             else:
                 if needs_rehash(holder["pin_hash"]):
                     new_hash = await hash_pin_off_loop(pin)
                     await sessions_db.update_pin_hash(conn, holder["id"], new_hash)
                 token = generate_session_token()
                 expires_at = now + SESSION_TTL
-                await sessions_db.create_session(conn, holder["id"], token, expires_at)
+                await sessions_db.create_session(conn, holder["id"], hash_key(token), expires_at)
     if refusal is not None:
         raise refusal
     return token, expires_at
@@ -107,17 +107,14 @@ async def holder_principal(pool: asyncpg.Pool, token: str, tz: ZoneInfo) -> Prin
     if not looks_like_session_token(token):
         return None
     async with pool.acquire() as conn:
-        holder = await sessions_db.session_holder(conn, token)
+        holder = await sessions_db.session_holder(conn, hash_key(token))
     if holder is None:
         return None
-    if holder["status"] != "active" or not card_is_valid(
-        holder["valid_until"], datetime.now(UTC), tz
-    ):
-        raise ApiError("holder_inactive", "The card holder is not active")
+    check_holder_active(holder["status"], holder["valid_until"], datetime.now(UTC), tz)
     return holder_caller(holder["id"])
 
 
 async def sign_out(pool: asyncpg.Pool, token: str, holder_id: str) -> None:
     """End the session `token` of this holder: it is refused from the next request on."""
     async with pool.acquire() as conn:
-        await sessions_db.end_session(conn, token, holder_id)
+        await sessions_db.end_session(conn, hash_key(token), holder_id)
