@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from service.app import create_app
@@ -29,6 +30,7 @@ from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain.auth import Role
 from service.flows import keys as keys_flow
+from tests.conformance import Conformance
 from tests.helpers import bearer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +184,27 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await init_connection(conn)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_client, request):  # type: ignore[no-untyped-def]
+    """pytest-aiohttp's, with every answer checked against the OpenAPI document
+    (tests/conformance.py): a test fails when the service says what its document
+    does not."""
+    conformance = Conformance()
+
+    async def start(app, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(app, web.Application):
+            conformance.install(app)
+        return await aiohttp_client(app, *args, **kwargs)
+
+    yield start
+    if conformance.violations and "no_conformance" not in request.keywords:
+        pytest.fail(
+            "answers that the OpenAPI document does not describe:\n"
+            + "\n".join(sorted(set(conformance.violations))),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

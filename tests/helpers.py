@@ -94,7 +94,7 @@ async def make_voucher(db: asyncpg.Connection, settings, holder_id: str, offer_i
     from service.flows import vouchers as vouchers_flow
 
     voucher, _ = await vouchers_flow.claim(db, settings, holder_id, offer_id, issued_by="test")
-    return voucher["id"]
+    return voucher.id
 
 
 async def _mint(db: asyncpg.Connection, settings, voucher_id: str):

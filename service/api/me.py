@@ -41,6 +41,8 @@ from service.flows import vouchers as vouchers_flow
 if TYPE_CHECKING:
     import asyncpg
 
+    from service.db.vouchers import HeldVoucher
+
 TAGS = ["holders (self-service)"]
 #: Why a voucher cannot be claimed (by the holder or at a service desk).
 CLAIM_PROBLEMS = [
@@ -64,7 +66,7 @@ _page_query = PageQuerySchema()
 _token_out = VoucherTokenSchema()
 
 
-def voucher_view(row: asyncpg.Record) -> dict[str, Any]:
+def voucher_view(row: HeldVoucher) -> dict[str, Any]:
     """A voucher as its holder sees it (the status accounts for expiry)."""
     return _voucher_out.dump(vouchers_flow.as_shown(row))
 
@@ -169,7 +171,7 @@ async def list_my_vouchers(request: web.Request) -> web.Response:
     return page_response(vouchers, voucher_view)
 
 
-async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> asyncpg.Record:
+async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> HeldVoucher:
     """The voucher in the path if it is the caller's; another holder's is simply not found."""
     return await vouchers_flow.own_voucher(
         conn, caller_as(request, HolderSession), request.match_info["voucher_id"]

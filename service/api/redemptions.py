@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -39,8 +39,10 @@ from service.app_keys import KEYRING, POOL, SETTINGS
 from service.domain import redemptions as redemption_rules
 from service.domain.auth import Role, ScannerKey
 from service.domain.errors import validation_error
-from service.domain.pricing import CURRENCY
 from service.flows import redemptions as flow
+
+if TYPE_CHECKING:
+    from service.db.redemptions import LedgerEntry, TillEntry
 
 TAGS = ["redemptions"]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -71,12 +73,9 @@ async def _scan_request(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def redemption_view(row: Mapping[str, Any]) -> dict[str, Any]:
-    view = dict(row)
-    view["key_id"] = view.pop("scanner_key_id")
-    view["currency"] = CURRENCY
-    view["created_at"] = row["created_at"].isoformat()
-    return _out.dump(view)
+def redemption_view(entry: LedgerEntry) -> dict[str, Any]:
+    # created_at is text in RedemptionSchema: the redeem answer, stored for replays, has it so.
+    return _out.dump({**asdict(entry), "created_at": entry.created_at.isoformat()})
 
 
 @operation(
@@ -134,10 +133,11 @@ async def redeem(request: web.Request) -> web.Response:
         )
     metrics.redemption_answered(answer.status, answer.body, answer.replayed)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
-    response = json_response(answer.body, status=answer.status, headers=headers)
     if answer.status >= 400:  # a refusal replayed as it was first answered
+        response = json_response(answer.body, status=answer.status, headers=headers)
         response.content_type = "application/problem+json"
-    return response
+        return response
+    return json_response(_out.dump(answer.body), status=answer.status, headers=headers)
 
 
 @operation(
@@ -254,9 +254,5 @@ async def list_till_redemptions(request: web.Request) -> web.Response:
     return page_response(rows, _till_redemption_view)
 
 
-def _till_redemption_view(row: Mapping[str, Any]) -> dict[str, Any]:
-    view = dict(row)
-    view["key_id"] = view.pop("scanner_key_id")
-    view["currency"] = CURRENCY
-    view["created_at"] = row["created_at"].isoformat()
-    return _till_redemption_out.dump(view)
+def _till_redemption_view(entry: TillEntry) -> dict[str, Any]:
+    return _till_redemption_out.dump({**asdict(entry), "created_at": entry.created_at.isoformat()})

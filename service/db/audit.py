@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -37,6 +39,19 @@ async def record(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: str
+    occurred_at: datetime
+    actor_id: str
+    actor_role: str
+    actor: dict[str, Any]
+    action: str
+    entity_type: str
+    entity_id: str
+    changes: dict[str, Any]
+
+
 async def list_events(
     conn: asyncpg.Connection,
     page: PageRequest,
@@ -47,10 +62,12 @@ async def list_events(
     actor_type: str | None = None,
     occurred_from: Any = None,
     occurred_to: Any = None,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+) -> list[AuditEvent]:
+    rows = await conn.fetch(
         """
-        SELECT * FROM audit_events
+        SELECT id, occurred_at, actor_id, actor_role, actor, action, entity_type, entity_id,
+               changes
+        FROM audit_events
         WHERE ($1::text IS NULL OR id > $1)
           AND ($2::text IS NULL OR entity_type = $2)
           AND ($3::text IS NULL OR entity_id = $3)
@@ -70,3 +87,4 @@ async def list_events(
         page.limit + 1,
         actor_type,
     )
+    return [AuditEvent(**row) for row in rows]

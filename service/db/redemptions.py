@@ -375,15 +375,51 @@ async def purge_idempotency_keys(conn: asyncpg.Connection) -> int:
 
 _REDEMPTION = """
     r.id, r.voucher_id, r.offer_id, r.partner_id, r.purchase_amount, r.discount_amount,
-    r.payable_amount, r.reference, r.created_at, r.scanner_key_id,
+    r.payable_amount, r.reference, r.created_at, r.scanner_key_id AS key_id,
     CASE WHEN x.id IS NULL THEN 'completed' ELSE 'reversed' END AS status,
     x.id AS reversal_id, x.created_at AS reversed_at
 """
 _FROM = "redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id"
 
 
-async def get_redemption(conn: asyncpg.Connection, redemption_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {_REDEMPTION} FROM {_FROM} WHERE r.id = $1", redemption_id)
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """A redemption as read back: never who the holder was."""
+
+    id: str
+    voucher_id: str
+    offer_id: str
+    partner_id: str
+    purchase_amount: int
+    discount_amount: int
+    payable_amount: int
+    reference: str
+    created_at: datetime
+    key_id: str  # the scanner key (till) that redeemed
+    status: str  # completed | reversed
+    reversal_id: str | None
+    reversed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TillEntry(LedgerEntry):
+    """A till's own redemption, with what its screen shows of the offer."""
+
+    offer_title: str
+    offer_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Till:
+    key_id: str
+    label: str
+    partner_id: str
+    partner_name: str
+
+
+async def get_redemption(conn: asyncpg.Connection, redemption_id: str) -> LedgerEntry | None:
+    row = await conn.fetchrow(f"SELECT {_REDEMPTION} FROM {_FROM} WHERE r.id = $1", redemption_id)
+    return None if row is None else LedgerEntry(**row)
 
 
 async def list_redemptions(
@@ -396,8 +432,8 @@ async def list_redemptions(
     status: str | None,
     created_from: datetime | None,
     created_to: datetime | None,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+) -> list[LedgerEntry]:
+    rows = await conn.fetch(
         f"""
         SELECT {_REDEMPTION} FROM {_FROM}
         WHERE ($1::text IS NULL OR r.id > $1)
@@ -421,6 +457,7 @@ async def list_redemptions(
         created_to,
         page.limit + 1,
     )
+    return [LedgerEntry(**row) for row in rows]
 
 
 # --- reversal ---------------------------------------------------------------------------
@@ -591,8 +628,8 @@ async def list_refusals(
     code: str | None,
     created_from: datetime | None,
     created_to: datetime | None,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+) -> list[Refusal]:
+    rows = await conn.fetch(
         """
         SELECT id, partner_id, offer_id, scanner_key_id, code, stage, created_at
         FROM redemption_refusals
@@ -616,6 +653,7 @@ async def list_refusals(
         created_to,
         page.limit + 1,
     )
+    return [Refusal(**row) for row in rows]
 
 
 async def scanner_day(
@@ -624,10 +662,10 @@ async def scanner_day(
     scanner_key_id: str,
     since: datetime,
     until: datetime,
-) -> list[asyncpg.Record]:
+) -> list[TillEntry]:
     """One till key's own redemptions in [since, until), newest first (ids are time
     ordered; the cursor is the last id of the previous page)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         SELECT {_REDEMPTION}, o.title AS offer_title, o.kind AS offer_kind
         FROM {_FROM} JOIN offers o ON o.id = r.offer_id
@@ -643,11 +681,12 @@ async def scanner_day(
         page.after_id,
         page.limit + 1,
     )
+    return [TillEntry(**row) for row in rows]
 
 
-async def till_of(conn: asyncpg.Connection, key_id: str) -> asyncpg.Record | None:
+async def till_of(conn: asyncpg.Connection, key_id: str) -> Till | None:
     """The scanner key's label and its partner's name."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         """
         SELECT k.id AS key_id, k.label, p.id AS partner_id, p.name AS partner_name
         FROM api_keys k JOIN partners p ON p.id = k.partner_id
@@ -655,3 +694,4 @@ async def till_of(conn: asyncpg.Connection, key_id: str) -> asyncpg.Record | Non
         """,
         key_id,
     )
+    return None if row is None else Till(**row)

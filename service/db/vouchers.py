@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -42,11 +43,54 @@ def _offer_columns(prefix: str = "") -> str:
     return ", ".join(f"{sql} AS {prefix}{name}" for name, sql in _OFFER_FOR_HOLDER.items())
 
 
-def offer_of(row: asyncpg.Record, prefix: str = OFFER_PREFIX) -> dict:
-    """The nested offer of a voucher row."""
-    return {name: row[prefix + name] for name in _OFFER_FOR_HOLDER}
+@dataclass(frozen=True, slots=True)
+class OfferForHolder:
+    """An offer as a holder sees it: what it grants and whose it is."""
+
+    id: str
+    partner_id: str
+    partner_name: str
+    partner_category: str
+    title: str
+    description: str
+    kind: str
+    percent_bp: int | None
+    max_discount: int | None
+    amount_off: int | None
+    fixed_price: int | None
+    nominal_value: int | None
+    min_purchase: int | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    uses_per_voucher: int
 
 
+@dataclass(frozen=True, slots=True)
+class HeldVoucher:
+    """A holder's voucher with its offer; `status` as stored (see effective_status)."""
+
+    id: str
+    offer_id: str
+    holder_id: str
+    partner_id: str
+    status: str
+    uses_left: int
+    expires_at: datetime
+    created_at: datetime
+    saved_total: int  # what its redemptions not reversed took off, in fen
+    offer: OfferForHolder
+
+
+def _held_voucher(row: asyncpg.Record) -> HeldVoucher:
+    own = {name: row[name] for name in _VOUCHER_FIELDS}
+    offer = OfferForHolder(**{name: row[OFFER_PREFIX + name] for name in _OFFER_FOR_HOLDER})
+    return HeldVoucher(**own, offer=offer)
+
+
+_VOUCHER_FIELDS = (
+    "id", "offer_id", "holder_id", "partner_id", "status", "uses_left", "expires_at",
+    "created_at", "saved_total",
+)  # fmt: skip
 _VOUCHER = (
     "v.id, v.offer_id, v.holder_id, v.partner_id, v.status, v.uses_left, v.expires_at, "
     "v.created_at, " + _offer_columns(OFFER_PREFIX) + ", "
@@ -141,9 +185,9 @@ async def active_voucher_id(conn: asyncpg.Connection, holder_id: str, offer_id: 
 
 async def get_voucher(
     conn: asyncpg.Connection, voucher_id: str, holder_id: str | None = None
-) -> asyncpg.Record | None:
+) -> HeldVoucher | None:
     """A voucher with its offer; with `holder_id`, only if it is that holder's."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"""
         SELECT {_VOUCHER} FROM {_VOUCHER_FROM}
         WHERE v.id = $1 AND ($2::text IS NULL OR v.holder_id = $2)
@@ -151,13 +195,14 @@ async def get_voucher(
         voucher_id,
         holder_id,
     )
+    return None if row is None else _held_voucher(row)
 
 
 async def list_vouchers(
     conn: asyncpg.Connection, holder_id: str, page: PageRequest, status: str | None
-) -> list[asyncpg.Record]:
+) -> list[HeldVoucher]:
     """A holder's vouchers; `status` filters on the status as the holder sees it."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         SELECT {_VOUCHER} FROM {_VOUCHER_FROM}
         WHERE v.holder_id = $1 AND ($2::text IS NULL OR v.id > $2)
@@ -172,13 +217,14 @@ async def list_vouchers(
         status,
         page.limit + 1,
     )
+    return [_held_voucher(row) for row in rows]
 
 
 async def offers_open_to(
     conn: asyncpg.Connection, holder_category: str, page: PageRequest
-) -> list[asyncpg.Record]:
+) -> list[OfferForHolder]:
     """Offers a holder of this category could use now: active, in window, partner active."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         SELECT {_offer_columns()}
         FROM offers o JOIN partners p ON p.id = o.partner_id
@@ -194,3 +240,4 @@ async def offers_open_to(
         page.after_id,
         page.limit + 1,
     )
+    return [OfferForHolder(**row) for row in rows]

@@ -7,6 +7,7 @@ from datetime import datetime
 import asyncpg
 
 from service.db import audit as audit_db
+from service.db.audit import AuditEvent
 from service.domain.pagination import Page, PageRequest, page_of
 
 
@@ -20,7 +21,7 @@ async def events(
     actor_type: str | None = None,
     occurred_from: datetime | None = None,
     occurred_to: datetime | None = None,
-) -> Page[asyncpg.Record]:
+) -> Page[AuditEvent]:
     rows = await audit_db.list_events(
         conn,
         page,

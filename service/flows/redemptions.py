@@ -34,6 +34,7 @@ import asyncpg
 from service.config import Settings
 from service.db import redemptions as redemptions_db
 from service.db import voucher_codes as voucher_codes_db
+from service.db.redemptions import LedgerEntry, Till, TillEntry
 from service.domain import codes, tokens
 from service.domain.auth import Principal, ScannerKey
 from service.domain.errors import ApiError
@@ -517,7 +518,7 @@ async def list_refusals(
     filters: Mapping[str, Any],
     created_from: datetime | None,
     created_to: datetime | None,
-) -> Page[asyncpg.Record]:
+) -> Page[redemptions_db.Refusal]:
     """Refused redemptions: a partner caller sees only its own (rule 5), the bureau all."""
     async with pool.acquire() as conn:
         rows = await redemptions_db.list_refusals(
@@ -540,7 +541,7 @@ async def ledger(
     filters: Mapping[str, Any],
     created_from: datetime | None,
     created_to: datetime | None,
-) -> Page[asyncpg.Record]:
+) -> Page[LedgerEntry]:
     """Redemptions: a partner caller sees its own partner's only (rule 5); another
     partner's partner_id or till key gives an empty page, as an unknown one does."""
     async with pool.acquire() as conn:
@@ -557,18 +558,16 @@ async def ledger(
     return page_of(rows, page)
 
 
-async def get_redemption(
-    pool: asyncpg.Pool, caller: Principal, redemption_id: str
-) -> asyncpg.Record:
+async def get_redemption(pool: asyncpg.Pool, caller: Principal, redemption_id: str) -> LedgerEntry:
     """A partner caller sees its own partner's redemptions only (others: not_found)."""
     async with pool.acquire() as conn:
         row = await redemptions_db.get_redemption(conn, redemption_id)
-    if row is None or not caller.can_see_partner(row["partner_id"]):
+    if row is None or not caller.can_see_partner(row.partner_id):
         raise ApiError("not_found", "No such redemption")
     return row
 
 
-async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> asyncpg.Record:
+async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> Till:
     """Whose till this scanner key is: its label and its partner's name."""
     async with pool.acquire() as conn:
         row = await redemptions_db.till_of(conn, scanner.key_id)
@@ -579,7 +578,7 @@ async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> asyncpg.Record:
 
 async def till_today(
     pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, page: PageRequest
-) -> Page[asyncpg.Record]:
+) -> Page[TillEntry]:
     """This scanner key's own redemptions of today (programme time zone), newest first:
     what a till may reverse on a refund. Other keys' redemptions, even of the same
     partner, are not shown (a partner key lists them all with GET /v1/redemptions)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ import asyncpg
 from service.config import Settings
 from service.db import voucher_codes as voucher_codes_db
 from service.db import vouchers as vouchers_db
+from service.db.vouchers import HeldVoucher, OfferForHolder
 from service.domain import codes, tokens
 from service.domain.auth import HolderSession, Principal
 from service.domain.errors import ApiError
@@ -44,7 +45,7 @@ def eligibility_of(row: Mapping[str, Any]) -> Eligibility:
 
 async def claim(
     conn: asyncpg.Connection, settings: Settings, holder_id: str, offer_id: str, issued_by: str
-) -> tuple[asyncpg.Record, bool]:
+) -> tuple[HeldVoucher, bool]:
     """The holder's active voucher for the offer, creating it if needed: (voucher, created)."""
     now = datetime.now(UTC)
     async with conn.transaction():
@@ -55,7 +56,7 @@ async def claim(
         existing = await vouchers_db.active_voucher_for_update(conn, holder_id, offer_id)
         if existing is not None:
             if effective_status("active", existing["expires_at"], now) == "active":
-                return await vouchers_db.get_voucher(conn, existing["id"]), False
+                return await _written(conn, existing["id"]), False
             await vouchers_db.mark_expired(conn, existing["id"])
         voucher_id = await vouchers_db.insert_voucher(
             conn,
@@ -69,26 +70,30 @@ async def claim(
             issued_by=issued_by,
         )
     if voucher_id is not None:
-        return await vouchers_db.get_voucher(conn, voucher_id), True
+        return await _written(conn, voucher_id), True
     # A concurrent claim won the unique index; answer with its voucher.
     won_id = await vouchers_db.active_voucher_id(conn, holder_id, offer_id)
     if won_id is None:  # …and it was used up in the same instant
         raise ApiError("conflict", "The voucher changed while claiming; claim again")
-    return await vouchers_db.get_voucher(conn, won_id), False
+    return await _written(conn, won_id), False
 
 
-def as_shown(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A voucher as its holder sees it: the status accounts for expiry, its offer nested."""
-    return {
-        **row,
-        "status": effective_status(row["status"], row["expires_at"], datetime.now(UTC)),
-        "offer": vouchers_db.offer_of(row),
-    }
+async def _written(conn: asyncpg.Connection, voucher_id: str) -> HeldVoucher:
+    """A voucher this transaction has just found or written."""
+    voucher = await vouchers_db.get_voucher(conn, voucher_id)
+    assert voucher is not None
+    return voucher
+
+
+def as_shown(voucher: HeldVoucher) -> dict[str, Any]:
+    """A voucher as its holder sees it: the status accounts for expiry."""
+    status = effective_status(voucher.status, voucher.expires_at, datetime.now(UTC))
+    return {**asdict(voucher), "status": status}
 
 
 async def own_voucher(
     conn: asyncpg.Connection, holder: HolderSession, voucher_id: str
-) -> asyncpg.Record:
+) -> HeldVoucher:
     """The holder's voucher; another holder's is simply not found (rule 5)."""
     voucher = await vouchers_db.get_voucher(conn, voucher_id, holder.holder_id)
     if voucher is None:
@@ -98,13 +103,13 @@ async def own_voucher(
 
 async def holders_vouchers(
     conn: asyncpg.Connection, holder: HolderSession, page: PageRequest, status: str | None
-) -> Page[asyncpg.Record]:
+) -> Page[HeldVoucher]:
     return page_of(await vouchers_db.list_vouchers(conn, holder.holder_id, page, status), page)
 
 
 async def offers_for(
     conn: asyncpg.Connection, holder: HolderSession, page: PageRequest
-) -> Page[asyncpg.Record]:
+) -> Page[OfferForHolder]:
     """Active offers inside their window, of active partners, open to the holder's category."""
     me = await holders_flow.get(conn, holder.holder_id)
     return page_of(await vouchers_db.offers_open_to(conn, me.category, page), page)
@@ -112,7 +117,7 @@ async def offers_for(
 
 async def issue_at_desk(
     conn: asyncpg.Connection, settings: Settings, clerk: Principal, holder_id: str, offer_id: str
-) -> tuple[asyncpg.Record, bool]:
+) -> tuple[HeldVoucher, bool]:
     """A voucher issued by bureau staff to an enrolled holder, as the holder would claim it."""
     await holders_flow.get(conn, holder_id)
     return await claim(conn, settings, holder_id, offer_id, issued_by=clerk.actor)
@@ -128,36 +133,34 @@ class Minted:
 
 
 async def mint_token(
-    conn: asyncpg.Connection, keyring: Keyring, settings: Settings, voucher: asyncpg.Record
+    conn: asyncpg.Connection, keyring: Keyring, settings: Settings, voucher: HeldVoucher
 ) -> Minted:
     """A fresh short-lived token for a usable voucher, and its voucher code (SPEC 8),
     which replaces the voucher's earlier code."""
-    status = effective_status(voucher["status"], voucher["expires_at"], datetime.now(UTC))
+    status = effective_status(voucher.status, voucher.expires_at, datetime.now(UTC))
     if status in _DEAD_VOUCHER:
         raise ApiError(*_DEAD_VOUCHER[status])
     key = await keyring.signing_key(conn)
     token, expires_at = tokens.mint(
         key,
-        voucher_id=voucher["id"],
-        partner_id=voucher["partner_id"],
-        offer_id=voucher["offer_id"],
+        voucher_id=voucher.id,
+        partner_id=voucher.partner_id,
+        offer_id=voucher.offer_id,
         issuer=settings.issuer,
         ttl_seconds=settings.token_ttl,
     )
     for _ in range(3):  # a clash of two random 18-digit codes: about never
         code = codes.new_code()
-        if await voucher_codes_db.store(conn, voucher["id"], codes.digest(code), expires_at):
+        if await voucher_codes_db.store(conn, voucher.id, codes.digest(code), expires_at):
             return Minted(token, code, expires_at)
     raise ApiError("conflict", "No voucher code could be drawn; open the voucher again")
 
 
-async def live_code_expiry(
-    conn: asyncpg.Connection, voucher: asyncpg.Record, code: str
-) -> datetime:
+async def live_code_expiry(conn: asyncpg.Connection, voucher: HeldVoucher, code: str) -> datetime:
     """When `code` stops being valid, if it is the voucher's live code; else not_found."""
     if not codes.is_code(code):
         raise ApiError("not_found", "This is not the voucher's code")
-    expires_at = await voucher_codes_db.live_expiry(conn, voucher["id"], codes.digest(code))
+    expires_at = await voucher_codes_db.live_expiry(conn, voucher.id, codes.digest(code))
     if expires_at is None:
         raise ApiError("not_found", "This is not the voucher's live code; open the voucher again")
     return expires_at
