@@ -249,6 +249,7 @@ def test_when_required_a_bureau_admin_without_a_second_factor_can_only_enrol(
 
     page.goto("/console")
     page.get_by_role("button", name=ui("totp_start")).click()
+    expect(page.locator("img.qr")).to_be_visible()
     page.wait_for_function("() => document.querySelector('img.qr').naturalWidth > 0")
     secret = page.locator("#totp-secret").inner_text()
     page.fill("#f-code", pyotp.TOTP(secret).now())
