@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from service.db.rows import update_columns
 from service.domain.pagination import PageRequest
 
 _COLUMNS = (
@@ -118,10 +119,4 @@ async def list_offers(
 
 async def set_fields(conn: asyncpg.Connection, offer_id: str, values: dict[str, Any]) -> Offer:
     """Write the given editable columns and updated_at."""
-    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE offers SET {assignments}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
-        offer_id,
-        *values.values(),
-    )
-    return Offer(**row)
+    return Offer(**await update_columns(conn, "offers", offer_id, values, _COLUMNS))

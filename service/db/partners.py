@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from service.db.rows import update_columns
 from service.domain.pagination import PageRequest
 
 _COLUMNS = (
@@ -92,10 +93,4 @@ async def list_partners(
 
 async def set_fields(conn: asyncpg.Connection, partner_id: str, values: dict[str, Any]) -> Partner:
     """Write the given editable columns (names from EDITABLE only) and updated_at."""
-    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE partners SET {assignments}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
-        partner_id,
-        *values.values(),
-    )
-    return Partner(**row)
+    return Partner(**await update_columns(conn, "partners", partner_id, values, _COLUMNS))
