@@ -50,15 +50,17 @@ class Conformance:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         response = await handler(request)
+        resource = request.match_info.route.resource  # None when no route matched
         if (
-            isinstance(response, web.Response)
+            resource is not None
+            and isinstance(response, web.Response)
             and response.content_type in _JSON_TYPES
             # 405 answers for a path, not for an operation (a fixed path's missing method
             # is routed to its sibling template's handler, which never runs).
             and response.status != 405
             # The pages' own files (their messages.json among them) are documented as
             # files, whatever their type: the API's answers are what is checked here.
-            and not request.match_info.route.resource.canonical.startswith(_FILE_ROUTES)
+            and not resource.canonical.startswith(_FILE_ROUTES)
             and operation_of(request.match_info.handler) is not None
         ):
             self._check(request, response)
