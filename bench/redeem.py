@@ -76,7 +76,7 @@ from service.db.pool import init_connection
 from service.domain import pins
 from service.domain.auth import Role
 from service.flows import vouchers as vouchers_flow
-from service.keyring import Keyring
+from service.flows.keyring import Keyring
 from service.sealing import make_sealer
 from tests.helpers import make_holder, make_key, make_offer, make_partner
 

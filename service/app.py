@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from service import metrics
 from service.api import (
     audit,
     docs,
@@ -41,7 +42,7 @@ from service.config import Settings
 from service.db.pool import create_pool
 from service.flows import housekeeping
 from service.flows.holder_imports import ImportJobs
-from service.keyring import Keyring
+from service.flows.keyring import Keyring
 from service.qr import RenderPool
 from service.sealing import make_sealer
 
@@ -142,6 +143,8 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app.cleanup_ctx.append(_qr_render_pool)
     app.cleanup_ctx.append(_housekeeping)
     app.cleanup_ctx.append(_holder_imports)
+    if metrics.MULTIPROCESS:
+        app.cleanup_ctx.append(_pool_gauges)
     return app
 
 
@@ -163,6 +166,26 @@ async def _holder_imports(app: web.Application) -> AsyncIterator[None]:
     app[IMPORTS] = ImportJobs(app[DSN])
     yield
     await app[IMPORTS].close()
+
+
+#: Seconds between refreshes of this worker's pool gauges in the shared metrics files.
+POOL_GAUGE_INTERVAL = 1.0
+
+
+async def _pool_gauges(app: web.Application) -> AsyncIterator[None]:
+    """With several workers, /metrics is answered by one of them: each keeps its own pool
+    figures current in the shared files so the sum stays right."""
+
+    async def refresh() -> None:
+        while True:
+            metrics.record_pool(app[POOL])
+            await asyncio.sleep(POOL_GAUGE_INTERVAL)
+
+    task = asyncio.create_task(refresh())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 #: How often each process forgets what no longer counts (see _housekeeping).

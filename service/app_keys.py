@@ -7,7 +7,7 @@ from aiohttp import web
 
 from service.config import Settings
 from service.flows.holder_imports import ImportJobs
-from service.keyring import Keyring
+from service.flows.keyring import Keyring
 from service.qr import RenderPool
 from service.sealing import Sealer
 

@@ -27,8 +27,8 @@ from typing import IO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from service.config import ConfigError
-from service.database import connect, describe
 from service.db.backup import Contents, contents, user_relations
+from service.db.connection import connect, describe
 
 #: The first bytes of a pg_dump custom-format archive.
 ARCHIVE_MAGIC = b"PGDMP"

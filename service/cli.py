@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from service.config import ConfigError, Settings, load_settings, parse_port
-from service.database import connect, database, migrate_database
+from service.db.connection import connect, database
+from service.flows.housekeeping import migrate_database
 from service.logs import configure_logging
 from service.memory import return_large_allocations_to_the_system
 
@@ -169,7 +170,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rotate_signing_key(settings: Settings, args: argparse.Namespace) -> int:
     """Old tokens stay valid: the retired public key stays in the JWKS until they expire."""
-    from service.keyring import Keyring
+    from service.flows.keyring import Keyring
     from service.sealing import make_sealer
 
     async def rotate(dsn: str) -> str:
@@ -194,7 +195,7 @@ def cmd_rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
     new key is printed alone on the last line, to be set before the next start."""
     from pathlib import Path
 
-    from service.keyring import reseal_keys
+    from service.flows.keyring import reseal_keys
     from service.sealing import (
         KEY_FILE_NAME,
         Sealer,
@@ -397,11 +398,11 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
+    from schemas.report_files import to_csv, to_xlsx
     from schemas.reports import DiscountReportSchema
     from service.domain.errors import ApiError
     from service.domain.reports import parse_date, parse_group_by, period_of
     from service.flows import reports as reports_flow
-    from service.reports_export import to_csv, to_xlsx
 
     try:
         period = period_of(

@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 
 from service.config import Settings
-from service.database import connect
 from service.db import audit
+from service.db.connection import connect
 from service.domain.auth import Role, StaffRole
 from service.flows import holders as holders_flow
 from service.flows import keys as keys_flow

@@ -28,7 +28,6 @@ from aiohttp import web
 
 from service import metrics
 from service.app import create_app
-from service.app_keys import POOL
 from service.config import Settings
 from service.logs import configure_logging
 
@@ -36,17 +35,6 @@ log = logging.getLogger("youdai.server")
 
 #: Seconds requests in flight get to finish after SIGTERM (Kubernetes waits 30 by default).
 SHUTDOWN_GRACE = 20.0
-#: Seconds between refreshes of this worker's pool gauges in the shared metrics files.
-POOL_GAUGE_INTERVAL = 1.0
-
-
-async def _refresh_pool_gauges(app: web.Application) -> None:
-    """With several workers, /metrics is answered by one of them: each keeps its own pool
-    figures current in the shared files so the sum stays right."""
-    while True:
-        with suppress(KeyError):
-            metrics.record_pool(app[POOL])
-        await asyncio.sleep(POOL_GAUGE_INTERVAL)
 
 
 async def _serve(settings: Settings, dsn: str, reuse_port: bool, ready: object = None) -> None:
@@ -57,7 +45,6 @@ async def _serve(settings: Settings, dsn: str, reuse_port: bool, ready: object =
     app = create_app(settings, dsn)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()  # opens the pool
-    gauges = asyncio.create_task(_refresh_pool_gauges(app)) if metrics.MULTIPROCESS else None
     try:
         if not stop.is_set():
             site = web.TCPSite(
@@ -72,10 +59,6 @@ async def _serve(settings: Settings, dsn: str, reuse_port: bool, ready: object =
             await stop.wait()
         log.info("shutting down: finishing requests in flight", extra={"pid": os.getpid()})
     finally:
-        if gauges is not None:
-            gauges.cancel()
-            with suppress(asyncio.CancelledError):
-                await gauges
         # Closes the listening socket, waits for handlers in flight (up to
         # SHUTDOWN_GRACE), then runs the app's cleanup: the pool closes last.
         await runner.cleanup()

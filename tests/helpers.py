@@ -101,7 +101,7 @@ async def _mint(db: asyncpg.Connection, settings, voucher_id: str):
     """A token and voucher code minted for the voucher, as the wallet would get them."""
     from service.db import vouchers as vouchers_db
     from service.flows import vouchers as vouchers_flow
-    from service.keyring import Keyring
+    from service.flows.keyring import Keyring
     from service.sealing import make_sealer
 
     voucher = await vouchers_db.get_voucher(db, voucher_id)

@@ -17,10 +17,10 @@ from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
 from service.api.staff_session import SAFE_METHODS, staff_session_caller
 from service.app_keys import POOL, SETTINGS
-from service.database import DATABASE_DOWN
 from service.domain.errors import ApiError, validation_error
 from service.domain.keys import looks_like_key
 from service.flows import keys as keys_flow
+from service.flows.health import DATABASE_DOWN
 from service.flows.sign_in import holder_principal
 from service.logs import request_id_var
 

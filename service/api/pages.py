@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-import re
 from dataclasses import dataclass
 from functools import cache
 from html import escape
@@ -21,6 +20,7 @@ from aiohttp import web
 from service.api.http import operation
 from service.app_keys import SETTINGS
 from service.domain.errors import ApiError
+from service.domain.negotiation import preferred_language
 from service.pages import STATIC_DIR
 
 TAGS = ["pages"]
@@ -98,31 +98,9 @@ def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: 
     return _asset(html.encode("utf-8"), ".html")
 
 
-_LANGUAGE_RANGE = re.compile(r"^\s*([A-Za-z]{1,8}|\*)(?:-[A-Za-z0-9]{1,8})*\s*$")
-
-
 def negotiate_language(accept_language: str | None) -> str:
     """The page language for an Accept-Language header: Chinese unless English is preferred."""
-    best, best_q = LANGUAGES[0], -1.0
-    for item in (accept_language or "").split(","):
-        tag, _, params = item.partition(";")
-        match = _LANGUAGE_RANGE.match(tag)
-        if not match:
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.lower() == "q":
-                try:
-                    q = min(1.0, float(value))
-                except ValueError:
-                    q = 0.0
-        primary = match.group(1).lower()
-        language = {"zh": "zh-CN", "en": "en", "*": LANGUAGES[0]}.get(primary)
-        # Equal weights keep the header's order (the first listed wins).
-        if language and q > 0 and q > best_q:
-            best, best_q = language, q
-    return best
+    return preferred_language(accept_language, {"zh": "zh-CN", "en": "en"}, LANGUAGES[0])
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

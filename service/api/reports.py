@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from schemas.report_files import to_csv, to_xlsx
 from schemas.reports import (
     DiscountReportQuerySchema,
     DiscountReportSchema,
@@ -18,7 +19,6 @@ from service.app_keys import POOL, SETTINGS
 from service.domain.auth import Role
 from service.domain.reports import MEDIA_TYPES, filename, negotiate, parse_group_by, period_of
 from service.flows import reports as reports_flow
-from service.reports_export import to_csv, to_xlsx
 
 TAGS = ["reports"]
 

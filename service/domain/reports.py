@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.domain.errors import ApiError, validation_error
+from service.domain.negotiation import media_quality
 from service.domain.periods import local_date, local_midnight
 
 #: The groupings a report can combine, in the order their columns appear by default.
@@ -166,7 +167,7 @@ def negotiate(fmt: str | None, accept: str | None) -> str:
         return "json"
     best, best_q = None, 0.0
     for fmt_name in FORMATS:  # in order: JSON wins ties
-        quality = _quality(MEDIA_TYPES[fmt_name], accept)
+        quality = media_quality(MEDIA_TYPES[fmt_name], accept)
         if quality > best_q:
             best, best_q = fmt_name, quality
     if best is None:
@@ -176,31 +177,3 @@ def negotiate(fmt: str | None, accept: str | None) -> str:
             f"{MEDIA_TYPES['xlsx']}; or use ?format=json|csv|xlsx",
         )
     return best
-
-
-def _quality(media_type: str, accept: str) -> float:
-    """The q the Accept header gives `media_type` (RFC 9110: the most specific range wins)."""
-    kind = media_type.split("/")[0]
-    found: tuple[int, float] | None = None  # (specificity, q)
-    for item in accept.split(","):
-        parts = [part.strip() for part in item.split(";")]
-        media_range = parts[0].lower()
-        quality = 1.0
-        for param in parts[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = min(max(float(value.strip()), 0.0), 1.0)
-                except ValueError:
-                    quality = 0.0
-        if media_range == media_type:
-            specificity = 2
-        elif media_range == f"{kind}/*":
-            specificity = 1
-        elif media_range == "*/*":
-            specificity = 0
-        else:
-            continue
-        if found is None or specificity > found[0]:
-            found = (specificity, quality)
-    return found[1] if found is not None else 0.0

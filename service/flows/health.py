@@ -1,4 +1,5 @@
-"""Readiness: the database answers and its schema is the one this code expects."""
+"""Readiness: the database answers and its schema is the one this code expects; and which
+errors mean it does not answer."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import asyncio
 
 import asyncpg
 
+from service.db import connection as connection_db
 from service.db.migrate import available_migrations, pending_migrations
 from service.domain.errors import ApiError
+
+#: The errors by which any flow reports PostgreSQL unreachable, for the error middleware
+#: to answer 503 database_unavailable (handlers know no database errors of their own).
+DATABASE_DOWN = connection_db.DATABASE_DOWN
 
 #: Readiness must answer fast even when PostgreSQL hangs: probes have short timeouts.
 READY_TIMEOUT = 2.0

@@ -1,16 +1,22 @@
-"""Forgetting what no longer counts: Idempotency-Keys past their retention, and the
-sign-in and code-guessing counters whose windows and locks are over."""
+"""Keeping the database in shape: its schema brought up to date (signing keys sealed on
+the way), and what no longer counts forgotten: Idempotency-Keys past their retention,
+the sign-in and code-guessing counters whose windows and locks are over."""
 
 from __future__ import annotations
 
 import asyncpg
 
+from service.config import ConfigError, Settings
 from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
 from service.db import staff as staff_db
 from service.db import voucher_codes as voucher_codes_db
+from service.db.connection import connect
+from service.db.migrate import migrate
 from service.domain.staff import ATTEMPT_WINDOW
 from service.flows import throttle
+from service.flows.keyring import SecretKeyMismatch, seal_plain_keys
+from service.sealing import make_sealer
 
 
 async def forget_what_no_longer_counts(pool: asyncpg.Pool) -> dict[str, int]:
@@ -25,3 +31,20 @@ async def forget_what_no_longer_counts(pool: asyncpg.Pool) -> dict[str, int]:
             ),
             "scanner_code_misses": await voucher_codes_db.forget_old_misses(conn),
         }
+
+
+async def migrate_database(dsn: str, settings: Settings | None = None) -> list[str]:
+    """Migrate; with `settings`, also seal signing keys left in plain PEM and check that
+    the secret key opens the sealed ones (a wrong key is one ConfigError line)."""
+    conn = await connect(dsn)
+    try:
+        applied = await migrate(conn)
+        if settings is not None:
+            sealer = make_sealer(settings.secret_key, settings.data_dir)
+            try:
+                await seal_plain_keys(conn, sealer)
+            except SecretKeyMismatch as error:
+                raise ConfigError(str(error)) from None
+        return applied
+    finally:
+        await conn.close()

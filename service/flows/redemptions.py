@@ -56,8 +56,8 @@ from service.domain.redemptions import (
     judge,
     limit_refusal,
 )
+from service.flows.keyring import Keyring
 from service.flows.vouchers import eligibility_of
-from service.keyring import Keyring
 
 log = logging.getLogger(__name__)
 

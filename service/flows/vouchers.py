@@ -19,7 +19,7 @@ from service.domain.errors import ApiError
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.vouchers import Eligibility, check_claim, effective_status, voucher_expiry
 from service.flows import holders as holders_flow
-from service.keyring import Keyring
+from service.flows.keyring import Keyring
 
 #: What a holder is told when their voucher cannot be shown at a till.
 _DEAD_VOUCHER = {

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 
 from service.app_keys import KEYRING
-from service.database import migrate_database
 from service.db.pool import init_connection
 from service.domain.tokens import generate_signing_key, private_pem, public_pem
+from service.flows.housekeeping import migrate_database
 from service.sealing import generate_secret_key, parse_secret_key
 from tests.conftest import cli_env, free_port
 
@@ -63,7 +63,7 @@ async def test_plain_keys_from_before_are_sealed_on_the_first_migrate(
         await migrate_database(own_database_url, settings)
         row = await conn.fetchrow("SELECT * FROM signing_keys WHERE kid = $1", key.kid)
         assert row["private_pem"] is None and row["private_sealed"] is not None
-        from service.keyring import Keyring
+        from service.flows.keyring import Keyring
         from service.sealing import make_sealer
 
         keyring = Keyring(settings.token_ttl, make_sealer(settings.secret_key, settings.data_dir))

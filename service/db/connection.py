@@ -1,4 +1,5 @@
-"""Which PostgreSQL to use: the one in DATABASE_URL, or the embedded one."""
+"""Reaching PostgreSQL: the one in DATABASE_URL or the embedded one, a single
+connection for the CLI, and the errors that mean the server is down."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import asyncpg
 
 from service.config import ConfigError, Settings
 from service.db.embedded import EmbeddedPostgres, ensure_database
-from service.db.migrate import migrate
 from service.db.pool import init_connection
 
 #: Errors that mean PostgreSQL is unreachable rather than that the request is wrong
@@ -66,23 +66,3 @@ async def connect(dsn: str) -> asyncpg.Connection:
         raise ConfigError(f"cannot connect to PostgreSQL at {describe(dsn)}: {reason}") from None
     await init_connection(conn)
     return conn
-
-
-async def migrate_database(dsn: str, settings: Settings | None = None) -> list[str]:
-    """Migrate; with `settings`, also seal signing keys left in plain PEM and check that
-    the secret key opens the sealed ones (a wrong key is one ConfigError line)."""
-    from service.keyring import SecretKeyMismatch, seal_plain_keys
-    from service.sealing import make_sealer
-
-    conn = await connect(dsn)
-    try:
-        applied = await migrate(conn)
-        if settings is not None:
-            sealer = make_sealer(settings.secret_key, settings.data_dir)
-            try:
-                await seal_plain_keys(conn, sealer)
-            except SecretKeyMismatch as error:
-                raise ConfigError(str(error)) from None
-        return applied
-    finally:
-        await conn.close()
