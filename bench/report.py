@@ -8,8 +8,7 @@ folder. For each size it makes a database of its own and seeds that many redempt
 one calendar year (2025): 100 partners, 3 offers each, 1 000 holders of the five
 categories, one in a hundred redemptions reversed up to 19 days later. The ledger is
 written with bulk `INSERT … SELECT … FROM generate_series`; the daily rollup is built from
-the ledger rows and the monthly one from the daily, one statement each (the trigger that
-moves the months in production is paused meanwhile), and both are then checked against
+the ledger rows and the monthly one from the daily, one statement each, and both are then checked against
 the ledger with `youdai reconcile`'s queries. Then it times GET /v1/reports/discounts
 with an admin key, the sizes taking turns round by round so that other load on the
 machine slows them alike:
@@ -213,14 +212,8 @@ async def seed(conn: asyncpg.Connection, redemptions: int) -> None:
     print(f"  ledger written, indexes and keys restored  {time.perf_counter() - started:6.0f} s")
     # The bulk build writes each daily row once and each month once, in two statements; its
     # result is checked against the ledger below like any other rollup.
-    await conn.execute("ALTER TABLE discount_rollup DISABLE TRIGGER discount_rollup_month_follows")
-    try:
-        await conn.execute(_ROLLUP)
-        await conn.execute(_MONTHLY_ROLLUP)
-    finally:
-        await conn.execute(
-            "ALTER TABLE discount_rollup ENABLE TRIGGER discount_rollup_month_follows"
-        )
+    await conn.execute(_ROLLUP)
+    await conn.execute(_MONTHLY_ROLLUP)
     await conn.execute("VACUUM ANALYZE")
     reversed_ = await conn.fetchval("SELECT count(*) FROM reversals")
     days = await conn.fetchval("SELECT count(*) FROM discount_rollup")

@@ -123,7 +123,7 @@ _INPUT = """input AS (
 
 def _redeem_statement(*, at_once: bool) -> str:
     """The one statement that redeems: every counter moves only within its limit, then
-    the ledger row, its daily rollup and the stored answer; its result names the
+    the ledger row, its daily and monthly rollups and the stored answer; its result names the
     redemption and the voucher's uses left, or nothing when any condition failed.
 
     In steps (`at_once=False`) it runs inside the caller's transaction, the voucher row
@@ -201,6 +201,18 @@ WITH {_INPUT}{gate}, voucher AS (
     SET redemptions = t.redemptions + 1,
         purchase_total = t.purchase_total + EXCLUDED.purchase_total,
         discount_total = t.discount_total + EXCLUDED.discount_total
+), monthly AS (
+    -- The same totals by calendar month, for reports of whole months (migration 0007).
+    INSERT INTO discount_rollup_monthly AS m
+        (partner_id, offer_id, holder_category, month, redemptions, purchase_total,
+         discount_total)
+    SELECT i.partner_id, i.offer_id, i.holder_category, date_trunc('month', i.local_day),
+           1, i.purchase_amount, i.discount_amount
+    FROM input i, ledger
+    ON CONFLICT (month, partner_id, offer_id, holder_category) DO UPDATE
+    SET redemptions = m.redemptions + 1,
+        purchase_total = m.purchase_total + EXCLUDED.purchase_total,
+        discount_total = m.discount_total + EXCLUDED.discount_total
 ), idempotency AS (
     -- Rule 2: the answer, stored for the retries with the same key.
     INSERT INTO idempotency_keys
@@ -534,6 +546,16 @@ WITH reversal AS (
     SET reversals = t.reversals + 1,
         purchase_total = t.purchase_total + EXCLUDED.purchase_total,
         discount_total = t.discount_total + EXCLUDED.discount_total
+), monthly AS (
+    INSERT INTO discount_rollup_monthly AS m
+        (partner_id, offer_id, holder_category, month, reversals, purchase_total,
+         discount_total)
+    SELECT $4, $3, $5, date_trunc('month', $12::date), 1, -$6::bigint, -$7::bigint
+    FROM reversal
+    ON CONFLICT (month, partner_id, offer_id, holder_category) DO UPDATE
+    SET reversals = m.reversals + 1,
+        purchase_total = m.purchase_total + EXCLUDED.purchase_total,
+        discount_total = m.discount_total + EXCLUDED.discount_total
 )
 SELECT id, created_at FROM reversal
 """
