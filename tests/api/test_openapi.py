@@ -79,3 +79,35 @@ async def test_docs_page_loads_nothing_from_outside(client: TestClient) -> None:
         response = await client.get(asset)
         assert response.status == 200, asset
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+async def test_staff_sessions_are_documented_as_a_cookie_with_a_csrf_header_on_changes(
+    client: TestClient,
+) -> None:
+    document = await (await client.get("/openapi.json")).json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["staffCookie"] == {
+        **schemes["staffCookie"],
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "youdai_staff",
+    }
+    assert schemes["csrfToken"] == {
+        **schemes["csrfToken"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRF-Token",
+    }
+    staff_operations = 0
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            cookie = [entry for entry in op.get("security", []) if "staffCookie" in entry]
+            if not cookie:
+                continue
+            staff_operations += 1
+            # Reads need the cookie alone; every change needs the CSRF header with it.
+            assert ("csrfToken" in cookie[0]) == (method not in ("get", "head")), (method, path)
+    assert staff_operations >= 30
+    partners = document["paths"]["/v1/partners"]
+    assert partners["post"]["security"] == [{"bearer": []}, {"staffCookie": [], "csrfToken": []}]
+    assert partners["get"]["security"] == [{"bearer": []}, {"staffCookie": []}]

@@ -191,6 +191,9 @@ def test_holder_shows_a_voucher_and_the_till_redeems_and_reverses_it(
     expect(outcome).to_contain_text(ui("redeemed"))
     expect(outcome).to_contain_text(ui("redeemed_amounts", discount="¥12.80", payable="¥115.20"))
     assert focused(till) == "code"
+    # Nothing carries over to the next customer after a success either.
+    expect(till.locator("#code")).to_have_value("")
+    expect(till.locator("#amount")).to_have_value("")
     till.screenshot(path=OUTPUT / "scan.png")
     assert ledger(live_app, holder_id) == [
         {"purchase_amount": 12800, "discount_amount": 1280, "reversed": False, "reason": None}
