@@ -8,10 +8,10 @@ folder. For each size it makes a database of its own and seeds that many redempt
 one calendar year (2025): 100 partners, 3 offers each, 1 000 holders of the five
 categories, one in a hundred redemptions reversed up to 19 days later. The ledger is
 written with bulk `INSERT … SELECT … FROM generate_series`; the daily rollup is built from
-the ledger rows and the monthly one from the daily, one statement each, and both are then checked against
-the ledger with `youdai reconcile`'s queries. Then it times GET /v1/reports/discounts
-with an admin key, the sizes taking turns round by round so that other load on the
-machine slows them alike:
+the ledger rows and the monthly one from the daily, one statement each, and both are
+then checked against the ledger with `youdai reconcile`'s queries. Then it times
+GET /v1/reports/discounts with an admin key, the sizes taking turns round by round so
+that other load on the machine slows them alike:
 
 - year by month by partner: `group_by=partner,month&from=2025-01-01&to=2025-12-31`
 - year totals:              `from=2025-01-01&to=2025-12-31`

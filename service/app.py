@@ -37,11 +37,12 @@ from service.api.middleware import (
     common_headers,
     request_context,
 )
-from service.app_keys import DSN, IMPORTS, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
+from service.app_keys import DSN, IMPORTS, KEY_CACHE, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
 from service.config import Settings
 from service.db.pool import create_pool
 from service.flows import housekeeping
 from service.flows.holder_imports import ImportJobs
+from service.flows.key_cache import KeyCache
 from service.flows.keyring import Keyring
 from service.qr import RenderPool
 from service.sealing import make_sealer
@@ -140,6 +141,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     answer_parser_errors_as_problems()
     app[docs.OPENAPI_KEY] = docs.build_openapi(app)
     app.cleanup_ctx.append(_database_pool)
+    app.cleanup_ctx.append(_key_cache)
     app.cleanup_ctx.append(_qr_render_pool)
     app.cleanup_ctx.append(_housekeeping)
     app.cleanup_ctx.append(_holder_imports)
@@ -152,6 +154,15 @@ async def _database_pool(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = await create_pool(app[SETTINGS], app[DSN])
     yield
     await app[POOL].close()
+
+
+async def _key_cache(app: web.Application) -> AsyncIterator[None]:
+    """The verified API keys of this process, and the connection that listens for their
+    changes (service/flows/key_cache.py)."""
+    app[KEY_CACHE] = KeyCache(app[DSN])
+    await app[KEY_CACHE].start()
+    yield
+    await app[KEY_CACHE].close()
 
 
 async def _qr_render_pool(app: web.Application) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from service.config import Settings
 from service.flows.holder_imports import ImportJobs
+from service.flows.key_cache import KeyCache
 from service.flows.keyring import Keyring
 from service.qr import RenderPool
 from service.sealing import Sealer
@@ -15,6 +16,8 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 DSN = web.AppKey("dsn", str)
 KEYRING = web.AppKey("keyring", Keyring)
+#: The API keys this process has verified, forgotten when PostgreSQL announces a change.
+KEY_CACHE = web.AppKey("key_cache", KeyCache)
 QR_POOL = web.AppKey("qr_pool", RenderPool)
 #: Seals secrets kept in PostgreSQL (signing keys, staff TOTP secrets): service.sealing.
 SEALER = web.AppKey("sealer", Sealer)

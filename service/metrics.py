@@ -81,6 +81,12 @@ TOKEN_FAILURES = Counter(
     "Voucher tokens refused on preview or redeem, by reason",
     ["reason"],
 )
+API_KEY_CACHE_LOOKUPS = Counter(
+    "youdai_api_key_cache_lookups",
+    "API keys looked up in the process's cache: hit, miss (read from the database), or "
+    "bypassed (the cache is not listening for key changes, so every key is read)",
+    ["outcome"],
+)
 POOL_SIZE = Gauge(
     "youdai_db_pool_connections",
     "Open connections in the database pools (all workers)",
@@ -103,6 +109,8 @@ for _outcome in ("completed", "replayed"):
 REVERSALS.labels("completed")
 for _reason in TOKEN_FAILURE_REASONS:
     TOKEN_FAILURES.labels(_reason)
+for _outcome in ("hit", "miss", "bypassed"):
+    API_KEY_CACHE_LOOKUPS.labels(_outcome)
 
 _children: dict[tuple[str, str, int], tuple[object, object]] = {}
 

@@ -17,7 +17,7 @@ from service.api.http import (
     read_json,
     read_query,
 )
-from service.app_keys import POOL
+from service.app_keys import KEY_CACHE, POOL
 from service.domain.auth import AnyRole, Role, StaffRole
 from service.flows import keys as keys_flow
 
@@ -80,5 +80,7 @@ async def list_keys(request: web.Request) -> web.Response:
 )
 async def revoke_key(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        key = await keys_flow.revoke(conn, principal(request), request.match_info["key_id"])
+        key = await keys_flow.revoke(
+            conn, principal(request), request.match_info["key_id"], request.app[KEY_CACHE]
+        )
     return json_response(_out.dump(key))

@@ -16,7 +16,7 @@ from aiohttp import web
 from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
 from service.api.staff_session import SAFE_METHODS, staff_session_caller
-from service.app_keys import POOL, SETTINGS
+from service.app_keys import KEY_CACHE, POOL, SETTINGS
 from service.domain.errors import ApiError, validation_error
 from service.domain.keys import looks_like_key
 from service.flows import keys as keys_flow
@@ -260,8 +260,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     """Turn `Authorization: Bearer <key>` into request["principal"].
 
     No header: anonymous (the handler's `operation(roles=...)` decides). A header that
-    does not name a live key or holder session: 401 at once, so a revoked key fails on
-    its next request.
+    does not name a live key or holder session: 401 at once. Keys are verified through
+    the process's cache (flows/keys.caller_of), which forgets a revoked key as soon as
+    PostgreSQL announces the revocation.
     """
     op = operation_of(request.match_info.handler)
     if op is None or not op.roles:
@@ -280,8 +281,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             request[PRINCIPAL_KEY] = staff
         return await handler(request)
     if looks_like_key(secret):
-        async with request.app[POOL].acquire() as conn:
-            key_caller = await keys_flow.caller_of(conn, secret)
+        key_caller = await keys_flow.caller_of(request.app[POOL], request.app[KEY_CACHE], secret)
         if key_caller is None:
             raise ApiError("unauthenticated", "The key is unknown or revoked")
         request[PRINCIPAL_KEY] = key_caller

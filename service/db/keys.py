@@ -34,6 +34,8 @@ class LiveKey:
     role: str
     partner_id: str | None
     label: str
+    #: How long ago its use was last recorded in last_used_at (zero when this read did).
+    use_recorded_ago: timedelta
 
 
 def _key(row: asyncpg.Record | None) -> Key | None:
@@ -69,7 +71,8 @@ async def live_key(conn: asyncpg.Connection, key_hash: bytes) -> LiveKey | None:
     row = await conn.fetchrow(
         """
         SELECT id, role, partner_id, label,
-               last_used_at IS NULL OR last_used_at < now() - $2::interval AS stale
+               last_used_at IS NULL OR last_used_at < now() - $2::interval AS stale,
+               now() - last_used_at AS use_recorded_ago
         FROM api_keys
         WHERE key_hash = $1 AND revoked_at IS NULL
         """,
@@ -78,9 +81,11 @@ async def live_key(conn: asyncpg.Connection, key_hash: bytes) -> LiveKey | None:
     )
     if row is None:
         return None
+    use_recorded_ago = row["use_recorded_ago"]
     if row["stale"]:
         await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
-    return LiveKey(row["id"], row["role"], row["partner_id"], row["label"])
+        use_recorded_ago = timedelta(0)
+    return LiveKey(row["id"], row["role"], row["partner_id"], row["label"], use_recorded_ago)
 
 
 async def get_key(conn: asyncpg.Connection, key_id: str) -> Key | None:

@@ -14,6 +14,7 @@ from service.domain.keys import generate_key, hash_key
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.staff import check_key_access
 from service.flows import partners as partners_flow
+from service.flows.key_cache import KeyCache
 
 
 async def issue(
@@ -57,8 +58,17 @@ async def list_page(
     return page_of(await keys_db.list_keys(conn, partner_id, page), page)
 
 
-async def revoke(conn: asyncpg.Connection, caller: Principal | None, key_id: str) -> Key:
-    """Revoke once; revoking again keeps (and answers) the first revocation."""
+async def revoke(
+    conn: asyncpg.Connection,
+    caller: Principal | None,
+    key_id: str,
+    cache: KeyCache | None = None,
+) -> Key:
+    """Revoke once; revoking again keeps (and answers) the first revocation.
+
+    The revoking process's `cache` forgets the key as soon as the revocation commits;
+    the others do when PostgreSQL's announcement reaches them, moments later.
+    """
     async with conn.transaction():
         key = await keys_db.get_key(conn, key_id)
         if key is None:
@@ -72,15 +82,25 @@ async def revoke(conn: asyncpg.Connection, caller: Principal | None, key_id: str
             "revoked_at": [None, revoked.revoked_at.isoformat() if revoked.revoked_at else None]
         }
         await audit_db.record(conn, caller, "key.revoke", "api_key", key_id, change)
+    if cache is not None:
+        cache.forget(key_id)
     return revoked
 
 
-async def caller_of(conn: asyncpg.Connection, secret: str) -> Principal | None:
+async def caller_of(pool: asyncpg.Pool, cache: KeyCache, secret: str) -> Principal | None:
     """The caller a key's secret names, or None when the key is unknown or revoked.
 
-    Read on every request, never cached, so a revoked key fails on its very next use.
+    A live key is answered from the process's cache when it holds it; the cache forgets
+    a key as soon as PostgreSQL announces its change, so a revoked key fails in every
+    process within moments, and reads it afresh when its last_used_at is due.
     """
-    key = await keys_db.live_key(conn, hash_key(secret))
+    key_hash = hash_key(secret)
+    key = cache.lookup(key_hash)
     if key is None:
-        return None
+        read_since = cache.version
+        async with pool.acquire() as conn:
+            key = await keys_db.live_key(conn, key_hash)
+        if key is None:
+            return None
+        cache.remember(key_hash, key, read_since)
     return key_caller(Role(key.role), key.id, key.partner_id, key.label)
