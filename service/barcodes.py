@@ -25,7 +25,7 @@ _OPTIONS = {
 }
 
 
-class _DigitsCode128(barcode.Code128):  # type: ignore[misc]
+class _DigitsCode128(barcode.Code128):  # type: ignore[misc, unused-ignore]
     """Code 128 of digits only, always in set C from the start symbol on.
 
     python-barcode (0.16) starts every code in set C and then "optimises" a start symbol
