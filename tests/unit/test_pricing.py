@@ -256,3 +256,8 @@ def test_percent_discount_is_within_half_a_fen_of_the_exact_value(bp: int, purch
 def test_service_leaves_the_price_alone(nominal: int, purchase: int) -> None:
     granted = quote(PriceRule("service", nominal_value=nominal), purchase)
     assert granted == Quote(purchase, nominal, purchase)
+
+
+def test_a_service_offer_redeems_with_no_purchase_amount() -> None:
+    # SPEC 4.2: a service's amount is left out, i.e. 0; it still grants its nominal value.
+    assert quote(PriceRule("service", nominal_value=5000), 0) == Quote(0, 5000, 0)
