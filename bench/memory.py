@@ -206,7 +206,7 @@ async def seed(session: aiohttp.ClientSession, base: str, printout: str, holders
             session, "POST", f"{base}/v1/me/vouchers", 201, headers=holder.session,
             json={"offer_id": offer["id"]},
         )  # fmt: skip
-        holder.voucher_id = voucher["id"]
+        holder.voucher_id = voucher.id
         await refresh_token(session, state, holder)
         state.holders.append(holder)
     return state

@@ -160,9 +160,9 @@ async def seed(dsn: str, holders: int, partners: int, hot_scanners: int) -> Seed
                             conn, settings, holder_id, offer_id, issued_by="bench"
                         )
                         if kind == "baseline":
-                            body = {"voucher_id": voucher["id"], "purchase_amount": PURCHASE}
+                            body = {"voucher_id": voucher.id, "purchase_amount": PURCHASE}
                             result.baseline.append("\t" + json.dumps(body))
-                            result.baseline_voucher_ids.append(voucher["id"])
+                            result.baseline_voucher_ids.append(voucher.id)
                             continue
                         token = (
                             await vouchers_flow.mint_token(conn, keyring, settings, voucher)

@@ -1,0 +1,119 @@
+"""Edges of domain rules the mutation run (bench/mutation.py) found untested: the month
+after December, the outermost dates a filter accepts, the first redemption freezing an
+offer, and who the client is behind proxies."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from ipaddress import ip_network
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service.domain.errors import ApiError
+from service.domain.offers import plan_update
+from service.domain.periods import parse_bound
+from service.domain.reports import Period
+from service.domain.throttle import ADDRESS_WINDOW, resolve_client, retry_after_seconds
+from tests.unit.test_offers_domain import stored
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_a_period_over_new_year_reads_january_as_a_whole_month() -> None:
+    split = Period(date(2025, 12, 15), date(2026, 2, 10)).split()
+    assert split.head == (date(2025, 12, 15), date(2026, 1, 1))
+    assert split.months == (date(2026, 1, 1), date(2026, 2, 1))
+    assert split.tail == (date(2026, 2, 1), date(2026, 2, 11))
+
+
+def test_a_period_of_whole_months_ending_in_december_has_no_days_around_them() -> None:
+    split = Period(date(2025, 11, 1), date(2025, 12, 31)).split()
+    assert split.months == (date(2025, 11, 1), date(2026, 1, 1))
+    assert split.head[0] == split.head[1] and split.tail[0] == split.tail[1]
+
+
+def test_a_period_inside_december_is_read_day_by_day() -> None:
+    split = Period(date(2025, 12, 2), date(2025, 12, 30)).split()
+    assert split.head == (date(2025, 12, 2), date(2025, 12, 31))
+    assert split.months[0] == split.months[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "end"),
+    [
+        ("1900-01-01", False),
+        ("9998-12-31", True),
+        ("1899-12-31T00:00:00+00:00", False),  # the lowest instant held
+        ("9999-12-31T00:00:00+00:00", True),  # the highest
+    ],
+)
+def test_the_outermost_bounds_are_accepted(value: str, end: bool) -> None:
+    assert parse_bound(value, SHANGHAI, end=end).tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "end"),
+    [
+        ("1899-12-30", False),
+        ("9999-12-31", True),
+        ("1899-12-30T23:59:59+00:00", False),
+        ("9999-12-31T00:00:01+00:00", True),
+        ("0001-01-01", False),
+        ("2026-01-01T00:00:00", False),  # no offset
+    ],
+)
+def test_bounds_past_the_outermost_are_refused(value: str, end: bool) -> None:
+    with pytest.raises(ValueError):
+        parse_bound(value, SHANGHAI, end=end)
+
+
+def test_a_to_date_includes_its_whole_local_day() -> None:
+    assert parse_bound("2026-03-01", SHANGHAI, end=False) == datetime(2026, 2, 28, 16, tzinfo=UTC)
+    end = parse_bound("2026-03-01", SHANGHAI, end=True)
+    assert (
+        datetime(2026, 3, 1, 15, 59, 59, tzinfo=UTC) < end <= datetime(2026, 3, 1, 16, tzinfo=UTC)
+    )
+
+
+def test_the_first_redemption_freezes_the_pricing() -> None:
+    assert plan_update(stored(redeemed_count=0), {"percent_bp": 2000}) == {
+        "percent_bp": [1000, 2000]
+    }
+    with pytest.raises(ApiError) as refused:
+        plan_update(stored(redeemed_count=1), {"percent_bp": 2000})
+    assert refused.value.code == "conflict"
+
+
+TRUSTED = [ip_network("10.0.0.0/8"), ip_network("::1/128")]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("203.0.113.5", ["198.51.100.1"], "203.0.113.5"),  # an untrusted peer: its own address
+        ("10.0.0.2", ["198.51.100.1"], "198.51.100.1"),
+        ("10.0.0.2", ["192.0.2.9, 198.51.100.1, 10.0.0.3"], "198.51.100.1"),
+        ("10.0.0.2", ["192.0.2.9", "198.51.100.1"], "198.51.100.1"),  # two headers, one list
+        ("10.0.0.2", ["198.51.100.1:4711"], "198.51.100.1"),  # v4 with a port
+        ("10.0.0.2", ["[2001:db8::7]:443"], "2001:db8::7"),  # v6 with a port
+        ("10.0.0.2", ["198.51.100.1, nonsense"], "10.0.0.2"),  # a hop that is not an address
+        ("10.0.0.2", ["10.0.0.4, 10.0.0.3"], "10.0.0.4"),  # proxies all the way
+        ("10.0.0.2", [], "10.0.0.2"),
+        ("::1", [" 198.51.100.1 "], "198.51.100.1"),
+        (None, ["198.51.100.1"], "unknown"),
+        ("not an address", [], "not an address"),
+    ],
+)
+def test_the_client_is_the_last_hop_no_trusted_proxy_wrote(
+    peer: str | None, forwarded: list[str], client: str
+) -> None:
+    assert resolve_client(peer, forwarded, TRUSTED) == client
+
+
+def test_retry_after_counts_whole_seconds_up_to_the_end_of_the_window() -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    assert retry_after_seconds(start, start) == ADDRESS_WINDOW.total_seconds()
+    assert retry_after_seconds(start, start + ADDRESS_WINDOW - timedelta(seconds=1.5)) == 2
+    assert retry_after_seconds(start, start + ADDRESS_WINDOW - timedelta(seconds=0.5)) == 1
+    assert retry_after_seconds(start, start + ADDRESS_WINDOW + timedelta(hours=1)) == 1
