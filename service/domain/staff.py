@@ -38,6 +38,8 @@ MAX_PASSWORD_LENGTH = 200
 #: zxcvbn scores 0-4; below 3 a password is among the commonly used or easily guessed
 #: (its packaged lists: common passwords, names, words, keyboard patterns, repeats).
 MIN_PASSWORD_SCORE = 3
+#: zxcvbn's own limit on what it judges.
+ZXCVBN_MAX_LENGTH = 72
 
 #: Verified against unknown emails so that they cost the time of a real account.
 DECOY_PASSWORD = "decoy-password-nobody-has"  # noqa: S105 - not a credential
@@ -76,7 +78,13 @@ def check_password(password: str, *, email: str = "", display_name: str = "") ->
     if len(password) > MAX_PASSWORD_LENGTH:
         raise validation_error("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
     hints = [part for part in (email, email.partition("@")[0], display_name) if part]
-    if zxcvbn(password, user_inputs=hints)["score"] < MIN_PASSWORD_SCORE:
+    # zxcvbn judges at most its first 72 characters (it raises on longer ones, and its
+    # time grows fast with the length): more characters can only add to the strength.
+    scored = password[:ZXCVBN_MAX_LENGTH]
+    if (
+        zxcvbn(scored, user_inputs=hints, max_length=ZXCVBN_MAX_LENGTH)["score"]
+        < MIN_PASSWORD_SCORE
+    ):
         raise validation_error(
             "password",
             "is too common or too easy to guess; use a longer phrase of unrelated words",

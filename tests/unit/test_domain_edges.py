@@ -14,7 +14,9 @@ from service.domain.errors import ApiError
 from service.domain.offers import plan_update
 from service.domain.periods import parse_bound
 from service.domain.reports import Period
+from service.domain.staff import check_password
 from service.domain.throttle import ADDRESS_WINDOW, resolve_client, retry_after_seconds
+from service.domain.vouchers import voucher_expiry
 from tests.unit.test_offers_domain import stored
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -117,3 +119,42 @@ def test_retry_after_counts_whole_seconds_up_to_the_end_of_the_window() -> None:
     assert retry_after_seconds(start, start + ADDRESS_WINDOW - timedelta(seconds=1.5)) == 2
     assert retry_after_seconds(start, start + ADDRESS_WINDOW - timedelta(seconds=0.5)) == 1
     assert retry_after_seconds(start, start + ADDRESS_WINDOW + timedelta(hours=1)) == 1
+
+
+def test_a_period_whose_only_month_is_cut_short_is_read_day_by_day() -> None:
+    # From 2 December to 30 January: no calendar month lies wholly inside.
+    split = Period(date(2025, 12, 2), date(2026, 1, 30)).split()
+    assert split.head == (date(2025, 12, 2), date(2026, 1, 31))
+    assert split.months[0] == split.months[1] == split.tail[0] == split.tail[1]
+
+
+@pytest.mark.parametrize("password", ["Kq7#vR2!mZp9", "bluebirdsing7", "Kq7#vR2!mZp9" + "x" * 188])
+def test_the_shortest_weakest_and_longest_passwords_allowed_are_accepted(password: str) -> None:
+    # 12 characters, zxcvbn score exactly 3, 200 characters (zxcvbn alone takes 72).
+    check_password(password)
+
+
+@pytest.mark.parametrize(
+    ("password", "hints"),
+    [
+        ("Kq7#vR2!mZp", {}),  # 11 characters
+        ("Kq7#vR2!mZp9" + "x" * 189, {}),  # 201
+        ("x" * 72 + "Kq7#vR2!mZp9", {}),  # judged by its first 72 characters: all x
+        ("sunnymonday12", {}),  # score 2
+        ("qiuyuehuang2026", {"display_name": "qiuyuehuang"}),  # strong, but the person's name
+    ],
+)
+def test_a_password_too_short_too_long_too_weak_or_of_the_name_is_refused_as_password(
+    password: str, hints: dict[str, str]
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        check_password(password, **hints)
+    assert [error.field for error in refused.value.errors] == ["password"]
+
+
+def test_a_voucher_lasts_from_the_local_day_it_was_claimed_on() -> None:
+    # 23:30 UTC on 1 March is already 2 March in Shanghai: 30 days count from the 2nd.
+    claimed = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    expiry = voucher_expiry(claimed, 30, None, SHANGHAI)
+    # It ends at the local midnight closing 1 April.
+    assert expiry == datetime(2026, 4, 2, tzinfo=SHANGHAI)
