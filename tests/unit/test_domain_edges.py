@@ -4,6 +4,8 @@ offer, and who the client is behind proxies."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import UTC, date, datetime, timedelta
 from ipaddress import ip_network
 from zoneinfo import ZoneInfo
@@ -13,11 +15,21 @@ import pytest
 from service.domain.errors import ApiError
 from service.domain.offers import plan_update
 from service.domain.periods import parse_bound
+from service.domain.redemptions import judge
 from service.domain.reports import Period
-from service.domain.staff import check_password
+from service.domain.staff import (
+    SESSION_PREFIX,
+    check_password,
+    csrf_matches,
+    csrf_token_for,
+    generate_secret,
+    hash_secret,
+    normalise_email,
+)
 from service.domain.throttle import ADDRESS_WINDOW, resolve_client, retry_after_seconds
 from service.domain.vouchers import voucher_expiry
 from tests.unit.test_offers_domain import stored
+from tests.unit.test_redemptions_domain import facts
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -158,3 +170,40 @@ def test_a_voucher_lasts_from_the_local_day_it_was_claimed_on() -> None:
     expiry = voucher_expiry(claimed, 30, None, SHANGHAI)
     # It ends at the local midnight closing 1 April.
     assert expiry == datetime(2026, 4, 2, tzinfo=SHANGHAI)
+
+
+# The programme's calendar, not the server's: at 01:00 in Shanghai the UTC date is still
+# the day before (this machine, like most servers, runs in UTC).
+AFTER_LOCAL_MIDNIGHT = datetime(2026, 6, 30, 17, tzinfo=UTC)  # 1 July, 01:00 in Shanghai
+LATER = datetime(2026, 7, 10, tzinfo=UTC)
+
+
+def test_at_the_till_a_card_valid_until_yesterday_local_is_refused_though_utc_says_today() -> None:
+    card_ended = facts(card_valid_until=date(2026, 6, 30), voucher_expires_at=LATER)
+    with pytest.raises(ApiError) as refused:
+        judge(card_ended, 10_000, 0, AFTER_LOCAL_MIDNIGHT, SHANGHAI)
+    assert refused.value.code == "holder_inactive"
+
+
+def test_the_holder_limit_counts_in_the_local_month() -> None:
+    monthly = facts(holder_limit_count=1, holder_limit_period="month", voucher_expires_at=LATER)
+    grant = judge(monthly, 10_000, 0, AFTER_LOCAL_MIDNIGHT, SHANGHAI)
+    assert grant.holder_period_start == datetime(2026, 7, 1, tzinfo=SHANGHAI)
+
+
+def test_staff_secrets_are_prefixed_random_and_stored_as_their_sha256() -> None:
+    first, second = generate_secret(SESSION_PREFIX), generate_secret(SESSION_PREFIX)
+    assert first.startswith(SESSION_PREFIX) and first != second
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", first.removeprefix(SESSION_PREFIX))  # 256 bits
+    assert hash_secret(first) == hashlib.sha256(first.encode()).digest()
+
+
+def test_a_csrf_token_is_unpadded_base64url_of_its_sessions_hmac() -> None:
+    token = csrf_token_for("yss_secret")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
+    assert csrf_matches("yss_secret", token) and not csrf_matches("yss_other", token)
+    assert not csrf_matches("yss_secret", None) and not csrf_matches("yss_secret", "é" + token)
+
+
+def test_emails_compare_in_lower_case_without_spaces() -> None:
+    assert normalise_email("  Zhang.Wei@Bureau.Example ") == "zhang.wei@bureau.example"
