@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service.domain.errors import ApiError
+from service.domain.holders import normalise_card_number
 from service.domain.offers import plan_update
 from service.domain.periods import parse_bound
 from service.domain.redemptions import judge
-from service.domain.reports import Period
+from service.domain.reports import Period, parse_date, period_of
 from service.domain.staff import (
     SESSION_PREFIX,
     check_password,
@@ -207,3 +208,32 @@ def test_a_csrf_token_is_unpadded_base64url_of_its_sessions_hmac() -> None:
 
 def test_emails_compare_in_lower_case_without_spaces() -> None:
     assert normalise_email("  Zhang.Wei@Bureau.Example ") == "zhang.wei@bureau.example"
+
+
+def field_of(refused: pytest.ExceptionInfo[ApiError]) -> list[str]:
+    return [error.field for error in refused.value.errors]
+
+
+@pytest.mark.parametrize("name", ["from", "to"])
+@pytest.mark.parametrize("value", ["2026-1-01", "2026-02-30", "yesterday"])
+def test_a_report_date_that_is_not_a_calendar_date_names_its_parameter(name, value) -> None:
+    with pytest.raises(ApiError) as refused:
+        parse_date(value, name)
+    assert field_of(refused) == [name]
+
+
+def test_report_periods_reach_exactly_from_2000_to_2999() -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    assert period_of(date(2000, 1, 1), date(2999, 12, 31), now, SHANGHAI) == Period(
+        date(2000, 1, 1), date(2999, 12, 31)
+    )
+    with pytest.raises(ApiError) as refused:
+        period_of(date(1999, 12, 31), date(2026, 1, 1), now, SHANGHAI)
+    assert field_of(refused) == ["from"]
+    with pytest.raises(ApiError) as refused:
+        period_of(date(2026, 1, 1), date(3000, 1, 1), now, SHANGHAI)
+    assert field_of(refused) == ["to"]
+
+
+def test_card_numbers_are_compared_in_upper_case_without_spaces() -> None:
+    assert normalise_card_number("  yd-2026-0001 ") == "YD-2026-0001"
