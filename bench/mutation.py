@@ -41,6 +41,9 @@ def run_mutmut(max_children: int) -> float:
     """Run `mutmut run` in the repository root (its output to bench/out/mutmut.log)."""
     mutmut = Path(sys.executable).with_name("mutmut")
     LOG.parent.mkdir(exist_ok=True)
+    # mutmut keeps a mutant's result while its function is unchanged, even when the tests
+    # changed: a survivor a new test kills would still be counted. Start from nothing.
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     started = time.monotonic()
     with LOG.open("w") as log:
         done = subprocess.run(
