@@ -70,19 +70,16 @@ async def live_key(conn: asyncpg.Connection, key_hash: bytes) -> LiveKey | None:
     when older than LAST_USED_RESOLUTION."""
     row = await conn.fetchrow(
         """
-        SELECT id, role, partner_id, label,
-               last_used_at IS NULL OR last_used_at < now() - $2::interval AS stale,
-               now() - last_used_at AS use_recorded_ago
+        SELECT id, role, partner_id, label, now() - last_used_at AS use_recorded_ago
         FROM api_keys
         WHERE key_hash = $1 AND revoked_at IS NULL
         """,
         key_hash,
-        LAST_USED_RESOLUTION,
     )
     if row is None:
         return None
     use_recorded_ago = row["use_recorded_ago"]
-    if row["stale"]:
+    if use_recorded_ago is None or use_recorded_ago > LAST_USED_RESOLUTION:
         await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
         use_recorded_ago = timedelta(0)
     return LiveKey(row["id"], row["role"], row["partner_id"], row["label"], use_recorded_ago)

@@ -80,11 +80,7 @@ def check_password(password: str, *, email: str = "", display_name: str = "") ->
     hints = [part for part in (email, email.partition("@")[0], display_name) if part]
     # zxcvbn judges at most its first 72 characters (it raises on longer ones, and its
     # time grows fast with the length): more characters can only add to the strength.
-    scored = password[:ZXCVBN_MAX_LENGTH]
-    if (
-        zxcvbn(scored, user_inputs=hints, max_length=ZXCVBN_MAX_LENGTH)["score"]
-        < MIN_PASSWORD_SCORE
-    ):
+    if zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=hints)["score"] < MIN_PASSWORD_SCORE:
         raise validation_error(
             "password",
             "is too common or too easy to guess; use a longer phrase of unrelated words",

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from service.domain import tokens
 from service.domain.errors import ApiError
 from service.domain.tokens import SigningKey, generate_signing_key, key_id, mint, verify
+from tests.unit.test_tokens import good_claims, sign_claims
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 ISSUER = "youdai"
@@ -99,24 +100,9 @@ def test_refusals_say_why_beyond_the_codes_title() -> None:
 
 def test_a_token_longer_than_the_limit_is_refused_even_when_well_signed() -> None:
     key = generate_signing_key()
-    claims = {
-        "iss": ISSUER,
-        "aud": "ptn_1",
-        "sub": "vch_1",
-        "ofr": "ofr_1",
-        "jti": "j",
-        "iat": int(NOW.timestamp()),
-        "nbf": int(NOW.timestamp()),
-        "exp": int(NOW.timestamp()) + 300,
-    }
 
     def signed(padding: int) -> str:
-        return jwt.encode(
-            {**claims, "pad": "x" * padding},
-            key.private_key,
-            algorithm="EdDSA",
-            headers={"kid": key.kid, "typ": tokens.TOKEN_TYP},
-        )
+        return sign_claims(key, good_claims(aud="ptn_1", pad="x" * padding))
 
     base = len(signed(0))
     # Base64 grows 4 characters per 3 bytes: find the padding that lands on the limit.
@@ -136,22 +122,7 @@ def test_a_token_longer_than_the_limit_is_refused_even_when_well_signed() -> Non
 )
 def test_lifetimes_at_the_edges_of_the_allowed_range_are_valid(issued: int, expires: int) -> None:
     key = generate_signing_key()
-    claims = {
-        "iss": ISSUER,
-        "aud": "ptn_1",
-        "sub": "vch_1",
-        "ofr": "ofr_1",
-        "jti": "j",
-        "iat": issued,
-        "nbf": issued,
-        "exp": expires,
-    }
-    token = jwt.encode(
-        claims,
-        key.private_key,
-        algorithm="EdDSA",
-        headers={"kid": key.kid, "typ": tokens.TOKEN_TYP},
-    )
+    token = sign_claims(key, good_claims(aud="ptn_1", iat=issued, nbf=issued, exp=expires))
     at = datetime.fromtimestamp(issued, UTC)
     assert (
         verify(
