@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from service.domain import pins
+from service.memory import keep_large_allocations
 from service.qr import usable_cores
 
 #: How much lower than the server the hashing processes run (nice(2) increment).
@@ -42,9 +43,12 @@ def hashes_for(batch: Sequence[PinWork]) -> list[str]:
 
 
 def _start_worker(server_pid: int) -> None:
-    """Run below the server's priority, and end as soon as the server does: killed
-    (SIGKILL), it cannot stop its pool, whose queued batches would go on burning cores."""
+    """Run below the server's priority, keep one argon2id buffer from hash to hash (the
+    server's own setting would map and zero 19 MiB for each: service.memory), and end as
+    soon as the server does: killed (SIGKILL), it cannot stop its pool, whose queued
+    batches would go on burning cores."""
     os.nice(NICENESS)
+    keep_large_allocations()
     threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
 
 
