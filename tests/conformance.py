@@ -10,6 +10,7 @@ and fail the test that caused them (tests/conftest.py), naming operation and sta
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,10 +24,18 @@ from service.api.http import operation_of
 _JSON_TYPES = ("application/json", "application/problem+json")
 _FILE_ROUTES = ("/pages/", "/console/")
 _DOCUMENTS: dict[str, OpenAPI] = {}  # one parsed document per distinct route table
+# A started app's routes no longer change: its document is built once, not per answer
+# (building it costs more than most requests; a 200-request burst spent 58 % there).
+_OF_APP: weakref.WeakKeyDictionary[web.Application, OpenAPI] = weakref.WeakKeyDictionary()
 
 
 def _openapi(app: web.Application) -> OpenAPI:
-    document = build_openapi(app)
+    if app not in _OF_APP:
+        _OF_APP[app] = _parsed(build_openapi(app))
+    return _OF_APP[app]
+
+
+def _parsed(document: dict[str, Any]) -> OpenAPI:
     key = json.dumps(document, sort_keys=True, default=str)
     if key not in _DOCUMENTS:
         # problem+json is JSON (RFC 9457); openapi-core knows application/json only.
