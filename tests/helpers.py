@@ -156,11 +156,13 @@ async def record_redemption(
     and rollup together, as production writes them), without the rule checks. Its id."""
     from service.db import redemptions as redemptions_db
     from service.domain.ids import new_id
-    from service.domain.periods import local_date
+    from service.domain.periods import local_date, period_starts
     from service.flows import keys as keys_flow
 
     async with db.transaction():
-        facts = await redemptions_db.facts(db, voucher_id, lock=True)
+        facts = await redemptions_db.facts_with_uses(
+            db, voucher_id, period_starts(at, settings.timezone), lock=True
+        )
         scanner_key_id = await db.fetchval(
             "SELECT id FROM api_keys WHERE partner_id = $1 AND role = 'scanner' LIMIT 1",
             facts["partner_id"],

@@ -18,7 +18,9 @@ from typing import Any
 import asyncpg
 
 from service.domain.pagination import PageRequest
+from service.domain.periods import PERIODS
 
+#: Everything the rules need: the voucher, its holder, offer and partner, in one read.
 _FACTS_COLUMNS = """
            v.id AS voucher_id, v.partner_id, v.holder_id, v.offer_id,
            v.status AS voucher_status, v.uses_left AS voucher_uses_left,
@@ -38,31 +40,52 @@ _FACTS_FROM = """
     JOIN offers o ON o.id = v.offer_id
     JOIN partners p ON p.id = v.partner_id
 """
-_FACTS = f"SELECT {_FACTS_COLUMNS} {_FACTS_FROM} WHERE v.id = $1"
-
-
-async def facts(conn: asyncpg.Connection, voucher_id: str, *, lock: bool) -> asyncpg.Record | None:
-    """One read of everything the rules need. With `lock`, the voucher row stays locked
-    until the transaction ends: concurrent redemptions of one voucher take turns."""
-    return await conn.fetchrow(_FACTS + (" FOR UPDATE OF v" if lock else ""), voucher_id)
-
-
-_FACTS_AND_ANSWER = f"""
-    SELECT {_FACTS_COLUMNS},
-           coalesce(u.uses, 0) AS holder_period_uses,
-           k.request_hash AS stored_request_hash, k.response_status AS stored_status,
-           k.response_body AS stored_body
-    {_FACTS_FROM}
+#: The holder's uses of the offer in its limit period: $2…$6 are the start of each period
+#: now (`period_starts`), the offer's own period picks one.
+_PERIOD_USES_JOIN = """
     LEFT JOIN holder_offer_usage u
       ON u.holder_id = v.holder_id AND u.offer_id = v.offer_id
      AND u.period_start = CASE o.holder_limit_period
-            WHEN 'day' THEN $4::timestamptz WHEN 'week' THEN $5::timestamptz
-            WHEN 'month' THEN $6::timestamptz WHEN 'year' THEN $7::timestamptz
-            WHEN 'ever' THEN $8::timestamptz END
-    LEFT JOIN idempotency_keys k
-      ON k.partner_id = $2 AND k.key = $3 AND k.created_at > now() - $9::interval
+            WHEN 'day' THEN $2::timestamptz WHEN 'week' THEN $3::timestamptz
+            WHEN 'month' THEN $4::timestamptz WHEN 'year' THEN $5::timestamptz
+            WHEN 'ever' THEN $6::timestamptz END
+"""
+_FACTS_WITH_USES = f"""
+    SELECT {_FACTS_COLUMNS}, coalesce(u.uses, 0) AS holder_period_uses
+    {_FACTS_FROM} {_PERIOD_USES_JOIN}
     WHERE v.id = $1
 """
+_FACTS_AND_ANSWER = f"""
+    SELECT {_FACTS_COLUMNS}, coalesce(u.uses, 0) AS holder_period_uses,
+           k.request_hash AS stored_request_hash, k.response_status AS stored_status,
+           k.response_body AS stored_body
+    {_FACTS_FROM} {_PERIOD_USES_JOIN}
+    LEFT JOIN idempotency_keys k
+      ON k.partner_id = $7 AND k.key = $8 AND k.created_at > now() - $9::interval
+    WHERE v.id = $1
+"""
+
+
+def _in_order(period_starts: Mapping[str, datetime]) -> tuple[datetime, ...]:
+    return tuple(period_starts[period] for period in PERIODS)  # $2…$6
+
+
+async def facts_with_uses(
+    conn: asyncpg.Connection,
+    voucher_id: str,
+    period_starts: Mapping[str, datetime],
+    *,
+    lock: bool,
+) -> asyncpg.Record | None:
+    """The facts and the holder's uses in the offer's limit period (holder_period_uses;
+    `period_starts`: the start of each period now), in one read. With `lock`, the voucher
+    row stays locked until the transaction ends: concurrent redemptions of one voucher
+    take turns."""
+    return await conn.fetchrow(
+        _FACTS_WITH_USES + (" FOR UPDATE OF v" if lock else ""),
+        voucher_id,
+        *_in_order(period_starts),
+    )
 
 
 async def facts_and_answer(
@@ -72,32 +95,16 @@ async def facts_and_answer(
     idempotency_key: str,
     period_starts: Mapping[str, datetime],
 ) -> asyncpg.Record | None:
-    """Everything the rules need, unlocked, in one read: the facts, the holder's uses in
-    the offer's limit period (`period_starts`: the start of each period now), and the
-    answer stored for the Idempotency-Key (stored_* columns, NULL when there is none)."""
+    """`facts_with_uses`, unlocked, and in the same read the answer stored for the
+    Idempotency-Key (stored_* columns, NULL when there is none)."""
     return await conn.fetchrow(
         _FACTS_AND_ANSWER,
         voucher_id,
+        *_in_order(period_starts),
         partner_id,
         idempotency_key,
-        *(period_starts[period] for period in ("day", "week", "month", "year", "ever")),
         IDEMPOTENCY_RETENTION,
     )
-
-
-async def uses_in_period(
-    conn: asyncpg.Connection, holder_id: str, offer_id: str, period: datetime | None
-) -> int:
-    if period is None:
-        return 0
-    uses = await conn.fetchval(
-        "SELECT uses FROM holder_offer_usage "
-        "WHERE holder_id = $1 AND offer_id = $2 AND period_start = $3",
-        holder_id,
-        offer_id,
-        period,
-    )
-    return uses or 0
 
 
 # --- the redeem statement -------------------------------------------------------------
@@ -310,12 +317,6 @@ async def redeem_at_once(conn: asyncpg.Connection, write: LedgerWrite) -> asyncp
 def _applied(row: asyncpg.Record) -> asyncpg.Record | None:
     """The statement's one row when it wrote the redemption, else None."""
     return row if row["id"] is not None else None
-
-
-async def offer_status(conn: asyncpg.Connection, offer_id: str) -> asyncpg.Record:
-    return await conn.fetchrow(
-        "SELECT status, redeemed_count, spent FROM offers WHERE id = $1", offer_id
-    )
 
 
 # --- idempotency ------------------------------------------------------------------------

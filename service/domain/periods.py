@@ -39,6 +39,11 @@ def period_start(period: str, at: datetime, tz: ZoneInfo) -> datetime:
     return local_midnight(start, tz)
 
 
+def period_starts(at: datetime, tz: ZoneInfo) -> dict[str, datetime]:
+    """The start of every period containing `at`, by period name."""
+    return {period: period_start(period, at, tz) for period in PERIODS}
+
+
 def end_of_local_day(day: date, tz: ZoneInfo) -> datetime:
     """The (exclusive) end of a local calendar day: the next local midnight."""
     return local_midnight(day + timedelta(days=1), tz)

@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,19 +40,12 @@ from service.domain.auth import Principal, ScannerKey
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
 from service.domain.pagination import Page, PageRequest, page_of
-from service.domain.periods import (
-    PERIODS,
-    end_of_local_day,
-    local_date,
-    local_midnight,
-    period_start,
-)
+from service.domain.periods import end_of_local_day, local_date, local_midnight, period_starts
 from service.domain.pricing import CURRENCY, PriceRule
 from service.domain.redemptions import (
     Grant,
     RedemptionFacts,
     check_reversal,
-    holder_period_start,
     judge,
     limit_refusal,
 )
@@ -205,14 +198,14 @@ async def preview(
     tz = settings.timezone
     async with pool.acquire() as conn:
         row = _scanner_facts(
-            await redemptions_db.facts(conn, voucher_id, lock=False), scanner.partner_id
+            await redemptions_db.facts_with_uses(
+                conn, voucher_id, period_starts(now, tz), lock=False
+            ),
+            scanner.partner_id,
         )
         facts = to_facts(row)
         try:
-            uses = await redemptions_db.uses_in_period(
-                conn, row["holder_id"], row["offer_id"], holder_period_start(facts, now, tz)
-            )
-            grant = judge(facts, body["purchase_amount"], uses, now, tz)
+            grant = judge(facts, body["purchase_amount"], row["holder_period_uses"], now, tz)
         except ApiError as refusal:
             await record_refusal(conn, row, scanner, refusal, "preview")
             raise
@@ -329,7 +322,7 @@ async def _redeem_at_once(
             command.scanned.voucher(),
             command.partner_id,
             command.idempotency_key,
-            {p: period_start(p, now, tz) for p in PERIODS},
+            period_starts(now, tz),
         )
         if row is None or row["partner_id"] != command.partner_id:
             return None
@@ -434,23 +427,47 @@ async def _redeem_in_transaction(
         return _stored(
             stored["request_hash"], stored["response_status"], stored["response_body"], command
         )
-    voucher_id = command.scanned.voucher()
     now = datetime.now(UTC)
-    row = _scanner_facts(await redemptions_db.facts(conn, voucher_id, lock=True), partner_id)
-    known.append(row)  # the voucher is known: a refusal from here on is logged
-    facts = to_facts(row)
-    period = holder_period_start(facts, now, tz)
-    uses = await redemptions_db.uses_in_period(conn, row["holder_id"], row["offer_id"], period)
-    grant = judge(facts, command.purchase_amount, uses, now, tz)
+    starts = period_starts(now, tz)
+    # Judged first on an unlocked read: a refusal, most of what comes this way (a code
+    # scanned again, a burst of scans of one), neither waits for the voucher's lock nor
+    # holds it. What that read sees was true at one instant, as any answer is.
+    await _judge_in_steps(conn, tz, command, starts, now, known, lock=False)
+    # Granted: judged again under the voucher's lock, on what the write will find.
+    row, grant = await _judge_in_steps(conn, tz, command, starts, now, known, lock=True)
     write = _ledger_write(row, command, grant, now, tz)
     written = await redemptions_db.redeem(conn, write)
     if written is None:
-        # A concurrent redemption moved a counter since the facts were read.
-        uses = await redemptions_db.uses_in_period(conn, row["holder_id"], row["offer_id"], period)
-        offer = await redemptions_db.offer_status(conn, row["offer_id"])
-        latest = replace(facts, redeemed_count=offer["redeemed_count"], spent=offer["spent"])
-        raise limit_refusal(latest, grant, uses, offer["status"])
+        # A concurrent redemption of another voucher moved a counter since the read (this
+        # voucher is locked): the counters as they are now say which limit.
+        latest = _scanner_facts(
+            await redemptions_db.facts_with_uses(conn, row["voucher_id"], starts, lock=False),
+            command.partner_id,
+        )
+        raise limit_refusal(
+            to_facts(latest), grant, latest["holder_period_uses"], latest["offer_status"]
+        )
     return _created(write, written)
+
+
+async def _judge_in_steps(
+    conn: asyncpg.Connection,
+    tz: ZoneInfo,
+    command: RedeemCommand,
+    starts: Mapping[str, datetime],
+    now: datetime,
+    known: list[asyncpg.Record],
+    *,
+    lock: bool,
+) -> tuple[asyncpg.Record, Grant]:
+    """The voucher's facts read (locked or not) and the rules run on them in order."""
+    row = _scanner_facts(
+        await redemptions_db.facts_with_uses(conn, command.scanned.voucher(), starts, lock=lock),
+        command.partner_id,
+    )
+    known[:] = [row]  # the voucher is known: a refusal from here on is logged
+    grant = judge(to_facts(row), command.purchase_amount, row["holder_period_uses"], now, tz)
+    return row, grant
 
 
 async def _store_refusal(

@@ -29,6 +29,41 @@ async def test_200_redeems_of_one_single_use_voucher_grant_exactly_one(
     await assert_counters_match_ledger(db)
 
 
+async def test_a_rescan_is_refused_without_waiting_for_the_vouchers_lock(
+    servers, db: asyncpg.Connection, database_url: str, settings
+) -> None:
+    """A refusal is judged on an unlocked read: a burst of scans of a used code does not
+    queue behind whichever transaction holds the voucher (here, one held open)."""
+    import asyncio
+
+    till = await Till(db, settings).open()
+    first = await burst(
+        servers, [({**till.scanner, **fresh_key()}, {"token": till.token, "purchase_amount": 500})]
+    )
+    assert first[0][0] == 201
+    holder = await asyncpg.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT 1 FROM vouchers WHERE id = $1 FOR UPDATE", till.voucher_id)
+            again = await asyncio.wait_for(
+                burst(
+                    servers,
+                    [
+                        (
+                            {**till.scanner, **fresh_key()},
+                            {"token": till.token, "purchase_amount": 500},
+                        )
+                        for _ in range(20)
+                    ],
+                ),
+                timeout=5,
+            )
+    finally:
+        await holder.close()
+    assert codes(again) == {"voucher_used_up": 20}
+    await assert_counters_match_ledger(db)
+
+
 async def test_budget_of_10000_with_300_off_grants_exactly_33_of_40(
     servers, db: asyncpg.Connection, settings
 ) -> None:
