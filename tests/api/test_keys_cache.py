@@ -116,14 +116,16 @@ async def test_only_changes_that_matter_are_announced(
 async def test_last_used_at_is_still_refreshed_when_the_key_is_cached(
     client: TestClient, partner_key, db: asyncpg.Connection, monkeypatch
 ) -> None:
-    monkeypatch.setattr(keys_db, "LAST_USED_RESOLUTION", timedelta(seconds=0.5))
+    # Long enough that the second request is a hit on a loaded machine (at 0.5 s, CI once
+    # took 0.85 s between them), short enough to wait out.
+    monkeypatch.setattr(keys_db, "LAST_USED_RESOLUTION", timedelta(seconds=3))
     partner_id, secret = partner_key
     assert await status_of(client, partner_id, secret) == 200
     first = await db.fetchval("SELECT last_used_at FROM api_keys")
     assert first is not None
     assert await status_of(client, partner_id, secret) == 200
     assert await db.fetchval("SELECT last_used_at FROM api_keys") == first  # a hit wrote nothing
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(3.2)
     assert await status_of(client, partner_id, secret) == 200
     assert await db.fetchval("SELECT last_used_at FROM api_keys") > first
     assert cache_of(client).lookups == {"miss": 2, "hit": 1}
