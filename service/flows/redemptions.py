@@ -436,7 +436,7 @@ async def _redeem_in_transaction(
     # Granted: judged again under the voucher's lock, on what the write will find.
     row, grant = await _judge_in_steps(conn, tz, command, starts, now, known, lock=True)
     write = _ledger_write(row, command, grant, now, tz)
-    written = await redemptions_db.redeem(conn, write)
+    written = await _write_or_nothing(conn, write)
     if written is None:
         # A concurrent redemption of another voucher moved a counter since the read (this
         # voucher is locked): the counters as they are now say which limit.
@@ -448,6 +448,26 @@ async def _redeem_in_transaction(
             to_facts(latest), grant, latest["holder_period_uses"], latest["offer_status"]
         )
     return _created(write, written)
+
+
+class _NotWritten(Exception):
+    """The redeem statement refused: leave its savepoint, undoing what it did write."""
+
+
+async def _write_or_nothing(
+    conn: asyncpg.Connection, write: redemptions_db.LedgerWrite
+) -> asyncpg.Record | None:
+    """The redeem statement in a savepoint. When a limit refuses it part-way, the writes it
+    made before that (the voucher's use, the holder's period count) are undone at once, so
+    that reading the counters again shows other requests' work, not this one's."""
+    try:
+        async with conn.transaction():
+            written = await redemptions_db.redeem(conn, write)
+            if written is None:
+                raise _NotWritten
+            return written
+    except _NotWritten:
+        return None
 
 
 async def _judge_in_steps(

@@ -1,11 +1,13 @@
 """Rule 1 and 2 under load: many scanners on two servers at the same voucher or offer."""
 
 from collections import Counter
+from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 
 from tests.concurrency.conftest import assert_counters_match_ledger, burst, fresh_key
-from tests.helpers import Till
+from tests.helpers import Till, record_redemption
 
 
 def codes(results) -> Counter:
@@ -199,4 +201,78 @@ async def test_redeems_and_reversals_racing_on_one_offer_never_deadlock(
     assert sorted({a.status for a in answers}) == [201], [
         await a.text() for a in answers if a.status != 201
     ][:3]
+    await assert_counters_match_ledger(db)
+
+
+async def test_a_write_refused_in_steps_names_the_limit_another_request_reached(
+    db: asyncpg.Connection, database_url: str, settings
+) -> None:
+    """The step-by-step redeem (what answers when the one-statement path did not apply):
+    its locked read allows the use, then another till spends the offer's budget before
+    its write. The refusal is budget_exhausted, read from the counters as other requests
+    left them; the holder's period count that the refused write had already moved (1 of
+    1) must not make it holder_limit_reached. Nothing of it is written."""
+    import asyncio
+
+    from service.db.pool import create_pool
+    from service.domain.auth import Role, ScannerKey
+    from service.domain.errors import ApiError
+    from service.flows import keys as keys_flow
+    from service.flows import redemptions as flow
+
+    till = await Till(db, settings).open(
+        offer={
+            "kind": "amount_off",
+            "amount_off": 300,
+            "budget": 1_000,
+            "holder_limit_count": 1,
+            "holder_limit_period": "month",
+        }
+    )
+    key, _ = await keys_flow.issue(
+        db, role=Role.SCANNER, partner_id=till.partner_id, label="till 2", actor=None
+    )
+    other_voucher, _ = await till.new_voucher()
+    scanner = ScannerKey(role=Role.SCANNER, key_id=key.id, partner_id=till.partner_id, label="")
+    command = flow.RedeemCommand(
+        scanner=scanner,
+        scanned=flow.Scanned(till.voucher_id),
+        purchase_amount=1_000,
+        reference="",
+        idempotency_key="receipt-7",
+        fingerprint=b"one request",
+    )
+    other_till = await asyncpg.connect(database_url)
+    pool = await create_pool(settings, database_url)
+    try:
+        async with other_till.transaction():
+            await other_till.execute("SELECT 1 FROM offers WHERE id = $1 FOR UPDATE", till.offer_id)
+            redeeming = asyncio.ensure_future(
+                flow._redeem_in_steps(pool, settings.timezone, command)
+            )
+            # The write now waits for the offer's row, its reads done.
+            for _ in range(500):
+                waiting = await db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE '%WITH input AS%'"  # the redeem statement's opening
+                )
+                if waiting or redeeming.done():
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting == 1
+            # The other till redeems another holder's voucher for 800 of the 1 000 left.
+            await record_redemption(
+                other_till, settings, other_voucher, at=datetime.now(UTC), discount_amount=800
+            )
+        with pytest.raises(ApiError) as refused:
+            await redeeming
+        assert refused.value.code == "budget_exhausted"
+    finally:
+        await pool.close()
+        await other_till.close()
+    assert await db.fetchval("SELECT count(*) FROM redemptions") == 1  # the other till's
+    assert await db.fetchval("SELECT count(*) FROM holder_offer_usage") == 0
+    assert await db.fetchval("SELECT uses_left FROM vouchers WHERE id = $1", till.voucher_id) == 1
+    stored = await db.fetchval("SELECT response_body->>'code' FROM idempotency_keys")
+    assert stored == "budget_exhausted"
     await assert_counters_match_ledger(db)
