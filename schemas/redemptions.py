@@ -69,6 +69,21 @@ class PreviewSchema(Schema):
     )
 
 
+class ReversalRecordSchema(Schema):
+    """A reversal as a redemption shows it: when, why, and who made it."""
+
+    id = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    reason = fields.String(required=True)
+    actor = fields.Dict(
+        required=True,
+        metadata={
+            "description": 'As the audit log names it: `{"type": "staff", "id", '
+            '"display_name"}` or `{"type": "key", "id", "label"}`.'
+        },
+    )
+
+
 class RedemptionSchema(Schema):
     """A redemption as scanners, partners and the bureau see it: never who the holder is."""
 
@@ -93,6 +108,11 @@ class RedemptionSchema(Schema):
     uses_left = fields.Integer(metadata={"description": "In the redeem answer: uses left now."})
     reversal_id = fields.String(allow_none=True)
     reversed_at = fields.DateTime(allow_none=True)
+    reversal = fields.Nested(
+        ReversalRecordSchema,
+        allow_none=True,
+        metadata={"description": "The reversal of a reversed redemption; null otherwise."},
+    )
 
 
 RedemptionPageSchema = page_schema(RedemptionSchema, "RedemptionPageSchema")

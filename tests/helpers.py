@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from service.domain.auth import Role
+from service.domain.auth import AdminKey, Role
 from service.flows import holders as holders_flow
 from service.flows import keys as keys_flow
 from service.flows import offers as offers_flow
@@ -207,8 +207,7 @@ async def record_reversal(db: asyncpg.Connection, settings, redemption_id: str, 
             reversal_id=reversal_id,
             redemption=row,
             reason="refund",
-            actor_id="test",
-            actor_role="admin",
+            actor=AdminKey(role=Role.ADMIN, key_id="test"),
             now=at,
             local_day=local_date(at, settings.timezone),
         )

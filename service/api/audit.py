@@ -10,6 +10,7 @@ from service.api.http import (
     operation,
     page_request,
     page_response,
+    principal,
     read_query,
     read_time_bounds,
 )
@@ -22,7 +23,7 @@ _out = AuditEventSchema()
 
 
 @operation(
-    "List audit events, oldest first",
+    "List audit events, newest first",
     roles=[Role.ADMIN],
     tags=["audit"],
     query=AuditListQuerySchema,
@@ -35,6 +36,7 @@ async def list_audit_events(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         events = await audit_flow.events(
             conn,
+            principal(request),
             page,
             entity_type=query.get("entity"),
             entity_id=query.get("entity_id"),

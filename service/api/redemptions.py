@@ -75,7 +75,17 @@ async def _scan_request(request: web.Request) -> dict[str, Any]:
 
 def redemption_view(entry: LedgerEntry) -> dict[str, Any]:
     # created_at is text in RedemptionSchema: the redeem answer, stored for replays, has it so.
-    return _out.dump({**asdict(entry), "created_at": entry.created_at.isoformat()})
+    reversal = None
+    if entry.reversal_id is not None:
+        reversal = {
+            "id": entry.reversal_id,
+            "created_at": entry.reversed_at,
+            "reason": entry.reversal_reason,
+            "actor": entry.reversal_actor,
+        }
+    return _out.dump(
+        {**asdict(entry), "created_at": entry.created_at.isoformat(), "reversal": reversal}
+    )
 
 
 @operation(
@@ -141,7 +151,7 @@ async def redeem(request: web.Request) -> web.Response:
 
 
 @operation(
-    "List redemptions (a partner sees its own)",
+    "List redemptions, newest first (a partner sees its own)",
     roles=[Role.ADMIN, Role.PARTNER],
     tags=TAGS,
     query=RedemptionListQuerySchema,
@@ -205,7 +215,7 @@ async def reverse(request: web.Request) -> web.Response:
 
 
 @operation(
-    "Refused redemptions of known vouchers (a partner sees its own)",
+    "Refused redemptions of known vouchers, newest first (a partner sees its own)",
     roles=[Role.ADMIN, Role.PARTNER],
     tags=TAGS,
     query=RefusalListQuerySchema,

@@ -68,14 +68,14 @@ async def list_events(
         SELECT id, occurred_at, actor_id, actor_role, actor, action, entity_type, entity_id,
                changes
         FROM audit_events
-        WHERE ($1::text IS NULL OR id > $1)
+        WHERE ($1::text IS NULL OR id < $1)
           AND ($2::text IS NULL OR entity_type = $2)
           AND ($3::text IS NULL OR entity_id = $3)
           AND ($4::text IS NULL OR actor_id = $4)
           AND ($5::timestamptz IS NULL OR occurred_at >= $5)
           AND ($6::timestamptz IS NULL OR occurred_at < $6)
           AND ($8::text IS NULL OR actor ->> 'type' = $8)
-        ORDER BY id
+        ORDER BY id DESC
         LIMIT $7
         """,
         page.after_id,

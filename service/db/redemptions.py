@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from service.domain.auth import Principal
 from service.domain.pagination import PageRequest
 from service.domain.periods import PERIODS
 
@@ -390,7 +391,8 @@ _REDEMPTION = """
     r.id, r.voucher_id, r.offer_id, r.partner_id, r.purchase_amount, r.discount_amount,
     r.payable_amount, r.reference, r.created_at, r.scanner_key_id AS key_id,
     CASE WHEN x.id IS NULL THEN 'completed' ELSE 'reversed' END AS status,
-    x.id AS reversal_id, x.created_at AS reversed_at
+    x.id AS reversal_id, x.created_at AS reversed_at, x.reason AS reversal_reason,
+    x.actor AS reversal_actor
 """
 _FROM = "redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id"
 
@@ -412,6 +414,8 @@ class LedgerEntry:
     status: str  # completed | reversed
     reversal_id: str | None
     reversed_at: datetime | None
+    reversal_reason: str | None
+    reversal_actor: dict[str, Any] | None  # as the audit log names an actor (SPEC 7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +453,7 @@ async def list_redemptions(
     rows = await conn.fetch(
         f"""
         SELECT {_REDEMPTION} FROM {_FROM}
-        WHERE ($1::text IS NULL OR r.id > $1)
+        WHERE ($1::text IS NULL OR r.id < $1)
           -- Rule 5: a partner caller passes its own partner id; it sees nothing else,
           -- another partner's till key included.
           AND ($2::text IS NULL OR r.partner_id = $2)
@@ -458,7 +462,7 @@ async def list_redemptions(
           AND ($5::text IS NULL OR (x.id IS NULL) = ($5 = 'completed'))
           AND ($6::timestamptz IS NULL OR r.created_at >= $6)
           AND ($7::timestamptz IS NULL OR r.created_at < $7)
-        ORDER BY r.id
+        ORDER BY r.id DESC
         LIMIT $8
         """,
         page.after_id,
@@ -514,8 +518,8 @@ WITH reversal AS (
     -- Applied once: reversals.redemption_id is UNIQUE.
     INSERT INTO reversals
         (id, redemption_id, offer_id, partner_id, holder_category, purchase_amount,
-         discount_amount, reason, actor_id, actor_role, created_at, local_day)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         discount_amount, reason, actor_id, actor_role, actor, created_at, local_day)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $17, $11, $12)
     ON CONFLICT (redemption_id) DO NOTHING
     RETURNING id, created_at
 ), usage AS (
@@ -568,8 +572,7 @@ async def reverse(
     reversal_id: str,
     redemption: asyncpg.Record,
     reason: str,
-    actor_id: str,
-    actor_role: str,
+    actor: Principal,
     now: datetime,
     local_day: date,
 ) -> asyncpg.Record | None:
@@ -585,14 +588,15 @@ async def reverse(
         redemption["purchase_amount"],
         redemption["discount_amount"],
         reason,
-        actor_id,
-        actor_role,
+        actor.actor,
+        actor.actor_role,
         now,
         local_day,
         redemption["holder_id"],
         redemption["holder_period_start"],
         redemption["budget_cost"],
         redemption["voucher_id"],
+        actor.audit_actor,
     )
 
 
@@ -656,7 +660,7 @@ async def list_refusals(
         """
         SELECT id, partner_id, offer_id, scanner_key_id, code, stage, created_at
         FROM redemption_refusals
-        WHERE ($1::text IS NULL OR id > $1)
+        WHERE ($1::text IS NULL OR id < $1)
           -- Rule 5: a partner caller passes its own partner id; it sees nothing else.
           AND ($2::text IS NULL OR partner_id = $2)
           AND ($3::text IS NULL OR offer_id = $3)
@@ -664,7 +668,7 @@ async def list_refusals(
           AND ($5::text IS NULL OR code = $5)
           AND ($6::timestamptz IS NULL OR created_at >= $6)
           AND ($7::timestamptz IS NULL OR created_at < $7)
-        ORDER BY id
+        ORDER BY id DESC
         LIMIT $8
         """,
         page.after_id,

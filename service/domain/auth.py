@@ -82,6 +82,13 @@ class Principal:
         return self.role in allowed
 
     @property
+    def reads_personal_data(self) -> bool:
+        """Whether this caller may read holders' personal data wherever it appears
+        (an audit event of a holder included): by the rule that admits a caller to the
+        holder routes, so a bureau_auditor never does."""
+        return self.may_call((Role.ADMIN,), read_only=True, personal_data=True)
+
+    @property
     def actor(self) -> str:
         """How the audit log names this caller (never a secret)."""
         return self.key_id or self.holder_id or "system"

@@ -45,6 +45,17 @@ CSV_COLUMNS = ("card_number", "category", "display_name", "region", "valid_until
 #: The holder fields an import or an edit may change (besides the PIN).
 DATA_FIELDS = ("category", "display_name", "region", "valid_until")
 
+#: What names or identifies a holder, or opens their card: a bureau_auditor never reads
+#: these (SPEC 2), not even as the before and after of an audit event.
+PERSONAL_FIELDS = frozenset({"card_number", "display_name", "region", "pin"})
+WITHHELD = "withheld"
+
+
+def withhold_personal_data(changes: dict[str, Any]) -> dict[str, Any]:
+    """An audit event's changes with every personal field's values replaced by
+    "withheld": that the field changed stays on the record, what it said does not."""
+    return {name: WITHHELD if name in PERSONAL_FIELDS else value for name, value in changes.items()}
+
 
 # Each check takes the text as given and returns the value to store, or raises
 # ValueError with a message a bureau clerk can act on.

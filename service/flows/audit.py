@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
 
 from service.db import audit as audit_db
 from service.db.audit import AuditEvent
+from service.domain.auth import Principal
+from service.domain.holders import withhold_personal_data
 from service.domain.pagination import Page, PageRequest, page_of
 
 
 async def events(
     conn: asyncpg.Connection,
+    reader: Principal,
     page: PageRequest,
     *,
     entity_type: str | None = None,
@@ -32,4 +36,12 @@ async def events(
         occurred_from=occurred_from,
         occurred_to=occurred_to,
     )
+    # SPEC 2: a bureau_auditor reads every event, never a holder's personal data in one.
+    if not reader.reads_personal_data:
+        rows = [
+            replace(event, changes=withhold_personal_data(event.changes))
+            if event.entity_type == "holder"
+            else event
+            for event in rows
+        ]
     return page_of(rows, page)

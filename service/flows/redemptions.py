@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from service.config import Settings
+from service.db import audit as audit_db
 from service.db import redemptions as redemptions_db
 from service.db import voucher_codes as voucher_codes_db
 from service.db.redemptions import LedgerEntry, Till, TillEntry
@@ -529,13 +530,26 @@ async def reverse(
             reversal_id=reversal_id,
             redemption=row,
             reason=reason,
-            actor_id=caller.actor,
-            actor_role=caller.actor_role,
+            actor=caller,
             now=now,
             local_day=local_date(now, settings.timezone),
         )
         if written is None:
             raise ApiError("already_reversed", "The redemption has already been reversed")
+        # A reversal changes the reported total: who did it, and why, is on the record.
+        await audit_db.record(
+            conn,
+            caller,
+            "redemption.reverse",
+            "redemption",
+            redemption_id,
+            {
+                "status": ["completed", "reversed"],
+                "reversal_id": [None, reversal_id],
+                "amount_given_back": [None, row["discount_amount"]],
+                "reason": [None, reason],
+            },
+        )
     return {
         "id": reversal_id,
         "redemption_id": redemption_id,

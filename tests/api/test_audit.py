@@ -9,7 +9,9 @@ from service.domain.auth import Role
 from tests.helpers import bearer, make_key, make_partner
 
 
-async def test_admin_reads_events_filtered_by_entity_and_actor(client: TestClient, admin) -> None:
+async def test_admin_reads_events_newest_first_filtered_by_entity_and_actor(
+    client: TestClient, admin
+) -> None:
     created = await client.post(
         "/v1/partners", json={"name": "Clinic", "category": "health"}, headers=admin
     )
@@ -20,7 +22,8 @@ async def test_admin_reads_events_filtered_by_entity_and_actor(client: TestClien
     page = await (
         await client.get(f"/v1/audit-events?entity=partner&entity_id={partner_id}", headers=admin)
     ).json()
-    assert [e["action"] for e in page["items"]] == ["partner.create", "partner.status"]
+    # SPEC 4.1: things that happen are listed newest first.
+    assert [e["action"] for e in page["items"]] == ["partner.status", "partner.create"]
     actor = page["items"][0]["actor_id"]
     assert actor.startswith("key_") and page["items"][0]["actor_role"] == "admin"
 
@@ -49,6 +52,7 @@ async def test_time_filters_and_pagination(client: TestClient, admin, db) -> Non
         if not cursor:
             break
     assert len(seen) == len(set(seen)) == await db.fetchval("SELECT count(*) FROM audit_events")
+    assert seen == sorted(seen, reverse=True)  # newest first, across pages
 
 
 async def test_naive_time_filter_is_refused(client: TestClient, admin) -> None:

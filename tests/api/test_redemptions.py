@@ -243,6 +243,47 @@ async def test_reversal_gives_the_use_budget_and_period_count_back(
     assert fetched["status"] == "reversed"
 
 
+async def test_a_reversal_is_audited_and_shown_with_its_reason_and_actor(
+    client: TestClient, till: Till, db, admin
+) -> None:
+    redemption = await (await redeem(client, till, amount=10000)).json()
+    assert redemption.get("reversal") is None
+    reversal = await (
+        await client.post(
+            f"/v1/redemptions/{redemption['id']}/reversal",
+            json={"reason": "顾客退货"},
+            headers=till.scanner,
+        )
+    ).json()
+    till_key = (await (await client.get("/v1/till", headers=till.scanner)).json())["key_id"]
+    actor = {"type": "key", "id": till_key, "label": "test scanner"}
+
+    shown = await (await client.get(f"/v1/redemptions/{redemption['id']}", headers=admin)).json()
+    assert shown["reversal"] == {
+        "id": reversal["id"],
+        "created_at": reversal["created_at"],
+        "reason": "顾客退货",
+        "actor": actor,
+    }
+    listed = await (await client.get("/v1/redemptions?status=reversed", headers=admin)).json()
+    assert listed["items"][0]["reversal"]["reason"] == "顾客退货"
+
+    events = await (
+        await client.get(
+            f"/v1/audit-events?entity=redemption&entity_id={redemption['id']}", headers=admin
+        )
+    ).json()
+    [event] = events["items"]
+    assert event["action"] == "redemption.reverse"
+    assert event["actor"] == actor
+    assert event["changes"] == {
+        "status": ["completed", "reversed"],
+        "reversal_id": [None, reversal["id"]],
+        "amount_given_back": [None, 1500],
+        "reason": [None, "顾客退货"],
+    }
+
+
 async def test_second_reversal_is_already_reversed(client: TestClient, till) -> None:
     redemption = await (await redeem(client, till)).json()
     path = f"/v1/redemptions/{redemption['id']}/reversal"
@@ -284,19 +325,22 @@ async def test_other_partners_cannot_see_or_reverse(client: TestClient, till, db
     assert (await sneaky.json())["items"] == []
 
 
-async def test_list_filters_and_pages(client: TestClient, admin, db, settings) -> None:
+async def test_the_list_is_newest_first_through_filters_and_pages(
+    client: TestClient, admin, db, settings
+) -> None:
     till = await Till(db, settings).open(
         offer={"kind": "amount_off", "amount_off": 100, "uses_per_voucher": 10}
     )
-    ids = [(await (await redeem(client, till, amount=500)).json())["id"] for _ in range(3)]
-    await client.post(f"/v1/redemptions/{ids[0]}/reversal", json={}, headers=till.partner)
+    made = [(await (await redeem(client, till, amount=500)).json())["id"] for _ in range(3)]
+    await client.post(f"/v1/redemptions/{made[0]}/reversal", json={}, headers=till.partner)
+    ids = made[::-1]  # SPEC 4.1: things that happen are listed newest first
 
     async def listed(query: str) -> list[str]:
         page = await (await client.get(f"/v1/redemptions?{query}", headers=admin)).json()
         return [item["id"] for item in page["items"]]
 
-    assert await listed("status=reversed") == ids[:1]
-    assert await listed("status=completed") == ids[1:]
+    assert await listed("status=reversed") == made[:1]
+    assert await listed("status=completed") == ids[:2]
     assert await listed(f"offer_id={till.offer_id}") == ids
     today = datetime.now(settings.timezone).date()
     assert await listed(f"from={today}&to={today}") == ids
@@ -336,7 +380,9 @@ async def test_list_filters_by_till_and_names_the_till_of_each_redemption(
         assert response.status == 200, await response.text()
         return [(item["id"], item["key_id"]) for item in (await response.json())["items"]]
 
-    assert await listed(f"key_id={first_key}", admin) == [(i, first_key) for i in at_first]
+    assert await listed(f"key_id={first_key}", admin) == [
+        (i, first_key) for i in reversed(at_first)
+    ]
     assert await listed(f"key_id={second_key}", till.partner) == [(at_second, second_key)]
     assert await listed(f"key_id={second_key}&offer_id={till.offer_id}", admin) == [
         (at_second, second_key)

@@ -242,7 +242,7 @@ async def test_refusals_of_known_vouchers_are_kept_without_holder_data(
         "created_at",
     }
     listed = await (await client.get("/v1/redemption-refusals", headers=till.partner)).json()
-    assert [item["code"] for item in listed["items"]] == ["below_min_purchase", "voucher_revoked"]
+    assert [item["code"] for item in listed["items"]] == ["voucher_revoked", "below_min_purchase"]
     text = str(listed)
     holder = await db.fetchrow("SELECT * FROM holders WHERE id = $1", till.holder_id)
     for private in (till.holder_id, holder["card_number"], holder["display_name"]):

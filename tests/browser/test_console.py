@@ -594,6 +594,14 @@ def test_a_redemption_made_at_a_till_is_found_by_its_till_and_reversed_with_a_re
     row.get_by_label(ui("reverse_reason")).fill("顾客退货")
     row.get_by_role("button", name=ui("reverse_confirm")).click()
     expect(rows.first).to_contain_text(ui("status_reversed"))
+    # The row says why and by whom (the manager, by name), as the audit log does.
+    expect(rows.first).to_contain_text("顾客退货")
+    manager_name = live_app.run(
+        lambda conn: conn.fetchval(
+            "SELECT display_name FROM staff_accounts WHERE partner_id = $1", partner
+        )
+    )
+    expect(rows.first).to_contain_text(manager_name)
     reversed_by = live_app.run(
         lambda conn: conn.fetch(
             "SELECT r.scanner_key_id, x.reason FROM redemptions r "
@@ -786,6 +794,8 @@ def test_partner_manager_sees_only_its_own_partner(live_app: LiveApp, open_desk:
 
 
 def test_bureau_auditor_sees_no_holder_data(live_app: LiveApp, open_desk: Any) -> None:
+    card, name = unique("AUD").upper(), unique("审计看不到")
+    holder = live_app.run(lambda conn: make_holder(conn, card_number=card, display_name=name))
     page = open_desk()
     sign_in(page, staff(live_app, "bureau_auditor"))
     assert ui("nav_holders") not in nav_names(page)
@@ -793,6 +803,11 @@ def test_bureau_auditor_sees_no_holder_data(live_app: LiveApp, open_desk: Any) -
     page.goto("/console/holders")
     expect(page.locator("#view-title")).to_have_text(ui("not_offered_title"))
     expect(page.locator("table")).to_have_count(0)
+    # The holder's audit event is there, its personal fields withheld in words.
+    page.goto(f"/console/audit?entity=holder&entity_id={holder}")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody")).to_contain_text(ui("audit_withheld"))
+    assert card not in page.content() and name not in page.content()
 
 
 # -- every view: screenshots, axe-core, both sizes ----------------------------------------

@@ -22,7 +22,14 @@ function actor(event) {
 function changes(event) {
   const entries = Object.entries(event.changes || {});
   if (!entries.length) return "—";
-  return h("ul", { class: "changes" }, entries.map(([name, change]) => h("li", {}, name + ": " + (typeof change === "object" ? JSON.stringify(change) : String(change)))));
+  return h("ul", { class: "changes" }, entries.map(([name, change]) => h("li", {}, name + ": " + changeText(change))));
+}
+
+/** A change as [before, after]; a holder's personal field, withheld from this reader
+ * by the server, says so in words. */
+function changeText(change) {
+  if (change === "withheld") return t("audit_withheld");
+  return typeof change === "object" ? JSON.stringify(change) : String(change);
 }
 
 export async function render(context) {

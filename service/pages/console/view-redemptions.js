@@ -57,9 +57,16 @@ export async function render(context) {
     { label: t("purchase_amount"), cell: (r) => formatFen(r.purchase_amount), num: true },
     { label: t("discount_amount"), cell: (r) => formatFen(r.discount_amount), num: true },
     { label: t("status"), cell: (r) => h("span", { class: "status status-" + r.status }, status(r.status)) },
-    mayReverse ? { label: t("actions"), cell: (r) => (r.status === "completed" ? reverseControl(r, context) : formatTime(r.reversed_at)) } : null,
+    { label: t("reversal"), cell: (r) => (r.reversal ? reversalText(r.reversal) : "—") },
+    mayReverse ? { label: t("actions"), cell: (r) => (r.status === "completed" ? reverseControl(r, context) : "") } : null,
   ].filter(Boolean);
   return viewFrame("nav_redemptions", filterForm, table(columns, answer.data.items, t("nav_redemptions")), pager(route, answer.data.next_cursor));
+}
+
+/** When, by whom and why a redemption was reversed, as the audit log names the actor. */
+function reversalText(reversal) {
+  const actor = reversal.actor || {};
+  return t("reversal_by", { time: formatTime(reversal.created_at), actor: actor.display_name || actor.label || actor.id || "—", reason: reversal.reason || "—" });
 }
 
 /** The till filter: its options, or (null) a disabled choice asking for a partner first. */
