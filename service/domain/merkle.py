@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 HASH_SIZE = 32
 
@@ -35,7 +35,8 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
-class Node(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Node:
     """The complete subtree of leaves [index·2^level, (index+1)·2^level)."""
 
     level: int
