@@ -20,6 +20,7 @@ from service.api import (
     holders,
     jwks,
     keys,
+    ledger,
     me,
     offers,
     partners,
@@ -41,6 +42,7 @@ from service.app_keys import DSN, IMPORTS, KEY_CACHE, KEYRING, POOL, QR_POOL, SE
 from service.config import Settings
 from service.db.pool import create_pool
 from service.flows import housekeeping
+from service.flows import ledger as ledger_flow
 from service.flows.holder_imports import ImportJobs
 from service.flows.key_cache import KeyCache
 from service.flows.keyring import Keyring
@@ -112,6 +114,11 @@ def routes() -> list[web.AbstractRouteDef]:
         # reports
         web.get("/v1/reports/discounts", reports.discounts),
         web.get("/v1/reports/summary", reports.summary),
+        # the tamper-evident log (SPEC 9)
+        web.get("/v1/ledger/checkpoint", ledger.checkpoint),
+        web.get("/v1/ledger/entries", ledger.entries),
+        web.get("/v1/ledger/proofs/inclusion", ledger.inclusion_proof),
+        web.get("/v1/ledger/proofs/consistency", ledger.consistency_proof),
         # staff: people signing in with a cookie session (SPEC 7)
         web.post("/v1/staff-sessions", staff.sign_in),
         web.delete("/v1/staff-sessions/current", staff.sign_out),
@@ -145,6 +152,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app.cleanup_ctx.append(_qr_render_pool)
     app.cleanup_ctx.append(_housekeeping)
     app.cleanup_ctx.append(_holder_imports)
+    app.cleanup_ctx.append(_ledger_sequencer)
     if metrics.MULTIPROCESS:
         app.cleanup_ctx.append(_pool_gauges)
     return app
@@ -177,6 +185,16 @@ async def _holder_imports(app: web.Application) -> AsyncIterator[None]:
     app[IMPORTS] = ImportJobs(app[DSN])
     yield
     await app[IMPORTS].close()
+
+
+async def _ledger_sequencer(app: web.Application) -> AsyncIterator[None]:
+    """This process's turn at appending the ledger to the tamper-evident log and signing
+    checkpoints: one process at a time, under an advisory lock (service/flows/ledger.py)."""
+    task = asyncio.create_task(ledger_flow.run_sequencer(app[POOL], app[KEYRING], app[SETTINGS]))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 #: Seconds between refreshes of this worker's pool gauges in the shared metrics files.

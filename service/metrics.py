@@ -87,6 +87,18 @@ API_KEY_CACHE_LOOKUPS = Counter(
     "bypassed (the cache is not listening for key changes, so every key is read)",
     ["outcome"],
 )
+LEDGER_CONSISTENT = Gauge(
+    "youdai_ledger_consistent",
+    "1 while the stored log proves itself consistent with every checkpoint signed; 0 once "
+    "it does not, and the service has stopped signing (SPEC 9)",
+    multiprocess_mode="livemin",
+)
+LEDGER_CONSISTENT.set(1)
+LEDGER_SIZE = Gauge(
+    "youdai_ledger_size",
+    "Entries in the tamper-evident log",
+    multiprocess_mode="livemax",
+)
 POOL_SIZE = Gauge(
     "youdai_db_pool_connections",
     "Open connections in the database pools (all workers)",

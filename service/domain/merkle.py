@@ -118,6 +118,40 @@ def appended(
     return made
 
 
+def extend(
+    size: int, leaf_hashes: Sequence[bytes], frontier: Mapping[Node, bytes]
+) -> list[tuple[Node, bytes]]:
+    """The complete subtrees that appending `leaf_hashes` to a tree of `size` leaves
+    makes, given that tree's right edge (`nodes_of(0, size)`)."""
+    known = dict(frontier)
+    made: list[tuple[Node, bytes]] = []
+    for offset, digest in enumerate(leaf_hashes):
+        new = appended(size + offset, digest, known.__getitem__)
+        known.update(new)
+        made += new
+    return made
+
+
+def nodes_to_recheck(start: int, end: int, size: int) -> set[Node]:
+    """The stored complete subtrees a check of leaves [start, end) of a tree of `size`
+    leaves reads: every one inside the range, and every one above it (each with both of
+    its children), so that a sweep over all ranges rechecks every stored hash once."""
+    nodes = set()
+    level = 0
+    while (1 << level) <= end - start:
+        nodes |= {
+            Node(level, index)
+            for index in range(-(-start >> level), end >> level)  # ceil(start / 2^level)
+        }
+        level += 1
+    while (1 << level) <= size:
+        above = Node(level, start >> level)
+        if above.end <= size:
+            nodes |= {above, Node(level - 1, 2 * above.index), Node(level - 1, 2 * above.index + 1)}
+        level += 1
+    return nodes
+
+
 # --- proofs: which ranges, in the RFC's order ---------------------------------------
 
 

@@ -15,11 +15,14 @@ from service.domain.merkle import (
     Node,
     appended,
     consistency_ranges,
+    extend,
     inclusion_ranges,
     leaf_hash,
     mth,
     node_hash,
     nodes_for,
+    nodes_of,
+    nodes_to_recheck,
     range_hash,
     root_of,
     verify_consistency,
@@ -50,7 +53,7 @@ CT_ROOTS = [
 
 
 def stored_tree(leaf_hashes: list[bytes]) -> dict[Node, bytes]:
-    """Every complete subtree's hash, appended leaf by leaf as the sequencer does."""
+    """Every complete subtree's hash, appended leaf by leaf."""
     hashes: dict[Node, bytes] = {}
     for index, digest in enumerate(leaf_hashes):
         hashes.update(appended(index, digest, hashes.__getitem__))
@@ -175,3 +178,31 @@ def test_a_proof_at_any_size_needs_only_logarithmically_many_stored_hashes(
     depth = size.bit_length()
     assert len(nodes_for(inclusion_ranges(index, size))) <= 2 * depth
     assert len(nodes_for(consistency_ranges(old, size))) <= 3 * depth
+
+
+@settings(max_examples=100, deadline=None)
+@given(size=st.integers(min_value=0, max_value=200), more=st.integers(min_value=1, max_value=70))
+def test_extending_in_batches_from_the_right_edge_stores_the_same_tree(
+    size: int, more: int
+) -> None:
+    hashes = [leaf_hash(index.to_bytes(4, "big")) for index in range(size + more)]
+    before = stored_tree(hashes[:size])
+    frontier = {node: before[node] for node in nodes_of(0, size)}
+    made = dict(extend(size, hashes[size:], frontier))
+    assert {**before, **made} == stored_tree(hashes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(min_value=1, max_value=700), chunk_level=st.integers(0, 6))
+def test_a_sweep_over_every_chunk_rechecks_every_stored_hash_and_no_other(
+    size: int, chunk_level: int
+) -> None:
+    tree = stored_tree([leaf_hash(index.to_bytes(4, "big")) for index in range(size)])
+    chunk = 1 << chunk_level
+    read = set().union(
+        *(
+            nodes_to_recheck(start, min(start + chunk, size), size)
+            for start in range(0, size, chunk)
+        )
+    )
+    assert read == set(tree)

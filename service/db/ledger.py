@@ -1,0 +1,215 @@
+"""SQL of the tamper-evident log (migration 0016): the queue the ledger's triggers fill,
+the entries with their leaf text, the complete subtrees' hashes, the signed checkpoints,
+and why signing stopped, if it did."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from service.domain.ledger import Checkpoint, LedgerRecord, StoredEntry
+from service.domain.merkle import Node
+
+#: Arbitrary but fixed: the advisory lock of the one process that appends at a time.
+SEQUENCER_LOCK = 7_201_309_116
+
+
+async def try_lock_sequencer(conn: asyncpg.Connection) -> bool:
+    """The sequencer's lock for this transaction, if no other process holds it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SEQUENCER_LOCK))
+
+
+@dataclass(frozen=True, slots=True)
+class LogState:
+    size: int
+    halted_reason: str | None  # why signing stopped, if it did
+
+
+async def state(conn: asyncpg.Connection) -> LogState:
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT COALESCE(max(log_index) + 1, 0) FROM ledger_entries) AS size,
+               (SELECT reason FROM ledger_halts ORDER BY halted_at LIMIT 1) AS halted_reason
+        """
+    )
+    return LogState(**row)
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    seq: int
+    record: LedgerRecord
+
+
+#: A ledger row as the log records it, from the redemption or reversal whose id is
+#: `{source}.entry_id` (a reversal's voucher, offer and partner are its redemption's).
+_RECORD = """
+    CASE WHEN x.id IS NULL THEN 'redemption' ELSE 'reversal' END AS kind,
+    x.redemption_id, r.voucher_id, r.offer_id, r.partner_id, r.holder_category,
+    COALESCE(x.purchase_amount, r.purchase_amount) AS purchase_amount,
+    COALESCE(x.discount_amount, r.discount_amount) AS discount_amount,
+    COALESCE(x.created_at, r.created_at) AS created_at
+"""
+_RECORD_JOIN = """
+    LEFT JOIN reversals x ON x.id = {source}.entry_id
+    LEFT JOIN redemptions r ON r.id = COALESCE(x.redemption_id, {source}.entry_id)
+"""
+
+
+def _record(row: asyncpg.Record) -> LedgerRecord | None:
+    """None when the ledger row is gone (only a hand changing the database does that)."""
+    if row["voucher_id"] is None:
+        return None
+    return LedgerRecord(
+        id=row["entry_id"],
+        kind=row["kind"],
+        redemption_id=row["redemption_id"],
+        voucher_id=row["voucher_id"],
+        offer_id=row["offer_id"],
+        partner_id=row["partner_id"],
+        holder_category=row["holder_category"],
+        purchase_amount=row["purchase_amount"],
+        discount_amount=row["discount_amount"],
+        created_at=row["created_at"],
+    )
+
+
+async def queued(conn: asyncpg.Connection, limit: int) -> list[Queued]:
+    """The oldest queued entries, in queue order (a reversal always after its redemption:
+    it could only be written once the redemption had committed)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT q.seq, q.entry_id, {_RECORD}
+        FROM ledger_queue q {_RECORD_JOIN.format(source="q")}
+        ORDER BY q.seq
+        LIMIT $1
+        """,
+        limit,
+    )
+    queue = []
+    for row in rows:
+        record = _record(row)
+        assert record is not None, "a queued entry's ledger row is written with it"
+        queue.append(Queued(row["seq"], record))
+    return queue
+
+
+async def stored_entries(conn: asyncpg.Connection, start: int, end: int) -> list[StoredEntry]:
+    """Entries [start, end) as stored, each with the ledger row it was made from."""
+    rows = await conn.fetch(
+        f"""
+        SELECT e.log_index, e.leaf, e.entry_id, {_RECORD}
+        FROM ledger_entries e {_RECORD_JOIN.format(source="e")}
+        WHERE e.log_index >= $1 AND e.log_index < $2
+        ORDER BY e.log_index
+        """,
+        start,
+        end,
+    )
+    return [StoredEntry(row["log_index"], row["leaf"], _record(row)) for row in rows]
+
+
+async def queue_length(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM ledger_queue"))
+
+
+async def node_hashes(conn: asyncpg.Connection, nodes: Iterable[Node]) -> dict[Node, bytes]:
+    wanted = list(nodes)
+    rows = await conn.fetch(
+        """
+        SELECT n.level, n.idx, n.hash
+        FROM unnest($1::smallint[], $2::bigint[]) AS w (level, idx)
+        JOIN ledger_nodes n ON n.level = w.level AND n.idx = w.idx
+        """,
+        [node.level for node in wanted],
+        [node.index for node in wanted],
+    )
+    return {Node(row["level"], row["idx"]): row["hash"] for row in rows}
+
+
+async def append(
+    conn: asyncpg.Connection,
+    *,
+    entries: Sequence[tuple[int, str, str]],
+    nodes: Sequence[tuple[Node, bytes]],
+    consumed: Sequence[int],
+) -> None:
+    """Store entries (index, entry id, leaf) and the subtrees they complete and take them
+    off the queue: all in the caller's transaction."""
+    await conn.execute(
+        """
+        INSERT INTO ledger_entries (log_index, entry_id, leaf)
+        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+        """,
+        [entry[0] for entry in entries],
+        [entry[1] for entry in entries],
+        [entry[2] for entry in entries],
+    )
+    await conn.execute(
+        """
+        INSERT INTO ledger_nodes (level, idx, hash)
+        SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])
+        """,
+        [node.level for node, _ in nodes],
+        [node.index for node, _ in nodes],
+        [digest for _, digest in nodes],
+    )
+    await conn.execute("DELETE FROM ledger_queue WHERE seq = ANY($1::bigint[])", list(consumed))
+
+
+async def halt(conn: asyncpg.Connection, reason: str, now: datetime) -> None:
+    await conn.execute("INSERT INTO ledger_halts (halted_at, reason) VALUES ($1, $2)", now, reason)
+
+
+def _checkpoint(row: asyncpg.Record | None) -> Checkpoint | None:
+    if row is None:
+        return None
+    return Checkpoint(size=row["size"], root=row["root"], at=row["signed_at"], jws=row["jws"])
+
+
+async def latest_checkpoint(conn: asyncpg.Connection) -> Checkpoint | None:
+    return _checkpoint(
+        await conn.fetchrow(
+            "SELECT size, root, signed_at, jws FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
+        )
+    )
+
+
+async def checkpoints(conn: asyncpg.Connection) -> list[Checkpoint]:
+    rows = await conn.fetch(
+        "SELECT size, root, signed_at, jws FROM ledger_checkpoints ORDER BY size"
+    )
+    return [checkpoint for row in rows if (checkpoint := _checkpoint(row)) is not None]
+
+
+async def add_checkpoint(conn: asyncpg.Connection, checkpoint: Checkpoint) -> None:
+    await conn.execute(
+        "INSERT INTO ledger_checkpoints (size, root, signed_at, jws) VALUES ($1, $2, $3, $4)",
+        checkpoint.size,
+        checkpoint.root,
+        checkpoint.at,
+        checkpoint.jws,
+    )
+
+
+async def entries(conn: asyncpg.Connection, start: int, limit: int) -> list[tuple[int, str]]:
+    rows = await conn.fetch(
+        """
+        SELECT log_index, leaf FROM ledger_entries
+        WHERE log_index >= $1 ORDER BY log_index LIMIT $2
+        """,
+        start,
+        limit,
+    )
+    return [(row["log_index"], row["leaf"]) for row in rows]
+
+
+async def partner_of_entry(conn: asyncpg.Connection, index: int) -> str | None:
+    """The partner an entry belongs to (rule 5 for a partner's inclusion proofs)."""
+    value = await conn.fetchval(
+        "SELECT leaf::jsonb ->> 'partner_id' FROM ledger_entries WHERE log_index = $1", index
+    )
+    return None if value is None else str(value)

@@ -1,0 +1,224 @@
+"""The tamper-evident log (SPEC 9): appending the ledger to it, signing checkpoints, and
+the proofs anyone can check with a few lines of hashlib.
+
+Where the sequencer runs: in every serving process, as a loop of rounds (`sequence`). A
+round is one transaction that first takes a PostgreSQL advisory lock *for that
+transaction* (`pg_try_advisory_xact_lock`): exactly one process appends at a time, across
+workers and replicas, with no leader of our own to elect or fail over — when the process
+holding it dies, PostgreSQL ends its transaction and the next round anywhere takes over.
+What a round appends — entries, subtree hashes, the queue rows it consumed — commits
+together or not at all, so a crash mid-batch leaves no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from service import metrics
+from service.config import Settings
+from service.db import ledger as ledger_db
+from service.domain import merkle
+from service.domain.auth import Principal
+from service.domain.errors import ApiError, validation_error
+from service.domain.ledger import Checkpoint, first_difference, leaf_of, sign_checkpoint
+from service.domain.pagination import MAX_LIMIT
+from service.flows.keyring import Keyring
+
+log = logging.getLogger("youdai.ledger")
+
+#: Entries one round appends at the most (a round of 5 000 takes well under a second).
+BATCH = 5_000
+#: Seconds between rounds of each process: entries join the log within about this
+#: (SPEC 9 asks for 5 s), under load too, since a round takes a whole batch.
+ROUND_INTERVAL = 1.0
+#: Entries a round rechecks against their ledger rows and stored hashes (a complete
+#: subtree of 2^10 leaves): the whole log is swept again and again, a chunk a second.
+SWEEP_CHUNK = 1_024
+#: A new checkpoint is signed when entries arrived and the last one is this old (SPEC 9:
+#: at least once a minute while entries arrive).
+CHECKPOINT_INTERVAL = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    appended: int
+    size: int
+    signed: Checkpoint | None
+    consistent: bool
+    next_sweep: int = 0  # the chunk the next round rechecks
+
+
+async def sequence(
+    pool: asyncpg.Pool, keyring: Keyring, settings: Settings, now: datetime, sweep: int = 0
+) -> Round:
+    """One round: append what is queued (up to a batch), recheck chunk `sweep` of the
+    stored log, then sign a checkpoint if one is due. A process that does not get the
+    lock does nothing this round."""
+    async with pool.acquire() as conn, conn.transaction():
+        state = await ledger_db.state(conn)
+        if not await ledger_db.try_lock_sequencer(conn):
+            return Round(0, state.size, None, state.halted_reason is None, sweep)
+        batch = await ledger_db.queued(conn, BATCH)
+        size = state.size
+        if batch:
+            entries = [
+                (size + offset, queued.record.id, leaf_of(size + offset, queued.record))
+                for offset, queued in enumerate(batch)
+            ]
+            frontier = await ledger_db.node_hashes(conn, merkle.nodes_of(0, size))
+            made = merkle.extend(
+                size, [merkle.leaf_hash(leaf.encode()) for _, _, leaf in entries], frontier
+            )
+            size += len(batch)
+            await ledger_db.append(
+                conn, entries=entries, nodes=made, consumed=[queued.seq for queued in batch]
+            )
+        chunks = -(-size // SWEEP_CHUNK)
+        sweep = sweep % chunks if chunks else 0
+        consistent = state.halted_reason is None
+        signed = None
+        if consistent and chunks:
+            difference = await recheck(conn, sweep * SWEEP_CHUNK, (sweep + 1) * SWEEP_CHUNK, size)
+            if difference is not None:
+                consistent = await _halt(conn, difference, now)
+        if consistent:
+            signed, consistent = await _sign_if_due(conn, keyring, settings, size, now)
+    return Round(len(batch), size, signed, consistent, (sweep + 1) % max(chunks, 1))
+
+
+async def recheck(conn: asyncpg.Connection, start: int, end: int, size: int) -> str | None:
+    """What first differs in stored entries [start, end) of a log of `size`: their
+    leaves against the ledger rows, their hashes and the subtrees above them."""
+    end = min(end, size)
+    stored = await ledger_db.stored_entries(conn, start, end)
+    nodes = await ledger_db.node_hashes(conn, merkle.nodes_to_recheck(start, end, size))
+    return first_difference(start, end, stored, nodes)
+
+
+async def _sign_if_due(
+    conn: asyncpg.Connection, keyring: Keyring, settings: Settings, size: int, now: datetime
+) -> tuple[Checkpoint | None, bool]:
+    """Sign (size, root) if entries arrived since the last checkpoint and it is due —
+    never a root that the last signed one is not a prefix of: the stored log must still
+    prove itself consistent with it, else signing stops for good and says why."""
+    latest = await ledger_db.latest_checkpoint(conn)
+    if latest is not None and size < latest.size:
+        return None, await _halt(
+            conn, f"the log holds fewer entries than signed ({size} < {latest.size})", now
+        )
+    if size == 0 or (latest is not None and latest.size == size):
+        return None, True
+    if latest is not None and now - latest.at < CHECKPOINT_INTERVAL:
+        return None, True
+    ranges = [(0, size)]
+    if latest is not None:
+        ranges += merkle.consistency_ranges(latest.size, size)
+    hashes = await ledger_db.node_hashes(conn, merkle.nodes_for(ranges))
+    try:
+        root = merkle.range_hash(0, size, hashes)
+        proof = [merkle.range_hash(a, b, hashes) for a, b in ranges[1:]]
+    except KeyError:
+        return None, await _halt(conn, "stored subtree hashes are missing", now)
+    if latest is not None and not merkle.verify_consistency(
+        latest.size, size, latest.root, root, proof
+    ):
+        reason = f"the stored log is not consistent with the checkpoint of size {latest.size}"
+        return None, await _halt(conn, reason, now)
+    key = await keyring.signing_key(conn)
+    checkpoint = Checkpoint(size, root, now, sign_checkpoint(key, settings.issuer, size, root, now))
+    await ledger_db.add_checkpoint(conn, checkpoint)
+    return checkpoint, True
+
+
+async def _halt(conn: asyncpg.Connection, reason: str, now: datetime) -> bool:
+    log.error("ledger signing stopped: %s", reason, extra={"reason": reason})
+    await ledger_db.halt(conn, reason, now)
+    return False
+
+
+async def run_sequencer(pool: asyncpg.Pool, keyring: Keyring, settings: Settings) -> None:
+    """The loop of one process, until cancelled; a failed round is logged and retried.
+    After a full batch more may be waiting, so the next round starts at once."""
+    sweep = 0
+    while True:
+        full = False
+        try:
+            done = await sequence(pool, keyring, settings, datetime.now(UTC), sweep)
+            metrics.LEDGER_CONSISTENT.set(1 if done.consistent else 0)
+            metrics.LEDGER_SIZE.set(done.size)
+            full, sweep = done.appended == BATCH, done.next_sweep
+        except Exception:  # the database may be away; the next round tries again
+            log.warning("ledger round failed", exc_info=True)
+        if not full:
+            await asyncio.sleep(ROUND_INTERVAL)
+
+
+# --- reading the log --------------------------------------------------------------------
+
+
+async def latest_checkpoint(pool: asyncpg.Pool) -> Checkpoint:
+    async with pool.acquire() as conn:
+        checkpoint = await ledger_db.latest_checkpoint(conn)
+    if checkpoint is None:
+        raise ApiError("not_found", "The log has no signed checkpoint yet")
+    return checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    items: list[tuple[int, str]]
+    next_start: int | None
+
+
+async def entries(pool: asyncpg.Pool, start: int, limit: int) -> EntryPage:
+    async with pool.acquire() as conn:
+        rows = await ledger_db.entries(conn, start, min(limit, MAX_LIMIT) + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return EntryPage(rows, rows[-1][0] + 1 if more and rows else None)
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    index: int
+    size: int
+    leaf_hash: bytes
+    path: list[bytes]
+
+
+async def inclusion_proof(
+    pool: asyncpg.Pool, caller: Principal, index: int, size: int
+) -> InclusionProof:
+    """A partner caller may prove only its own entries; another's is not found."""
+    async with pool.acquire() as conn:
+        logged = (await ledger_db.state(conn)).size
+        if not 0 <= index < size:
+            raise validation_error("index", "must be below size")
+        if size > logged:
+            raise validation_error("size", f"the log holds {logged} entries")
+        partner = await ledger_db.partner_of_entry(conn, index)
+        if partner is None or not caller.can_see_partner(partner):
+            raise ApiError("not_found", "No such entry")
+        ranges = merkle.inclusion_ranges(index, size)
+        hashes = await ledger_db.node_hashes(
+            conn, {merkle.Node(0, index), *merkle.nodes_for(ranges)}
+        )
+    path = [merkle.range_hash(a, b, hashes) for a, b in ranges]
+    return InclusionProof(index, size, hashes[merkle.Node(0, index)], path)
+
+
+async def consistency_proof(pool: asyncpg.Pool, old_size: int, new_size: int) -> list[bytes]:
+    async with pool.acquire() as conn:
+        logged = (await ledger_db.state(conn)).size
+        if not 0 < old_size <= new_size:
+            raise validation_error("from", "must be at least 1 and at most `to`")
+        if new_size > logged:
+            raise validation_error("to", f"the log holds {logged} entries")
+        ranges = merkle.consistency_ranges(old_size, new_size)
+        hashes = await ledger_db.node_hashes(conn, merkle.nodes_for(ranges))
+    return [merkle.range_hash(a, b, hashes) for a, b in ranges]
