@@ -134,6 +134,30 @@ class SummaryQuerySchema(StrictSchema):
     to = _to_field()
 
 
+class StatementQuerySchema(StrictSchema):
+    year = fields.Integer(
+        validate=validate.Range(min=2000, max=2999),
+        metadata={"description": "A calendar year (or give `from` and `to`)."},
+    )
+    from_ = _from_field()
+    to = _to_field()
+
+
+class StatementSchema(Schema):
+    statement = fields.String(
+        required=True,
+        metadata={
+            "description": "A compact JWS (EdDSA, `typ` yd-statement+jwt, `kid` of the JWKS) "
+            "whose payload holds `iss`, `period` {from, to, timezone, starts_at, "
+            "ends_before}, `final`, `generated_at`, `currency`, the summary's `partners`, "
+            "`holders`, `vouchers_issued`, the report's `redemptions`, `reversals`, "
+            "`purchase_total`, `discount_total`, `by_holder_category`, `by_partner` and "
+            "`log` {size, root, first_index, last_index}. `youdai verify-statement` checks "
+            "it with the JWKS and the exported entries alone."
+        },
+    )
+
+
 class PartnerCountsSchema(Schema):
     enrolled = fields.Integer(
         required=True, metadata={"description": "Enrolled by the end of the period."}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from aiohttp import web
 
@@ -11,14 +11,18 @@ from schemas.report_files import to_csv, to_xlsx
 from schemas.reports import (
     DiscountReportQuerySchema,
     DiscountReportSchema,
+    StatementQuerySchema,
+    StatementSchema,
     SummaryQuerySchema,
     SummarySchema,
 )
 from service.api.http import json_response, operation, principal, read_query
-from service.app_keys import POOL, SETTINGS
+from service.app_keys import KEYRING, POOL, SETTINGS
 from service.domain.auth import Role
+from service.domain.errors import validation_error
 from service.domain.reports import MEDIA_TYPES, filename, negotiate, parse_group_by, period_of
 from service.flows import reports as reports_flow
+from service.flows import statement as statement_flow
 
 TAGS = ["reports"]
 
@@ -26,6 +30,8 @@ _discounts_query = DiscountReportQuerySchema()
 _summary_query = SummaryQuerySchema()
 _report_out = DiscountReportSchema()
 _summary_out = SummarySchema()
+_statement_query = StatementQuerySchema()
+_statement_out = StatementSchema()
 
 _FILE_HEADERS = {
     "Content-Disposition": {
@@ -122,3 +128,33 @@ async def summary(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         headline = await reports_flow.summary(conn, period, tz)
     return json_response(_summary_out.dump(headline))
+
+
+@operation(
+    "The signed statement of a period: the figures an auditor checks with a public key",
+    roles=[Role.ADMIN],
+    tags=TAGS,
+    query=StatementQuerySchema,
+    responses={200: StatementSchema},
+    problems=["conflict"],
+)
+async def statement(request: web.Request) -> web.Response:
+    """`year`, or `from`/`to` (calendar dates in the programme's time zone). Its figures
+    are those of GET /v1/reports/summary and GET /v1/reports/discounts for the same period,
+    fen for fen; its log holds every entry of the period. A period not yet over is stated
+    as of now, with `final: false`. `conflict` when the stored log no longer proves itself
+    consistent with the checkpoints signed before (nothing is signed then)."""
+    query = read_query(request, _statement_query)
+    settings = request.app[SETTINGS]
+    now = datetime.now(UTC)
+    first: date | None = query.get("from_")
+    last: date | None = query.get("to")
+    if "year" in query:
+        if first or last:
+            raise validation_error("year", "give either year or from/to")
+        first, last = date(query["year"], 1, 1), date(query["year"], 12, 31)
+    period = period_of(first, last, now, settings.timezone)
+    signed = await statement_flow.statement(
+        request.app[POOL], request.app[KEYRING], settings, period, now
+    )
+    return json_response(_statement_out.dump({"statement": signed}))

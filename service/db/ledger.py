@@ -22,6 +22,31 @@ async def try_lock_sequencer(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SEQUENCER_LOCK))
 
 
+async def lock_sequencer(conn: asyncpg.Connection) -> None:
+    """The sequencer's lock for this session, waiting for the round that holds it: taken
+    before a transaction starts, so that its snapshot sees every round that ended."""
+    await conn.execute("SELECT pg_advisory_lock($1)", SEQUENCER_LOCK)
+
+
+async def unlock_sequencer(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", SEQUENCER_LOCK)
+
+
+async def index_span(
+    conn: asyncpg.Connection, start: datetime, end: datetime
+) -> tuple[int | None, int | None]:
+    """The first and last log index of the entries made in [start, end)."""
+    row = await conn.fetchrow(
+        """
+        SELECT min(log_index), max(log_index) FROM ledger_entries
+        WHERE created_at >= $1 AND created_at < $2
+        """,
+        start,
+        end,
+    )
+    return row[0], row[1]
+
+
 @dataclass(frozen=True, slots=True)
 class LogState:
     size: int
@@ -133,20 +158,21 @@ async def node_hashes(conn: asyncpg.Connection, nodes: Iterable[Node]) -> dict[N
 async def append(
     conn: asyncpg.Connection,
     *,
-    entries: Sequence[tuple[int, str, str]],
+    entries: Sequence[tuple[int, LedgerRecord, str]],
     nodes: Sequence[tuple[Node, bytes]],
     consumed: Sequence[int],
 ) -> None:
-    """Store entries (index, entry id, leaf) and the subtrees they complete and take them
+    """Store entries (index, record, leaf) and the subtrees they complete and take them
     off the queue: all in the caller's transaction."""
     await conn.execute(
         """
-        INSERT INTO ledger_entries (log_index, entry_id, leaf)
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+        INSERT INTO ledger_entries (log_index, entry_id, leaf, created_at)
+        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
         """,
-        [entry[0] for entry in entries],
-        [entry[1] for entry in entries],
-        [entry[2] for entry in entries],
+        [index for index, _, _ in entries],
+        [record.id for _, record, _ in entries],
+        [leaf for _, _, leaf in entries],
+        [record.created_at for _, record, _ in entries],
     )
     await conn.execute(
         """

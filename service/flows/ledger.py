@@ -63,21 +63,7 @@ async def sequence(
         state = await ledger_db.state(conn)
         if not await ledger_db.try_lock_sequencer(conn):
             return Round(0, state.size, None, state.halted_reason is None, sweep)
-        batch = await ledger_db.queued(conn, BATCH)
-        size = state.size
-        if batch:
-            entries = [
-                (size + offset, queued.record.id, leaf_of(size + offset, queued.record))
-                for offset, queued in enumerate(batch)
-            ]
-            frontier = await ledger_db.node_hashes(conn, merkle.nodes_of(0, size))
-            made = merkle.extend(
-                size, [merkle.leaf_hash(leaf.encode()) for _, _, leaf in entries], frontier
-            )
-            size += len(batch)
-            await ledger_db.append(
-                conn, entries=entries, nodes=made, consumed=[queued.seq for queued in batch]
-            )
+        appended, size = await append_queued(conn, state.size, BATCH)
         chunks = -(-size // SWEEP_CHUNK)
         sweep = sweep % chunks if chunks else 0
         consistent = state.halted_reason is None
@@ -87,8 +73,28 @@ async def sequence(
             if difference is not None:
                 consistent = await _halt(conn, difference, now)
         if consistent:
-            signed, consistent = await _sign_if_due(conn, keyring, settings, size, now)
-    return Round(len(batch), size, signed, consistent, (sweep + 1) % max(chunks, 1))
+            signed, consistent = await sign_if_due(conn, keyring, settings, size, now)
+    return Round(appended, size, signed, consistent, (sweep + 1) % max(chunks, 1))
+
+
+async def append_queued(conn: asyncpg.Connection, size: int, limit: int) -> tuple[int, int]:
+    """Append up to `limit` queued entries to a log of `size` (the caller holds the
+    sequencer's lock); (how many, the new size)."""
+    batch = await ledger_db.queued(conn, limit)
+    if not batch:
+        return 0, size
+    entries = [
+        (size + offset, queued.record, leaf_of(size + offset, queued.record))
+        for offset, queued in enumerate(batch)
+    ]
+    frontier = await ledger_db.node_hashes(conn, merkle.nodes_of(0, size))
+    made = merkle.extend(
+        size, [merkle.leaf_hash(leaf.encode()) for _, _, leaf in entries], frontier
+    )
+    await ledger_db.append(
+        conn, entries=entries, nodes=made, consumed=[queued.seq for queued in batch]
+    )
+    return len(batch), size + len(batch)
 
 
 async def recheck(conn: asyncpg.Connection, start: int, end: int, size: int) -> str | None:
@@ -100,12 +106,19 @@ async def recheck(conn: asyncpg.Connection, start: int, end: int, size: int) -> 
     return first_difference(start, end, stored, nodes)
 
 
-async def _sign_if_due(
-    conn: asyncpg.Connection, keyring: Keyring, settings: Settings, size: int, now: datetime
+async def sign_if_due(
+    conn: asyncpg.Connection,
+    keyring: Keyring,
+    settings: Settings,
+    size: int,
+    now: datetime,
+    *,
+    at_once: bool = False,
 ) -> tuple[Checkpoint | None, bool]:
-    """Sign (size, root) if entries arrived since the last checkpoint and it is due —
-    never a root that the last signed one is not a prefix of: the stored log must still
-    prove itself consistent with it, else signing stops for good and says why."""
+    """Sign (size, root) if entries arrived since the last checkpoint and it is due (or
+    `at_once`) — never a root that the last signed one is not a prefix of: the stored log
+    must still prove itself consistent with it, else signing stops for good and says why.
+    (The checkpoint signed, if any; whether the log is consistent.)"""
     latest = await ledger_db.latest_checkpoint(conn)
     if latest is not None and size < latest.size:
         return None, await _halt(
@@ -113,7 +126,7 @@ async def _sign_if_due(
         )
     if size == 0 or (latest is not None and latest.size == size):
         return None, True
-    if latest is not None and now - latest.at < CHECKPOINT_INTERVAL:
+    if latest is not None and now - latest.at < CHECKPOINT_INTERVAL and not at_once:
         return None, True
     ranges = [(0, size)]
     if latest is not None:

@@ -45,10 +45,17 @@ async def discount_report(
 async def summary(conn: asyncpg.Connection, period: Period, tz: ZoneInfo) -> dict[str, Any]:
     """The programme's headline for a period (SummarySchema's fields); its totals are
     the discount report's, read in the same snapshot."""
-    start, end = period.instants(tz)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        counts, by_category = await reports_db.summary_counts(conn, start, end)
-        report = await discount_report(conn, None, period, ())
+        return await summary_in_snapshot(conn, period, tz)
+
+
+async def summary_in_snapshot(
+    conn: asyncpg.Connection, period: Period, tz: ZoneInfo
+) -> dict[str, Any]:
+    """`summary`, in the caller's repeatable-read transaction."""
+    start, end = period.instants(tz)
+    counts, by_category = await reports_db.summary_counts(conn, start, end)
+    report = await discount_report(conn, None, period, ())
     categories = {
         category: by_category.get(category, {"enrolled": 0, "active": 0})
         for category in PARTNER_CATEGORIES

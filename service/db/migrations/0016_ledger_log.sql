@@ -12,13 +12,16 @@ CREATE TABLE ledger_queue (
     entry_id text NOT NULL UNIQUE  -- a redemption's or a reversal's id
 );
 
--- The leaf is the exact canonical JSON text that was hashed.
+-- The leaf is the exact canonical JSON text that was hashed; created_at is the ledger
+-- row's, beside it so a period's entries are found by index (the annual statement).
 CREATE TABLE ledger_entries (
     log_index   bigint PRIMARY KEY CHECK (log_index >= 0),
     entry_id    text NOT NULL UNIQUE,
     leaf        text NOT NULL,
+    created_at  timestamptz NOT NULL,
     appended_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX ledger_entries_created_idx ON ledger_entries (created_at, log_index);
 
 -- The hash of each complete subtree: leaves [idx·2^level, (idx+1)·2^level). Level 0 holds
 -- the leaf hashes. A root or a proof reads O(log² n) of these, never the whole tree.

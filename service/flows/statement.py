@@ -1,0 +1,98 @@
+"""The signed statement of a period (SPEC 9): the programme's figures, exactly those of
+the summary and the discounts report, with the log that holds every entry behind them.
+
+Its figures and its log are read in one snapshot: the statement first waits for the
+sequencer's lock (so no round is half seen), appends whatever is still queued, signs a
+checkpoint of the log as it then is, and reads the reports in the same repeatable-read
+transaction — so every redemption the figures count is an entry of the log it names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import jwt
+
+from service.config import Settings
+from service.db import ledger as ledger_db
+from service.domain.errors import ApiError
+from service.domain.ledger import b64, rfc3339_utc
+from service.domain.reports import MEASURES, Period
+from service.domain.statement import STATEMENT_TYP
+from service.flows import reports as reports_flow
+from service.flows.keyring import Keyring
+from service.flows.ledger import append_queued, sign_if_due
+
+
+async def statement(
+    pool: asyncpg.Pool, keyring: Keyring, settings: Settings, period: Period, now: datetime
+) -> str:
+    """The statement of `period` as a compact JWS; `final` once the period is over."""
+    tz = settings.timezone
+    starts_at, ends_before = period.instants(tz)
+    async with pool.acquire() as conn:
+        await ledger_db.lock_sequencer(conn)
+        try:
+            async with conn.transaction(isolation="repeatable_read"):
+                state = await ledger_db.state(conn)
+                if state.halted_reason is not None:
+                    raise ApiError(
+                        "conflict",
+                        "The stored log no longer proves itself consistent with what was "
+                        f"signed ({state.halted_reason}): no statement is signed",
+                    )
+                size = state.size
+                while True:
+                    appended, size = await append_queued(conn, size, 5_000)
+                    if not appended:
+                        break
+                checkpoint, consistent = await sign_if_due(
+                    conn, keyring, settings, size, now, at_once=True
+                )
+                if not consistent:
+                    raise ApiError("conflict", "The stored log no longer proves itself consistent")
+                latest = checkpoint or await ledger_db.latest_checkpoint(conn)
+                headline = await reports_flow.summary_in_snapshot(conn, period, tz)
+                categories = await reports_flow.discount_report(conn, None, period, ("category",))
+                partners = await reports_flow.discount_report(conn, None, period, ("partner",))
+                first_index, last_index = await ledger_db.index_span(conn, starts_at, ends_before)
+                key = await keyring.signing_key(conn)
+        finally:
+            await ledger_db.unlock_sequencer(conn)
+    claims: dict[str, Any] = {
+        "iss": settings.issuer,
+        "period": {
+            "from": period.first.isoformat(),
+            "to": period.last.isoformat(),
+            "timezone": tz.key,
+            "starts_at": rfc3339_utc(starts_at),
+            "ends_before": rfc3339_utc(ends_before),
+        },
+        "final": ends_before <= now,
+        "generated_at": rfc3339_utc(now),
+        "currency": headline["currency"],
+        "partners": headline["partners"],
+        "holders": headline["holders"],
+        "vouchers_issued": headline["vouchers_issued"],
+        **{measure: categories["totals"][measure] for measure in MEASURES},
+        "by_holder_category": {
+            row["category"]: {m: row[m] for m in MEASURES} for row in categories["rows"]
+        },
+        "by_partner": [
+            {"partner_id": row["partner_id"], "name": row["partner_name"]}
+            | {m: row[m] for m in MEASURES}
+            for row in partners["rows"]
+        ],
+        "log": {
+            "size": size,
+            "root": b64(latest.root) if latest is not None else None,
+            "first_index": first_index,
+            "last_index": last_index,
+        },
+    }
+    assert key.private_key is not None
+    return jwt.encode(
+        claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid, "typ": STATEMENT_TYP}
+    )
