@@ -509,6 +509,39 @@ def test_bureau_admin_enrols_a_holder_and_imports_a_bad_then_a_good_csv(
     expect(page.get_by_role("link", name=cards[0])).to_be_visible()
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_csv_saved_as_gbk_is_refused_with_the_advice_to_save_it_as_csv_utf8(
+    live_app: LiveApp, open_desk: Any, lang: str
+) -> None:
+    """The console sends the file as it is: a GBK file (Excel's "CSV" on Chinese
+    Windows) is refused by the server with its advice, and no holder is created (never
+    one named U+FFFD)."""
+    page = open_desk(locale="zh-CN" if lang == "zh" else "en-US")
+    sign_in(page, staff(live_app, "bureau_admin"), lang=lang)
+    card = unique("GBK").upper()
+    gbk = (
+        "card_number,category,display_name,region,valid_until,pin\r\n"
+        f"{card},veteran,王建国,东城街道,2030-12-31,204816\r\n"
+    ).encode("gbk")
+    page.goto("/console/holders/import")
+    page.set_input_files("#csv-file", {"name": "持证人.csv", "mimeType": "text/csv", "buffer": gbk})
+    page.get_by_role("button", name=ui("import_start", lang)).click()
+    errors = page.locator("#import-outcome tbody tr")
+    expect(errors).to_have_count(1)
+    expect(errors.first).to_contain_text('"CSV UTF-8"')
+    expect(errors.first).to_contain_text("另存为" if lang == "zh" else "Save As")
+    expect(page.locator("#import-outcome")).to_contain_text(ui("import_nothing_written", lang))
+    page.screenshot(path=str(SHOTS / f"{lang}-laptop-holders-import-gbk.png"), full_page=True)
+    stored = live_app.run(
+        lambda conn: conn.fetchval(
+            "SELECT count(*) FROM holders WHERE card_number = $1 OR display_name LIKE $2",
+            card,
+            "%\ufffd%",
+        )
+    )
+    assert stored == 0
+
+
 # -- redemptions, reports, audit ----------------------------------------------------------
 
 

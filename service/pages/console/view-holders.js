@@ -117,10 +117,11 @@ function importPage() {
     outcome.replaceChildren();
     const file = input.files && input.files[0];
     if (!file) return showProblem(form, { code: "validation_error", errors: [{ field: "file", message: t("csv_choose") }] });
-    const text = await file.text();
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
-    const answer = await api("POST", "/v1/holders/import", { text: text, contentType: "text/csv" });
+    // The file as it is: decoding it here would turn a GBK file into U+FFFD and store
+    // that; the server refuses a file that is not UTF-8 with its advice (SPEC 7).
+    const answer = await api("POST", "/v1/holders/import", { raw: file, contentType: "text/csv" });
     if (!answer.ok) {
       button.disabled = false;
       if (Array.isArray(answer.problem.errors) && answer.problem.errors.some((e) => e.line !== undefined)) {
