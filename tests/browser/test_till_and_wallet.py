@@ -472,6 +472,51 @@ def test_the_wallet_warns_before_the_last_pin_attempt(phone: Any, live_app: Live
     expect(warning).to_have_text(ui("last_attempt"))
 
 
+def test_the_pin_attempt_that_locks_the_card_says_so_and_whom_to_call(
+    phone: Any, live_app: LiveApp
+) -> None:
+    card, _ = holder(live_app)
+    for _ in range(4):
+        sign_in(phone, card, pin="111111")
+        expect(phone.locator("#sign-in-problem")).to_have_text(ui("sign_in_wrong"))
+    sign_in(phone, card, pin="111111")  # the fifth wrong PIN locks the card
+    locked = ui("card_locked_call", minutes=15, phone=HELP_PHONE)
+    expect(phone.locator("#sign-in-problem")).to_have_text(locked)
+    expect(phone.locator("#last-attempt")).to_be_hidden()
+    phone.screenshot(path=OUTPUT / "wallet-locked.png", full_page=True)
+    sign_in(phone, card)  # the right PIN while locked: the same words
+    expect(phone.locator("#sign-in-problem")).to_have_text(locked)
+
+
+def test_a_voucher_of_a_paused_offer_says_why_in_words_and_shows_no_qr(
+    phone: Any, live_app: LiveApp
+) -> None:
+    from service.flows import offers as offers_flow
+
+    card, holder_id = holder(live_app)
+
+    async def arrange(conn: Any) -> str:
+        partner = await make_partner(conn, name="暂停中的商户", category="retail")
+        offer = await make_offer(conn, partner, title="暂停的优惠")
+        await make_voucher(conn, SETTINGS, holder_id, offer)
+        await offers_flow.change(conn, None, offer, {"status": "paused"})
+        return offer
+
+    live_app.run(arrange)
+    sign_in(phone, card)
+    voucher = phone.locator("#vouchers li", has_text="暂停的优惠")
+    voucher.get_by_role("button", name=ui("show_qr")).click()
+    expect(phone.locator("#voucher-status")).to_have_text(ui("blocked_offer_inactive"))
+    expect(phone.locator("#qr")).to_be_hidden()
+    expect(phone.locator("#qr-caption")).to_be_hidden()
+    expect(phone.locator("#code-box")).to_be_hidden()
+    expect(phone.locator("#refresh")).to_be_hidden()
+    phone.screenshot(path=OUTPUT / "wallet-offer-paused.png", full_page=True)
+    phone.get_by_role("button", name=ui("other_language")).click()
+    expect(phone.locator("#voucher-status")).to_have_text(ui("blocked_offer_inactive", "en"))
+    phone.screenshot(path=OUTPUT / "wallet-offer-paused-en.png", full_page=True)
+
+
 def test_the_wallet_says_whom_to_call(phone: Any) -> None:
     phone.goto("/wallet")
     link = phone.get_by_role("link", name=HELP_PHONE)
