@@ -223,6 +223,11 @@ def test_axe_finds_nothing_serious_in_any_state_of_the_wallet(
     expect(phone.locator("#voucher-done")).to_be_visible(timeout=15_000)
     states["used up"] = serious_violations(phone, axe_source)
     phone.click("#text-size")
+    phone.get_by_role("button", name=ui("back")).click()
+    used_up = phone.locator("#vouchers li.card-used_up")
+    expect(used_up).to_be_visible()
+    states["home with a used-up voucher"] = serious_violations(phone, axe_source)
+    phone.screenshot(path=OUTPUT / "wallet-used-up-card.png", full_page=True)
     assert states == {state: [] for state in states}
 
 

@@ -439,8 +439,10 @@
 
   /** Why a voucher shows no QR code: in the wallet's own words where it has them. */
   function stoppedText(problem) {
-    const key = "blocked_" + problem.code;
-    return Y.t(key) !== key ? Y.t(key) : Y.problemText(problem);
+    if (problem.code === "offer_inactive") return Y.t("blocked_offer_inactive");
+    if (problem.code === "partner_inactive") return Y.t("blocked_partner_inactive");
+    if (problem.code === "holder_ineligible") return Y.t("blocked_holder_ineligible");
+    return Y.problemText(problem);
   }
 
   /** Fetch a new QR image; the old one stays on screen until the new one is ready. */
