@@ -135,6 +135,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = settings.with_overrides(**overrides)
+    if args.demo:
+        from service.demo import demo_settings
+
+        settings = demo_settings(settings)
     return_large_allocations_to_the_system()
     # Until the server installs its own handlers, SIGTERM still stops the embedded
     # database on the way out (the `with` below), instead of leaving it running.

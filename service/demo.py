@@ -24,6 +24,19 @@ from service.flows import keys as keys_flow
 from service.flows import offers as offers_flow
 from service.flows import partners as partners_flow
 
+#: The help number the wallet shows in a demo when YOUDAI_HELP_PHONE is unset (SPEC 5:
+#: the wallet says whom to call, also when a card locks), so the demo shows what holders
+#: see. A made-up number in the demo partners' range, never a real hotline.
+DEMO_HELP_PHONE = "010-6400-0000"
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The settings `serve --demo` runs with: a configured help number stays."""
+    if settings.help_phone:
+        return settings
+    return settings.with_overrides(help_phone=DEMO_HELP_PHONE)
+
+
 #: pg_advisory_xact_lock key of the demo loader ("youdai" "demo").
 _LOCK = 0x796F_6461_6964_656D & 0x7FFF_FFFF_FFFF_FFFF
 _MARKER = ("demo.load", "demo", "demo")
@@ -308,6 +321,9 @@ def _printout(
     holder = HOLDERS[0]
     offers = sum(len(partner["offers"]) for partner in PARTNERS)
     url = base_url(settings)
+    help_phone = settings.help_phone or "none (set YOUDAI_HELP_PHONE)"
+    if settings.help_phone == DEMO_HELP_PHONE:
+        help_phone += "   (a demo number: set YOUDAI_HELP_PHONE)"
     if loaded_now:
         head = (
             f"Demo data loaded: {len(PARTNERS)} partners, {offers} offers, "
@@ -325,6 +341,7 @@ def _printout(
             f"  API docs      {url}/docs",
             f"  scanner page  {url}/scan",
             f"  wallet page   {url}/wallet",
+            f"  help phone    {help_phone}",
             "Keys are shown only once: keep them.",
         ]
     )

@@ -17,6 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import cache
+from html import escape
 from pathlib import Path
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from service.api.pages import (
     _asset,
     negotiate_language,
 )
+from service.app_keys import SETTINGS
 from service.domain.errors import ApiError
 from service.pages import CONSOLE_DIR
 
@@ -90,9 +92,16 @@ def build(directory: Path = CONSOLE_DIR) -> Built:
 
 
 @cache
-def console_page(language: str) -> Asset:
+def console_page(language: str, timezone: str = "Asia/Shanghai") -> Asset:
+    """The page in one language, with the programme's time zone (YOUDAI_TIMEZONE) in a
+    meta tag: times and dates are shown in it, whatever the browser's own zone."""
     html = (CONSOLE_DIR / "console.html").read_text(encoding="utf-8")
     html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
+    html = html.replace(
+        '<meta name="youdai-timezone" content="Asia/Shanghai">',
+        f'<meta name="youdai-timezone" content="{escape(timezone)}">',
+        1,
+    )
     built = build()
     for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')
@@ -108,7 +117,8 @@ def console_page(language: str) -> Asset:
 
 def _serve(request: web.Request) -> web.Response:
     language = negotiate_language(request.headers.get("Accept-Language"))
-    return _answer(request, console_page(language), PAGE_CACHE, Vary="Accept-Language")
+    page = console_page(language, request.app[SETTINGS].timezone.key)
+    return _answer(request, page, PAGE_CACHE, Vary="Accept-Language")
 
 
 @operation(

@@ -199,7 +199,18 @@ async def fresh_token(request: web.Request) -> vouchers_flow.Minted:
         )
 
 
-TOKEN_PROBLEMS = ["not_found", "voucher_used_up", "voucher_expired", "voucher_revoked"]
+#: A voucher that cannot be used now gets no token (SPEC 4.2): the rule it breaks, in
+#: the till's order.
+TOKEN_PROBLEMS = [
+    "not_found",
+    "partner_inactive",
+    "voucher_revoked",
+    "voucher_expired",
+    "voucher_used_up",
+    "holder_inactive",
+    "holder_ineligible",
+    "offer_inactive",
+]
 
 
 @operation(
@@ -300,7 +311,9 @@ async def voucher_barcode_svg(request: web.Request) -> web.Response:
     else:
         async with request.app[POOL].acquire() as conn:
             voucher = await own_voucher(request, conn)
-            expires_at = await vouchers_flow.live_code_expiry(conn, voucher, given)
+            expires_at = await vouchers_flow.live_code_expiry(
+                conn, request.app[SETTINGS], voucher, given
+            )
         code = given
     image = await request.app[QR_POOL].render(barcodes.code128_svg, code)
     return web.Response(

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
-from service.api.staff_session import SAFE_METHODS, staff_session_caller
+from service.api.staff_session import staff_session_caller
 from service.app_keys import KEY_CACHE, POOL, SETTINGS
 from service.domain.errors import ApiError, validation_error
 from service.domain.keys import looks_like_key
@@ -266,16 +266,17 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     """
     op = operation_of(request.match_info.handler)
     if op is None or not op.roles:
-        # A route anyone may call never reads Authorization (SPEC 4.1): a stale or
-        # garbage header must not break /healthz, the pages or sign-in. A live staff
-        # cookie still needs its CSRF token on an unsafe method (SPEC 7): a page of
-        # another site must not sign a signed-in person in or out of anything.
-        if request.method not in SAFE_METHODS and "Authorization" not in request.headers:
-            await staff_session_caller(request)
+        # A route anyone may call reads neither Authorization (SPEC 4.1: a stale or
+        # garbage header must not break /healthz, the pages or sign-in) nor the staff
+        # cookie: the request is not authenticated by it, so its CSRF check does not
+        # apply (SPEC 7: a console session never breaks the wallet's sign-in in the
+        # same browser). Another site cannot post to these routes anyway: the cookie
+        # is SameSite=Strict and their JSON bodies need a CORS preflight.
         return await handler(request)
     secret = bearer_secret(request)
     if secret is None:
-        # No Authorization header: a staff session cookie may name the caller (SPEC 7).
+        # No Authorization header: a staff session cookie may name the caller (SPEC 7),
+        # and then an unsafe method needs the session's CSRF token.
         staff = await staff_session_caller(request)
         if staff is not None:
             request[PRINCIPAL_KEY] = staff

@@ -248,6 +248,14 @@ def _read_rows(
             yield HolderRow(line=line, **values)
 
 
+#: Said of a file that is not UTF-8 (most often a CSV saved by Excel on Chinese Windows,
+#: which writes GBK): in both languages, since a spreadsheet's menus may be in either.
+NOT_UTF8 = (
+    'is not UTF-8 text: save it as "CSV UTF-8" (Excel: File > Save As) and send it again'
+    ' / 文件不是 UTF-8 编码：请另存为"CSV UTF-8"格式（Excel：文件 > 另存为）后重新导入'
+)
+
+
 def _not_utf8(data: bytes) -> FieldError:
     """The error for a file that is not UTF-8, on the line of its first bad byte."""
     try:
@@ -256,7 +264,7 @@ def _not_utf8(data: bytes) -> FieldError:
     except UnicodeDecodeError as error:
         start = error.start
     line = data[:start].count(b"\n") + 1
-    return FieldError("file", "is not UTF-8 text (save it as CSV UTF-8)", line=line)
+    return FieldError("file", NOT_UTF8, line=line)
 
 
 def _header_errors(names: list[str]) -> list[FieldError]:

@@ -61,6 +61,30 @@ def check_claim(facts: Eligibility, now: datetime, tz: ZoneInfo) -> None:
     check_offer(facts, now)
 
 
+def check_usable_now(
+    facts: Eligibility,
+    voucher_status: str,
+    uses_left: int,
+    expires_at: datetime,
+    now: datetime,
+    tz: ZoneInfo,
+) -> None:
+    """SPEC 4.2: a voucher that cannot be used now gets no token, QR code or voucher
+    code; the holder is told the first rule it breaks, in the till's order (partner,
+    voucher, holder, offer), so the wallet and the till name the same reason."""
+    if facts.partner_status != "active":
+        raise ApiError("partner_inactive", "The partner is not active in the programme")
+    status = effective_status(voucher_status, expires_at, now)
+    if status == "revoked":
+        raise ApiError("voucher_revoked", "The voucher has been revoked")
+    if status == "expired":
+        raise ApiError("voucher_expired", "The voucher has expired")
+    if status == "used_up" or uses_left <= 0:
+        raise ApiError("voucher_used_up", "The voucher has no uses left")
+    check_holder(facts, now, tz)
+    check_offer(facts, now)
+
+
 def voucher_expiry(
     claimed_at: datetime, valid_days: int | None, offer_ends_at: datetime | None, tz: ZoneInfo
 ) -> datetime:

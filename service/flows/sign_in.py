@@ -60,16 +60,16 @@ async def sign_in(
                 raise _locked(attempts["locked_until"])
             await verify_pin_off_loop(await _decoy_hash(), pin)
             # Recorded (the transaction commits), then refused below.
-            await sessions_db.record_wrong_pin_for_unknown_card(conn, card)
+            counted = await sessions_db.record_wrong_pin_for_unknown_card(conn, card)
             await record_failed_sign_in(conn, address, datetime.now(UTC))
-            refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
+            refusal = _wrong_pin(counted["locked_until"])
         elif holder["locked"]:
             raise _locked(holder["locked_until"])
         elif not await verify_pin_off_loop(holder["pin_hash"], pin):
             # Recorded (the transaction commits), then refused below.
-            await sessions_db.record_wrong_pin(conn, holder["id"])
+            counted = await sessions_db.record_wrong_pin(conn, holder["id"])
             await record_failed_sign_in(conn, address, datetime.now(UTC))
-            refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
+            refusal = _wrong_pin(counted["locked_until"])
         else:
             await sessions_db.clear_wrong_pins(conn, holder["id"])
             now = datetime.now(UTC)
@@ -87,6 +87,15 @@ async def sign_in(
     if refusal is not None:
         raise refusal
     return token, expires_at
+
+
+def _wrong_pin(locked_until: datetime | None) -> ApiError:
+    """A wrong PIN's answer: the one that locks the card says so at once (SPEC 5: the
+    wallet tells the holder the card is locked and whom to call), for a real card and an
+    unknown one alike."""
+    if locked_until is not None and locked_until > datetime.now(UTC):
+        return _locked(locked_until)
+    return ApiError("unauthenticated", WRONG_CREDENTIALS)
 
 
 def _locked(until: datetime) -> ApiError:

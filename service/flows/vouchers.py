@@ -17,16 +17,15 @@ from service.domain import codes, tokens
 from service.domain.auth import HolderSession, Principal
 from service.domain.errors import ApiError
 from service.domain.pagination import Page, PageRequest, page_of
-from service.domain.vouchers import Eligibility, check_claim, effective_status, voucher_expiry
+from service.domain.vouchers import (
+    Eligibility,
+    check_claim,
+    check_usable_now,
+    effective_status,
+    voucher_expiry,
+)
 from service.flows import holders as holders_flow
 from service.flows.keyring import Keyring
-
-#: What a holder is told when their voucher cannot be shown at a till.
-_DEAD_VOUCHER = {
-    "used_up": ("voucher_used_up", "The voucher has no uses left"),
-    "expired": ("voucher_expired", "The voucher has expired"),
-    "revoked": ("voucher_revoked", "The voucher has been revoked"),
-}
 
 
 def eligibility_of(row: Mapping[str, Any]) -> Eligibility:
@@ -137,9 +136,7 @@ async def mint_token(
 ) -> Minted:
     """A fresh short-lived token for a usable voucher, and its voucher code (SPEC 8),
     which replaces the voucher's earlier code."""
-    status = effective_status(voucher.status, voucher.expires_at, datetime.now(UTC))
-    if status in _DEAD_VOUCHER:
-        raise ApiError(*_DEAD_VOUCHER[status])
+    await check_usable(conn, settings, voucher)
     key = await keyring.signing_key(conn)
     token, expires_at = tokens.mint(
         key,
@@ -156,8 +153,27 @@ async def mint_token(
     raise ApiError("conflict", "No voucher code could be drawn; open the voucher again")
 
 
-async def live_code_expiry(conn: asyncpg.Connection, voucher: HeldVoucher, code: str) -> datetime:
-    """When `code` stops being valid, if it is the voucher's live code; else not_found."""
+async def check_usable(conn: asyncpg.Connection, settings: Settings, voucher: HeldVoucher) -> None:
+    """409 with the rule's code when the voucher cannot be used now (its offer paused or
+    ended, its partner suspended, …): nothing is minted or drawn for it (SPEC 4.2)."""
+    facts = await vouchers_db.eligibility_facts(conn, voucher.holder_id, voucher.offer_id)
+    assert facts is not None  # the voucher's own offer and holder
+    check_usable_now(
+        eligibility_of(facts),
+        voucher.status,
+        voucher.uses_left,
+        voucher.expires_at,
+        datetime.now(UTC),
+        settings.timezone,
+    )
+
+
+async def live_code_expiry(
+    conn: asyncpg.Connection, settings: Settings, voucher: HeldVoucher, code: str
+) -> datetime:
+    """When `code` stops being valid, if it is the voucher's live code and the voucher
+    can be used now; else not_found, or the rule it breaks."""
+    await check_usable(conn, settings, voucher)
     if not codes.is_code(code):
         raise ApiError("not_found", "This is not the voucher's code")
     expires_at = await voucher_codes_db.live_expiry(conn, voucher.id, codes.digest(code))

@@ -227,6 +227,23 @@ async def test_only_utf8_text_csv_is_accepted(
     assert problem["code"] == "unsupported_media_type"
 
 
+@pytest.mark.parametrize("encoding", ["gbk", "utf-16"])
+async def test_a_file_that_is_not_utf8_is_refused_with_the_advice_and_never_stored(
+    client: TestClient, admin: dict, db: asyncpg.Connection, encoding: str
+) -> None:
+    """Excel on Chinese Windows saves "CSV" as GBK: never stored as U+FFFD, the advice
+    to save it as "CSV UTF-8" given in both languages, on the line of the first bad byte."""
+    text = "\r\n".join([HEADER, *ROWS]) + "\r\n"
+    before = await db.fetchval("SELECT count(*) FROM holders")
+    problem = await post_import(client, admin, text.encode(encoding), expect=422)
+    assert problem["code"] == "validation_error"
+    [error] = problem["errors"]
+    assert (error["field"], error["line"]) == ("file", 1 if encoding == "utf-16" else 2)
+    assert '"CSV UTF-8"' in error["message"] and "另存为" in error["message"]
+    assert await db.fetchval("SELECT count(*) FROM holders") == before
+    assert await db.fetchval("SELECT count(*) FROM holders WHERE display_name LIKE '%\ufffd%'") == 0
+
+
 async def test_a_file_over_16_mib_is_refused(client: TestClient, admin: dict) -> None:
     filler = "YD-0001,veteran,王建国,东城街道,2030-12-31,204816\r\n" * 400_000
     data = HEADER.encode() + b"\r\n" + filler.encode()

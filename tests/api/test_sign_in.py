@@ -44,8 +44,13 @@ async def test_unknown_card_and_wrong_pin_get_the_same_answer(client: TestClient
 
 async def test_five_wrong_pins_lock_the_card_even_for_the_right_pin(client: TestClient, db) -> None:
     await make_holder(db, card_number=CARD, pin=PIN)
-    for _ in range(5):
+    for _ in range(4):
         assert (await sign_in(client, pin="000000")).status == 401
+    # The wrong PIN that locks the card says so (SPEC 5), not "wrong PIN" once more.
+    locking = await sign_in(client, pin="000000")
+    assert locking.status == 429
+    assert (await locking.json())["code"] == "too_many_attempts"
+    assert 14 * 60 < int(locking.headers["Retry-After"]) <= 15 * 60
     locked = await sign_in(client)
     assert locked.status == 429
     assert (await locked.json())["code"] == "too_many_attempts"
@@ -87,7 +92,7 @@ async def test_lockout_is_counted_in_the_database_across_processes(
     answers = await asyncio.gather(
         *(sign_in(app_client, pin="000000") for app_client in [client, other] * 5)
     )
-    assert sorted(a.status for a in answers) == [401] * 5 + [429] * 5
+    assert sorted(a.status for a in answers) == [401] * 4 + [429] * 6  # the 5th locks
     assert (await sign_in(other)).status == 429
     assert (await sign_in(client)).status == 429
     count = await db.fetchval("SELECT failed_pin_count FROM holders WHERE card_number = $1", CARD)
@@ -111,7 +116,7 @@ async def test_the_lockout_does_not_tell_a_real_card_from_an_unknown_one(
         answers[card].append((locked.status, locked.headers.get("Retry-After") is not None))
         answers[card].append({k: v for k, v in (await locked.json()).items()})
     assert answers[CARD] == answers["NO-SUCH-CARD"]
-    assert answers[CARD][:6] == [401] * 5 + [429]
+    assert answers[CARD][:6] == [401] * 4 + [429] * 2
     assert answers[CARD][6] == (429, True)
 
 

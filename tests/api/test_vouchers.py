@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import jwt
+import pytest
 from aiohttp.test_utils import TestClient
 
 from service.domain.tokens import TOKEN_TYP
@@ -200,3 +201,104 @@ async def test_admin_issues_a_voucher_at_the_service_desk(client: TestClient, ad
         "/v1/vouchers", json={"holder_id": "hld_x", "offer_id": offer}, headers=admin
     )
     assert missing.status == 404
+
+
+async def _pause_offer(db, ids: dict) -> None:
+    from service.flows import offers as offers_flow
+
+    await offers_flow.change(db, None, ids["offer"], {"status": "paused"})
+
+
+async def _end_offer(db, ids: dict) -> None:
+    from service.flows import offers as offers_flow
+
+    await offers_flow.change(db, None, ids["offer"], {"status": "ended"})
+
+
+async def _suspend_partner(db, ids: dict) -> None:
+    from service.flows import partners as partners_flow
+
+    await partners_flow.change(db, None, ids["partner"], {"status": "suspended"})
+
+
+async def _suspend_holder(db, ids: dict) -> None:
+    from service.flows import holders as holders_flow
+
+    await holders_flow.change(db, None, ids["holder"], {"status": "suspended"})
+
+
+async def _close_offer_to_the_category(db, ids: dict) -> None:
+    await db.execute(
+        "UPDATE offers SET eligible_categories = '{disabled_veteran}' WHERE id = $1", ids["offer"]
+    )
+
+
+async def _revoke_voucher(db, ids: dict) -> None:
+    await db.execute("UPDATE vouchers SET status = 'revoked' WHERE id = $1", ids["voucher"])
+
+
+async def _expire_voucher(db, ids: dict) -> None:
+    await db.execute(
+        "UPDATE vouchers SET expires_at = now() - interval '1 minute' WHERE id = $1",
+        ids["voucher"],
+    )
+
+
+async def _use_up_voucher(db, ids: dict) -> None:
+    await db.execute(
+        "UPDATE vouchers SET uses_left = 0, status = 'used_up' WHERE id = $1", ids["voucher"]
+    )
+
+
+UNUSABLE = {
+    "offer paused": (_pause_offer, "offer_inactive"),
+    "offer ended": (_end_offer, "offer_inactive"),
+    "partner suspended": (_suspend_partner, "partner_inactive"),
+    "holder suspended": (_suspend_holder, "holder_inactive"),
+    "holder no longer eligible": (_close_offer_to_the_category, "holder_ineligible"),
+    "voucher revoked": (_revoke_voucher, "voucher_revoked"),
+    "voucher expired": (_expire_voucher, "voucher_expired"),
+    "voucher used up": (_use_up_voucher, "voucher_used_up"),
+}
+SHOWN_AS = ("token", "qr.png", "qr.svg", "barcode.svg")
+
+
+@pytest.mark.parametrize("state", list(UNUSABLE))
+async def test_a_voucher_that_cannot_be_used_now_gets_no_token_qr_or_barcode(
+    client: TestClient, db, state: str
+) -> None:
+    """SPEC 4.2: the four answer 409 with the rule's code, and no voucher code is drawn."""
+    partner = await make_partner(db)
+    offer = await make_offer(db, partner)
+    holder, headers = await session_for(client, db)
+    claimed = await client.post("/v1/me/vouchers", json={"offer_id": offer}, headers=headers)
+    voucher = (await claimed.json())["id"]
+    live = await client.get(f"/v1/me/vouchers/{voucher}/token", headers=headers)
+    code = (await live.json())["code"]
+    code_row = "SELECT code_hash, expires_at FROM voucher_codes WHERE voucher_id = $1"
+    code_before = await db.fetchrow(code_row, voucher)
+    arrange, expected = UNUSABLE[state]
+    await arrange(db, {"partner": partner, "offer": offer, "holder": holder, "voucher": voucher})
+    for path in (*SHOWN_AS, f"barcode.svg?code={code}"):
+        response = await client.get(f"/v1/me/vouchers/{voucher}/{path}", headers=headers)
+        assert response.status == 409, (path, await response.text())
+        problem = await response.json()
+        assert problem["code"] == expected, (path, problem)
+        assert response.content_type == "application/problem+json"
+    assert await db.fetchrow(code_row, voucher) == code_before  # nothing minted
+
+
+async def test_a_paused_offer_resumed_shows_its_vouchers_again(client: TestClient, db) -> None:
+    from service.flows import offers as offers_flow
+
+    offer = await make_offer(db, await make_partner(db))
+    _, headers = await session_for(client, db)
+    claimed = await client.post("/v1/me/vouchers", json={"offer_id": offer}, headers=headers)
+    voucher = (await claimed.json())["id"]
+    await offers_flow.change(db, None, offer, {"status": "paused"})
+    paused = await client.get(f"/v1/me/vouchers/{voucher}/qr.svg", headers=headers)
+    assert paused.status == 409
+    await offers_flow.change(db, None, offer, {"status": "active"})
+    for path in SHOWN_AS:
+        response = await client.get(f"/v1/me/vouchers/{voucher}/{path}", headers=headers)
+        assert response.status == 200, (path, await response.text())

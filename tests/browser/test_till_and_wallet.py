@@ -223,6 +223,11 @@ def test_axe_finds_nothing_serious_in_any_state_of_the_wallet(
     expect(phone.locator("#voucher-done")).to_be_visible(timeout=15_000)
     states["used up"] = serious_violations(phone, axe_source)
     phone.click("#text-size")
+    phone.get_by_role("button", name=ui("back")).click()
+    used_up = phone.locator("#vouchers li.card-used_up")
+    expect(used_up).to_be_visible()
+    states["home with a used-up voucher"] = serious_violations(phone, axe_source)
+    phone.screenshot(path=OUTPUT / "wallet-used-up-card.png", full_page=True)
     assert states == {state: [] for state in states}
 
 
@@ -373,6 +378,108 @@ def test_the_till_reverses_any_of_its_redemptions_of_today(
     expect(rows.nth(0).get_by_role("button", name=ui("reverse_this"))).to_be_visible()
 
 
+def test_a_refusal_stays_until_the_next_scan_and_typing_does_not_replace_it(
+    till: Any, live_app: LiveApp, shop: dict[str, str]
+) -> None:
+    open_till(till, shop["scanner"])
+    scanned = token(live_app, shop["service"])
+    live_app.run(
+        lambda conn: conn.execute(
+            "UPDATE vouchers SET status = 'revoked' WHERE status = 'active' AND offer_id = $1",
+            shop["service"],
+        )
+    )
+    scan(till, scanned)
+    outcome = till.locator("#outcome[data-kind=problem]")
+    expect(outcome).to_contain_text(problem("voucher_revoked"))
+    refusal = outcome.text_content()
+    # The cashier types: a wrong key, an amount, Enter, Enter in the amount field.
+    till.keyboard.type("35")
+    till.keyboard.press("Enter")
+    till.focus("#amount")
+    till.keyboard.type("abc")
+    till.keyboard.press("Enter")
+    till.focus("#code")
+    till.keyboard.press("Enter")
+    till.wait_for_timeout(1500)  # nothing else arrives a moment later either
+    assert till.locator("#outcome").text_content() == refusal
+    expect(till.locator("#outcome")).to_have_attribute("data-kind", "problem")
+    expect(till.locator("#code")).to_be_focused()
+    # The next scan replaces it.
+    scan(till, token(live_app, shop["priced"]))
+    amount_asked(till)
+    expect(till.locator("#outcome")).not_to_contain_text(problem("voucher_revoked"))
+
+
+def _clock(iso: str) -> str:
+    """A redemption's time of day to the second, in the programme time zone."""
+    return datetime.fromisoformat(iso).astimezone(SETTINGS.timezone).strftime("%H:%M:%S")
+
+
+def test_todays_list_tells_entries_apart_by_the_second_and_the_receipt_reference(
+    till: Any, live_app: LiveApp
+) -> None:
+    async def arrange(conn: Any) -> dict[str, str]:
+        partner = await make_partner(conn, name="小票商店", category="retail")
+        offer = await make_offer(conn, partner, title="到店礼遇", kind="service", nominal_value=300)
+        return {"offer": offer, "scanner": await make_key(conn, Role.SCANNER, partner)}
+
+    shop = live_app.run(arrange)
+    open_till(till, shop["scanner"])
+    for reference in ("R-20261206-0001", ""):
+        scan(till, token(live_app, shop["offer"]))
+        expect(till.locator("#preview")).to_be_visible()
+        if reference:
+            till.fill("#reference", reference)
+        till.click("#confirm")
+        expect(till.locator("#outcome[data-kind=success]")).to_be_visible()
+        expect(till.locator("#reference")).to_have_value("")  # nothing carried over
+    stored = live_app.run(
+        lambda conn: conn.fetch(
+            "SELECT reference, created_at FROM redemptions WHERE offer_id = $1 "
+            "ORDER BY created_at DESC",
+            shop["offer"],
+        )
+    )
+    assert [r["reference"] for r in stored] == ["", "R-20261206-0001"]
+    rows = till.locator("#today-list li")
+    expect(rows).to_have_count(2)
+    for row, redemption in zip(rows.all(), stored, strict=True):
+        expect(row).to_contain_text(_clock(redemption["created_at"].isoformat()))
+    expect(rows.nth(1)).to_contain_text(ui("today_reference", reference="R-20261206-0001"))
+    expect(rows.nth(0)).not_to_contain_text("·")  # no receipt number, none shown
+    till.screenshot(path=OUTPUT / "scan-today.png", full_page=True)
+
+
+def test_the_reverse_buttons_of_a_narrow_till_keep_their_text_on_one_line(
+    phone: Any, live_app: LiveApp, shop: dict[str, str]
+) -> None:
+    open_till(phone, shop["scanner"])
+    scan(phone, token(live_app, shop["service"]))
+    expect(phone.locator("#preview")).to_be_visible()
+    phone.click("#confirm")
+    expect(phone.locator("#outcome[data-kind=success]")).to_be_visible()
+    buttons = phone.locator("#today-list button")
+    expect(buttons.first).to_be_visible()
+    phone.screenshot(path=OUTPUT / "scan-today-360.png", full_page=True)
+    for lang in ("zh", "en"):
+        expect(buttons.first).to_have_text(ui("reverse_this", lang))
+        lines = buttons.first.evaluate(
+            """b => {
+              const style = getComputedStyle(b);
+              const size = parseFloat(style.fontSize);
+              const normal = style.lineHeight === "normal";
+              const line = normal ? 1.25 * size : parseFloat(style.lineHeight);
+              const content = b.clientHeight - parseFloat(style.paddingTop)
+                - parseFloat(style.paddingBottom);
+              return content / line;
+            }"""
+        )
+        assert lines < 1.5, f"{lang}: the button's text takes {lines:.1f} lines"
+        if lang == "zh":
+            phone.get_by_role("button", name=ui("other_language")).click()
+
+
 # --- the wallet -----------------------------------------------------------------------------
 
 
@@ -470,6 +577,51 @@ def test_the_wallet_warns_before_the_last_pin_attempt(phone: Any, live_app: Live
         if attempt < 4:
             expect(warning).to_be_hidden()
     expect(warning).to_have_text(ui("last_attempt"))
+
+
+def test_the_pin_attempt_that_locks_the_card_says_so_and_whom_to_call(
+    phone: Any, live_app: LiveApp
+) -> None:
+    card, _ = holder(live_app)
+    for _ in range(4):
+        sign_in(phone, card, pin="111111")
+        expect(phone.locator("#sign-in-problem")).to_have_text(ui("sign_in_wrong"))
+    sign_in(phone, card, pin="111111")  # the fifth wrong PIN locks the card
+    locked = ui("card_locked_call", minutes=15, phone=HELP_PHONE)
+    expect(phone.locator("#sign-in-problem")).to_have_text(locked)
+    expect(phone.locator("#last-attempt")).to_be_hidden()
+    phone.screenshot(path=OUTPUT / "wallet-locked.png", full_page=True)
+    sign_in(phone, card)  # the right PIN while locked: the same words
+    expect(phone.locator("#sign-in-problem")).to_have_text(locked)
+
+
+def test_a_voucher_of_a_paused_offer_says_why_in_words_and_shows_no_qr(
+    phone: Any, live_app: LiveApp
+) -> None:
+    from service.flows import offers as offers_flow
+
+    card, holder_id = holder(live_app)
+
+    async def arrange(conn: Any) -> str:
+        partner = await make_partner(conn, name="暂停中的商户", category="retail")
+        offer = await make_offer(conn, partner, title="暂停的优惠")
+        await make_voucher(conn, SETTINGS, holder_id, offer)
+        await offers_flow.change(conn, None, offer, {"status": "paused"})
+        return offer
+
+    live_app.run(arrange)
+    sign_in(phone, card)
+    voucher = phone.locator("#vouchers li", has_text="暂停的优惠")
+    voucher.get_by_role("button", name=ui("show_qr")).click()
+    expect(phone.locator("#voucher-status")).to_have_text(ui("blocked_offer_inactive"))
+    expect(phone.locator("#qr")).to_be_hidden()
+    expect(phone.locator("#qr-caption")).to_be_hidden()
+    expect(phone.locator("#code-box")).to_be_hidden()
+    expect(phone.locator("#refresh")).to_be_hidden()
+    phone.screenshot(path=OUTPUT / "wallet-offer-paused.png", full_page=True)
+    phone.get_by_role("button", name=ui("other_language")).click()
+    expect(phone.locator("#voucher-status")).to_have_text(ui("blocked_offer_inactive", "en"))
+    phone.screenshot(path=OUTPUT / "wallet-offer-paused-en.png", full_page=True)
 
 
 def test_the_wallet_says_whom_to_call(phone: Any) -> None:

@@ -208,3 +208,31 @@ async def test_serve_demo_loads_once_and_prints_keys_card_and_urls_that_work(
     assert preview["discount_amount"] > 0
     assert preview["purchase_amount"] == 12800
     assert again["discount_amount"] == preview["discount_amount"]
+
+
+def _meta_help_phone(html: str) -> str:
+    match = re.search(r'<meta name="youdai-help-phone" content="([^"]*)">', html)
+    assert match, "the wallet page has no help-phone meta tag"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("configured", ["", "010-6551 2345"], ids=["unset", "configured"])
+async def test_serve_demo_gives_the_wallet_a_help_number_unless_one_is_configured(
+    tmp_path: Path, database_url: str, configured: str
+) -> None:
+    """SPEC 5: the wallet says whom to call (a locked card included); a demo shows it
+    with a demo number, and never replaces the bureau's own."""
+    from service.demo import DEMO_HELP_PHONE
+
+    env = cli_env(YOUDAI_DATA_DIR=str(tmp_path / "data"), DATABASE_URL=database_url)
+    if configured:
+        env["YOUDAI_HELP_PHONE"] = configured
+    server = DemoServer(env, free_port(), tmp_path / "demo.log")
+    try:
+        async with aiohttp.ClientSession() as session:
+            await server.wait_ready(session)
+            async with session.get(server.values["wallet"]) as answer:
+                shown = _meta_help_phone(await answer.text())
+    finally:
+        server.stop()
+    assert shown == (configured or DEMO_HELP_PHONE)

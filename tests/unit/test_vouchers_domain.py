@@ -15,7 +15,7 @@ import pytest
 from service.domain import pins, totp
 from service.domain.errors import ApiError
 from service.domain.reports import MEASURES, totals
-from service.domain.vouchers import Eligibility, check_claim, voucher_expiry
+from service.domain.vouchers import Eligibility, check_claim, check_usable_now, voucher_expiry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: 23:30 in Shanghai on 2025-06-10 is still 2025-06-10 15:30 UTC.
@@ -136,3 +136,33 @@ def test_a_malformed_pin_hash_never_matches_and_is_rehashed() -> None:
     assert pins.verify_pin("not a hash", "246810") is False
     assert pins.needs_rehash("not a hash") is True
     assert pins.needs_rehash(pins.hash_pin("246810")) is False
+
+
+def _not_usable(facts: Eligibility, status: str = "active", uses_left: int = 1) -> str | None:
+    try:
+        check_usable_now(facts, status, uses_left, NOW + timedelta(hours=1), NOW, SHANGHAI)
+    except ApiError as refused:
+        return refused.code
+    return None
+
+
+def test_a_voucher_is_usable_now_only_when_no_rule_of_the_till_would_refuse_it() -> None:
+    """SPEC 4.2: no token for a voucher the till would refuse; the first rule in the
+    till's order (partner, voucher, holder, offer) names why."""
+    assert _not_usable(OPEN) is None
+    assert _not_usable(replace(OPEN, offer_status="paused")) == "offer_inactive"
+    assert _not_usable(replace(OPEN, offer_status="ended")) == "offer_inactive"
+    assert _not_usable(replace(OPEN, offer_ends_at=NOW)) == "offer_inactive"
+    assert _not_usable(replace(OPEN, holder_category="other")) == "holder_ineligible"
+    assert _not_usable(replace(OPEN, holder_status="suspended")) == "holder_inactive"
+    assert _not_usable(OPEN, status="revoked") == "voucher_revoked"
+    assert _not_usable(OPEN, status="used_up", uses_left=0) == "voucher_used_up"
+    # Everything broken at once: the partner first, then the voucher, then the holder.
+    broken = replace(
+        OPEN, partner_status="suspended", offer_status="paused", holder_status="revoked"
+    )
+    assert _not_usable(broken, status="revoked") == "partner_inactive"
+    assert (
+        _not_usable(replace(broken, partner_status="active"), status="revoked") == "voucher_revoked"
+    )
+    assert _not_usable(replace(broken, partner_status="active")) == "holder_inactive"

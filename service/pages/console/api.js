@@ -1,7 +1,10 @@
 /* Calls of the /v1 API with the staff session: the cookie `youdai_staff` goes along
  * (same origin) and every call but GET/HEAD carries X-CSRF-Token, the token of the
- * sign-in answer (kept in sessionStorage: gone when the tab closes).
+ * sign-in answer (kept in sessionStorage: gone when the tab closes). Accept-Language
+ * follows the console's language, so the server's words come in the one shown.
  */
+
+import { language } from "./i18n.js";
 
 const CSRF_KEY = "youdai.console.csrf";
 let onSignedOut = null;
@@ -33,18 +36,19 @@ export function withQuery(path, params) {
 /**
  * Call the API. Resolves (never rejects) to {ok, status, data, problem, response};
  * a failed connection is the client-side problem `network_error`.
- * Options: body (JSON), text + contentType (raw body), query, quiet (no sign-out on 401).
+ * Options: body (JSON), raw + contentType (a File or Blob, sent byte for byte: the
+ * server judges its encoding), query, quiet (no sign-out on 401).
  */
 export async function api(method, path, options) {
   const opts = options || {};
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", "Accept-Language": language() === "en" ? "en" : "zh-CN" };
   let body;
   if (opts.body !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(opts.body);
-  } else if (opts.text !== undefined) {
-    headers["Content-Type"] = opts.contentType || "text/plain";
-    body = opts.text;
+  } else if (opts.raw !== undefined) {
+    headers["Content-Type"] = opts.contentType || "application/octet-stream";
+    body = opts.raw;
   }
   if (method !== "GET" && method !== "HEAD") {
     const token = csrfToken();

@@ -153,9 +153,11 @@ export function say(element, text, kind) {
 /** A table: columns [{label, cell(item) → node or text, num?}], with an empty-list line. */
 export function table(columns, items, caption) {
   if (!items.length) return h("p", { class: "empty" }, t("list_empty"));
+  // A wide table scrolls sideways in its box: the box takes the keyboard focus (arrow
+  // keys scroll it) and is named after the table.
   return h(
     "div",
-    { class: "table-wrap" },
+    { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption || t("table") },
     h(
       "table",
       {},
@@ -175,11 +177,17 @@ export function viewFrame(titleKey, ...children) {
   return [h("h1", { id: "view-title", tabindex: "-1" }, t(titleKey)), ...children];
 }
 
-/** A short date-time in the programme's time zone (Asia/Shanghai). */
+/** The programme's time zone (YOUDAI_TIMEZONE, in the page's meta tag), never the browser's. */
+export function timeZone() {
+  const meta = document.querySelector('meta[name="youdai-timezone"]');
+  return (meta && meta.content) || "Asia/Shanghai";
+}
+
+/** A short date-time in the programme's time zone. */
 export function formatTime(iso) {
   if (!iso) return "";
   const parts = new Intl.DateTimeFormat("en-CA", {
-    timeZone: "Asia/Shanghai",
+    timeZone: timeZone(),
     year: "numeric",
     month: "2-digit",
     day: "2-digit",
@@ -189,6 +197,25 @@ export function formatTime(iso) {
   }).formatToParts(new Date(iso));
   const get = (type) => (parts.find((p) => p.type === type) || {}).value;
   return `${get("year")}-${get("month")}-${get("day")} ${get("hour")}:${get("minute")}`;
+}
+
+/** How far the programme's wall clock is ahead of UTC at the instant `ms`, in ms. */
+function zoneOffset(ms) {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone: timeZone(), year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date(ms));
+  const get = (type) => Number((parts.find((p) => p.type === type) || {}).value);
+  return Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"), get("second")) - ms;
+}
+
+/** A YYYY-MM-DD date as the instant its day starts in the programme's time zone (RFC 3339). */
+export function startOfLocalDay(isoDate) {
+  const [y, m, d] = isoDate.split("-").map(Number);
+  const wall = Date.UTC(y, m - 1, d);
+  let instant = wall - zoneOffset(wall);
+  instant = wall - zoneOffset(instant); // the offset at that instant (a DST change that day)
+  return new Date(instant).toISOString().replace(".000Z", "Z");
 }
 
 /** An instant as the calendar date it falls on in the programme's time zone. */

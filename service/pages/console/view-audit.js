@@ -6,6 +6,7 @@ import { api } from "./api.js";
 import { field, formatTime, h, table, viewFrame } from "./dom.js";
 import { problemText, t } from "./i18n.js";
 import { filters, listQuery, pager } from "./lists.js";
+import { formatFen } from "./money.js";
 
 const ENTITIES = ["partner", "api_key", "offer", "holder", "voucher", "redemption", "staff"];
 
@@ -19,17 +20,34 @@ function actor(event) {
   return h("span", { class: "actor" }, (event.actor_role || "") + " ", h("code", {}, event.actor_id || "—"));
 }
 
+/** Fields of the API's bodies that hold money (integer fen, with "currency" beside them). */
+const MONEY_FIELDS = new Set([
+  "amount_off", "fixed_price", "nominal_value", "min_purchase", "max_discount", "budget", "spent",
+  "purchase_amount", "discount_amount", "payable_amount", "discount_total", "amount",
+  "amount_given_back",
+]);
+
+/** One value of a change as people read it: money in yuan, instants in the programme's zone. */
+function shown(name, value) {
+  if (value === null || value === undefined || value === "") return "—";
+  if (MONEY_FIELDS.has(name) && Number.isInteger(value)) return formatFen(value);
+  if (typeof value === "string" && /_at$/.test(name) && !Number.isNaN(Date.parse(value))) return formatTime(value);
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** field → [before, after] as "field: before → after" (a value alone as it is). */
 function changes(event) {
   const entries = Object.entries(event.changes || {});
   if (!entries.length) return "—";
-  return h("ul", { class: "changes" }, entries.map(([name, change]) => h("li", {}, name + ": " + changeText(change))));
-}
-
-/** A change as [before, after]; a holder's personal field, withheld from this reader
- * by the server, says so in words. */
-function changeText(change) {
-  if (change === "withheld") return t("audit_withheld");
-  return typeof change === "object" ? JSON.stringify(change) : String(change);
+  return h("ul", { class: "changes" }, entries.map(([name, change]) => {
+    // A holder's personal field, withheld from this reader by the server, says so in words.
+    const text = change === "withheld" ? t("audit_withheld")
+      : Array.isArray(change) && change.length === 2
+        ? shown(name, change[0]) + " → " + shown(name, change[1])
+        : shown(name, change);
+    return h("li", {}, name + ": " + text);
+  }));
 }
 
 export async function render(context) {

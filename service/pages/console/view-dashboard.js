@@ -5,7 +5,7 @@
 
 import { api, listAll } from "./api.js";
 import { columnChart, barChart } from "./charts.js";
-import { h, viewFrame } from "./dom.js";
+import { h, timeZone, viewFrame } from "./dom.js";
 import { problemText, t } from "./i18n.js";
 import { PARTNER_CATEGORIES, partnerCategory } from "./labels.js";
 import { formatFen } from "./money.js";
@@ -13,7 +13,7 @@ import { can } from "./roles.js";
 import { go, href } from "./router.js";
 
 function thisYear() {
-  return Number(new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric" }).format(new Date()));
+  return Number(new Intl.DateTimeFormat("en-CA", { timeZone: timeZone(), year: "numeric" }).format(new Date()));
 }
 
 function figure(key, text, id) {

@@ -100,7 +100,60 @@ async function detail(context) {
     message,
     actions.length ? h("div", { class: "actions" }, actions) : null,
     holder.status === "revoked" ? null : h("p", { class: "hint" }, t("revoke_holder_hint")),
+    holder.status === "revoked" ? null : editForm(holder, context),
+    holder.status === "revoked" ? null : pinForm(holder),
   ];
+}
+
+/** Correct the name and region, renew the card (a new valid_until): PATCH what changed. */
+function editForm(holder, context) {
+  const form = h("form", { class: "panel", id: "holder-edit-form", novalidate: true },
+    h("h2", {}, t("holder_edit")),
+    h("p", { class: "hint" }, t("holder_edit_hint")),
+    h("div", { class: "row" },
+      field({ name: "display_name", label: t("display_name"), value: holder.display_name, required: true, attrs: { maxlength: 100 } }),
+      field({ name: "region", label: t("region"), value: holder.region, attrs: { maxlength: 100 } }),
+      field({ name: "valid_until", label: t("valid_until"), type: "date", value: holder.valid_until, required: true, hint: t("valid_until_hint") })),
+    formProblem(),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("save"))));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const body = {};
+    for (const name of ["display_name", "region", "valid_until"]) {
+      if (value(form, name) !== (holder[name] || "")) body[name] = value(form, name);
+    }
+    const errors = ["display_name", "valid_until"].filter((name) => !value(form, name)).map((name) => ({ field: name, message: t("required") }));
+    if (errors.length) return showProblem(form, { code: "validation_error", errors: errors });
+    const answer = Object.keys(body).length
+      ? await api("PATCH", "/v1/holders/" + encodeURIComponent(holder.id), { body: body })
+      : { ok: true };
+    if (!answer.ok) return showProblem(form, answer.problem);
+    await context.rerender();
+    const saved = document.getElementById("holder-edit-form");
+    if (saved) say(saved.querySelector(".form-problem"), t("holder_saved"), "ok");
+  });
+  return form;
+}
+
+/** A new PIN: the holder signs in with it at once, and a lockout is lifted (the server's rule). */
+function pinForm(holder) {
+  const form = h("form", { class: "panel", id: "pin-reset-form", novalidate: true },
+    h("h2", {}, t("pin_reset")),
+    field({ name: "pin", label: t("pin_new"), type: "password", required: true, attrs: { inputmode: "numeric", autocomplete: "new-password", maxlength: 12 }, hint: t("pin_reset_hint") }),
+    formProblem(),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("pin_reset"))));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const pin = value(form, "pin");
+    if (!pin) return showProblem(form, { code: "validation_error", errors: [{ field: "pin", message: t("required") }] });
+    const answer = await api("PATCH", "/v1/holders/" + encodeURIComponent(holder.id), { body: { pin: pin } });
+    if (!answer.ok) return showProblem(form, answer.problem);
+    form.elements.namedItem("pin").value = "";
+    say(form.querySelector(".form-problem"), t("pin_reset_done"), "ok");
+  });
+  return form;
 }
 
 function importPage() {
@@ -117,10 +170,11 @@ function importPage() {
     outcome.replaceChildren();
     const file = input.files && input.files[0];
     if (!file) return showProblem(form, { code: "validation_error", errors: [{ field: "file", message: t("csv_choose") }] });
-    const text = await file.text();
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
-    const answer = await api("POST", "/v1/holders/import", { text: text, contentType: "text/csv" });
+    // The file as it is: decoding it here would turn a GBK file into U+FFFD and store
+    // that; the server refuses a file that is not UTF-8 with its advice (SPEC 7).
+    const answer = await api("POST", "/v1/holders/import", { raw: file, contentType: "text/csv" });
     if (!answer.ok) {
       button.disabled = false;
       if (Array.isArray(answer.problem.errors) && answer.problem.errors.some((e) => e.line !== undefined)) {

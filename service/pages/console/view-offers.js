@@ -4,7 +4,7 @@
  */
 
 import { api, listAll } from "./api.js";
-import { checkboxes, checkedValues, clearErrors, dayAfter, dayBefore, field, formProblem, formatTime, h, localDate, say, showProblem, table, value, viewFrame } from "./dom.js";
+import { checkboxes, checkedValues, clearErrors, dayAfter, dayBefore, field, formProblem, formatTime, h, localDate, say, showProblem, startOfLocalDay, table, value, viewFrame } from "./dom.js";
 import { problemText, t } from "./i18n.js";
 import { HOLDER_CATEGORIES, OFFER_KINDS, PERIODS, holderCategory, kind, options, status } from "./labels.js";
 import { filters, listQuery, pager } from "./lists.js";
@@ -73,7 +73,7 @@ export function terms(o) {
 
 /** A date in the programme's time zone as the instant its day starts there. */
 function startOfDay(date) {
-  return date + "T00:00:00+08:00";
+  return startOfLocalDay(date);
 }
 
 function explain(key) {

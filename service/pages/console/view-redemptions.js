@@ -38,10 +38,20 @@ export async function render(context) {
   if (isBureau(staff)) fields.splice(2, 0, field({ name: "partner_id", label: t("partner"), type: "select", options: [{ value: "", label: t("any") }, ...Object.values(partnerById).map((p) => ({ value: p.id, label: p.name }))] }));
   const filterForm = filters(route, fields);
   if (isBureau(staff)) {
-    // Another partner's tills are not this one's: the choice waits for the new partner.
-    filterForm.elements.namedItem("partner_id").addEventListener("change", () => {
-      const box = filterForm.querySelector('[data-field="key_id"]');
-      box.replaceWith(tillField(null));
+    // Another partner's tills are not this one's: the choice fills with the tills of the
+    // partner chosen (before the filters are applied), or waits for one.
+    const partnerSelect = filterForm.elements.namedItem("partner_id");
+    let asked = 0;
+    partnerSelect.addEventListener("change", async () => {
+      const chosen = partnerSelect.value;
+      const ticket = (asked += 1);
+      filterForm.querySelector('[data-field="key_id"]').replaceWith(tillField(null));
+      if (!chosen) return;
+      const answer = await listAll(`/v1/partners/${encodeURIComponent(chosen)}/keys`, {});
+      if (ticket !== asked || !answer.ok) return; // another partner was chosen meanwhile
+      const choices = answer.data.items.filter((k) => k.role === "scanner");
+      filterForm.querySelector('[data-field="key_id"]').replaceWith(
+        tillField([{ value: "", label: t("any") }, ...choices.map((k) => ({ value: k.id, label: tillName(k) }))]));
     });
   }
   const answer = await api("GET", "/v1/redemptions", { query: listQuery(route, ["from", "to", "offer_id", "partner_id", "key_id", "status"]) });

@@ -1,7 +1,7 @@
 /* Staff (bureau_admin): invite (the setup link shown once), change role, disable. */
 
 import { api, listAll } from "./api.js";
-import { clearErrors, copyButton, field, formProblem, formatTime, h, say, showProblem, table, value, viewFrame } from "./dom.js";
+import { clearErrors, copyButton, field, formProblem, h, say, showProblem, table, value, viewFrame } from "./dom.js";
 import { problemText, t } from "./i18n.js";
 import { STAFF_ROLES, options, status } from "./labels.js";
 import { pager } from "./lists.js";
@@ -17,10 +17,25 @@ export async function render(context) {
   const invite = inviteForm(partnerList, context);
   if (!answer.ok) return viewFrame("nav_staff", invite, h("p", { class: "problem", role: "alert" }, problemText(answer.problem)));
   const message = h("p", { class: "form-problem", role: "alert", tabindex: "-1", hidden: true });
-  const change = async (person, body) => {
+  const done = h("p", { class: "ok", id: "staff-done", role: "status", hidden: true });
+  /** PATCH the account; `said` is what the view says once it is drawn again. */
+  const change = async (person, body, said) => {
     const changed = await api("PATCH", "/v1/staff/" + encodeURIComponent(person.id), { body: body });
     if (!changed.ok) return say(message, problemText(changed.problem), "problem");
-    context.rerender();
+    await context.rerender();
+    const shown = document.getElementById("staff-done");
+    if (shown && said) say(shown, said, "ok");
+  };
+  const changeRole = (person, select) => {
+    const name = person.display_name || person.email;
+    const from = t("role_" + person.role);
+    const to = t("role_" + select.value);
+    // A role change signs the person out at once: asked first (SPEC 7).
+    if (!window.confirm(t("confirm_role_change", { name: name, from: from, to: to }))) {
+      select.value = person.role;
+      return;
+    }
+    change(person, { role: select.value }, t("role_changed", { name: name, role: to }));
   };
   const rows = table(
     [
@@ -29,11 +44,10 @@ export async function render(context) {
       { label: t("staff_role"), cell: (s) => {
           if (s.id === me.id || s.status === "disabled" || s.role === "partner_manager") return t("role_" + s.role) + (s.partner_id ? " · " + (partnerName[s.partner_id] || s.partner_id) : "");
           const select = h("select", { "aria-label": t("staff_change_role_of", { name: s.email }) }, STAFF_ROLES.filter((r) => r !== "partner_manager").map((r) => h("option", { value: r, selected: r === s.role }, t("role_" + r))));
-          select.addEventListener("change", () => change(s, { role: select.value }));
+          select.addEventListener("change", () => changeRole(s, select));
           return select;
         } },
       { label: t("status"), cell: (s) => h("span", { class: "status status-" + s.status }, status(s.status)) },
-      { label: t("last_sign_in"), cell: (s) => formatTime(s.last_sign_in_at) || "—" },
       { label: t("actions"), cell: (s) => s.id === me.id ? "" : s.status === "disabled"
           ? h("button", { type: "button", onclick: () => change(s, { status: "active" }) }, t("staff_enable"), h("span", { class: "visually-hidden" }, " " + s.email))
           : h("button", { type: "button", class: "danger", onclick: () => { if (window.confirm(t("confirm_disable_staff", { name: s.email }))) change(s, { status: "disabled" }); } }, t("staff_disable"), h("span", { class: "visually-hidden" }, " " + s.email)) },
@@ -41,7 +55,7 @@ export async function render(context) {
     answer.data.items,
     t("nav_staff")
   );
-  return viewFrame("nav_staff", invite, message, rows, pager(route, answer.data.next_cursor));
+  return viewFrame("nav_staff", invite, message, done, rows, pager(route, answer.data.next_cursor));
 }
 
 function inviteForm(partners, context) {

@@ -152,11 +152,11 @@ window.Youdai = (function () {
     return formatDate(new Date(Date.parse(iso) - 1).toISOString());
   }
 
-  /** A time of day in the programme time zone, HH:MM. */
-  function formatTime(iso) {
+  /** A time of day in the programme time zone, HH:MM (HH:MM:SS `withSeconds`). */
+  function formatTime(iso, withSeconds) {
     if (!iso) return "";
-    const p = parts(new Date(iso), { hour: "2-digit", minute: "2-digit" });
-    return p.hour + ":" + p.minute;
+    const p = parts(new Date(iso), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return p.hour + ":" + p.minute + (withSeconds ? ":" + p.second : "");
   }
 
   /** The bureau's help number (YOUDAI_HELP_PHONE), or "". */

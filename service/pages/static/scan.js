@@ -21,6 +21,7 @@
     scanForm: $("scan-form"),
     code: $("code"),
     amount: $("amount"),
+    reference: $("reference"),
     clear: $("clear-button"),
     preview: $("preview"),
     previewOffer: $("preview-offer"),
@@ -119,10 +120,16 @@
     }
   }
 
-  /** A refusal in words, and what to do next (never the raw code). */
+  /** A refusal in words, and what to do next (never the raw code). It stays on screen
+   * until the next scan: what the cashier types meanwhile does not replace it. */
   function showProblem(problem) {
     const title = () => (problem.code === "too_many_attempts" ? Y.t("till_too_many") : Y.problemText(problem));
     showOutcome("problem", title, () => [nextStep(problem)]);
+    outcome.refusal = true;
+  }
+
+  function refusalShown() {
+    return !!(outcome && outcome.refusal);
   }
 
   const RESCAN = ["token_invalid", "token_expired", "token_not_yet_valid"];
@@ -226,6 +233,13 @@
     el.code.value = match[2];
   }
 
+  /** Text a scanner could have sent: a voucher code or a compact JWS (three base64url
+   * parts), not a few keys typed by hand. */
+  function looksScanned(text) {
+    const body = scanned(text);
+    return !!body.code || (/^[\w-]+\.[\w-]+\.[\w-]+$/.test(body.token) && body.token.length >= 40);
+  }
+
   /** What was scanned: an 18-digit voucher code (SPEC 8) or a QR's token. */
   function scanned(text) {
     const digits = text.replace(/\s+/g, "");
@@ -243,6 +257,14 @@
     if (busy) return;
     splitMisplacedCode();
     const token = el.code.value.trim();
+    if (refusalShown() && !looksScanned(token)) {
+      // Keys typed while a refusal is shown: it stays, and no other error replaces it;
+      // what was typed is set aside (the next customer starts with a scan).
+      el.code.value = "";
+      el.amount.value = "";
+      el.code.focus();
+      return;
+    }
     if (!token) {
       showOutcome("problem", () => Y.t("code_required"));
       el.code.focus();
@@ -327,6 +349,10 @@
     busy = true;
     setBusy(true);
     const current = attempt;
+    // The receipt number, typed while the preview was shown; kept for every retry (the
+    // same Idempotency-Key must carry the same body).
+    const reference = el.reference.value.trim();
+    if (current.body.reference === undefined && reference) current.body.reference = reference;
     const answer = await Y.api("POST", "/v1/redemptions", {
       token: scannerKey,
       headers: { "Idempotency-Key": current.key },
@@ -375,6 +401,7 @@
     el.preview.hidden = true;
     el.code.value = "";
     el.amount.value = "";
+    el.reference.value = "";
     el.code.focus();
   }
 
@@ -407,13 +434,16 @@
     el.todayList.replaceChildren(
       ...today.map((r) => {
         const item = document.createElement("li");
+        // Entries are told apart by the second and the receipt number.
         const text = document.createElement("span");
+        text.className = "today-text";
         text.textContent = Y.t("today_line", {
-          time: Y.formatTime(r.created_at),
+          time: Y.formatTime(r.created_at, true),
           title: r.offer_title,
           purchase: r.offer_kind === "service" && !r.purchase_amount ? "—" : Y.formatFen(r.purchase_amount),
           discount: Y.formatFen(r.discount_amount),
         });
+        if (r.reference) text.textContent += " · " + Y.t("today_reference", { reference: r.reference });
         item.append(text);
         if (r.status === "reversed") {
           const done = document.createElement("span");
@@ -437,7 +467,7 @@
     reversing = redemption;
     el.reverseForm.hidden = false;
     el.reverseQuestion.textContent = Y.t("reverse_question_one", {
-      time: Y.formatTime(redemption.created_at),
+      time: Y.formatTime(redemption.created_at, true),
       discount: Y.formatFen(redemption.discount_amount),
     });
     el.reverseReason.value = "";
@@ -489,6 +519,13 @@
     if (event.key === "Enter") {
       event.preventDefault();
       preview();
+    }
+  });
+  el.reference.addEventListener("keydown", function (event) {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      if (attempt) confirm();
+      else preview();
     }
   });
   el.scanForm.addEventListener("submit", function (event) {

@@ -103,11 +103,13 @@
     const answer = await Y.api("POST", "/v1/holder-sessions", { body: { card_number: card, pin: pin } });
     button.disabled = false;
     if (!answer.ok) {
-      const text =
-        answer.problem.code === "unauthenticated" ? Y.t("sign_in_wrong") : Y.problemText(answer.problem);
+      const code = answer.problem.code;
+      let text = code === "unauthenticated" ? Y.t("sign_in_wrong") : Y.problemText(answer.problem);
+      if (code === "too_many_attempts") text = lockedText(answer.response);
       Y.say(el.signInProblem, text, "problem");
-      if (answer.problem.code === "unauthenticated") countFailure(card);
+      if (code === "unauthenticated") countFailure(card);
       drawLastAttempt(card);
+      if (code === "too_many_attempts") el.lastAttempt.hidden = true; // no "one more" once locked
       el.pin.value = "";
       el.pin.focus();
       return;
@@ -120,6 +122,15 @@
     el.pin.value = "";
     showNotice("", null);
     enterHome();
+  }
+
+  /** The attempt that locks the card, and every one while it is locked: for how long,
+   * and whom to call (the server counts the attempts and sets the lock). */
+  function lockedText(response) {
+    const seconds = Number((response && response.headers.get("Retry-After")) || 900);
+    const minutes = Math.max(1, Math.ceil(seconds / 60));
+    const phone = Y.helpPhone();
+    return phone ? Y.t("card_locked_call", { minutes: minutes, phone: phone }) : Y.t("card_locked", { minutes: minutes });
   }
 
   function signOut(reasonKey, kind) {
@@ -416,7 +427,7 @@
       ? Y.t(service ? "saved_service" : "saved_done", { amount: Y.formatFen(v.saved_total) })
       : Y.t("used_up_done");
     const usedUp = shown.stopped && shown.stopped.code === "voucher_used_up";
-    if (shown.stopped && !usedUp) Y.say(el.voucherStatus, Y.problemText(shown.stopped), "problem");
+    if (shown.stopped && !usedUp) Y.say(el.voucherStatus, stoppedText(shown.stopped), "problem");
     if (usedUp) Y.say(el.voucherStatus, "");
     // Never a "show this QR" prompt beside an error, nor without a QR.
     const problem = !el.voucherStatus.hidden || !!shown.stopped;
@@ -424,6 +435,14 @@
     el.codeBox.hidden = !!shown.stopped || el.qr.hidden;
     el.refresh.hidden = !!shown.stopped;
     tick();
+  }
+
+  /** Why a voucher shows no QR code: in the wallet's own words where it has them. */
+  function stoppedText(problem) {
+    if (problem.code === "offer_inactive") return Y.t("blocked_offer_inactive");
+    if (problem.code === "partner_inactive") return Y.t("blocked_partner_inactive");
+    if (problem.code === "holder_ineligible") return Y.t("blocked_holder_ineligible");
+    return Y.problemText(problem);
   }
 
   /** Fetch a new QR image; the old one stays on screen until the new one is ready. */
@@ -442,9 +461,9 @@
     if (!answer.ok) {
       const code = answer.problem.code;
       if (code === "unauthenticated") return sessionEnded();
-      if (["voucher_used_up", "voucher_expired", "voucher_revoked", "not_found"].includes(code)) {
-        return stopShowing(answer.problem);
-      }
+      if (code === "holder_inactive") return signOut("card_inactive");
+      // The voucher cannot be used now (SPEC 4.2): say why, in place of the QR code.
+      if ((answer.status === 409 && code !== "conflict") || code === "not_found") return stopShowing(answer.problem);
       Y.say(el.voucherStatus, Y.problemText(answer.problem) + " " + Y.t("retrying"), "problem");
       drawVoucher();
       current.refreshTimer = setTimeout(refreshQr, RETRY_MS);
