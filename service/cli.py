@@ -116,6 +116,35 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
     report.set_defaults(run=cmd_report)
 
+    export_ledger = commands.add_parser(
+        "export-ledger", help="write the tamper-evident log's entries to FILE, one leaf a line"
+    )
+    export_ledger.add_argument("file", metavar="FILE", help="the file to write (replaced)")
+    export_ledger.set_defaults(run=cmd_export_ledger)
+
+    verify_statement = commands.add_parser(
+        "verify-statement",
+        help="check a signed statement with the JWKS and the exported entries alone "
+        "(no database, no network)",
+    )
+    verify_statement.add_argument(
+        "statement", metavar="STATEMENT", help="a file holding the statement's JWS or its JSON"
+    )
+    verify_statement.add_argument(
+        "--jwks", required=True, metavar="JWKS_FILE", help="/.well-known/jwks.json, saved"
+    )
+    verify_statement.add_argument(
+        "--entries", required=True, metavar="FILE", help="written by youdai export-ledger"
+    )
+    verify_statement.set_defaults(run=cmd_verify_statement)
+
+    verify_ledger = commands.add_parser(
+        "verify-ledger",
+        help="recompute the stored log against every checkpoint signed; name the first "
+        "entry that differs",
+    )
+    verify_ledger.set_defaults(run=cmd_verify_ledger)
+
     backup = commands.add_parser("backup", help="write a consistent dump of the database to FILE")
     backup.add_argument("file", metavar="FILE", help="the archive to write (replaced if there)")
     backup.set_defaults(run=cmd_backup)
@@ -451,6 +480,50 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         f"wrote {args.output}: {len(report['rows'])} row(s), {totals['redemptions']} "
         f"redemption(s), discount {totals['discount_total']} fen, {period.first} to {period.last}"
     )
+    return 0
+
+
+def cmd_export_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    from service.flows import ledger
+
+    with database(settings) as dsn, open(args.file, "w", encoding="utf-8", newline="\n") as out:
+        count = asyncio.run(ledger.export(dsn, lambda leaf: out.write(leaf + "\n")))
+    print(f"wrote {count} entries to {args.file}")
+    return 0
+
+
+def cmd_verify_statement(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 and `statement verified` with the totals, or 1 and the first difference.
+    Reads three files; opens no database and no connection."""
+    import json
+
+    from service.domain.statement import verify
+
+    try:
+        with open(args.statement, encoding="utf-8") as file:
+            statement = file.read().strip()
+        with open(args.jwks, encoding="utf-8") as file:
+            jwks = file.read()
+        if statement.startswith("{"):  # the API's answer as it came: {"statement": "…"}
+            statement = json.loads(statement)["statement"]
+        with open(args.entries, encoding="utf-8") as entries:
+            verdict = verify(statement, jwks, entries)
+    except (OSError, ValueError, KeyError) as error:
+        return _fail(f"cannot read the files: {error}")
+    print(verdict.message if verdict.verified else f"statement NOT verified: {verdict.message}")
+    return 0 if verdict.verified else 1
+
+
+def cmd_verify_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when the stored log holds against every checkpoint, 1 with what differs."""
+    from service.flows import ledger
+
+    with database(settings) as dsn:
+        verdict = asyncio.run(ledger.verify_stored_log(dsn))
+    if verdict.difference is not None:
+        print(f"ledger NOT verified: {verdict.difference}")
+        return 1
+    print(f"ledger verified: {verdict.size} entries, {verdict.checkpoints} checkpoints")
     return 0
 
 

@@ -14,19 +14,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from service import metrics
 from service.config import Settings
 from service.db import ledger as ledger_db
+from service.db import signing_keys as signing_db
+from service.db.connection import connect
 from service.domain import merkle
 from service.domain.auth import Principal
 from service.domain.errors import ApiError, validation_error
-from service.domain.ledger import Checkpoint, first_difference, leaf_of, sign_checkpoint
+from service.domain.ledger import (
+    CHECKPOINT_TYP,
+    Checkpoint,
+    b64,
+    first_difference,
+    leaf_of,
+    sign_checkpoint,
+    verify_signed,
+)
 from service.domain.pagination import MAX_LIMIT
+from service.domain.tokens import verify_key_from_pem
 from service.flows.keyring import Keyring
 
 log = logging.getLogger("youdai.ledger")
@@ -235,3 +248,84 @@ async def consistency_proof(pool: asyncpg.Pool, old_size: int, new_size: int) ->
         ranges = merkle.consistency_ranges(old_size, new_size)
         hashes = await ledger_db.node_hashes(conn, merkle.nodes_for(ranges))
     return [merkle.range_hash(a, b, hashes) for a, b in ranges]
+
+
+# --- the whole log, for the command line ------------------------------------------------
+
+#: Entries read at a time when the whole log is walked.
+WALK_CHUNK = 10_000
+
+
+async def export(dsn: str, write_line: Callable[[str], object]) -> int:
+    """Every entry's leaf, in index order, one `write_line` each; how many. One snapshot:
+    a log that grows meanwhile is exported as it was."""
+    conn = await connect(dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            size = (await ledger_db.state(conn)).size
+            for start in range(0, size, WALK_CHUNK):
+                for _, leaf in await ledger_db.entries(conn, start, WALK_CHUNK):
+                    write_line(leaf)
+        return size
+    finally:
+        await conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class LogVerdict:
+    size: int
+    checkpoints: int
+    difference: str | None  # the first thing that differs, None when the log holds
+
+
+async def verify_stored_log(dsn: str) -> LogVerdict:
+    """Recompute the whole stored log: every entry against its ledger row and every
+    stored hash (`recheck`, chunk by chunk), then the tree from the leaves alone against
+    every checkpoint signed, whose signatures are checked with the service's keys."""
+    conn = await connect(dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            size = (await ledger_db.state(conn)).size
+            signed = await ledger_db.checkpoints(conn)
+            keys = {
+                row["kid"]: verify_key_from_pem(row["public_pem"], row["kid"]).public_key
+                for row in await signing_db.published(conn, timedelta(days=365_000))
+            }
+            for start in range(0, size, SWEEP_CHUNK):
+                difference = await recheck(conn, start, start + SWEEP_CHUNK, size)
+                if difference is not None:
+                    return LogVerdict(size, len(signed), difference)
+            difference = await _checkpoints_against_leaves(conn, signed, keys)
+        return LogVerdict(size, len(signed), difference)
+    finally:
+        await conn.close()
+
+
+async def _checkpoints_against_leaves(
+    conn: asyncpg.Connection, signed: list[Checkpoint], keys: Mapping[str, Ed25519PublicKey]
+) -> str | None:
+    hashes: dict[merkle.Node, bytes] = {}
+    size, verified = 0, 0
+    for checkpoint in signed:
+        try:
+            claims = verify_signed(checkpoint.jws, keys, CHECKPOINT_TYP)
+        except ValueError as error:
+            return f"the checkpoint of size {checkpoint.size}: {error}"
+        if (claims["size"], claims["root"]) != (checkpoint.size, b64(checkpoint.root)):
+            return f"the checkpoint of size {checkpoint.size}: its row is not what was signed"
+        while size < checkpoint.size:
+            for _, leaf in await ledger_db.entries(
+                conn, size, min(WALK_CHUNK, checkpoint.size - size)
+            ):
+                hashes.update(
+                    merkle.appended(size, merkle.leaf_hash(leaf.encode()), hashes.__getitem__)
+                )
+                size += 1
+                hashes = {node: hashes[node] for node in merkle.nodes_of(0, size)}
+        if merkle.range_hash(0, size, hashes) != checkpoint.root:
+            return (
+                f"entries {verified}–{checkpoint.size - 1}: one of them is not what the "
+                f"checkpoint of size {checkpoint.size} signed"
+            )
+        verified = checkpoint.size
+    return None
