@@ -143,6 +143,14 @@ class StatementQuerySchema(StrictSchema):
     to = _to_field()
 
 
+class StatementDigestQuerySchema(StrictSchema):
+    digest = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[0-9a-f]{64}$"),
+        metadata={"description": "The SHA-256 of the statement's JWS text, lower-case hex."},
+    )
+
+
 class StatementSchema(Schema):
     statement = fields.String(
         required=True,

@@ -115,6 +115,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/reports/discounts", reports.discounts),
         web.get("/v1/reports/summary", reports.summary),
         web.get("/v1/reports/statement", reports.statement),
+        web.get("/v1/reports/statement/qr.svg", reports.statement_digest_qr),
         # the tamper-evident log (SPEC 9)
         web.get("/v1/ledger/checkpoint", ledger.checkpoint),
         web.get("/v1/ledger/entries", ledger.entries),

@@ -11,13 +11,15 @@ from schemas.report_files import to_csv, to_xlsx
 from schemas.reports import (
     DiscountReportQuerySchema,
     DiscountReportSchema,
+    StatementDigestQuerySchema,
     StatementQuerySchema,
     StatementSchema,
     SummaryQuerySchema,
     SummarySchema,
 )
+from service import qr
 from service.api.http import json_response, operation, principal, read_query
-from service.app_keys import KEYRING, POOL, SETTINGS
+from service.app_keys import KEYRING, POOL, QR_POOL, SETTINGS
 from service.domain.auth import Role
 from service.domain.errors import validation_error
 from service.domain.reports import MEDIA_TYPES, filename, negotiate, parse_group_by, period_of
@@ -32,6 +34,7 @@ _report_out = DiscountReportSchema()
 _summary_out = SummarySchema()
 _statement_query = StatementQuerySchema()
 _statement_out = StatementSchema()
+_digest_query = StatementDigestQuerySchema()
 
 _FILE_HEADERS = {
     "Content-Disposition": {
@@ -158,3 +161,20 @@ async def statement(request: web.Request) -> web.Response:
         request.app[POOL], request.app[KEYRING], settings, period, now
     )
     return json_response(_statement_out.dump({"statement": signed}))
+
+
+@operation(
+    "A QR code of a statement's SHA-256 digest, for the printed statement",
+    roles=[Role.ADMIN],
+    tags=TAGS,
+    query=StatementDigestQuerySchema,
+    responses={
+        200: {"description": "SVG", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}
+    },
+)
+async def statement_digest_qr(request: web.Request) -> web.Response:
+    """The QR reads `sha256:<digest>`: whoever holds the statement file can match the
+    printed page to it (`sha256sum` of the JWS)."""
+    digest = read_query(request, _digest_query)["digest"]
+    image = await request.app[QR_POOL].render(qr.svg, f"sha256:{digest}")
+    return web.Response(body=image, content_type="image/svg+xml")

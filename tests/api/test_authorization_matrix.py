@@ -110,6 +110,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/reports/discounts"): PARTNERS_READ,
     ("GET", "/v1/reports/summary"): ADMIN_READ,
     ("GET", "/v1/reports/statement"): ADMIN_READ,
+    ("GET", "/v1/reports/statement/qr.svg"): ADMIN_READ,
     ("GET", "/v1/ledger/checkpoint"): ADMIN_READ,
     ("GET", "/v1/ledger/entries"): ADMIN_READ,
     ("GET", "/v1/ledger/proofs/inclusion"): PARTNERS_READ,

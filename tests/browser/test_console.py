@@ -9,6 +9,7 @@ and checked by axe-core, installed from the npm registry for the run (never ship
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -847,6 +848,54 @@ def test_bureau_auditor_sees_no_holder_data(live_app: LiveApp, open_desk: Any) -
     assert card not in page.content() and name not in page.content()
 
 
+def test_the_ledger_view_shows_the_checkpoint_and_prints_the_signed_statement(
+    live_app: LiveApp, open_desk: Any, shop: dict[str, str], admin_key: str
+) -> None:
+    redeem_through_the_api(live_app, shop["offer"], shop["scanner"], 12345, unique("R"))
+    page = open_desk()
+    sign_in(page, staff(live_app, "bureau_auditor"))
+    assert ui("nav_ledger") in nav_names(page)
+    deadline = time.monotonic() + 10
+    while True:  # the log takes the redemption within seconds
+        page.goto("/console/ledger")
+        if page.locator("#checkpoint dl, dl#checkpoint").count():
+            break
+        assert time.monotonic() < deadline, "no checkpoint was shown"
+        time.sleep(0.5)
+    expect(page.locator("#checkpoint")).to_contain_text(ui("ledger_root"))
+    page.get_by_role("button", name=ui("stmt_prepare")).click()
+    statement = page.locator("#statement")
+    expect(statement).to_be_visible()
+    year = time.gmtime().tm_year
+    status, summary = call(
+        live_app, "GET", f"/v1/reports/summary?from={year}-01-01", None, admin_key
+    )
+    assert status == 200
+    total = f"¥{summary['discount_total'] / 100:,.2f}"
+    expect(statement.locator('[data-figure="stmt_discount_total"] dd')).to_have_text(total)
+    expect(statement).to_contain_text(ui("stmt_title"))
+    # The QR is drawn, and the digest printed is the downloaded statement's own.
+    assert page.evaluate("document.querySelector('#statement img').naturalWidth") > 0
+    with page.expect_download() as download:
+        page.get_by_role("link", name=ui("stmt_download")).click()
+    assert download.value.suggested_filename == f"youdai-statement-{year}.json"
+    downloaded = json.loads(Path(download.value.path()).read_text())
+    digest = hashlib.sha256(downloaded["statement"].encode()).hexdigest()
+    expect(page.locator("#statement-digest")).to_have_text(digest)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(
+        path=str(SHOTS / "zh-laptop-bureau_auditor-ledger-statement.png"), full_page=True
+    )
+    page.emulate_media(media="print")
+    expect(page.locator("#nav")).to_be_hidden()
+    page.screenshot(path=str(SHOTS / "zh-print-ledger-statement.png"), full_page=True)
+    page.emulate_media(media="screen")
+    # In English the console's words change; the statement stays in Chinese.
+    page.get_by_role("button", name=ui("other_language")).click()
+    expect(page.locator("#view-title")).to_have_text(ui("nav_ledger", "en"))
+    expect(page.locator("#statement")).to_contain_text("优待总额声明")
+
+
 # -- every view: screenshots, axe-core, both sizes ----------------------------------------
 
 
@@ -915,6 +964,8 @@ def test_every_view_in_both_languages_at_both_sizes_has_no_serious_axe_violation
             f"redemptions?partner_id={shop['partner']}",  # its tills to filter by
             "reports?group_by=partner,month",
             "audit",
+            "ledger",
+            f"ledger?year={time.gmtime().tm_year}",
             "staff",
             "account",
         ],

@@ -12,6 +12,7 @@ import { enrolView, setupView, signInView } from "./signin.js";
 import * as audit from "./view-audit.js";
 import * as dashboard from "./view-dashboard.js";
 import * as holders from "./view-holders.js";
+import * as ledger from "./view-ledger.js";
 import * as offers from "./view-offers.js";
 import * as partners from "./view-partners.js";
 import * as redemptions from "./view-redemptions.js";
@@ -27,6 +28,7 @@ const VIEWS = {
   redemptions: redemptions,
   reports: reports,
   audit: audit,
+  ledger: ledger,
   staff: staffView,
 };
 

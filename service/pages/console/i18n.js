@@ -21,8 +21,14 @@ export async function loadMessages() {
 
 /** A UI text in the current language, {name} placeholders filled from `vars`. */
 export function t(key, vars) {
+  return textIn(lang, key, vars);
+}
+
+/** A UI text in the language given, whatever the console's (a printed statement is in
+ * Chinese for the annual report). */
+export function textIn(language, key, vars) {
   const entry = messages.ui[key];
-  let text = entry ? entry[lang] : key;
+  let text = entry ? entry[language] : key;
   if (vars) {
     for (const [name, value] of Object.entries(vars)) text = text.split("{" + name + "}").join(String(value));
   }

@@ -14,6 +14,7 @@ const RULES = {
   holders: ["bureau_admin"],
   "redemptions.reverse": ["bureau_admin", "partner_manager"],
   audit: BUREAU,
+  ledger: BUREAU,
   staff: ["bureau_admin"],
 };
 
@@ -36,6 +37,7 @@ export function views(staff) {
     ["redemptions", true],
     ["reports", true],
     ["audit", can(staff, "audit")],
+    ["ledger", can(staff, "ledger")],
     ["staff", can(staff, "staff")],
   ];
   return all.filter(([, allowed]) => allowed).map(([name]) => name);
