@@ -15,7 +15,7 @@ from service.app_keys import KEYRING
 from service.db.pool import init_connection
 from service.domain.tokens import generate_signing_key, private_pem, public_pem
 from service.flows.housekeeping import migrate_database
-from service.sealing import generate_secret_key, parse_secret_key
+from service.sealing import Sealer, generate_secret_key, parse_secret_key
 from tests.conftest import cli_env, free_port
 
 
@@ -180,3 +180,31 @@ async def test_rotate_secret_key_replaces_the_data_folders_key_file(
     assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
     assert not (tmp_path / "secret.key.new").exists()
     assert youdai("migrate", **env).returncode == 0  # the keys open with the new file
+
+
+async def test_rotate_secret_key_reseals_staff_second_factors_too(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    """A TOTP secret left under the old key would make its person's sign-in fail."""
+    old, new = generate_secret_key(), generate_secret_key()
+    env = {"DATABASE_URL": own_database_url, "YOUDAI_SECRET_KEY": old}
+    created = youdai("create-staff", "--email", "a@example.org", "--role", "bureau_admin", **env)
+    assert created.returncode == 0, created.stderr
+    conn = await asyncpg.connect(own_database_url)
+    try:
+        staff_id = await conn.fetchval("SELECT id FROM staff_accounts")
+        context = f"staff-totp:{staff_id}"
+        sealed = Sealer(parse_secret_key(old)).seal(b"JBSWY3DPEHPK3PXP", context=context)
+        await conn.execute(
+            "UPDATE staff_accounts SET totp_secret_sealed = $1, totp_enabled = true", sealed
+        )
+        new_file = tmp_path / "new.key"
+        new_file.write_text(new)
+        result = youdai("rotate-secret-key", "--new-key-file", str(new_file), **env)
+        assert result.returncode == 0, result.stderr
+        assert "and 1 second factor(s)" in result.stdout
+        stored = await conn.fetchval("SELECT totp_secret_sealed FROM staff_accounts")
+        opened = Sealer(parse_secret_key(new)).open(bytes(stored), context=context)
+        assert opened == b"JBSWY3DPEHPK3PXP"
+    finally:
+        await conn.close()
