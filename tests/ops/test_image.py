@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -42,29 +41,6 @@ HARDENED = [
     "--network",
     "host",
 ]
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("YOUDAI_REQUIRE_OPS_TOOLS") == "1":
-        pytest.fail(f"{reason} (YOUDAI_REQUIRE_OPS_TOOLS=1)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def built() -> str:
-    missing = image.missing_tools()
-    if missing:
-        skip_or_fail(f"no {', '.join(missing)} on this machine: the image is not built")
-    try:
-        print(image.ensure_base_image())
-    except RuntimeError as error:
-        skip_or_fail(str(error))
-    tag = "localhost/youdai:test"
-    started = time.monotonic()
-    done = image.build(tag)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    print(f"built {tag} in {time.monotonic() - started:.0f} s")
-    return tag
 
 
 def wait_ready(port: int, name: str, timeout: float = 60) -> float:
