@@ -182,9 +182,11 @@ class Watch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not any(ready(port) for port in sorted(self.ports)):
-                self.gaps.append(time.monotonic())
-            self.rounds += 1
+            ports = sorted(self.ports)
+            if ports:  # from the first replica's readiness on
+                if not any(ready(port) for port in ports):
+                    self.gaps.append(time.monotonic())
+                self.rounds += 1
             time.sleep(0.1)
 
 
