@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from service.sealing import generate_secret_key
 from tests.conftest import free_port
 from tests.ops import image
 
@@ -83,7 +84,13 @@ def environment(request) -> Iterator[list[str]]:
         asyncio.run(_database("create", name))
     except (OSError, asyncpg.PostgresError) as error:
         pytest.skip(f"no PostgreSQL 15 on 127.0.0.1:5432 ({error})")
-    yield ["--env", f"DATABASE_URL={PG15}/{name}"]
+    # Production gives both (deploy/k8s/secret.yaml): a key is never made up per container.
+    yield [
+        "--env",
+        f"DATABASE_URL={PG15}/{name}",
+        "--env",
+        f"YOUDAI_SECRET_KEY={generate_secret_key()}",
+    ]
     asyncio.run(_database("drop", name))
 
 
