@@ -513,6 +513,7 @@ def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from service.domain.errors import ApiError
     from service.domain.holders import check_holders_csv
@@ -538,8 +539,12 @@ def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
     async def run(dsn: str) -> HolderImport:
         await migrate_database(dsn)
         conn, job = await imports_flow.open_job(dsn, check.rows)
-        # tqdm (maintained, no dependencies): disable=None draws only on a terminal.
-        with tqdm(total=job.rows, unit="row", desc=job.id, file=sys.stderr, disable=None) as bar:
+        # tqdm (maintained, no dependencies): disable=None draws only on a terminal. Log
+        # lines meanwhile go through tqdm.write: above the bar, never into it.
+        with (
+            tqdm(total=job.rows, unit="row", desc=job.id, file=sys.stderr, disable=None) as bar,
+            logging_redirect_tqdm(),
+        ):
             return await imports_flow.run_job(
                 dsn, conn, job, data, None, on_progress=lambda done: bar.update(done - bar.n)
             )
@@ -550,6 +555,9 @@ def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
     except ApiError as error:  # another import is running
         print(f"youdai: {error.detail}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # run_job marked the job failed; its transaction never was
+        print("\nyoudai: stopped, nothing was imported", file=sys.stderr)
+        return 130
     if job.status != "completed":
         print(f"youdai: {job.detail}", file=sys.stderr)
         return 1
