@@ -161,3 +161,23 @@ async def test_the_runbooks_lost_key_procedure_brings_the_service_back(
     again = youdai("reset-signing-keys", "--yes", **base, YOUDAI_SECRET_KEY=new)
     assert again.returncode == 0, again.stderr
     assert "nothing to do" in again.stdout
+
+
+def test_the_embedded_demo_that_lost_its_key_file_resets_into_a_new_one(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert youdai("rotate-signing-key", YOUDAI_DATA_DIR=str(data)).returncode == 0
+    (data / "secret.key").unlink()  # lost
+    refused = youdai("rotate-signing-key", YOUDAI_DATA_DIR=str(data))
+    assert refused.returncode == 2 and "do not open" in refused.stderr
+    new_file = tmp_path / "new-secret.key"
+    new_file.write_text(generate_secret_key())
+    reset = youdai(
+        "reset-signing-keys", "--new-secret-key-file", str(new_file), "--yes",
+        YOUDAI_DATA_DIR=str(data),
+    )  # fmt: skip
+    assert reset.returncode == 0, reset.stderr
+    assert reset.stdout.splitlines()[-1] == f"{data / 'secret.key'} holds the new key"
+    assert (data / "secret.key").read_text().strip() == new_file.read_text().strip()
+    assert (data / "secret.key").stat().st_mode & 0o077 == 0
+    again = youdai("rotate-signing-key", YOUDAI_DATA_DIR=str(data))
+    assert again.returncode == 0, again.stderr
