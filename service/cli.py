@@ -337,7 +337,7 @@ def cmd_reset_signing_keys(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as dsn:
         plan = asyncio.run(look(dsn))
         _describe_reset(plan, done=False)
-        if not plan.changes_anything and plan.keys_kept:
+        if not plan.changes_anything and not plan.makes_a_new_key:
             print("nothing to do: every sealed secret opens with the new key")
         else:
             if not args.yes and not _confirmed("go ahead? [y/N] "):
@@ -385,6 +385,8 @@ def _describe_reset(plan: secret_key_flow.ResetPlan, *, done: bool) -> None:
         print(f"signing key(s) {will}sealed under the new key: {', '.join(plan.keys_resealed)}")
     if plan.new_active:
         print(f"new signing key {plan.new_active} signs from now on")
+    elif not done and plan.makes_a_new_key:
+        print("a new signing key, sealed under the new key, will sign from now on")
     if plan.totp_reset:
         print(
             f"second factor(s) {will}reset (they must sign in with their password and enrol "

@@ -48,8 +48,13 @@ class ResetPlan:
     totp_kept: list[str] = field(default_factory=list)
     totp_resealed: list[str] = field(default_factory=list)
     totp_reset: list[str] = field(default_factory=list)
-    #: The key that signs afterwards, when one had to be made.
+    #: The key that signs now; the one made to sign afterwards, when one had to be.
+    active: str | None = None
     new_active: str | None = None
+
+    @property
+    def makes_a_new_key(self) -> bool:
+        return self.active is None or self.active in self.keys_removed
 
     @property
     def changes_anything(self) -> bool:
@@ -130,7 +135,7 @@ def _key_opens(sealer: Sealer | None, stored: signing_db.StoredKey) -> bool:
 
 
 async def _judge(conn: asyncpg.Connection, new: Sealer, old: Sealer | None) -> ResetPlan:
-    plan = ResetPlan()
+    plan = ResetPlan(active=await signing_db.active_kid(conn))
     for stored in await signing_db.all_keys(conn, for_update=True):
         if _key_opens(new, stored):
             plan.keys_kept.append(stored.kid)
