@@ -249,6 +249,9 @@ def test_two_replicas_with_their_own_data_serve_and_a_rolling_update_keeps_one_s
     assert watch.gaps == [], f"{len(watch.gaps)} moment(s) with no replica ready"
     for name, port in ports.values():
         assert ready(port), name
+        logs = image.podman("logs", name).stderr
+        assert "Pillow" not in logs, "a line at every start about a library youdai never uses"
+    print(f"{watch.rounds} readiness rounds over the rollout, none without a ready replica")
 
 
 def test_a_pod_without_the_secret_key_stops_with_one_line(pods: Pods, database: str) -> None:
