@@ -1,7 +1,8 @@
 """Encryption at rest for secrets kept in PostgreSQL (signing keys, staff TOTP secrets).
 
-A `Sealer` holds the key-encryption key (YOUDAI_SECRET_KEY, or a random key file in
-YOUDAI_DATA_DIR when unset) and seals with AES-256-GCM: a version byte, a random
+A `Sealer` holds the key-encryption key (YOUDAI_SECRET_KEY; a key file in YOUDAI_DATA_DIR
+when unset, which only the embedded demo makes up: with DATABASE_URL every process must
+share one key, see Settings.sealer) and seals with AES-256-GCM: a version byte, a random
 96-bit nonce, then the ciphertext and tag. `context` names what is sealed ("signing-
 key:<kid>", "staff-totp:<id>") and is bound as associated data, so a sealed value
 copied into another row or column does not open. Read access to the database alone
