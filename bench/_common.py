@@ -27,6 +27,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from service.db.embedded import EmbeddedPostgres
+from service.sealing import generate_secret_key
+
+#: The YOUDAI_SECRET_KEY of this run: with DATABASE_URL, the service needs one given.
+BENCH_SECRET_KEY = generate_secret_key()
 
 MIB = 1024 * 1024
 
@@ -124,6 +128,8 @@ def service_env(**settings: str) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith("YOUDAI_") and key != "DATABASE_URL"
     }
+    if settings.get("DATABASE_URL"):
+        env["YOUDAI_SECRET_KEY"] = BENCH_SECRET_KEY
     env.update(settings)
     return env
 

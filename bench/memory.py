@@ -372,7 +372,10 @@ def main() -> None:
     maintenance_url = os.environ.get("DATABASE_URL")
     if maintenance_url:
         with fresh_database(maintenance_url) as dsn:
-            asyncio.run(run({**env, "DATABASE_URL": dsn}, args, "PostgreSQL at DATABASE_URL"))
+            env = service_env(
+                DATABASE_URL=dsn, YOUDAI_LOG_LEVEL="WARNING", YOUDAI_LOG_FORMAT="json"
+            )
+            asyncio.run(run(env, args, "PostgreSQL at DATABASE_URL"))
         return
     # No DATABASE_URL: `youdai serve` starts its own embedded PostgreSQL, as it does
     # for an operator, and its processes are measured as they run then.

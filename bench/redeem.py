@@ -69,7 +69,14 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 import psutil
 
-from bench._common import free_port, fresh_database, postgres, stop, wait_ready
+from bench._common import (
+    BENCH_SECRET_KEY,
+    free_port,
+    fresh_database,
+    postgres,
+    stop,
+    wait_ready,
+)
 from service.config import load_settings
 from service.db.migrate import migrate
 from service.db.pool import init_connection
@@ -120,7 +127,13 @@ async def seed(dsn: str, holders: int, partners: int, hot_scanners: int) -> Seed
     """Offers of three sets: `partners` spread ones for the service, as many again for the
     baseline and pgbench (whose ledger rows move no offer counters or rollups, so they
     are kept apart), and the hot one; every holder holds a voucher for each."""
-    settings = load_settings({"YOUDAI_TOKEN_TTL": TOKEN_TTL, "YOUDAI_LOG_LEVEL": "WARNING"})
+    settings = load_settings(
+        {
+            "YOUDAI_TOKEN_TTL": TOKEN_TTL,
+            "YOUDAI_LOG_LEVEL": "WARNING",
+            "YOUDAI_SECRET_KEY": BENCH_SECRET_KEY,  # the service's (start_service)
+        }
+    )
     pin_hash = pins.hash_pin(PIN)
 
     async def hash_once(pin: str) -> str:  # every holder has the same PIN: hash it once
@@ -201,6 +214,7 @@ def start_service(
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
+        "YOUDAI_SECRET_KEY": BENCH_SECRET_KEY,
         "YOUDAI_TOKEN_TTL": TOKEN_TTL,
         "YOUDAI_LOG_LEVEL": log_level,
         "YOUDAI_LOG_FORMAT": "json",

@@ -47,7 +47,6 @@ from service.flows.holder_imports import ImportJobs
 from service.flows.key_cache import KeyCache
 from service.flows.keyring import Keyring
 from service.qr import RenderPool
-from service.sealing import make_sealer
 
 log = logging.getLogger("youdai.housekeeping")
 
@@ -143,7 +142,7 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     )
     app[SETTINGS] = settings
     app[DSN] = dsn
-    app[SEALER] = make_sealer(settings.secret_key, settings.data_dir)
+    app[SEALER] = settings.sealer()
     app[KEYRING] = Keyring(settings.token_ttl, app[SEALER])
     app.add_routes(routes())
     app.on_response_prepare.append(common_headers)

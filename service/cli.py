@@ -11,16 +11,25 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+import asyncpg
+
 from service.config import ConfigError, Settings, load_settings, parse_port
-from service.db.connection import connect, database
+from service.db.connection import NoSuchDatabase, connect, database, where
 from service.flows.housekeeping import migrate_database
 from service.logs import configure_logging
 from service.memory import return_large_allocations_to_the_system
 
 if TYPE_CHECKING:
     from service.domain.holder_imports import HolderImport
+    from service.flows import secret_key as secret_key_flow
 
 log = logging.getLogger("youdai")
+
+EPILOG = """\
+Which database every command uses: DATABASE_URL (a postgresql:// URL; production), or
+when it is unset the embedded PostgreSQL in YOUDAI_DATA_DIR (default ./.youdai, relative
+to the working directory). With DATABASE_URL, YOUDAI_SECRET_KEY must be set too. All
+settings: deploy/CONFIG.md."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +57,12 @@ def _port(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="youdai", description=__doc__)
+    parser = _Parser(
+        prog="youdai",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
@@ -93,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate_secret.set_defaults(run=cmd_rotate_secret_key)
 
+    reset = commands.add_parser(
+        "reset-signing-keys",
+        help="after losing YOUDAI_SECRET_KEY: drop what it sealed, sign with a new key",
+    )
+    reset.add_argument(
+        "--new-secret-key-file",
+        metavar="FILE",
+        help="the new YOUDAI_SECRET_KEY (base64, 32 bytes); default: YOUDAI_SECRET_KEY as set",
+    )
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.set_defaults(run=cmd_reset_signing_keys)
+
     reconcile = commands.add_parser(
         "reconcile", help="check every counter and report total against the ledger"
     )
@@ -110,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first day (local)")
     report.add_argument("--to", metavar="YYYY-MM-DD", help="last day, included (local)")
     report.add_argument(
-        "--group-by", default="", metavar="partner,offer,category,month", help="groupings"
+        "--group-by",
+        default="partner",
+        metavar="partner,offer,category,month",
+        help="groupings (default: partner, one row per partner; '' for the totals alone)",
     )
     report.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
@@ -172,8 +201,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # Until the server installs its own handlers, SIGTERM still stops the embedded
     # database on the way out (the `with` below), instead of leaving it running.
     signal.signal(signal.SIGTERM, _stop_starting)
+    sealer = settings.sealer()  # before anything starts: a missing key is one line
     with database(settings) as dsn:
-        applied = asyncio.run(migrate_database(dsn, settings))
+        applied = asyncio.run(migrate_database(dsn, sealer))
         if applied:
             log.info("migrated", extra={"applied": applied})
         if args.demo:
@@ -195,8 +225,11 @@ def _stop_starting(signum: int, frame: object) -> None:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """The schema only: no key-encryption key is needed, and none is ever made here (the
+    migration Job has no data folder). A key in reach is checked against the signing
+    keys, so a wrong one in the Secret stops the rollout before any pod starts."""
     with database(settings) as dsn:
-        applied = asyncio.run(migrate_database(dsn, settings))
+        applied = asyncio.run(migrate_database(dsn, settings.sealer_in_reach()))
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
 
@@ -204,11 +237,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_rotate_signing_key(settings: Settings, args: argparse.Namespace) -> int:
     """Old tokens stay valid: the retired public key stays in the JWKS until they expire."""
     from service.flows.keyring import Keyring
-    from service.sealing import make_sealer
+
+    sealer = settings.sealer()
 
     async def rotate(dsn: str) -> str:
-        await migrate_database(dsn, settings)
-        keyring = Keyring(settings.token_ttl, make_sealer(settings.secret_key, settings.data_dir))
+        await migrate_database(dsn, sealer)
+        keyring = Keyring(settings.token_ttl, sealer)
         conn = await connect(dsn)
         try:
             retired, key = await keyring.rotate(conn)
@@ -221,63 +255,196 @@ def cmd_rotate_signing_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_key_file(path: str, flag: str) -> tuple[str, bytes]:
+    """A key-encryption key from a file named by a flag: (its text, its 32 bytes)."""
+    from pathlib import Path
+
+    from service.sealing import parse_secret_key
+
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        return text.strip(), parse_secret_key(text)
+    except ValueError as error:
+        raise ConfigError(f"{flag}: {error}") from None
+
+
 def cmd_rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
-    """Re-seal every signing key under a new key-encryption key (deploy/CONFIG.md).
+    """Re-seal every signing key and staff TOTP secret under a new key-encryption key
+    (deploy/CONFIG.md).
 
     With the data folder's key file, the file is replaced; with YOUDAI_SECRET_KEY, the
     new key is printed alone on the last line, to be set before the next start."""
-    from pathlib import Path
-
-    from service.flows.keyring import reseal_keys
-    from service.sealing import (
-        KEY_FILE_NAME,
-        Sealer,
-        generate_secret_key,
-        make_sealer,
-        parse_secret_key,
-    )
+    from service.flows import secret_key as secret_key_flow
+    from service.flows.keyring import SecretKeyMismatch
+    from service.sealing import KEY_FILE_NAME, Sealer, generate_secret_key, parse_secret_key
 
     if args.new_key_file:
-        try:
-            new_text = Path(args.new_key_file).read_text()
-        except OSError as error:
-            raise ConfigError(f"cannot read {args.new_key_file}: {error.strerror}") from None
+        new_text, new_key = _read_key_file(args.new_key_file, "--new-key-file")
     else:
         new_text = generate_secret_key()
-    try:
         new_key = parse_secret_key(new_text)
-    except ValueError as error:
-        raise ConfigError(f"--new-key-file: {error}") from None
+    old = settings.sealer()
     key_file = settings.data_dir / KEY_FILE_NAME
     pending = key_file.with_name(KEY_FILE_NAME + ".new")
 
-    async def rotate(dsn: str) -> int:
-        await migrate_database(dsn, settings)
-        old = make_sealer(settings.secret_key, settings.data_dir)
+    async def rotate(dsn: str) -> secret_key_flow.Resealed:
+        await migrate_database(dsn, old)
         conn = await connect(dsn)
         try:
-            return await reseal_keys(conn, old, Sealer(new_key))
+            return await secret_key_flow.reseal(conn, old, Sealer(new_key))
+        except SecretKeyMismatch as error:
+            raise ConfigError(str(error)) from None
         finally:
             await conn.close()
 
     with database(settings) as dsn:
         if settings.secret_key is None:
             # Written first, renamed after the commit: a crash in between leaves both.
-            pending.write_text(new_text.strip() + "\n")
+            pending.write_text(new_text + "\n")
             pending.chmod(0o600)
-        count = asyncio.run(rotate(dsn))
-        if settings.secret_key is None:
-            pending.replace(key_file)
-            print(f"re-sealed {count} signing key(s); {key_file} holds the new key")
-            return 0
-    if args.new_key_file:
+        try:
+            done = asyncio.run(rotate(dsn))
+        except BaseException:
+            if settings.secret_key is None:
+                pending.unlink(missing_ok=True)
+            raise
+    resealed = (
+        f"re-sealed {done.signing_keys} signing key(s) and {done.totp_secrets} second factor(s)"
+    )
+    if done.totp_unopened:
         print(
-            f"re-sealed {count} signing key(s); set YOUDAI_SECRET_KEY to {args.new_key_file}'s key"
+            f"youdai: warning: the second factor of {', '.join(done.totp_unopened)} opens with "
+            "neither key and was left as it is: reset it (PATCH /v1/staff/ID with "
+            '"reset_totp": true, or youdai reset-signing-keys)',
+            file=sys.stderr,
         )
+    if settings.secret_key is None:
+        pending.replace(key_file)
+        print(f"{resealed}; {key_file} holds the new key")
         return 0
-    print(f"re-sealed {count} signing key(s); set YOUDAI_SECRET_KEY to the key below")
-    print(new_text.strip())
+    if args.new_key_file:
+        print(f"{resealed}; set YOUDAI_SECRET_KEY to {args.new_key_file}'s key")
+        return 0
+    print(f"{resealed}; set YOUDAI_SECRET_KEY to the key below")
+    print(new_text)
     return 0
+
+
+def cmd_reset_signing_keys(settings: Settings, args: argparse.Namespace) -> int:
+    """The lost-key procedure of deploy/RUNBOOK.md: what no key in reach opens is given
+    up (signing keys removed, staff second factors reset), what opens is sealed under
+    the new key, and a new signing key signs. Asks first, unless --yes."""
+    from service.flows import secret_key as secret_key_flow
+    from service.flows.keyring import Keyring
+    from service.sealing import KEY_FILE_NAME, Sealer
+
+    key_file = settings.data_dir / KEY_FILE_NAME
+    if args.new_secret_key_file:
+        new_text, new_key = _read_key_file(args.new_secret_key_file, "--new-secret-key-file")
+        new = Sealer(new_key)
+        # The key the installation had until now, if one is still in reach: what it
+        # opens is sealed again rather than given up.
+        old = settings.sealer_in_reach()
+    else:
+        new_text, new, old = "", settings.sealer(), None
+    keyring = Keyring(settings.token_ttl, new)
+
+    async def look(dsn: str) -> secret_key_flow.ResetPlan:
+        await migrate_database(dsn)
+        conn = await connect(dsn)
+        try:
+            return await secret_key_flow.plan_reset(conn, new, old)
+        finally:
+            await conn.close()
+
+    async def apply(dsn: str) -> secret_key_flow.ResetPlan:
+        conn = await connect(dsn)
+        try:
+            return await secret_key_flow.reset(conn, keyring, new, old)
+        finally:
+            await conn.close()
+
+    with database(settings) as dsn:
+        plan = asyncio.run(look(dsn))
+        _describe_reset(plan, done=False)
+        if not plan.changes_anything and not plan.makes_a_new_key:
+            print("nothing to do: every sealed secret opens with the new key")
+        else:
+            if not args.yes and not _confirmed("go ahead? [y/N] "):
+                print("stopped: nothing was changed (--yes answers yes from a script)")
+                return 1
+            plan = asyncio.run(apply(dsn))
+            _describe_reset(plan, done=True)
+    if (
+        args.new_secret_key_file
+        and settings.secret_key is None
+        and (settings.database_url is None or key_file.exists())
+    ):
+        pending = key_file.with_name(KEY_FILE_NAME + ".new")
+        pending.write_text(new_text + "\n")
+        pending.chmod(0o600)
+        pending.replace(key_file)
+        print(f"{key_file} holds the new key")
+    elif args.new_secret_key_file:
+        print(
+            f"set YOUDAI_SECRET_KEY to {args.new_secret_key_file}'s key, then restart every process"
+        )
+    else:
+        print("restart every process (they must all have this YOUDAI_SECRET_KEY)")
+    return 0
+
+
+def _confirmed(question: str) -> bool:
+    try:
+        answer = input(question)
+    except EOFError:
+        print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _describe_reset(plan: secret_key_flow.ResetPlan, *, done: bool) -> None:
+    will = "" if done else "will be "
+    if plan.keys_removed:
+        print(
+            f"signing key(s) {will}removed (they open with no key in reach): "
+            f"{', '.join(plan.keys_removed)}; QR codes already shown stop scanning, and "
+            "holders open their vouchers again for new ones"
+        )
+    if plan.keys_resealed:
+        print(f"signing key(s) {will}sealed under the new key: {', '.join(plan.keys_resealed)}")
+    if plan.new_active:
+        print(f"new signing key {plan.new_active} signs from now on")
+    elif not done and plan.makes_a_new_key:
+        print("a new signing key, sealed under the new key, will sign from now on")
+    if plan.totp_reset:
+        print(
+            f"second factor(s) {will}reset (they must sign in with their password and enrol "
+            f"again): {', '.join(plan.totp_reset)}"
+        )
+    if plan.totp_resealed:
+        print(f"second factor(s) {will}sealed under the new key: {', '.join(plan.totp_resealed)}")
+
+
+async def _connect_to_data(settings: Settings, dsn: str) -> asyncpg.Connection:
+    """A connection for a command that reads: to a database that holds youdai's schema,
+    else one line naming the database looked at and the settings that chose it."""
+    from service.db.migrate import has_schema
+
+    try:
+        conn = await connect(dsn)
+    except NoSuchDatabase:
+        raise ConfigError(f"{where(settings, dsn)} does not exist") from None
+    if not await has_schema(conn):
+        await conn.close()
+        raise ConfigError(
+            f"{where(settings, dsn)} holds no youdai data (no schema): check DATABASE_URL "
+            "and YOUDAI_DATA_DIR, or restore a backup into it first"
+        )
+    return conn
 
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
@@ -285,13 +452,13 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     from service.db.reconcile import CHECKS, mismatches
 
     async def check(dsn: str) -> dict:
-        conn = await connect(dsn)
+        conn = await _connect_to_data(settings, dsn)
         try:
             return await mismatches(conn)
         finally:
             await conn.close()
 
-    with database(settings) as dsn:
+    with database(settings, existing=True) as dsn:
         found = asyncio.run(check(dsn))
     for name in CHECKS:
         rows = found.get(name, [])
@@ -381,6 +548,7 @@ def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from service.domain.errors import ApiError
     from service.domain.holders import check_holders_csv
@@ -406,8 +574,12 @@ def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
     async def run(dsn: str) -> HolderImport:
         await migrate_database(dsn)
         conn, job = await imports_flow.open_job(dsn, check.rows)
-        # tqdm (maintained, no dependencies): disable=None draws only on a terminal.
-        with tqdm(total=job.rows, unit="row", desc=job.id, file=sys.stderr, disable=None) as bar:
+        # tqdm (maintained, no dependencies): disable=None draws only on a terminal. Log
+        # lines meanwhile go through tqdm.write: above the bar, never into it.
+        with (
+            tqdm(total=job.rows, unit="row", desc=job.id, file=sys.stderr, disable=None) as bar,
+            logging_redirect_tqdm(),
+        ):
             return await imports_flow.run_job(
                 dsn, conn, job, data, None, on_progress=lambda done: bar.update(done - bar.n)
             )
@@ -418,6 +590,9 @@ def cmd_import_holders(settings: Settings, args: argparse.Namespace) -> int:
     except ApiError as error:  # another import is running
         print(f"youdai: {error.detail}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # run_job marked the job failed; its transaction never was
+        print("\nyoudai: stopped, nothing was imported", file=sys.stderr)
+        return 130
     if job.status != "completed":
         print(f"youdai: {job.detail}", file=sys.stderr)
         return 1
@@ -453,13 +628,13 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError("an XLSX file goes to -o FILE, not to a terminal")
 
     async def build(dsn: str) -> dict:
-        conn = await connect(dsn)
+        conn = await _connect_to_data(settings, dsn)
         try:
             return await reports_flow.discount_report(conn, None, period, group_by)
         finally:
             await conn.close()
 
-    with database(settings) as dsn:
+    with database(settings, existing=True) as dsn:
         report = asyncio.run(build(dsn))
     if args.format == "json":
         shown = DiscountReportSchema().dump(report)
@@ -533,22 +708,85 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 
     from service import backup
 
-    with database(settings) as dsn:
+    async def check(dsn: str) -> None:
+        await (await _connect_to_data(settings, dsn)).close()
+
+    with database(settings, existing=True) as dsn:
+        asyncio.run(check(dsn))
         found = asyncio.run(backup.backup(dsn, Path(args.file)))
     print(f"wrote {args.file}: {found.describe()}", flush=True)
     return 0
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
-    """Refuses a database that holds any table; `youdai serve` migrates it afterwards."""
+    """Refuses a database that holds any table; `youdai serve` migrates it afterwards.
+    The last lines say what the restored service needs that no backup holds: the
+    key-encryption key that sealed its signing keys (deploy/RUNBOOK.md); a warning when
+    the key in reach here does not open them."""
     from pathlib import Path
 
     from service import backup
+    from service.flows import secret_key as secret_key_flow
+
+    sealer = settings.sealer_in_reach()
+
+    async def sealed(dsn: str) -> secret_key_flow.SealedCount:
+        conn = await connect(dsn)
+        try:
+            return await secret_key_flow.count_sealed(conn, sealer)
+        finally:
+            await conn.close()
 
     with database(settings) as dsn:
         found = asyncio.run(backup.restore(dsn, Path(args.file)))
-    print(f"restored {args.file}: {found.describe()}", flush=True)
+        print(f"restored {args.file}: {found.describe()}", flush=True)
+        count = asyncio.run(sealed(dsn))
+    _say_what_the_restored_service_needs(settings, count, sealer is not None)
     return 0
+
+
+def _say_what_the_restored_service_needs(
+    settings: Settings, count: secret_key_flow.SealedCount, key_in_reach: bool
+) -> None:
+    from service.sealing import KEY_FILE_NAME
+
+    if count.signing_keys == 0 and count.totp_secrets == 0:
+        print("it holds no sealed secret: the service makes its signing key at its first start")
+        return
+    print(
+        f"the restored service needs the YOUDAI_SECRET_KEY that sealed its "
+        f"{count.signing_keys} signing key(s) and {count.totp_secrets} second factor(s): no "
+        "backup holds it (deploy/RUNBOOK.md, The secrets a restored database needs)",
+        flush=True,
+    )
+    given = (
+        "YOUDAI_SECRET_KEY"
+        if settings.secret_key is not None
+        else str(settings.data_dir / KEY_FILE_NAME)
+    )
+    if not key_in_reach:
+        print(
+            f"youdai: warning: no key is in reach here (YOUDAI_SECRET_KEY is unset and there "
+            f"is no {given}): the service will not start until it has the key that sealed "
+            "them; if that key is lost, see youdai reset-signing-keys",
+            file=sys.stderr,
+        )
+    elif count.signing_keys_opening < count.signing_keys:
+        print(
+            f"youdai: warning: {count.signing_keys - count.signing_keys_opening} of the "
+            f"{count.signing_keys} signing key(s) do not open with {given}: the service will "
+            "not start with it; give it the key that sealed them (or, if that key is lost, "
+            "see youdai reset-signing-keys)",
+            file=sys.stderr,
+        )
+    elif count.totp_opening < count.totp_secrets:
+        print(
+            f"youdai: warning: {count.totp_secrets - count.totp_opening} second factor(s) do "
+            f"not open with {given}: those people cannot sign in until it is reset",
+            file=sys.stderr,
+        )
+    else:
+        print(f"{given} opens them all", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

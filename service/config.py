@@ -18,7 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from service.sealing import parse_secret_key
+from service.sealing import (
+    Sealer,
+    SecretKeyUnavailable,
+    make_sealer,
+    parse_secret_key,
+    read_key_file,
+)
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_TOKEN_TTL = 300
@@ -80,6 +86,25 @@ class Settings:
     staff_totp: str = "optional"
     #: The bureau's phone number the wallet page shows holders (YOUDAI_HELP_PHONE); "" hides it.
     help_phone: str = ""
+
+    def sealer(self) -> Sealer:
+        """The key-encryption key's Sealer. Only the embedded demo (no DATABASE_URL) may
+        make one up in the data folder: with DATABASE_URL every process must share it."""
+        try:
+            return make_sealer(self.secret_key, self.data_dir, generate=self.database_url is None)
+        except SecretKeyUnavailable as error:
+            raise ConfigError(str(error)) from None
+
+    def sealer_in_reach(self) -> Sealer | None:
+        """YOUDAI_SECRET_KEY, else the data folder's key file if it exists; never creates
+        one (for commands that need no key but check one when it is there)."""
+        if self.secret_key is not None:
+            return Sealer(self.secret_key)
+        try:
+            found = read_key_file(self.data_dir)
+        except SecretKeyUnavailable as error:
+            raise ConfigError(str(error)) from None
+        return None if found is None else Sealer(found)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some settings replaced (used by CLI flags and tests)."""

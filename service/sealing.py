@@ -1,7 +1,8 @@
 """Encryption at rest for secrets kept in PostgreSQL (signing keys, staff TOTP secrets).
 
-A `Sealer` holds the key-encryption key (YOUDAI_SECRET_KEY, or a random key file in
-YOUDAI_DATA_DIR when unset) and seals with AES-256-GCM: a version byte, a random
+A `Sealer` holds the key-encryption key (YOUDAI_SECRET_KEY; a key file in YOUDAI_DATA_DIR
+when unset, which only the embedded demo makes up: with DATABASE_URL every process must
+share one key, see Settings.sealer) and seals with AES-256-GCM: a version byte, a random
 96-bit nonce, then the ciphertext and tag. `context` names what is sealed ("signing-
 key:<kid>", "staff-totp:<id>") and is bound as associated data, so a sealed value
 copied into another row or column does not open. Read access to the database alone
@@ -80,21 +81,65 @@ def parse_secret_key(text: str) -> bytes:
     return raw
 
 
+class SecretKeyUnavailable(Exception):
+    """No key-encryption key can be had: the message says which setting to give."""
+
+
+def read_key_file(data_dir: Path) -> bytes | None:
+    """The data folder's key when its file exists, without ever creating it."""
+    path = data_dir / KEY_FILE_NAME
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise SecretKeyUnavailable(
+            f"cannot read {path}: {error.strerror or error}; set YOUDAI_SECRET_KEY instead"
+        ) from None
+    try:
+        return parse_secret_key(text)
+    except ValueError:
+        raise SecretKeyUnavailable(
+            f"{path} does not hold a key (32 random bytes in base64): replace it with the "
+            "installation's key, or set YOUDAI_SECRET_KEY"
+        ) from None
+
+
 def key_file_secret(data_dir: Path) -> bytes:
     """The key kept in the data folder, created (mode 0600) on first use."""
     path = data_dir / KEY_FILE_NAME
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
         try:
+            data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass  # another process won the race: read its key below
+        except OSError as error:
+            raise SecretKeyUnavailable(
+                f"cannot create {path}: {error.strerror or error}; set YOUDAI_SECRET_KEY, "
+                "or YOUDAI_DATA_DIR to a folder this user may write"
+            ) from None
         else:
             with os.fdopen(fd, "w") as file:
                 file.write(generate_secret_key() + "\n")
-    return parse_secret_key(path.read_text())
+    found = read_key_file(data_dir)
+    assert found is not None
+    return found
 
 
-def make_sealer(secret_key: bytes | None, data_dir: Path) -> Sealer:
-    """The process's Sealer: YOUDAI_SECRET_KEY when given, else the data folder's key."""
-    return Sealer(secret_key if secret_key is not None else key_file_secret(data_dir))
+def make_sealer(secret_key: bytes | None, data_dir: Path, *, generate: bool = True) -> Sealer:
+    """The process's Sealer: YOUDAI_SECRET_KEY when given, else the data folder's key,
+    which is made on first use only when `generate` (the embedded demo: production
+    processes must all share one key, so one made up by a single pod is refused)."""
+    if secret_key is not None:
+        return Sealer(secret_key)
+    if generate:
+        return Sealer(key_file_secret(data_dir))
+    found = read_key_file(data_dir)
+    if found is None:
+        raise SecretKeyUnavailable(
+            "set YOUDAI_SECRET_KEY: with DATABASE_URL every process of the installation "
+            "needs the same key-encryption key, and none is given (YOUDAI_SECRET_KEY is "
+            f"unset and there is no {data_dir / KEY_FILE_NAME}); see deploy/CONFIG.md"
+        )
+    return Sealer(found)

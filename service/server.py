@@ -4,8 +4,9 @@ SIGTERM or SIGINT stops accepting connections (the listening socket closes, so n
 connections are refused), lets requests in flight finish (up to SHUTDOWN_GRACE
 seconds), closes the pool, and only then does the caller stop the embedded database.
 With workers, the parent forwards the signal to every worker and waits for all of
-them; a worker that dies on its own stops the others, and the parent exits 1 so that
-a supervisor restarts the whole group.
+them; a worker that dies on its own is replaced (at most MAX_WORKER_RESTARTS times in
+RESTART_WINDOW seconds: more, and the parent stops the others and exits 1 so that a
+supervisor restarts the whole group).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import signal
 import socket
 import sys
 import tempfile
+import time
+from collections import deque
 from collections.abc import Coroutine
 from contextlib import suppress
 from typing import Any, cast
@@ -92,14 +95,22 @@ def _worker_main(settings: Settings, dsn: str, ready: object) -> None:
     _run(_serve(settings, dsn, reuse_port=True, ready=ready))
 
 
+#: A worker that dies is replaced at most this many times within RESTART_WINDOW seconds;
+#: more means every worker dies (bad code, bad memory): stop rather than spin.
+MAX_WORKER_RESTARTS = 5
+RESTART_WINDOW = 60.0
+
+
 def serve_workers(settings: Settings, dsn: str) -> int:
     """Start `settings.workers` processes that all accept on the same port (SO_REUSEPORT);
-    return 0 after a requested stop, 1 when a worker ended on its own."""
+    replace one that dies (bounded, each logged); return 0 after a requested stop, 1 when
+    workers died too often and the service stopped."""
     if not hasattr(socket, "SO_REUSEPORT"):
         raise RuntimeError("--workers needs SO_REUSEPORT (Linux, macOS)")
     stopping = False
     workers: list[multiprocessing.process.BaseProcess] = []
     readies: list[object] = []
+    restarts: deque[float] = deque()  # when each replacement started, within the window
 
     def stop_all() -> None:
         for process in workers:
@@ -122,18 +133,21 @@ def serve_workers(settings: Settings, dsn: str) -> int:
     metrics_dir = tempfile.mkdtemp(prefix="youdai-metrics-")
     os.environ[metrics.MULTIPROC_DIR_VARIABLE] = metrics_dir
     exit_code = 0
+    context = multiprocessing.get_context("spawn")
+
+    def start_worker() -> multiprocessing.process.BaseProcess:
+        ready = context.Event()  # kept referenced until the worker has unpickled it
+        readies.append(ready)
+        process = context.Process(target=_worker_main, args=(settings, dsn, ready), daemon=False)
+        process.start()
+        workers.append(process)
+        return process
+
     try:
-        context = multiprocessing.get_context("spawn")
         for _ in range(settings.workers):
             if stopping:
                 break
-            ready = context.Event()  # kept referenced until the worker has unpickled it
-            readies.append(ready)
-            process = context.Process(
-                target=_worker_main, args=(settings, dsn, ready), daemon=False
-            )
-            process.start()
-            workers.append(process)
+            start_worker()
         if stopping:  # a signal came while they started: make sure every one hears it
             stop_all()
         running = {worker.sentinel: worker for worker in workers}
@@ -142,16 +156,37 @@ def serve_workers(settings: Settings, dsn: str) -> int:
                 ended = running.pop(cast(int, sentinel))
                 ended.join()
                 metrics.mark_process_dead(ended.pid or 0)
-                if not stopping:
+                if stopping:
+                    if ended.exitcode not in (0, None, -signal.SIGTERM):
+                        exit_code = 1
+                    continue
+                now = time.monotonic()
+                while restarts and now - restarts[0] > RESTART_WINDOW:
+                    restarts.popleft()
+                if len(restarts) >= MAX_WORKER_RESTARTS:
                     log.error(
-                        "worker ended on its own: stopping the others",
+                        f"a worker died {MAX_WORKER_RESTARTS + 1} times within "
+                        f"{RESTART_WINDOW:.0f} s: stopping the service",
                         extra={"pid": ended.pid, "exitcode": ended.exitcode},
                     )
                     exit_code = 1
                     stopping = True
                     stop_all()
-                elif ended.exitcode not in (0, None, -signal.SIGTERM):
-                    exit_code = 1
+                    continue
+                restarts.append(now)
+                replacement = start_worker()
+                running[replacement.sentinel] = replacement
+                log.error(
+                    "worker died: started another in its place",
+                    extra={
+                        "pid": ended.pid,
+                        "exitcode": ended.exitcode,
+                        "replacement_pid": replacement.pid,
+                        "restarts_in_window": len(restarts),
+                    },
+                )
+                if stopping:  # a signal came while it started
+                    stop_all()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

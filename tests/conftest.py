@@ -30,10 +30,14 @@ from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain.auth import Role
 from service.flows import keys as keys_flow
+from service.sealing import generate_secret_key
 from tests.conformance import Conformance
 from tests.helpers import bearer
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The YOUDAI_SECRET_KEY of this test run: the `settings` fixture's, and what `cli_env`
+#: gives a command run with DATABASE_URL, as production gives both (deploy/k8s).
+TEST_SECRET_KEY = generate_secret_key()
 
 
 def with_database(url: str, name: str) -> str:
@@ -174,7 +178,13 @@ async def own_database_url(pg_server: TestServer) -> AsyncIterator[str]:
 
 @pytest.fixture
 def settings() -> Settings:
-    return load_settings({"YOUDAI_LOG_FORMAT": "json", "YOUDAI_DB_POOL_MAX": "20"})
+    return load_settings(
+        {
+            "YOUDAI_LOG_FORMAT": "json",
+            "YOUDAI_DB_POOL_MAX": "20",
+            "YOUDAI_SECRET_KEY": TEST_SECRET_KEY,
+        }
+    )
 
 
 @pytest.fixture
@@ -233,12 +243,15 @@ def free_port() -> int:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """Environment for running the `youdai` command in a subprocess."""
+    """Environment for running the `youdai` command in a subprocess. With DATABASE_URL it
+    also has the run's YOUDAI_SECRET_KEY unless one is given (`""` for none)."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("YOUDAI_") and key != "DATABASE_URL"
     }
     env["YOUDAI_LOG_FORMAT"] = "json"
+    if extra.get("DATABASE_URL"):
+        env["YOUDAI_SECRET_KEY"] = TEST_SECRET_KEY
     env.update(extra)
     return env

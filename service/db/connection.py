@@ -29,14 +29,34 @@ DATABASE_DOWN = (
 )
 
 
+def where(settings: Settings, dsn: str | None = None) -> str:
+    """Which database a command looks at and the settings that chose it, for messages."""
+    if settings.database_url is not None:
+        return f"the database at {describe(dsn or settings.database_url)} (DATABASE_URL)"
+    data_dir = settings.data_dir.resolve()
+    return (
+        f"the embedded database in {data_dir / 'pgdata'} "
+        f"(YOUDAI_DATA_DIR={data_dir}; DATABASE_URL unset)"
+    )
+
+
 @contextmanager
-def database(settings: Settings) -> Iterator[str]:
+def database(settings: Settings, *, existing: bool = False) -> Iterator[str]:
     """Yield the DSN to use; start the embedded server first when DATABASE_URL is unset,
-    and let go of it (stopping it if we were the last user) when done."""
+    and let go of it (stopping it if we were the last user) when done.
+
+    `existing`: for commands that only read. An embedded database that is not there is
+    one ConfigError line, never a new empty one (run from the wrong folder, `report`
+    must not leave a fresh .youdai behind)."""
     if settings.database_url is not None:
         yield settings.database_url
         return
     embedded = EmbeddedPostgres(settings.data_dir)
+    if existing and not (embedded.pgdata / "PG_VERSION").is_file():
+        raise ConfigError(
+            f"there is no youdai database here: {where(settings)} does not exist; run from "
+            "the installation's folder, or set YOUDAI_DATA_DIR or DATABASE_URL"
+        )
     try:
         maintenance_url = embedded.start()
     except Exception as error:
@@ -44,7 +64,8 @@ def database(settings: Settings) -> Iterator[str]:
             f"could not start the embedded PostgreSQL in {embedded.pgdata}: {error}"
         ) from None
     try:
-        asyncio.run(ensure_database(maintenance_url))
+        if not existing:
+            asyncio.run(ensure_database(maintenance_url))
         yield embedded.url()
     finally:
         embedded.stop()
@@ -57,10 +78,16 @@ def describe(dsn: str) -> str:
     return f"{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
+class NoSuchDatabase(ConfigError):
+    """The server answers, but the database named does not exist."""
+
+
 async def connect(dsn: str) -> asyncpg.Connection:
     """A single connection; an unreachable server becomes one clear ConfigError line."""
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
+    except asyncpg.InvalidCatalogNameError as error:
+        raise NoSuchDatabase(f"cannot connect to PostgreSQL at {describe(dsn)}: {error}") from None
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         reason = str(error) or type(error).__name__
         raise ConfigError(f"cannot connect to PostgreSQL at {describe(dsn)}: {reason}") from None

@@ -82,6 +82,11 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     return applied_now
 
 
+async def has_schema(conn: asyncpg.Connection) -> bool:
+    """Whether youdai ever migrated this database (a read command's first question)."""
+    return bool(await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"))
+
+
 async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
     """Names of shipped migrations the database has not recorded yet."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")

@@ -103,3 +103,9 @@ async def rotate(conn: asyncpg.Connection, kid: str, sealed: bytes, public: str)
             public,
         )
     return retired
+
+
+async def remove(conn: asyncpg.Connection, kid: str) -> None:
+    """Forget a key whose private part can no longer be opened (a lost key-encryption
+    key): its public key leaves the published set at once."""
+    await conn.execute("DELETE FROM signing_keys WHERE kid = $1", kid)

@@ -333,6 +333,51 @@ async def accept_totp_step(conn: asyncpg.Connection, staff_id: str, step: int) -
     return result.endswith(" 1")
 
 
+@dataclass(frozen=True, slots=True)
+class SealedTotp:
+    """An account's second-factor secrets as stored: sealed with the key-encryption key."""
+
+    staff_id: str
+    email: str
+    totp_enabled: bool
+    secret_sealed: bytes | None
+    pending_sealed: bytes | None
+
+
+async def sealed_totp_secrets(conn: asyncpg.Connection) -> list[SealedTotp]:
+    """Every account holding a sealed secret (enrolled or enrolling), rows locked."""
+    rows = await conn.fetch(
+        """
+        SELECT id, email, totp_enabled, totp_secret_sealed, pending_totp_sealed
+        FROM staff_accounts
+        WHERE totp_secret_sealed IS NOT NULL OR pending_totp_sealed IS NOT NULL
+        ORDER BY created_at, id FOR UPDATE
+        """
+    )
+    return [
+        SealedTotp(
+            staff_id=row["id"],
+            email=row["email"],
+            totp_enabled=row["totp_enabled"],
+            secret_sealed=None if row[3] is None else bytes(row[3]),
+            pending_sealed=None if row[4] is None else bytes(row[4]),
+        )
+        for row in rows
+    ]
+
+
+async def store_sealed_totp(
+    conn: asyncpg.Connection, staff_id: str, secret: bytes | None, pending: bytes | None
+) -> None:
+    """The same secrets sealed again (under another key-encryption key)."""
+    await conn.execute(
+        "UPDATE staff_accounts SET totp_secret_sealed = $2, pending_totp_sealed = $3 WHERE id = $1",
+        staff_id,
+        secret,
+        pending,
+    )
+
+
 async def reset_totp(conn: asyncpg.Connection, staff_id: str) -> None:
     await conn.execute(
         """

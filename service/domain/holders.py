@@ -101,12 +101,14 @@ def check_region(value: str) -> str:
 
 def check_valid_until(value: str) -> date:
     value = value.strip()
+    if not _DATE.match(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
     try:
-        if _DATE.match(value):
-            return date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
-        pass
-    raise ValueError("must be a date written YYYY-MM-DD")
+        # Written as asked, but no such day (2026-02-30): asking for the format again
+        # would not help the person fixing the file.
+        raise ValueError(f"{value} is not a real date") from None
 
 
 def _check_text(value: str, max_length: int) -> str:

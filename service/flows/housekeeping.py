@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from service.config import ConfigError, Settings
+from service.config import ConfigError
 from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
 from service.db import staff as staff_db
@@ -16,7 +16,7 @@ from service.db.migrate import migrate
 from service.domain.staff import ATTEMPT_WINDOW
 from service.flows import throttle
 from service.flows.keyring import SecretKeyMismatch, seal_plain_keys
-from service.sealing import make_sealer
+from service.sealing import Sealer
 
 
 async def forget_what_no_longer_counts(pool: asyncpg.Pool) -> dict[str, int]:
@@ -33,14 +33,14 @@ async def forget_what_no_longer_counts(pool: asyncpg.Pool) -> dict[str, int]:
         }
 
 
-async def migrate_database(dsn: str, settings: Settings | None = None) -> list[str]:
-    """Migrate; with `settings`, also seal signing keys left in plain PEM and check that
-    the secret key opens the sealed ones (a wrong key is one ConfigError line)."""
+async def migrate_database(dsn: str, sealer: Sealer | None = None) -> list[str]:
+    """Migrate; with a `sealer`, also seal signing keys left in plain PEM and check that
+    the secret key opens the sealed ones (a wrong key is one ConfigError line). Without
+    one, the schema alone: migrating needs no key."""
     conn = await connect(dsn)
     try:
         applied = await migrate(conn)
-        if settings is not None:
-            sealer = make_sealer(settings.secret_key, settings.data_dir)
+        if sealer is not None:
             try:
                 await seal_plain_keys(conn, sealer)
             except SecretKeyMismatch as error:

@@ -79,20 +79,6 @@ async def seal_plain_keys(conn: asyncpg.Connection, sealer: Sealer) -> int:
     return sealed
 
 
-async def reseal_keys(conn: asyncpg.Connection, old: Sealer, new: Sealer) -> int:
-    """Re-seal every signing key from `old` to `new` in one transaction (all or none)."""
-    async with conn.transaction():
-        keys = await signing_db.all_keys(conn, for_update=True)
-        for stored in keys:
-            key = (
-                signing_key_from_pem(stored.private_pem, stored.kid)
-                if stored.private_pem is not None
-                else open_key(old, stored)
-            )
-            await signing_db.store_sealed(conn, stored.kid, seal_key(new, key))
-    return len(keys)
-
-
 class Keyring:
     def __init__(self, token_ttl: int, sealer: Sealer) -> None:
         self.sealer = sealer

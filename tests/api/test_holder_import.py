@@ -6,6 +6,7 @@ import asyncio
 import fcntl
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -491,6 +492,10 @@ async def test_cli_import_holders_draws_a_progress_bar_on_a_terminal_and_waits_f
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"created": 3, "updated": 0}
     text = drawn.decode()
     assert "imp_" in text and "100%" in text and "3/3" in text, text
+    # Log lines meanwhile start a line of their own, above the bar, never inside it.
+    logged = [i for i in range(len(text)) if text.startswith('{"time"', i)]
+    assert any("holder import completed" in text[i : i + 200] for i in logged), text
+    assert all(i == 0 or text[i - 1] in "\r\n" for i in logged), text
     # It waited for the end: the job is over when the command is.
     assert await db.fetchval("SELECT status FROM holder_imports") == "completed"
     assert await db.fetchval("SELECT count(*) FROM holders") == 3
@@ -501,3 +506,40 @@ def _read_available(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:  # EIO: the other end is closed and everything was read
         return b""
+
+
+@pytest.mark.slow
+async def test_cli_import_holders_stopped_with_ctrl_c_says_nothing_was_imported(
+    database_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "holders.csv"
+    rows = [f"YD-{n:05d},veteran,王建国,东城街道,2030-12-31,{204816 + n}" for n in range(3000)]
+    path.write_bytes(csv_file(*rows))
+    terminal, stderr = os.openpty()
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    drawn = b""
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "import-holders", str(path)],
+            env=cli_env(DATABASE_URL=database_url),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            process_group=0,  # its own, as a terminal's foreground job
+        )
+        os.close(stderr)
+        while b"row" not in drawn or b" 0/3000" in drawn.rsplit(b"\r", 1)[-1]:
+            chunk = await asyncio.to_thread(_read_available, terminal)
+            assert chunk, drawn
+            drawn += chunk
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        code = await asyncio.to_thread(process.wait, 60)
+        while chunk := await asyncio.to_thread(_read_available, terminal):
+            drawn += chunk
+    finally:
+        os.close(terminal)
+    text = drawn.decode(errors="replace")
+    assert code == 130, text
+    assert text.rstrip().endswith("youdai: stopped, nothing was imported"), text
+    assert "Traceback" not in text
+    assert await db.fetchval("SELECT count(*) FROM holders") == 0
+    assert await db.fetchval("SELECT status FROM holder_imports") == "failed"

@@ -80,3 +80,19 @@ def test_report_with_a_bad_grouping_fails_with_one_line(database_url: str) -> No
     assert run.stderr.decode().count("\n") == 1 and b"--group-by" in run.stderr
     bad_date = youdai(database_url, "report", "--from", "2026-13-01")
     assert bad_date.returncode == 2 and b"--from" in bad_date.stderr
+
+
+async def test_report_without_group_by_has_a_row_per_partner_as_the_readme_says(
+    client: TestClient, admin, db, settings, database_url: str
+) -> None:
+    await _some_redemptions(db, settings)
+    api = await client.get(
+        "/v1/reports/discounts",
+        params={"group_by": "partner", "from": "2026-01-01", "format": "csv"},
+        headers=admin,
+    )
+    run = youdai(database_url, "report", "--from", "2026-01-01")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == await api.read()
+    assert run.stdout.decode("utf-8-sig").splitlines()[0].startswith("partner_id,partner_name")
+    assert "区邮政分公司".encode() in run.stdout

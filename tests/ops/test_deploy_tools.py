@@ -52,16 +52,20 @@ def test_kubernetes_manifests_match_the_api_schemas_strictly() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+SECRETS = {"POSTGRES_PASSWORD": "secret", "YOUDAI_SECRET_KEY": "k" * 43}
+
+
 def test_compose_file_is_valid_for_compose_v2() -> None:
-    done = compose("config", "--quiet", env={"POSTGRES_PASSWORD": "secret"})
+    done = compose("config", "--quiet", env=SECRETS)
     assert done.returncode == 0, done.stderr
-    missing = compose("config", "--quiet", env={"POSTGRES_PASSWORD": ""})
-    assert missing.returncode != 0, "a missing password must stop compose"
-    assert "POSTGRES_PASSWORD" in missing.stderr
+    for name in SECRETS:
+        missing = compose("config", "--quiet", env={**SECRETS, name: ""})
+        assert missing.returncode != 0, f"a missing {name} must stop compose"
+        assert name in missing.stderr
 
 
 def test_compose_starts_postgres_then_the_migration_then_the_service_by_health() -> None:
-    done = compose("config", "--format", "json", env={"POSTGRES_PASSWORD": "secret"})
+    done = compose("config", "--format", "json", env=SECRETS)
     assert done.returncode == 0, done.stderr
     services = json.loads(done.stdout)["services"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from service.sealing import generate_secret_key
 from tests.conftest import free_port
 from tests.ops import image
 
@@ -42,29 +42,6 @@ HARDENED = [
     "--network",
     "host",
 ]
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("YOUDAI_REQUIRE_OPS_TOOLS") == "1":
-        pytest.fail(f"{reason} (YOUDAI_REQUIRE_OPS_TOOLS=1)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def built() -> str:
-    missing = image.missing_tools()
-    if missing:
-        skip_or_fail(f"no {', '.join(missing)} on this machine: the image is not built")
-    try:
-        print(image.ensure_base_image())
-    except RuntimeError as error:
-        skip_or_fail(str(error))
-    tag = "localhost/youdai:test"
-    started = time.monotonic()
-    done = image.build(tag)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    print(f"built {tag} in {time.monotonic() - started:.0f} s")
-    return tag
 
 
 def wait_ready(port: int, name: str, timeout: float = 60) -> float:
@@ -107,7 +84,13 @@ def environment(request) -> Iterator[list[str]]:
         asyncio.run(_database("create", name))
     except (OSError, asyncpg.PostgresError) as error:
         pytest.skip(f"no PostgreSQL 15 on 127.0.0.1:5432 ({error})")
-    yield ["--env", f"DATABASE_URL={PG15}/{name}"]
+    # Production gives both (deploy/k8s/secret.yaml): a key is never made up per container.
+    yield [
+        "--env",
+        f"DATABASE_URL={PG15}/{name}",
+        "--env",
+        f"YOUDAI_SECRET_KEY={generate_secret_key()}",
+    ]
     asyncio.run(_database("drop", name))
 
 

@@ -276,3 +276,18 @@ def test_compose_runs_postgres_15_then_migrate_then_the_service_with_workers() -
     assert argv[:2] == ["youdai", "serve"]
     assert "--workers" in argv
     assert argv[argv.index("--host") + 1] == "0.0.0.0"
+
+
+def test_every_youdai_process_is_given_the_one_secret_key_that_seals_the_signing_keys() -> None:
+    """A pod left to make up its own key could not open the keys another pod sealed."""
+    secret = manifest("Secret")
+    assert "YOUDAI_SECRET_KEY" in secret["stringData"]
+    for workload in (manifest("Deployment"), manifest("Job")):
+        named = {variable["name"]: variable for variable in container(workload)["env"]}
+        reference = named["YOUDAI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == secret["metadata"]["name"]
+        assert reference["key"] == "YOUDAI_SECRET_KEY"
+        assert not reference.get("optional", False)
+    for service in YOUDAI_SERVICES:
+        value = compose()["services"][service]["environment"]["YOUDAI_SECRET_KEY"]
+        assert value.startswith("${YOUDAI_SECRET_KEY:?"), "compose must refuse to start without it"

@@ -102,9 +102,16 @@ def test_region_may_be_empty_but_not_longer_than_100() -> None:
         check_region("东" * 101)
 
 
-@pytest.mark.parametrize("value", ["2030-02-30", "2030/12/31", "20301231", "31.12.2030", "soon"])
-def test_valid_until_must_be_a_real_yyyy_mm_dd_date(value: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("value", ["2030/12/31", "20301231", "31.12.2030", "soon"])
+def test_valid_until_must_be_written_yyyy_mm_dd(value: str) -> None:
+    with pytest.raises(ValueError, match="must be a date written YYYY-MM-DD"):
+        check_valid_until(value)
+
+
+@pytest.mark.parametrize("value", ["2030-02-30", "2031-02-29", "2030-13-01", "2030-04-31"])
+def test_a_day_that_does_not_exist_is_named_not_a_real_date(value: str) -> None:
+    """Written as asked, so asking for YYYY-MM-DD again would not help."""
+    with pytest.raises(ValueError, match=f"^{value} is not a real date$"):
         check_valid_until(value)
 
 
