@@ -134,6 +134,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         for name, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
         if value is not None
     }
+    # --demo is development: no load balancer to wait for after SIGTERM (SPEC 6).
+    overrides["shutdown_delay"] = settings.shutdown_delay_seconds(development=args.demo)
     settings = settings.with_overrides(**overrides)
     return_large_allocations_to_the_system()
     # Until the server installs its own handlers, SIGTERM still stops the embedded

@@ -240,5 +240,7 @@ def cli_env(**extra: str) -> dict[str, str]:
         if not key.startswith("YOUDAI_") and key != "DATABASE_URL"
     }
     env["YOUDAI_LOG_FORMAT"] = "json"
+    # Development: nothing routes traffic to these servers, so SIGTERM need not wait.
+    env["YOUDAI_SHUTDOWN_DELAY"] = "0"
     env.update(extra)
     return env
