@@ -51,3 +51,12 @@ def test_install_installs_everything(dev) -> None:
     module, installs = dev
     assert module.main(["install"]) == 0
     assert installs == [f"{ROOT}[test]"]
+
+
+def test_serve_is_development_so_sigterm_does_not_wait(
+    dev, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, _ = dev
+    monkeypatch.delenv("YOUDAI_SHUTDOWN_DELAY", raising=False)
+    module.main(["serve"])
+    assert module.os.environ["YOUDAI_SHUTDOWN_DELAY"] == "0"
