@@ -37,12 +37,13 @@ from service.logs import configure_logging
 
 log = logging.getLogger("youdai.server")
 
-#: Seconds requests in flight get to finish after the listener closes (Kubernetes waits
-#: 30 in all by default: deploy/k8s/deployment.yaml fits the delay and this within it).
+#: Seconds from closing the listener to exiting, at most: requests in flight finish
+#: within it (Kubernetes waits 30 in all by default: deploy/k8s/deployment.yaml fits the
+#: shutdown delay and this within it).
 SHUTDOWN_GRACE = 20.0
-#: Seconds a connection that has sent nothing yet gets, once the listener is closed, to
-#: send its request before it is closed unanswered (Go's http.Server.Shutdown gives
-#: such new connections 5 s the same way): a client connects, then writes.
+#: The first of those seconds that a connection which has sent nothing yet gets to send
+#: its request before it is closed unanswered (Go's http.Server.Shutdown gives such new
+#: connections 5 s the same way): a client connects, then writes.
 FIRST_REQUEST_GRACE = 2.0
 #: Connections the kernel may queue for accepting.
 BACKLOG = 1024
@@ -139,7 +140,10 @@ class Listener:
                     except ConnectionAbortedError:
                         continue  # the client gave up while queued
         for accepted in queued:
-            await loop.connect_accepted_socket(self._connection, accepted)
+            try:
+                await loop.connect_accepted_socket(self._connection, accepted)
+            except OSError:  # reset by its client meanwhile: nobody to answer
+                accepted.close()
         return len(queued)
 
     async def hear_first_requests(self) -> None:
@@ -162,7 +166,9 @@ async def _serve(settings: Settings, dsn: str, reuse_port: bool, ready: object =
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     app = create_app(settings, dsn)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE - FIRST_REQUEST_GRACE
+    )
     await runner.setup()  # opens the pool
     listener = Listener(cast(Callable[[], asyncio.Protocol], runner.server))
     try:
@@ -194,7 +200,7 @@ async def _serve(settings: Settings, dsn: str, reuse_port: bool, ready: object =
                 await listener.hear_first_requests()
     finally:
         await listener.close()  # when cut short by an error
-        # Closes idle connections, waits for handlers in flight (up to SHUTDOWN_GRACE),
+        # Closes idle connections, waits for handlers in flight (SHUTDOWN_GRACE in all),
         # then runs the app's cleanup: the pool closes last.
         await runner.cleanup()
     log.info("stopped", extra={"pid": os.getpid()})
