@@ -3,10 +3,13 @@
 
     python3 dev.py serve [--demo] [...]   run youdai (embedded PostgreSQL)
     python3 dev.py test [pytest args]     run the whole test suite
+    python3 dev.py install                install everything (what CI runs first)
 
-Both create `.venv` on first use and (re)install the project into it whenever
+Each creates `.venv` on first use and (re)installs the project into it whenever
 pyproject.toml changes, so nothing is installed system-wide (Debian and Ubuntu
-refuse global pip installs). Standard library only: this runs before any install.
+refuse global pip installs). `serve` installs only what serving needs, so that the
+demo is up quickly on a fresh clone; `test` and `install` add the test extra (pytest,
+Playwright, schemathesis, mypy, …). Standard library only: this runs before any install.
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ def main(argv: list[str]) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     ensure_venv()
-    ensure_installed()
+    ensure_installed(extras=() if command == "serve" else ("test",))
     if command == "install":
         return 0
     if command == "serve":
+        # Development: nothing routes traffic here, so SIGTERM stops at once (SPEC 6).
+        os.environ.setdefault("YOUDAI_SHUTDOWN_DELAY", "0")
         args = [str(VENV / "bin" / "youdai"), "serve", *rest]
     else:
         args = [str(PYTHON), "-m", "pytest", *rest]
@@ -77,12 +82,21 @@ def bootstrap_pip() -> None:
         subprocess.check_call([str(PYTHON), f"{path}/pip", "install", "--quiet", str(path)])
 
 
-def ensure_installed() -> None:
-    """Install the project with its test extras, again only when pyproject.toml changed."""
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted:
+def ensure_installed(extras: tuple[str, ...]) -> None:
+    """Install the project with `extras`, again only when pyproject.toml changed or an
+    extra is wanted that is not installed yet. The stamp records the pyproject.toml
+    hash and the extras installed with it."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = STAMP.read_text().split() if STAMP.exists() else []
+    if stamp[:1] == [digest] and set(extras) <= set(stamp[1:]):
         return
-    print("installing youdai and its dependencies into .venv …", flush=True)
+    installed = set(stamp[1:]) if stamp[:1] == [digest] else set()
+    wanted = sorted(installed | set(extras))
+    target = f"{ROOT}[{','.join(wanted)}]" if wanted else str(ROOT)
+    print(
+        f"installing youdai{' with ' + ', '.join(wanted) if wanted else ''} into .venv …",
+        flush=True,
+    )
     subprocess.check_call(
         [
             str(PYTHON),
@@ -92,10 +106,10 @@ def ensure_installed() -> None:
             "--quiet",
             "--disable-pip-version-check",
             "-e",
-            f"{ROOT}[test]",
+            target,
         ]
     )
-    STAMP.write_text(wanted)
+    STAMP.write_text(" ".join([digest, *wanted]))
 
 
 if __name__ == "__main__":

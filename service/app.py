@@ -38,7 +38,17 @@ from service.api.middleware import (
     common_headers,
     request_context,
 )
-from service.app_keys import DSN, IMPORTS, KEY_CACHE, KEYRING, POOL, QR_POOL, SEALER, SETTINGS
+from service.app_keys import (
+    DSN,
+    IMPORTS,
+    KEY_CACHE,
+    KEYRING,
+    POOL,
+    QR_POOL,
+    SEALER,
+    SETTINGS,
+    STOPPING,
+)
 from service.config import Settings
 from service.db.pool import create_pool
 from service.flows import housekeeping
@@ -144,8 +154,10 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     app[DSN] = dsn
     app[SEALER] = settings.sealer()
     app[KEYRING] = Keyring(settings.token_ttl, app[SEALER])
+    app[STOPPING] = asyncio.Event()
     app.add_routes(routes())
     app.on_response_prepare.append(common_headers)
+    app.on_response_prepare.append(close_connections_when_stopping)
     answer_parser_errors_as_problems()
     app[docs.OPENAPI_KEY] = docs.build_openapi(app)
     app.cleanup_ctx.append(_database_pool)
@@ -157,6 +169,17 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
     if metrics.MULTIPROCESS:
         app.cleanup_ctx.append(_pool_gauges)
     return app
+
+
+async def close_connections_when_stopping(
+    request: web.Request, response: web.StreamResponse
+) -> None:
+    """After SIGTERM every answer closes its connection: a client that keeps connections
+    alive opens its next one wherever the load balancer now sends it, rather than
+    sending it to a process about to stop listening."""
+    if request.app[STOPPING].is_set():
+        response.force_close()  # aiohttp closes the connection after this answer
+        response.headers["Connection"] = "close"  # and says so (headers are made by now)
 
 
 async def _database_pool(app: web.Application) -> AsyncIterator[None]:

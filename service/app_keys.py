@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 from aiohttp import web
 
@@ -22,3 +24,5 @@ QR_POOL = web.AppKey("qr_pool", RenderPool)
 #: Seals secrets kept in PostgreSQL (signing keys, staff TOTP secrets): service.sealing.
 SEALER = web.AppKey("sealer", Sealer)
 IMPORTS = web.AppKey("imports", ImportJobs)
+#: Set on SIGTERM (service/server.py): /readyz answers 503 while the process still serves.
+STOPPING = web.AppKey("stopping", asyncio.Event)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -27,14 +28,14 @@ from typing import IO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from service.config import ConfigError
-from service.db.backup import Contents, contents, user_relations
+from service.db.backup import Contents, contents, server_settings, user_relations
 from service.db.connection import connect, describe
 
 #: The first bytes of a pg_dump custom-format archive.
 ARCHIVE_MAGIC = b"PGDMP"
 #: A migration holding a table lock makes the dump fail after this, rather than wait.
 LOCK_WAIT_TIMEOUT = "60s"
-#: pg_restore's SET lines all come within its first lines of script.
+#: pg_restore's header (its SET lines) comes within its first lines of script.
 HEADER_LINES = 30
 
 
@@ -87,6 +88,7 @@ def _dump(url: str, env: dict[str, str], snapshot: str, target: Path) -> None:
     command = [
         str(bundled_tool("pg_dump")),
         "--format=custom",
+        "--no-statistics",  # version-specific; the restored server gathers its own
         f"--snapshot={snapshot}",
         f"--lock-wait-timeout={LOCK_WAIT_TIMEOUT}",
         f"--file={partial}",
@@ -107,7 +109,29 @@ def _dump(url: str, env: dict[str, str], snapshot: str, target: Path) -> None:
 
 
 async def restore(dsn: str, source: Path) -> Contents:
-    """Load the archive into an empty database, all or nothing (one transaction)."""
+    """Load the archive into an empty database, all or nothing (one transaction), also
+    across PostgreSQL major versions: a PostgreSQL 15 server's backup into the embedded
+    server (PostgreSQL 18), and the embedded server's into PostgreSQL 15.
+
+    The wheel's pg_restore (the newest PostgreSQL) writes the archive out as SQL and the
+    wheel's psql runs it on the target, leaving out what the target's version refuses
+    and youdai's schema never needs (what `_keep` filters):
+
+    - the script's `SET name = …;` lines for a setting the target does not have (pg_dump
+      18 sets `transaction_timeout`, which a server before 17 does not know): they tune
+      only the restoring session;
+    - per-column options, `ALTER TABLE ONLY t ALTER COLUMN c SET (…);` in the schema
+      part: youdai's migrations set none (tests/cli/test_backup.py checks), so any in an
+      archive were put there by the dumped server itself. A PostgreSQL 15 build that
+      marks every column `pg_attver=…` made restores into 18 fail with `unrecognized
+      parameter "pg_attver"`.
+
+    Only the schema part (`--section=pre-data`) is filtered beyond its header, so no row
+    of data can ever be mistaken for such a line. Statistics are left out
+    (`--no-statistics`: their functions differ from version to version; the target
+    gathers its own). pg_restore connecting itself would be simpler, but its own session
+    setup sends `SET transaction_timeout`, which a server before 17 refuses.
+    """
     await asyncio.to_thread(_check_archive, source)
     url, env = libpq_target(dsn)
     conn = await connect(dsn)
@@ -116,8 +140,8 @@ async def restore(dsn: str, source: Path) -> Contents:
             raise ConfigError(
                 f"{describe(dsn)} is not empty: restore only into a new, empty database"
             )
-        server_version = int(await conn.fetchval("SHOW server_version_num"))
-        await asyncio.to_thread(_load, source, url, env, server_version)
+        settings = frozenset(await server_settings(conn))
+        await asyncio.to_thread(_load, source, url, env, settings)
         return await contents(conn)
     finally:
         await conn.close()
@@ -133,18 +157,27 @@ def _check_archive(source: Path) -> None:
         raise ConfigError(f"{source} is not a backup made by youdai backup (pg_dump archive)")
 
 
-def _load(source: Path, url: str, env: dict[str, str], server_version: int) -> None:
-    """pg_restore writes the archive as SQL, psql runs it in one transaction that stops at
-    the first error. (pg_restore connecting itself would be simpler, but the wheel's
-    pg_restore 18 sends `SET transaction_timeout`, which a server before 17 refuses.)"""
-    pg_restore = [
-        str(bundled_tool("pg_restore")),
-        # The restoring user owns everything, whoever owned it where it was dumped.
-        "--no-owner",
-        "--no-acl",
-        "--file=-",
-        str(source),
-    ]
+#: A session setting in a restore script's header.
+_SET_LINE = re.compile(rb"^SET ([a-z_]+) = .*;\n$")
+#: Per-column options (attoptions), written by pg_dump as one line each.
+_COLUMN_OPTIONS = re.compile(rb"^ALTER TABLE ONLY .+ ALTER COLUMN .+ SET \(.*\);\n$")
+#: The parts of the archive, in order, and whether each is schema only (no rows).
+_PARTS = ((["--section=pre-data"], True), (["--section=data", "--section=post-data"], False))
+
+
+def _keep(line: bytes, number: int, schema: bool, settings: frozenset[str]) -> bool:
+    """Whether a line of restore script goes to the target (see `restore`)."""
+    if number >= HEADER_LINES and not schema:
+        return True  # among rows of data: everything, as is
+    setting = _SET_LINE.match(line)
+    if setting is not None:
+        return setting[1].decode() in settings
+    return not (schema and _COLUMN_OPTIONS.match(line))
+
+
+def _load(source: Path, url: str, env: dict[str, str], settings: frozenset[str]) -> None:
+    """pg_restore writes each part of the archive as SQL, psql runs them all in one
+    transaction that stops at the first error."""
     psql = [
         str(bundled_tool("psql")),
         "--no-psqlrc",
@@ -153,29 +186,40 @@ def _load(source: Path, url: str, env: dict[str, str], server_version: int) -> N
         "--set=ON_ERROR_STOP=1",
         f"--dbname={url}",
     ]
-    # A server before 17 refuses this line of pg_restore 18's header (it comes before any
-    # data, so a row that happens to read the same is never dropped).
-    refused = b"SET transaction_timeout = 0;\n" if server_version < 170000 else None
     with (
         tempfile.TemporaryFile() as restore_errors,
         tempfile.TemporaryFile() as psql_errors,
     ):
         # The wheel's own binaries, with arguments built here: no shell, nothing untrusted.
-        script = subprocess.Popen(  # noqa: S603
-            pg_restore, env=env, stdout=subprocess.PIPE, stderr=restore_errors
-        )
         runner = subprocess.Popen(  # noqa: S603
             psql, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_errors
         )
-        assert script.stdout is not None and runner.stdin is not None
-        try:
-            for number, line in enumerate(script.stdout):
-                if number < HEADER_LINES and line == refused:
-                    continue
-                runner.stdin.write(line)
-        except BrokenPipeError:
-            script.kill()  # psql stopped at an error: its message says which
-        script_status = script.wait()
+        assert runner.stdin is not None
+        script_status = 0
+        for sections, schema in _PARTS:
+            pg_restore = [
+                str(bundled_tool("pg_restore")),
+                *sections,
+                # The restoring user owns everything, whoever owned it where it was dumped.
+                "--no-owner",
+                "--no-acl",
+                "--no-statistics",
+                "--file=-",
+                str(source),
+            ]
+            script = subprocess.Popen(  # noqa: S603
+                pg_restore, env=env, stdout=subprocess.PIPE, stderr=restore_errors
+            )
+            assert script.stdout is not None
+            try:
+                for number, line in enumerate(script.stdout):
+                    if _keep(line, number, schema, settings):
+                        runner.stdin.write(line)
+            except BrokenPipeError:
+                script.kill()  # psql stopped at an error: its message says which
+            script_status = script.wait()
+            if script_status != 0:
+                break
         if script_status != 0:
             # psql would commit what it has read at the end of its input: end it first,
             # so its transaction rolls back and nothing of a damaged archive is loaded.

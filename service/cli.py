@@ -192,6 +192,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         for name, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
         if value is not None
     }
+    # --demo is development: no load balancer to wait for after SIGTERM (SPEC 6).
+    overrides["shutdown_delay"] = settings.shutdown_delay_seconds(development=args.demo)
     settings = settings.with_overrides(**overrides)
     if args.demo:
         from service.demo import demo_settings

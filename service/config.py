@@ -32,6 +32,8 @@ DEFAULT_ISSUER = "youdai"
 DEFAULT_REVERSAL_WINDOW_DAYS = 30
 LOG_FORMATS = ("json", "console")
 DEFAULT_SIGNIN_ADDRESS_LIMIT = 20
+#: Seconds `youdai serve` stays up, not ready, after SIGTERM (0 in development: --demo).
+DEFAULT_SHUTDOWN_DELAY = 5
 STAFF_TOTP_POLICIES = ("optional", "required_for_bureau", "required")
 
 #: Every environment variable the service reads; deploy tests check manifests against it.
@@ -54,6 +56,7 @@ ENVIRONMENT_VARIABLES = (
     "YOUDAI_SIGNIN_ADDRESS_LIMIT",
     "YOUDAI_STAFF_TOTP",
     "YOUDAI_HELP_PHONE",
+    "YOUDAI_SHUTDOWN_DELAY",
 )
 
 
@@ -86,6 +89,15 @@ class Settings:
     staff_totp: str = "optional"
     #: The bureau's phone number the wallet page shows holders (YOUDAI_HELP_PHONE); "" hides it.
     help_phone: str = ""
+    #: YOUDAI_SHUTDOWN_DELAY: seconds of not-ready serving after SIGTERM; None when unset
+    #: (DEFAULT_SHUTDOWN_DELAY, or 0 for `serve --demo`: see shutdown_delay_seconds).
+    shutdown_delay: int | None = None
+
+    def shutdown_delay_seconds(self, *, development: bool = False) -> int:
+        """The delay to apply: the one set, else 0 in development, else the default."""
+        if self.shutdown_delay is not None:
+            return self.shutdown_delay
+        return 0 if development else DEFAULT_SHUTDOWN_DELAY
 
     def sealer(self) -> Sealer:
         """The key-encryption key's Sealer. Only the embedded demo (no DATABASE_URL) may
@@ -160,6 +172,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         staff_totp=staff_totp,
         help_phone=parse_help_phone(env.get("YOUDAI_HELP_PHONE") or ""),
+        shutdown_delay=(
+            _integer(env, "YOUDAI_SHUTDOWN_DELAY", 0, low=0, high=300)
+            if env.get("YOUDAI_SHUTDOWN_DELAY")
+            else None
+        ),
     )
 
 

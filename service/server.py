@@ -1,12 +1,15 @@
 """Serving: one process, or a parent that starts N workers sharing the port.
 
-SIGTERM or SIGINT stops accepting connections (the listening socket closes, so new
-connections are refused), lets requests in flight finish (up to SHUTDOWN_GRACE
-seconds), closes the pool, and only then does the caller stop the embedded database.
-With workers, the parent forwards the signal to every worker and waits for all of
-them; a worker that dies on its own is replaced (at most MAX_WORKER_RESTARTS times in
-RESTART_WINDOW seconds: more, and the parent stops the others and exits 1 so that a
-supervisor restarts the whole group).
+SIGTERM (SPEC 6): /readyz turns 503 at once while the process keeps accepting and
+answering for the shutdown delay (YOUDAI_SHUTDOWN_DELAY, so that load balancers stop
+sending it anything new); then it stops accepting without resetting a connection
+the kernel had already accepted for it (see Listener), lets every request in flight
+finish (up to SHUTDOWN_GRACE seconds), closes the pool, and only then does the caller
+stop the embedded database. SIGINT (Ctrl-C), or a second signal, skips what is left
+of the delay. With workers, the parent forwards the signal to every worker and waits
+for all of them; a worker that dies on its own is replaced (at most MAX_WORKER_RESTARTS
+times in RESTART_WINDOW seconds: more, and the parent stops the others and exits 1 so
+that a supervisor restarts the whole group).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from typing import Any, cast
 
@@ -31,39 +34,177 @@ from aiohttp import web
 
 from service import metrics
 from service.app import create_app
+from service.app_keys import STOPPING
 from service.config import Settings
 from service.logs import configure_logging
 
 log = logging.getLogger("youdai.server")
 
-#: Seconds requests in flight get to finish after SIGTERM (Kubernetes waits 30 by default).
+#: Seconds from closing the listener to exiting, at most: requests in flight finish
+#: within it (Kubernetes waits 30 in all by default: deploy/k8s/deployment.yaml fits the
+#: shutdown delay and this within it).
 SHUTDOWN_GRACE = 20.0
+#: The first of those seconds that a connection which has sent nothing yet gets to send
+#: its request before it is closed unanswered (Go's http.Server.Shutdown gives such new
+#: connections 5 s the same way): a client connects, then writes.
+FIRST_REQUEST_GRACE = 2.0
+#: Connections the kernel may queue for accepting.
+BACKLOG = 1024
+
+
+class _Heard(asyncio.Protocol):
+    """aiohttp's protocol for one connection, telling the listener once its client has
+    sent anything: a connection still silent at shutdown is about to send its request."""
+
+    __slots__ = ("_inner", "_listener")
+
+    def __init__(self, inner: asyncio.Protocol, listener: Listener) -> None:
+        self._inner = inner
+        self._listener = listener
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._listener.silent.add(self)
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._listener.heard(self)
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        self._listener.heard(self)
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._listener.heard(self)
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+class Listener:
+    """The listening sockets of one process, opened here rather than by an aiohttp site
+    so that stopping resets nothing (SPEC 6).
+
+    Closing a listening socket makes the kernel reset every connection still in its
+    accept queue: connections it has accepted on our behalf (their client sees them
+    open and has sent its request) that the event loop had not picked up yet. So
+    `close` first accepts everything queued, on a duplicate of each socket, and hands it
+    to aiohttp like any other connection; only then does the socket close, and a
+    connection that arrives after that is refused, never reset mid-request.
+    """
+
+    def __init__(self, protocol: Callable[[], asyncio.Protocol]) -> None:
+        self._protocol = protocol
+        self._server: asyncio.Server | None = None
+        #: Connections whose client has sent nothing yet.
+        self.silent: set[_Heard] = set()
+        self._all_heard = asyncio.Event()
+
+    def _connection(self) -> asyncio.Protocol:
+        return _Heard(self._protocol(), self)
+
+    def heard(self, connection: _Heard) -> None:
+        if connection in self.silent:
+            self.silent.discard(connection)
+            if not self.silent:
+                self._all_heard.set()
+
+    async def open(self, host: str, port: int, *, reuse_port: bool) -> None:
+        self._server = await asyncio.get_running_loop().create_server(
+            self._connection,
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
+            backlog=BACKLOG,
+        )
+
+    async def close(self) -> int:
+        """Stop accepting; answer what the kernel had accepted. How many were queued."""
+        if self._server is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        duplicates = [socket.socket(fileno=os.dup(sock.fileno())) for sock in self._server.sockets]
+        self._server.close()  # the loop stops accepting; the duplicates keep the sockets open
+        self._server = None
+        queued: list[socket.socket] = []
+        for listening in duplicates:
+            with listening:
+                listening.setblocking(False)
+                while True:
+                    try:
+                        queued.append(listening.accept()[0])
+                    except (BlockingIOError, InterruptedError):
+                        break  # the queue is empty: closing now resets nothing
+                    except ConnectionAbortedError:
+                        continue  # the client gave up while queued
+        for accepted in queued:
+            try:
+                await loop.connect_accepted_socket(self._connection, accepted)
+            except OSError:  # reset by its client meanwhile: nobody to answer
+                accepted.close()
+        return len(queued)
+
+    async def hear_first_requests(self) -> None:
+        """Until every connection has sent something, so that closing the idle ones
+        closes none whose first request is on its way."""
+        while self.silent:
+            self._all_heard.clear()
+            await self._all_heard.wait()
 
 
 async def _serve(settings: Settings, dsn: str, reuse_port: bool, ready: object = None) -> None:
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    signals: list[int] = []
+    received = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        received.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     app = create_app(settings, dsn)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE - FIRST_REQUEST_GRACE
+    )
     await runner.setup()  # opens the pool
+    listener = Listener(cast(Callable[[], asyncio.Protocol], runner.server))
     try:
-        if not stop.is_set():
-            site = web.TCPSite(
-                runner, settings.host, settings.port, reuse_port=reuse_port, backlog=1024
-            )
-            await site.start()
+        if not signals:
+            await listener.open(settings.host, settings.port, reuse_port=reuse_port)
             log.info(
                 "serving", extra={"host": settings.host, "port": settings.port, "pid": os.getpid()}
             )
             if ready is not None:
                 ready.set()  # type: ignore[attr-defined]
-            await stop.wait()
-        log.info("shutting down: finishing requests in flight", extra={"pid": os.getpid()})
+            await received.wait()
+            app[STOPPING].set()  # /readyz 503; answers close their connections
+            delay = settings.shutdown_delay_seconds()
+            if signals[0] == signal.SIGTERM and delay:
+                log.info(
+                    "shutting down: not ready, still serving",
+                    extra={"seconds": delay, "pid": os.getpid()},
+                )
+                received.clear()  # a second signal cuts the delay short
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(received.wait(), delay)
+        queued = await listener.close()
+        log.info(
+            "shutting down: stopped accepting, finishing requests in flight",
+            extra={"pid": os.getpid(), "queued": queued},
+        )
+        with suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_REQUEST_GRACE):
+                await listener.hear_first_requests()
     finally:
-        # Closes the listening socket, waits for handlers in flight (up to
-        # SHUTDOWN_GRACE), then runs the app's cleanup: the pool closes last.
+        await listener.close()  # when cut short by an error
+        # Closes idle connections, waits for handlers in flight (SHUTDOWN_GRACE in all),
+        # then runs the app's cleanup: the pool closes last.
         await runner.cleanup()
     log.info("stopped", extra={"pid": os.getpid()})
 
@@ -112,18 +253,18 @@ def serve_workers(settings: Settings, dsn: str) -> int:
     readies: list[object] = []
     restarts: deque[float] = deque()  # when each replacement started, within the window
 
-    def stop_all() -> None:
+    def stop_all(signum: int = signal.SIGTERM) -> None:
         for process in workers:
             if process.is_alive() and process.pid:
                 with suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGTERM)
+                    os.kill(process.pid, signum)
 
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
         if not stopping:
             log.info("stopping workers", extra={"signal": signal.Signals(signum).name})
         stopping = True
-        stop_all()
+        stop_all(signum)  # SIGINT: the workers skip the shutdown delay too
 
     # Handlers first: a signal while the workers start must still reach them.
     previous = {

@@ -253,5 +253,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     env["YOUDAI_LOG_FORMAT"] = "json"
     if extra.get("DATABASE_URL"):
         env["YOUDAI_SECRET_KEY"] = TEST_SECRET_KEY
+    # Development: nothing routes traffic to these servers, so SIGTERM need not wait.
+    env["YOUDAI_SHUTDOWN_DELAY"] = "0"
     env.update(extra)
     return env

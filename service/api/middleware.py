@@ -123,6 +123,17 @@ def refuse_methods_a_fixed_path_lacks(request: web.Request) -> None:
             )
 
 
+#: The status counted (never sent) for a request whose client went away first (nginx's).
+CLIENT_CLOSED_REQUEST = 499
+
+
+def hung_up(request: web.Request, error: BaseException) -> bool:
+    """The client closed its connection and that is what failed: reading its body
+    raises ConnectionResetError once the connection is lost. The client's doing, never
+    `database_unavailable` (SPEC 6)."""
+    return isinstance(error, ConnectionError) and request.transport is None
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, problem rendering and the access log, in that order of nesting."""
@@ -155,13 +166,20 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 )
             )
         except asyncio.CancelledError:
-            status = 499  # the client went away; nothing is sent
+            status = CLIENT_CLOSED_REQUEST  # the client went away; nothing is sent
             raise
         except Exception as error:
-            log_unexpected("unexpected error", error)
-            response = problem_response(
-                ApiError("internal_error", f"Something went wrong; quote request id {request_id}")
-            )
+            if hung_up(request, error):
+                # Not an outage nor a fault of ours: counted as the client's, and the
+                # answer below is never sent (aiohttp drops it on a closed connection).
+                response = web.Response(status=CLIENT_CLOSED_REQUEST)
+            else:
+                log_unexpected("unexpected error", error)
+                response = problem_response(
+                    ApiError(
+                        "internal_error", f"Something went wrong; quote request id {request_id}"
+                    )
+                )
         response.headers[REQUEST_ID_HEADER] = request_id
         status = response.status
         return response

@@ -49,3 +49,8 @@ async def user_relations(conn: asyncpg.Connection) -> int:
           AND c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')
         """
     )
+
+
+async def server_settings(conn: asyncpg.Connection) -> list[str]:
+    """The names of the settings this server knows (a restore script may set others)."""
+    return [row["name"] for row in await conn.fetch("SELECT name FROM pg_settings")]

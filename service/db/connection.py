@@ -12,13 +12,16 @@ import asyncpg
 
 from service.config import ConfigError, Settings
 from service.db.embedded import EmbeddedPostgres, ensure_database
-from service.db.pool import init_connection
+from service.db.pool import DatabaseUnreachable, init_connection
 
 #: Errors that mean PostgreSQL is unreachable rather than that the request is wrong
-#: (the error middleware answers them 503 database_unavailable).
+#: (the error middleware answers them 503 database_unavailable). Only errors that come
+#: from PostgreSQL or from reaching it: not any OSError, since a client that hangs up
+#: mid-request raises one too (ConnectionResetError while its body is read), and a
+#: hang-up is no outage (SPEC 6).
 DATABASE_DOWN = (
-    OSError,
-    asyncio.TimeoutError,
+    DatabaseUnreachable,
+    asyncio.TimeoutError,  # a query past COMMAND_TIMEOUT, an acquire past ACQUIRE_TIMEOUT
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,

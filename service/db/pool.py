@@ -7,6 +7,10 @@ each query (COMMAND_TIMEOUT). A stopped server refuses connections at once; the
 limits matter when it stops answering without refusing (a network partition).
 Connections the server dropped are replaced on the next acquire, so the service
 recovers by itself when PostgreSQL is back.
+
+Failing to reach the server raises DatabaseUnreachable, not the socket's own OSError:
+an OSError alone does not say whose socket failed, and a client that hangs up while
+its request is read raises one too (ConnectionResetError) — that is no outage.
 """
 
 from __future__ import annotations
@@ -24,6 +28,19 @@ COMMAND_TIMEOUT = 15
 CONNECT_TIMEOUT = 5
 #: Seconds a request waits for a pooled connection (a free one, or a new one connecting).
 ACQUIRE_TIMEOUT = 10
+
+
+class DatabaseUnreachable(Exception):
+    """Connecting to PostgreSQL failed at the socket: refused, unreachable, no such host
+    or socket file, or no answer within CONNECT_TIMEOUT."""
+
+
+async def connect_or_unreachable(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """asyncpg.connect for the pool, its socket errors named DatabaseUnreachable."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except OSError as error:  # TimeoutError included
+        raise DatabaseUnreachable(f"{type(error).__name__}: {error}") from error
 
 
 class BoundedPool(asyncpg.Pool):
@@ -61,6 +78,7 @@ async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
         loop=None,
+        connect=connect_or_unreachable,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
         command_timeout=COMMAND_TIMEOUT,

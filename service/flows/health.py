@@ -19,9 +19,12 @@ DATABASE_DOWN = connection_db.DATABASE_DOWN
 READY_TIMEOUT = 2.0
 
 
-async def readiness(pool: asyncpg.Pool) -> int:
+async def readiness(pool: asyncpg.Pool, *, stopping: bool = False) -> int:
     """The number of migrations applied, or database_unavailable / not_ready, within
-    READY_TIMEOUT seconds."""
+    READY_TIMEOUT seconds. A process `stopping` (after SIGTERM) is not ready, so load
+    balancers send it nothing new while it still answers (SPEC 6)."""
+    if stopping:
+        raise ApiError("not_ready", "The service is shutting down")
     try:
         async with asyncio.timeout(READY_TIMEOUT):
             async with pool.acquire() as conn:

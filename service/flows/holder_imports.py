@@ -31,7 +31,7 @@ import asyncpg
 
 from service.db import audit
 from service.db import holder_imports as imports_db
-from service.db.pool import init_connection
+from service.db.pool import connect_or_unreachable, init_connection
 from service.domain.auth import Principal
 from service.domain.errors import ApiError
 from service.domain.holder_imports import CUT_SHORT, STOPPED, HolderImport
@@ -75,7 +75,8 @@ async def check_file(data: bytes) -> int:
 async def open_job(dsn: str, rows: int) -> tuple[asyncpg.Connection, HolderImport]:
     """A new running job and the connection that holds its lock (the caller runs it with
     run_job, which closes the connection); 409 while another job runs."""
-    conn = await asyncpg.connect(
+    # Unreachable, it is database_unavailable like a pooled connection (db/pool.py).
+    conn = await connect_or_unreachable(
         dsn,
         command_timeout=JOB_COMMAND_TIMEOUT,
         server_settings={

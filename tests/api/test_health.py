@@ -2,6 +2,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from service.app import create_app
+from service.app_keys import STOPPING
 from tests.conftest import free_port
 
 
@@ -38,4 +39,13 @@ async def test_readyz_is_503_while_the_database_is_unreachable(aiohttp_client, s
     assert response.status == 503
     body = await response.json()
     assert body["code"] == "database_unavailable"
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_a_process_shutting_down_is_not_ready_but_still_live(client: TestClient) -> None:
+    client.app[STOPPING].set()  # what SIGTERM does (service/server.py)
+    ready = await client.get("/readyz")
+    assert ready.status == 503
+    assert (await ready.json())["code"] == "not_ready"
+    assert ready.headers.get("Connection") == "close"
     assert (await client.get("/healthz")).status == 200

@@ -28,6 +28,8 @@ from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain.auth import Role
 from service.flows import keys as keys_flow
+from service.flows.health import DATABASE_DOWN
+from service.flows.holder_imports import open_job
 from tests.helpers import Till, bearer
 
 pytestmark = pytest.mark.slow
@@ -157,3 +159,12 @@ async def test_database_that_stops_answering_is_503_within_the_timeouts_not_a_ha
         assert time.monotonic() < deadline, "did not recover"
         await asyncio.sleep(0.2)
     assert (await client.get("/readyz")).status == 200
+
+
+async def test_an_import_that_cannot_reach_the_database_is_database_unavailable(
+    unused_tcp_port: int,
+) -> None:
+    """A holder import's job opens a connection of its own, outside the pool: failing to
+    connect is an outage there too (503), not an unexpected error."""
+    with pytest.raises(DATABASE_DOWN):
+        await open_job(f"postgresql://postgres@127.0.0.1:{unused_tcp_port}/youdai", rows=1)

@@ -5,11 +5,14 @@ embedded server with the wheel's own pg_dump and pg_restore."""
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 import stat
 import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -17,8 +20,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from service.app import create_app
+from service.config import load_settings
+from service.db.embedded import EmbeddedPostgres
+from service.db.migrate import migrate
+from service.db.pool import init_connection
 from tests.conftest import TestServer, cli_env
-from tests.helpers import Till
+from tests.helpers import Till, record_redemption, record_reversal
 
 
 def youdai(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
@@ -169,3 +176,105 @@ async def test_embedded_backup_restores_into_a_new_data_folder_and_onto_a_server
         await conn.close()
     reconcile = youdai("reconcile", YOUDAI_DATA_DIR=str(second))
     assert reconcile.returncode == 0, reconcile.stdout
+
+
+#: The PostgreSQL 15 server CI runs beside the embedded one (.ci/run).
+POSTGRESQL_15 = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgresql_15_answers() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+async def every_row(url: str) -> dict[str, list[str]]:
+    """Each table's rows as text, sorted: what two databases must agree on."""
+    conn = await asyncpg.connect(url, server_settings={"timezone": "UTC"})
+    try:
+        tables = [
+            row["tablename"]
+            for row in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        ]
+        return {
+            table: await conn.fetchval(
+                f'SELECT array_agg(t::text ORDER BY t::text) FROM "{table}" t'
+            )
+            or []
+            for table in tables
+        }
+    finally:
+        await conn.close()
+
+
+async def server_major(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SHOW server_version_num")) // 10000
+    finally:
+        await conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not postgresql_15_answers(), reason="no PostgreSQL server answers on 127.0.0.1:5432"
+)
+async def test_backups_cross_between_postgresql_15_and_the_embedded_server_both_ways(
+    tmp_path: Path,
+) -> None:
+    server = TestServer(POSTGRESQL_15)
+    try:
+        source = await server.empty_database()
+        db = await asyncpg.connect(source)
+        await init_connection(db)
+        await migrate(db)
+        settings = load_settings({})
+        till = await Till(db, settings).open(offer={"kind": "amount_off", "amount_off": 100})
+        redemption = await record_redemption(
+            db, settings, till.voucher_id, at=datetime.now(UTC), discount_amount=100
+        )
+        await record_reversal(db, settings, redemption, at=datetime.now(UTC))
+        await db.close()
+        rows = await every_row(source)
+        assert rows["redemptions"] and rows["reversals"] and rows["signing_keys"]
+
+        # PostgreSQL 15 → the embedded server (PostgreSQL 18)
+        from_15 = tmp_path / "from-15.backup"
+        run = youdai("backup", str(from_15), DATABASE_URL=source)
+        assert run.returncode == 0, run.stderr
+        data = tmp_path / "embedded"
+        restored = youdai("restore", str(from_15), YOUDAI_DATA_DIR=str(data))
+        assert restored.returncode == 0, restored.stderr
+        embedded = EmbeddedPostgres(data)
+        await asyncio.to_thread(embedded.start)
+        try:
+            assert await server_major(embedded.url()) > await server_major(source)
+            assert await every_row(embedded.url()) == rows
+        finally:
+            await asyncio.to_thread(embedded.stop)
+
+        # … and back: the embedded server → PostgreSQL 15
+        from_18 = tmp_path / "from-18.backup"
+        run = youdai("backup", str(from_18), YOUDAI_DATA_DIR=str(data))
+        assert run.returncode == 0, run.stderr
+        target = await server.empty_database()
+        restored = youdai("restore", str(from_18), DATABASE_URL=target)
+        assert restored.returncode == 0, restored.stderr
+        assert await every_row(target) == rows
+        reconcile = youdai("reconcile", DATABASE_URL=target)
+        assert reconcile.returncode == 0, reconcile.stdout
+    finally:
+        await server.drop_all()
+
+
+def test_migrations_set_no_column_options_which_restore_leaves_out() -> None:
+    """service/backup.restore drops per-column options from an archive as the dumped
+    server's own: that is only right while youdai's schema sets none."""
+    migrations = Path(__file__).resolve().parents[2] / "service/db/migrations"
+    pattern = re.compile(r"ALTER\s+COLUMN\s+\S+\s+SET\s*\(", re.IGNORECASE)
+    offending = [path.name for path in migrations.glob("*.sql") if pattern.search(path.read_text())]
+    assert offending == []

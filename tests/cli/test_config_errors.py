@@ -30,6 +30,8 @@ def run_youdai(*args: str, **env: str) -> subprocess.CompletedProcess:
         ({"YOUDAI_TOKEN_TTL": "-5"}, ["serve"], "YOUDAI_TOKEN_TTL"),
         ({"YOUDAI_TOKEN_TTL": "5m"}, ["serve"], "YOUDAI_TOKEN_TTL"),
         ({"YOUDAI_LOG_FORMAT": "xml"}, ["serve"], "YOUDAI_LOG_FORMAT"),
+        ({"YOUDAI_SHUTDOWN_DELAY": "-1"}, ["serve"], "YOUDAI_SHUTDOWN_DELAY"),
+        ({"YOUDAI_SHUTDOWN_DELAY": "5s"}, ["serve"], "YOUDAI_SHUTDOWN_DELAY"),
         ({}, ["serve", "--port", "0"], "--port"),
     ],
 )

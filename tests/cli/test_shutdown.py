@@ -183,3 +183,103 @@ async def test_signal_during_a_burst_answers_every_started_request_and_exits_0(
     assert len(served.messages("stopped")) == workers  # every worker closed its pool and ended
     if database == "embedded":
         assert not postmaster_running(tmp_path / "data/pgdata"), "embedded server outlived it"
+
+
+# --- Nothing that reached the machine is reset (SPEC 6) ------------------------------
+
+ROUNDS = 10
+FRESH_CONNECTIONS = 40
+
+
+async def fresh_request(port: int, path: str) -> str:
+    """One request on a connection of its own: "answered", or what went wrong."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError as error:  # refused: the listener was gone before the handshake
+        return type(error).__name__
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+    except OSError as error:  # reset
+        return type(error).__name__
+    finally:
+        writer.close()
+    return "answered" if answer.startswith(b"HTTP/1.1 ") else f"no answer: {answer[:40]!r}"
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
+async def test_sigterm_resets_no_connection_that_reached_the_listener(
+    workers: int, database_url: str, tmp_path: Path
+) -> None:
+    failures: list[str] = []
+    for _ in range(ROUNDS if workers == 1 else ROUNDS // 2):
+        port = free_port()
+        env = cli_env(
+            DATABASE_URL=database_url,
+            YOUDAI_DATA_DIR=str(tmp_path / "data"),
+            YOUDAI_SHUTDOWN_DELAY="0",  # stop accepting at once: the hardest case
+        )
+        served = Served(env, port, workers)
+        try:
+            served.wait_serving(workers)
+            requests = [
+                asyncio.create_task(fresh_request(port, ("/readyz", "/healthz")[i % 2]))
+                for i in range(FRESH_CONNECTIONS)
+            ]
+            await asyncio.sleep(0.02)
+            served.process.send_signal(signal.SIGTERM)
+            outcomes = await asyncio.gather(*requests)
+            assert await asyncio.to_thread(served.wait_exit) == 0, "".join(served.lines)
+        finally:
+            served.kill()
+        failures += [outcome for outcome in outcomes if outcome != "answered"]
+    assert failures == [], f"{len(failures)} requests without an answer: {sorted(set(failures))}"
+
+
+async def get_status(port: int, path: str) -> tuple[int, str]:
+    """Status and Connection header of a GET on a fresh connection."""
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+        http.get(f"http://127.0.0.1:{port}{path}") as answer,
+    ):
+        await answer.read()
+        return answer.status, answer.headers.get("Connection", "")
+
+
+async def test_sigterm_turns_not_ready_and_keeps_serving_for_the_shutdown_delay(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = cli_env(
+        DATABASE_URL=database_url,
+        YOUDAI_DATA_DIR=str(tmp_path / "data"),
+        YOUDAI_SHUTDOWN_DELAY="3",
+    )
+    served = Served(env, port, 1)
+    try:
+        served.wait_serving(1)
+        assert (await get_status(port, "/readyz"))[0] == 200
+        signalled = time.monotonic()
+        served.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        # Not ready, so load balancers send nothing new; yet what still comes is answered,
+        # on connections that close after their answer.
+        assert await get_status(port, "/readyz") == (503, "close")
+        assert await get_status(port, "/healthz") == (200, "close")
+        await asyncio.sleep(2)
+        assert (await get_status(port, "/healthz"))[0] == 200, "stopped before the delay"
+        assert served.process.poll() is None
+        assert await asyncio.to_thread(served.wait_exit) == 0, "".join(served.lines)
+        assert time.monotonic() - signalled >= 3
+    finally:
+        served.kill()
+    assert connection_refused(port)
+
+
+def test_the_shutdown_delay_is_5_seconds_unless_set_and_0_in_development() -> None:
+    assert load_settings({}).shutdown_delay_seconds() == 5
+    assert load_settings({}).shutdown_delay_seconds(development=True) == 0
+    given = load_settings({"YOUDAI_SHUTDOWN_DELAY": "12"})
+    assert given.shutdown_delay_seconds(development=True) == 12
+    assert load_settings({"YOUDAI_SHUTDOWN_DELAY": "0"}).shutdown_delay_seconds() == 0

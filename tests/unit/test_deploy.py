@@ -219,11 +219,25 @@ def test_deployment_drains_and_finishes_requests_within_the_grace_period() -> No
     assert sleep[0] == "sleep"
     grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
     assert grace == 30
-    assert int(sleep[1]) + SHUTDOWN_GRACE < grace
+    # After SIGTERM /readyz is 503 for the delay: the readiness probe must see it (every
+    # failure it needs) before the process stops accepting, and the delay plus requests
+    # in flight must end before the kill.
+    delay = int(manifest("ConfigMap")["data"]["YOUDAI_SHUTDOWN_DELAY"])
+    readiness = spec["readinessProbe"]
+    assert readiness["periodSeconds"] * readiness["failureThreshold"] < delay
+    assert int(sleep[1]) + delay + SHUTDOWN_GRACE < grace
     assert {"cpu", "memory"} <= set(spec["resources"]["requests"])
     assert {"cpu", "memory"} <= set(spec["resources"]["limits"])
     assert [ref for ref in spec["envFrom"] if "configMapRef" in ref]
     assert [ref for ref in spec["envFrom"] if "secretRef" in ref]
+
+
+def test_compose_gives_the_shutdown_delay_and_requests_in_flight_time_to_end() -> None:
+    service = compose()["services"]["youdai"]
+    delay = service["environment"]["YOUDAI_SHUTDOWN_DELAY"]
+    seconds = int(re.fullmatch(r"\$\{YOUDAI_SHUTDOWN_DELAY:-(\d+)\}", delay)[1])
+    stop_grace = int(service["stop_grace_period"].removesuffix("s"))
+    assert seconds + SHUTDOWN_GRACE < stop_grace
 
 
 def test_kubernetes_objects_refer_to_each_other_by_the_right_names() -> None:
