@@ -45,7 +45,6 @@ from aiohttp import web
 
 from bench._common import create_database, drop_database, free_port, postgres
 from service.app import create_app
-from service.app_keys import KEYRING, SETTINGS
 from service.config import load_settings
 from service.db.migrate import migrate
 from service.db.pool import create_pool, init_connection
@@ -54,6 +53,7 @@ from service.domain.auth import Role
 from service.domain.ledger import LedgerRecord, leaf_of
 from service.flows import keys as keys_flow
 from service.flows import ledger as ledger_flow
+from service.flows.keyring import Keyring
 
 CHUNK = 250_000
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -186,31 +186,36 @@ async def time_proofs(
     return samples
 
 
-async def time_sequencer(app: web.Application, dsn: str, queue: int, size: int) -> float:
-    """Entries appended per second while `queue` queued redemptions drain."""
+async def time_sequencer(dsn: str, queue: int, size: int) -> float:
+    """Entries appended per second while `queue` queued redemptions drain, rounds run
+    back to back by this process alone (no server is running then)."""
     conn = await asyncpg.connect(dsn)
     try:
         first = await conn.fetchval("SELECT count(*) FROM redemptions")
         await conn.execute(_QUEUE, first, first + queue - 1)
     finally:
         await conn.close()
-    pool = await create_pool(app[SETTINGS], dsn)
+    settings = load_settings({"YOUDAI_LOG_LEVEL": "WARNING"})
+    keyring = Keyring(settings.token_ttl, settings.sealer())
+    pool = await create_pool(settings, dsn)
     try:
         started = time.perf_counter()
         sweep, appended = 0, 0
-        while appended < queue:
+        while True:
             done = await ledger_flow.sequence(
-                pool, app[KEYRING], app[SETTINGS], datetime.now(UTC) + timedelta(hours=1), sweep
+                pool, keyring, settings, datetime.now(UTC) + timedelta(hours=1), sweep
             )
-            appended += done.appended
-            sweep = done.next_sweep
             if not done.consistent:
                 raise SystemExit("the log stopped signing: it is not consistent")
+            if not done.appended:
+                break
+            appended += done.appended
+            sweep = done.next_sweep
         elapsed = time.perf_counter() - started
     finally:
         await pool.close()
-    if done.size != size + queue:
-        raise SystemExit(f"the log holds {done.size:,}, not {size + queue:,}")
+    if appended != queue or done.size != size + queue:
+        raise SystemExit(f"appended {appended:,} of {queue:,}; the log holds {done.size:,}")
     return queue / elapsed
 
 
@@ -245,8 +250,11 @@ async def run(maintenance_url: str, sizes: list[int], proofs: int, queue: int) -
                     f"{size:>12,} entries  {kind:<11} proof  median {median:6.2f} ms  "
                     f"p99 {p99:6.2f} ms"
                 )
-        for size, (app, dsn, _, _) in apps.items():
-            rate = await time_sequencer(app, dsn, queue, size)
+        for runner in runners:  # their sequencers would share the queue
+            await runner.cleanup()
+        runners.clear()
+        for size, (_, dsn, _, _) in apps.items():
+            rate = await time_sequencer(dsn, queue, size)
             results[size]["sequencer"] = rate
             print(f"{size:>12,} entries  sequencer  {rate:,.0f} entries/s ({queue:,} queued)")
     finally:
