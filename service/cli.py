@@ -505,7 +505,6 @@ def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> int:
     """The first bureau_admin comes from here (SPEC 7): the setup link, valid 72 hours,
     is printed alone on the last line of stdout."""
     from service.api.staff import setup_url
-    from service.demo import base_url
     from service.domain.auth import StaffRole
     from service.domain.errors import ApiError
     from service.flows import staff as staff_flow
@@ -534,7 +533,7 @@ def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> int:
             f"created {account.role} {account.email} ({account.id}); "
             f"the link below sets the password, once, within 72 hours"
         )
-        return setup_url(base_url(settings), invitation.setup_token)
+        return setup_url(settings.people_origin(), invitation.setup_token)
 
     with database(settings) as dsn:
         link = asyncio.run(create(dsn))

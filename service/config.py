@@ -57,6 +57,7 @@ ENVIRONMENT_VARIABLES = (
     "YOUDAI_STAFF_TOTP",
     "YOUDAI_HELP_PHONE",
     "YOUDAI_SHUTDOWN_DELAY",
+    "YOUDAI_PUBLIC_URL",
 )
 
 
@@ -92,6 +93,23 @@ class Settings:
     #: YOUDAI_SHUTDOWN_DELAY: seconds of not-ready serving after SIGTERM; None when unset
     #: (DEFAULT_SHUTDOWN_DELAY, or 0 for `serve --demo`: see shutdown_delay_seconds).
     shutdown_delay: int | None = None
+    #: YOUDAI_PUBLIC_URL: where links written for people point (service.domain.links);
+    #: None: only loopback hosts, as they come (a local demo).
+    public_url: str | None = None
+
+    def own_address(self) -> str:
+        """Where a browser on this machine reaches the service (a listener on every
+        address is reached on loopback)."""
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):  # noqa: S104 - listening on all: reach it on loopback
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def people_origin(self) -> str:
+        """The origin of links for people when no request is at hand (the command line)."""
+        return self.public_url or self.own_address()
 
     def shutdown_delay_seconds(self, *, development: bool = False) -> int:
         """The delay to apply: the one set, else 0 in development, else the default."""
@@ -177,7 +195,34 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             if env.get("YOUDAI_SHUTDOWN_DELAY")
             else None
         ),
+        public_url=parse_public_url(env.get("YOUDAI_PUBLIC_URL") or ""),
     )
+
+
+def parse_public_url(value: str) -> str | None:
+    """An http(s) origin with an optional path prefix, e.g. https://youdai.example.gov.cn;
+    kept without its trailing slash."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or 0 < parts.port < 65_536
+    except ValueError:
+        port_ok = False
+        parts = urlsplit("")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not port_ok
+        or parts.query
+        or parts.fragment
+        or parts.username
+    ):
+        raise ConfigError(
+            "YOUDAI_PUBLIC_URL must be an http or https address such as "
+            f"https://youdai.example.gov.cn (no query, no user), got {value!r}"
+        )
+    return value.rstrip("/")
 
 
 def _secret_key(text: str | None) -> bytes | None:

@@ -307,12 +307,7 @@ async def _load(conn: asyncpg.Connection, settings: Settings) -> str:
 
 def base_url(settings: Settings) -> str:
     """Where a browser on this machine reaches the service."""
-    host = settings.host
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - listening on all: reach it on loopback
-        host = "127.0.0.1"
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return settings.own_address()
 
 
 def _printout(

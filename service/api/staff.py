@@ -42,6 +42,7 @@ from service.api.staff_session import (
 from service.app_keys import POOL, QR_POOL, SEALER, SETTINGS
 from service.domain import staff as rules
 from service.domain.auth import STAFF_ROLES, StaffPrincipal, StaffRole
+from service.domain.links import link_origin
 from service.flows import staff as staff_flow
 
 if TYPE_CHECKING:
@@ -67,6 +68,13 @@ _confirm = TotpConfirmSchema()
 
 def setup_url(origin: str, token: str) -> str:
     return f"{origin}{SETUP_PATH}?token={token}"
+
+
+def people_origin(request: web.Request) -> str:
+    """The origin of links written for people: YOUDAI_PUBLIC_URL, never the Host header
+    (service.domain.links)."""
+    settings = request.app[SETTINGS]
+    return link_origin(settings.public_url, request.scheme, request.host, settings.own_address())
 
 
 def _staff_caller(request: web.Request) -> StaffPrincipal:
@@ -233,7 +241,7 @@ async def invite_staff(request: web.Request) -> web.Response:
         )
     body = {
         **asdict(invitation.account),
-        "setup_url": setup_url(str(request.url.origin()).rstrip("/"), invitation.setup_token),
+        "setup_url": setup_url(people_origin(request), invitation.setup_token),
         "setup_expires_at": invitation.expires_at,
     }
     return json_response(_invited.dump(body), status=201, headers=NO_STORE)

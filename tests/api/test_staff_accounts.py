@@ -272,3 +272,36 @@ async def test_create_staff_and_sign_in_concurrently_count_every_failure(
         )
     )
     assert sorted(a.status for a in answers) == [401] * 5 + [429] * 3
+
+
+async def test_a_setup_link_never_points_at_the_requests_host(
+    client: TestClient, db, bureau, database_url: str, settings, aiohttp_client
+) -> None:
+    """SPEC 7: links for people start with YOUDAI_PUBLIC_URL; a forged Host goes nowhere."""
+    forged = await client.post(
+        "/v1/staff",
+        json={"email": "a@bureau.example", "role": "bureau_auditor"},
+        headers={**bureau, "Host": "evil.example"},
+    )
+    assert forged.status == 201
+    link = (await forged.json())["setup_url"]
+    assert "evil.example" not in link
+    assert link.startswith(settings.own_address() + "/console/setup?token=")
+    # A loopback Host is used as it came (a demo reached on localhost).
+    local = await _invite(client, {**bureau, "Host": "localhost:8123"}, email="b@bureau.example")
+    assert local["setup_url"].startswith("http://localhost:8123/console/setup?token=")
+
+    public = await aiohttp_client(
+        create_app(
+            settings.with_overrides(public_url="https://youdai.example.gov.cn"), database_url
+        )
+    )
+    headers = await staff_sign_in(public, "chief@bureau.example")
+    invited = await public.post(
+        "/v1/staff",
+        json={"email": "c@bureau.example", "role": "bureau_auditor"},
+        headers={**headers, "Host": "evil.example"},
+    )
+    assert (await invited.json())["setup_url"].startswith(
+        "https://youdai.example.gov.cn/console/setup?token="
+    )
