@@ -10,6 +10,20 @@ class PartnerCreateSchema(StrictSchema):
     contact_name = Text(max_length=100, load_default="")
     contact_phone = Text(max_length=40, load_default="")
     address = Text(max_length=300, load_default="")
+    region = Text(
+        max_length=100,
+        load_default="",
+        metadata={"description": "District or street, from YOUDAI_REGIONS when it is set."},
+    )
+    public_phone = Text(
+        max_length=40, load_default="", metadata={"description": "The number holders call."}
+    )
+    opening_hours = Text(
+        max_length=100, load_default="", metadata={"example": "周一至周五 9:00–17:00"}
+    )
+    listed = fields.Boolean(
+        load_default=True, metadata={"description": "Shown in the public directory when active."}
+    )
 
 
 class PartnerUpdateSchema(StrictSchema):
@@ -18,6 +32,10 @@ class PartnerUpdateSchema(StrictSchema):
     contact_name = Text(max_length=100)
     contact_phone = Text(max_length=40)
     address = Text(max_length=300)
+    region = Text(max_length=100)
+    public_phone = Text(max_length=40)
+    opening_hours = Text(max_length=100)
+    listed = fields.Boolean()
     status = OneOf(STATUSES, metadata={"description": "pending → active ⇄ suspended → terminated"})
 
 
@@ -29,6 +47,10 @@ class PartnerSchema(Schema):
     contact_phone = fields.String(required=True)
     address = fields.String(required=True)
     status = fields.String(required=True)
+    region = fields.String(required=True)
+    public_phone = fields.String(required=True)
+    opening_hours = fields.String(required=True)
+    listed = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 

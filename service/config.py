@@ -58,6 +58,7 @@ ENVIRONMENT_VARIABLES = (
     "YOUDAI_HELP_PHONE",
     "YOUDAI_SHUTDOWN_DELAY",
     "YOUDAI_PUBLIC_URL",
+    "YOUDAI_REGIONS",
 )
 
 
@@ -96,6 +97,9 @@ class Settings:
     #: YOUDAI_PUBLIC_URL: where links written for people point (service.domain.links);
     #: None: only loopback hosts, as they come (a local demo).
     public_url: str | None = None
+    #: YOUDAI_REGIONS: the bureau's districts and streets a partner's region is one of;
+    #: empty: any text.
+    regions: tuple[str, ...] = ()
 
     def own_address(self) -> str:
         """Where a browser on this machine reaches the service (a listener on every
@@ -196,7 +200,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             else None
         ),
         public_url=parse_public_url(env.get("YOUDAI_PUBLIC_URL") or ""),
+        regions=parse_regions(env.get("YOUDAI_REGIONS") or ""),
     )
+
+
+def parse_regions(text: str) -> tuple[str, ...]:
+    """Comma-separated names (a Chinese comma too), each at most 100 characters."""
+    names = tuple(dict.fromkeys(part.strip() for part in re.split("[,，]", text) if part.strip()))
+    for name in names:
+        if len(name) > 100 or not name.isprintable():
+            raise ConfigError(f"YOUDAI_REGIONS: {name[:20]!r}… is not a region name")
+    return names
 
 
 def parse_public_url(value: str) -> str | None:

@@ -20,7 +20,7 @@ from service.api.http import (
     read_json,
     read_query,
 )
-from service.app_keys import POOL
+from service.app_keys import POOL, SETTINGS
 from service.domain.auth import Role
 from service.flows import partners as partners_flow
 
@@ -42,7 +42,9 @@ TAGS = ["partners"]
 async def create_partner(request: web.Request) -> web.Response:
     fields = await read_json(request, _create)
     async with request.app[POOL].acquire() as conn:
-        partner = await partners_flow.enrol(conn, principal(request), fields)
+        partner = await partners_flow.enrol(
+            conn, principal(request), fields, regions=request.app[SETTINGS].regions
+        )
     return json_response(_out.dump(partner), status=201)
 
 
@@ -95,6 +97,10 @@ async def update_partner(request: web.Request) -> web.Response:
     changes = await read_json(request, _update)
     async with request.app[POOL].acquire() as conn:
         partner = await partners_flow.change(
-            conn, principal(request), request.match_info["partner_id"], changes
+            conn,
+            principal(request),
+            request.match_info["partner_id"],
+            changes,
+            regions=request.app[SETTINGS].regions,
         )
     return json_response(_out.dump(partner))

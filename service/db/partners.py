@@ -11,11 +11,14 @@ import asyncpg
 from service.db.rows import update_columns
 from service.domain.pagination import PageRequest
 
+#: The public profile (SPEC 10): what the directory shows of a partner.
+PROFILE = ("region", "public_phone", "opening_hours", "listed")
 _COLUMNS = (
-    "id, name, category, contact_name, contact_phone, address, status, created_at, updated_at"
+    "id, name, category, contact_name, contact_phone, address, status, created_at, "
+    "updated_at, " + ", ".join(PROFILE)
 )
 #: The columns a PATCH may change (the API's PartnerUpdateSchema names the same).
-EDITABLE = ("name", "category", "contact_name", "contact_phone", "address", "status")
+EDITABLE = ("name", "category", "contact_name", "contact_phone", "address", "status", *PROFILE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,10 @@ class Partner:
     status: str
     created_at: datetime
     updated_at: datetime
+    region: str = ""
+    public_phone: str = ""
+    opening_hours: str = ""
+    listed: bool = True
 
 
 def _partner(row: asyncpg.Record | None) -> Partner | None:
@@ -40,8 +47,9 @@ async def insert_partner(
 ) -> Partner:
     row = await conn.fetchrow(
         f"""
-        INSERT INTO partners (id, name, category, contact_name, contact_phone, address)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        INSERT INTO partners (id, name, category, contact_name, contact_phone, address,
+                              region, public_phone, opening_hours, listed)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         RETURNING {_COLUMNS}
         """,
         partner_id,
@@ -50,6 +58,10 @@ async def insert_partner(
         fields.get("contact_name", ""),
         fields.get("contact_phone", ""),
         fields.get("address", ""),
+        fields.get("region", ""),
+        fields.get("public_phone", ""),
+        fields.get("opening_hours", ""),
+        fields.get("listed", True),
     )
     return Partner(**row)
 

@@ -1,7 +1,10 @@
-"""Partner rules: categories and the status life cycle."""
+"""Partner rules: categories, the status life cycle, the regions of the public profile."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from service.domain.errors import validation_error
 from service.domain.lifecycle import Lifecycle
 
 CATEGORIES = ("postal", "culture_tourism", "catering", "retail", "health", "transport", "other")
@@ -17,3 +20,12 @@ LIFECYCLE = Lifecycle(
 )
 STATUSES = LIFECYCLE.statuses
 check_transition = LIFECYCLE.check
+
+
+def check_region(region: str, regions: Collection[str]) -> None:
+    """A partner's region is one of the bureau's (YOUDAI_REGIONS) when it has a list, any
+    text otherwise; empty means not said yet."""
+    if regions and region and region not in regions:
+        raise validation_error(
+            "region", "must be one of the bureau's regions: " + ", ".join(regions)
+        )

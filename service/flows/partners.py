@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import asyncpg
@@ -13,13 +14,18 @@ from service.domain.auth import Principal
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
 from service.domain.pagination import Page, PageRequest, page_of
-from service.domain.partners import check_transition
+from service.domain.partners import check_region, check_transition
 
 
 async def enrol(
-    conn: asyncpg.Connection, actor: Principal | None, fields: dict[str, Any]
+    conn: asyncpg.Connection,
+    actor: Principal | None,
+    fields: dict[str, Any],
+    *,
+    regions: Collection[str] = (),
 ) -> Partner:
-    """A new partner, status pending."""
+    """A new partner, status pending; its region one of `regions` when there are any."""
+    check_region(fields.get("region", ""), regions)
     async with conn.transaction():
         partner = await partners_db.insert_partner(conn, new_id("partner"), fields)
         created = {name: [None, getattr(partner, name)] for name in EDITABLE}
@@ -57,9 +63,15 @@ async def list_page(
 
 
 async def change(
-    conn: asyncpg.Connection, actor: Principal | None, partner_id: str, changes: dict[str, Any]
+    conn: asyncpg.Connection,
+    actor: Principal | None,
+    partner_id: str,
+    changes: dict[str, Any],
+    *,
+    regions: Collection[str] = (),
 ) -> Partner:
     """Apply a PATCH; the status follows pending → active ⇄ suspended → terminated."""
+    check_region(changes.get("region", ""), regions)
     async with conn.transaction():
         # Row lock: two concurrent status changes are judged one after the other.
         current = await require(conn, partner_id, lock="UPDATE")
