@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from service.domain.errors import ApiError
+from service.domain.language import Said
 
 TOKEN_TYP = "yd-voucher+jwt"  # noqa: S105 (a JOSE "typ", not a secret)
 #: The only algorithm accepted, fixed here and never taken from the token (RFC 8725 §2.1).
@@ -48,6 +49,12 @@ MAX_TOKEN_CHARS = 2048
 #: With today's ids, the default issuer and 10-digit times a token is 396 characters:
 #: header 74 + payload 234 ({"iss","aud","sub","ofr","jti","iat","nbf","exp"}, 175 bytes)
 #: + signature 86 + 2 dots, which is QR version 15 (77×77 modules) at level M (service/qr.py).
+
+#: What a holder is told when a token or its voucher code has expired.
+CODE_EXPIRED = Said(
+    "The voucher code has expired; open the voucher again", "优待码已过期：请重新打开优待券"
+)
+WRONG_PARTNER = Said("This voucher is for another partner", "此优待券属于其他合作商户")
 
 #: 9999-12-31T23:59:59Z: later times cannot be a datetime, so no token may name them.
 MAX_TIMESTAMP = 253_402_300_799
@@ -291,11 +298,11 @@ def verify(
 
     moment = time.time() if now is None else now.timestamp()
     if expires <= moment - LEEWAY_SECONDS:
-        raise ApiError("token_expired", "The voucher code has expired; open the voucher again")
+        raise ApiError("token_expired", CODE_EXPIRED)
     if not_before > moment + LEEWAY_SECONDS or issued > moment + LEEWAY_SECONDS:
         raise ApiError("token_not_yet_valid")
     if audience is not None and partner_id != audience:
-        raise ApiError("wrong_partner", "This voucher is for another partner")
+        raise ApiError("wrong_partner", WRONG_PARTNER)
     return VoucherClaims(
         voucher_id=voucher_id,
         partner_id=partner_id,

@@ -40,6 +40,7 @@ from service.domain import codes, tokens
 from service.domain.auth import Principal, ScannerKey
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
+from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.periods import end_of_local_day, local_date, local_midnight, period_starts
 from service.domain.pricing import CURRENCY, PriceRule
@@ -136,7 +137,7 @@ async def scan(
     answer: too_many_attempts, for a key that sent codes.MISS_LIMIT unknown codes this
     minute (counted in PostgreSQL, so every replica sees the same count)."""
     if "code" in body:
-        return await _resolve_code(pool, scanner, codes.normalise(body["code"]))
+        return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]))
     token = body["token"]
     keys = await _keys_for(pool, keyring, token)
     try:
@@ -152,28 +153,36 @@ async def scan(
     return Scanned(claims.voucher_id)
 
 
-async def _resolve_code(pool: asyncpg.Pool, scanner: ScannerKey, code: str) -> Scanned:
+async def _resolve_code(
+    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, code: str
+) -> Scanned:
     now = datetime.now(UTC)
     minute = codes.minute_of(now)
     async with pool.acquire() as conn:
-        found = await voucher_codes_db.lookup(conn, codes.digest(code), scanner.key_id, minute)
-        if found.misses >= codes.MISS_LIMIT:
-            raise codes.too_many_misses(now)
+        found = await voucher_codes_db.lookup(
+            conn, codes.digest(code), scanner.key_id, scanner.partner_id, minute
+        )
+        if codes.is_blocked(found.misses, found.partner_misses):
+            raise codes.too_many_misses(now, by_partner=found.misses < codes.MISS_LIMIT)
         if found.voucher_id is None:
-            await voucher_codes_db.count_miss(conn, scanner.key_id, minute)
+            await voucher_codes_db.count_miss(conn, scanner.key_id, scanner.partner_id, minute)
             return Scanned(
                 None,
-                ApiError("token_invalid", "No voucher has this code; open the voucher again"),
+                ApiError(
+                    "token_invalid",
+                    Said(
+                        "No voucher has this code; open the voucher again",
+                        "没有优待券使用此优待码：请重新打开优待券",
+                    ),
+                ),
             )
-    assert found.expires_at is not None
-    # Valid exactly as long as the token minted with it, the same leeway included.
-    if found.expires_at.timestamp() <= now.timestamp() - tokens.LEEWAY_SECONDS:
-        return Scanned(
-            None,
-            ApiError("token_expired", "The voucher code has expired; open the voucher again"),
-        )
+    assert found.issued_at is not None and found.expires_at is not None
+    # Valid exactly as long as the token minted with it, judged as that token would be.
+    refusal = codes.judge_times(found.issued_at, found.expires_at, now, settings.token_ttl)
+    if refusal is not None:
+        return Scanned(None, refusal)
     if found.partner_id != scanner.partner_id:
-        return Scanned(None, ApiError("wrong_partner", "This voucher is for another partner"))
+        return Scanned(None, ApiError("wrong_partner", tokens.WRONG_PARTNER))
     return Scanned(found.voucher_id)
 
 
@@ -181,7 +190,7 @@ def _scanner_facts(row: asyncpg.Record | None, partner_id: str) -> asyncpg.Recor
     if row is None:
         raise ApiError("token_invalid", "The voucher in this code does not exist")
     if row["partner_id"] != partner_id:
-        raise ApiError("wrong_partner", "This voucher is for another partner")
+        raise ApiError("wrong_partner", tokens.WRONG_PARTNER)
     return row
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -146,9 +146,13 @@ async def mint_token(
         issuer=settings.issuer,
         ttl_seconds=settings.token_ttl,
     )
+    # The token's `iat`: its `exp` less the lifetime it was minted with.
+    issued_at = expires_at - timedelta(seconds=settings.token_ttl)
     for _ in range(3):  # a clash of two random 18-digit codes: about never
         code = codes.new_code()
-        if await voucher_codes_db.store(conn, voucher.id, codes.digest(code), expires_at):
+        if await voucher_codes_db.store(
+            conn, voucher.id, codes.digest(code), issued_at, expires_at
+        ):
             return Minted(token, code, expires_at)
     raise ApiError("conflict", "No voucher code could be drawn; open the voucher again")
 

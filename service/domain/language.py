@@ -1,0 +1,45 @@
+"""The two languages a problem is said in (SPEC 4.1): Chinese when the caller's
+Accept-Language prefers `zh`, English otherwise; `code` and `field` never change.
+
+Text the service writes is a `Said`: a `str` (the English, so logs, tests and the CLI
+read it as before) that carries its Chinese. Text marshmallow writes is a `Keyed`: its
+English message with the key it was made from (`Integer.invalid`, `Length.min`, …) and
+the values put into it, so the Chinese comes from `service.domain.messages` by key, never
+by matching the English words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ENGLISH = "en"
+CHINESE = "zh"
+
+
+class Said(str):
+    """English text (the string itself) and the same said in Chinese (`zh`)."""
+
+    zh: str
+
+    def __new__(cls, english: str, chinese: str) -> Said:
+        said = super().__new__(cls, english)
+        said.zh = chinese
+        return said
+
+
+class Keyed(str):
+    """A message template of marshmallow's, or the message made from it: the English text
+    (the string itself), the `key` it is known by and the `params` formatted into it."""
+
+    key: str
+    params: dict[str, Any]
+
+    def __new__(cls, english: str, key: str, params: dict[str, Any] | None = None) -> Keyed:
+        keyed = super().__new__(cls, english)
+        keyed.key = key
+        keyed.params = params or {}
+        return keyed
+
+    def format(self, *args: object, **kwargs: Any) -> Keyed:
+        """As str.format (marshmallow formats its templates so), keeping key and values."""
+        return Keyed(str.format(self, *args, **kwargs), self.key, kwargs)
