@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from schemas.common import OneOf, PageQuerySchema, StrictSchema, page_schema
 from service.domain import holders as rules
 from service.domain.categories import HOLDER_CATEGORIES
+from service.domain.language import message_of
 
 
 class Checked(fields.String):
@@ -21,7 +22,7 @@ class Checked(fields.String):
         try:
             return self.check(text)
         except ValueError as error:
-            raise ValidationError(str(error)) from None
+            raise ValidationError(message_of(error)) from None
 
 
 def CardNumber(**kwargs: Any) -> Checked:

@@ -26,6 +26,7 @@ from schemas.common import (
     page_schema,
 )
 from service.domain.categories import HOLDER_CATEGORIES
+from service.domain.language import Said
 from service.domain.offers import ALL_KIND_FIELDS, KIND_FIELDS, KINDS, PERIODS, STATUSES
 
 #: Offer windows are accepted within these years: far beyond any programme, far from
@@ -37,12 +38,21 @@ _YEAR_PATTERN = r"^2[01][0-9]{2}-"
 
 def _within_range(value: datetime) -> None:
     if not _FIRST_YEAR <= value.year <= _LAST_YEAR:
-        raise ValidationError(f"must be between {_FIRST_YEAR} and {_LAST_YEAR}")
+        raise ValidationError(
+            Said(
+                f"must be between {_FIRST_YEAR} and {_LAST_YEAR}",
+                f"年份必须在 {_FIRST_YEAR} 到 {_LAST_YEAR} 之间",
+            )
+        )
 
 
 #: Titles are one line of text; PostgreSQL text cannot hold NUL at all.
-_ONE_LINE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
-_NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
+_ONE_LINE = validate.Regexp(
+    r"^[^\x00-\x1f\x7f]*$", error=Said("must not contain control characters", "不得包含控制字符")
+)
+_NO_NUL = validate.Regexp(
+    r"^[^\x00]*$", error=Said("must not contain NUL characters", "不得包含 NUL 字符")
+)
 
 
 def _title(**kwargs: Any) -> fields.String:
@@ -59,7 +69,7 @@ def _description(**kwargs: Any) -> fields.String:
 
 def _no_duplicates(values: list[str]) -> None:
     if len(set(values)) != len(values):
-        raise ValidationError("lists a category twice")
+        raise ValidationError(Said("lists a category twice", "重复列出了同一类别"))
 
 
 def _categories(**kwargs: Any) -> fields.List:
@@ -172,7 +182,7 @@ def _not_used_by(kind: str) -> StrictInteger:
     """A field of another kind: left out or null, as check_kind_fields allows."""
 
     def refuse(value: object) -> None:
-        raise ValidationError(f"not used by {kind} offers")
+        raise ValidationError(Said(f"not used by {kind} offers", f"{kind} 类优惠不使用此字段"))
 
     return StrictInteger(
         allow_none=True,
@@ -186,7 +196,7 @@ def _needed_by(field: fields.Field, kind: str, *, required: bool) -> fields.Fiel
     needed = copy.copy(field)
     needed.required = required
     needed.allow_none = False
-    message = f"required for {kind} offers"
+    message = Said(f"required for {kind} offers", f"{kind} 类优惠必须填写")
     needed.error_messages = {**field.error_messages, "required": message, "null": message}
     return needed
 

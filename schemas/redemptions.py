@@ -11,6 +11,7 @@ from schemas.common import (
     currency_field,
     page_schema,
 )
+from service.domain.language import Said
 
 
 class RedemptionRequestSchema(StrictSchema):
@@ -19,7 +20,10 @@ class RedemptionRequestSchema(StrictSchema):
         metadata={"description": "The voucher token read from the holder's QR code."},
     )
     code = fields.String(
-        validate=validate.Regexp(r"^ *([0-9] *){18}$", error="must be the 18-digit voucher code"),
+        validate=validate.Regexp(
+            r"^ *([0-9] *){18}$",
+            error=Said("must be the 18-digit voucher code", "必须是 18 位数字的优待码"),
+        ),
         metadata={
             "description": "Instead of `token`: the 18-digit voucher code under the QR "
             "(SPEC 8), resolved online; spaces are ignored.",
@@ -43,7 +47,9 @@ class RedemptionRequestSchema(StrictSchema):
     @validates_schema
     def _token_or_code(self, data: dict[str, Any], **kwargs: Any) -> None:
         if ("token" in data) == ("code" in data):
-            raise ValidationError("send either token or code", "token")
+            raise ValidationError(
+                Said("send either token or code", "请发送 token 或 code，二者只能选其一"), "token"
+            )
 
 
 class OfferBriefSchema(Schema):

@@ -26,6 +26,10 @@ class Said(str):
         said.zh = chinese
         return said
 
+    def format(self, *args: object, **kwargs: Any) -> Said:
+        """As str.format, in both languages (marshmallow formats a validator's `error`)."""
+        return Said(str.format(self, *args, **kwargs), self.zh.format(*args, **kwargs))
+
 
 class Keyed(str):
     """A message template of marshmallow's, or the message made from it: the English text
@@ -42,4 +46,11 @@ class Keyed(str):
 
     def format(self, *args: object, **kwargs: Any) -> Keyed:
         """As str.format (marshmallow formats its templates so), keeping key and values."""
-        return Keyed(str.format(self, *args, **kwargs), self.key, kwargs)
+        return Keyed(str.format(self, *args, **kwargs), self.key, {**self.params, **kwargs})
+
+
+def message_of(error: Exception) -> str:
+    """An exception's message as raised: a `Said` keeps its Chinese (str() would drop it)."""
+    if len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)

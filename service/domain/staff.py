@@ -166,9 +166,13 @@ def check_keeps_a_bureau_admin(
 def check_partner_for_role(role: StaffRole, partner_id: str | None) -> None:
     """A partner_manager names its partner; bureau staff name none."""
     if role is StaffRole.PARTNER_MANAGER and partner_id is None:
-        raise validation_error("partner_id", "is required for a partner_manager")
+        raise validation_error(
+            "partner_id", Said("is required for a partner_manager", "partner_manager 必须填写")
+        )
     if role is not StaffRole.PARTNER_MANAGER and partner_id is not None:
-        raise validation_error("partner_id", "is only for a partner_manager")
+        raise validation_error(
+            "partner_id", Said("is only for a partner_manager", "仅用于 partner_manager")
+        )
 
 
 def session_expiry(created_at: datetime) -> datetime:
@@ -182,6 +186,11 @@ def check_key_access(caller: Principal, partner_id: str | None, key_role: str | 
     if not isinstance(caller, StaffPrincipal) or caller.staff_role is not StaffRole.PARTNER_MANAGER:
         return
     if partner_id is None or partner_id != caller.partner_id:
-        raise ApiError("not_found", "No such partner or key")
+        raise ApiError("not_found", Said("No such partner or key", "没有此合作商户或密钥"))
     if key_role is not None and key_role != "scanner":
-        raise ApiError("forbidden", "A partner_manager manages scanner keys only")
+        raise ApiError(
+            "forbidden",
+            Said(
+                "A partner_manager manages scanner keys only", "partner_manager 只能管理收银台密钥"
+            ),
+        )

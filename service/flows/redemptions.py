@@ -188,7 +188,10 @@ async def _resolve_code(
 
 def _scanner_facts(row: asyncpg.Record | None, partner_id: str) -> asyncpg.Record:
     if row is None:
-        raise ApiError("token_invalid", "The voucher in this code does not exist")
+        raise ApiError(
+            "token_invalid",
+            Said("The voucher in this code does not exist", "此优待码对应的优待券不存在"),
+        )
     if row["partner_id"] != partner_id:
         raise ApiError("wrong_partner", tokens.WRONG_PARTNER)
     return row
@@ -530,7 +533,7 @@ async def reverse(
     async with conn.transaction():
         row = await redemptions_db.lock_for_reversal(conn, redemption_id)
         if row is None or not caller.can_see_partner(row["partner_id"]):
-            raise ApiError("not_found", "No such redemption")
+            raise ApiError("not_found", Said("No such redemption", "没有此核销记录"))
         check_reversal(row["created_at"], row["reversed"], now, settings.reversal_window_days)
         await redemptions_db.lock_counters_for_reversal(conn, row)
         reversal_id = new_id("reversal")
@@ -544,7 +547,10 @@ async def reverse(
             local_day=local_date(now, settings.timezone),
         )
         if written is None:
-            raise ApiError("already_reversed", "The redemption has already been reversed")
+            raise ApiError(
+                "already_reversed",
+                Said("The redemption has already been reversed", "此核销已被冲正"),
+            )
         # A reversal changes the reported total: who did it, and why, is on the record.
         await audit_db.record(
             conn,
@@ -623,7 +629,7 @@ async def get_redemption(pool: asyncpg.Pool, caller: Principal, redemption_id: s
     async with pool.acquire() as conn:
         row = await redemptions_db.get_redemption(conn, redemption_id)
     if row is None or not caller.can_see_partner(row.partner_id):
-        raise ApiError("not_found", "No such redemption")
+        raise ApiError("not_found", Said("No such redemption", "没有此核销记录"))
     return row
 
 
@@ -632,7 +638,7 @@ async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> Till:
     async with pool.acquire() as conn:
         row = await redemptions_db.till_of(conn, scanner.key_id)
     if row is None:  # revoked between authentication and now
-        raise ApiError("unauthenticated", "This key is not valid")
+        raise ApiError("unauthenticated", Said("This key is not valid", "此密钥无效"))
     return row
 
 
