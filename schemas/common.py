@@ -37,9 +37,10 @@ class Variants:
 
 
 def _defining_class(field_class: type, key: str) -> str:
-    """The name of the most basic field class whose default messages define `key`, as
-    service.domain.messages knows it (Integer.invalid, Field.required)."""
-    for klass in reversed(field_class.__mro__):
+    """The name of the field class whose default message for `key` the field has (the
+    nearest that defines it), as service.domain.messages knows it: Integer.invalid
+    (not Number.invalid, which it overrides), Field.required."""
+    for klass in field_class.__mro__:
         if key in klass.__dict__.get("default_error_messages", {}):
             return klass.__name__
     return field_class.__name__

@@ -338,7 +338,10 @@ def operation(
                 ):
                     raise ApiError(
                         "forbidden",
-                        "Enrol a second factor first (POST /v1/staff/me/totp)",
+                        Said(
+                            "Enrol a second factor first (POST /v1/staff/me/totp)",
+                            "请先绑定第二因素（POST /v1/staff/me/totp）",
+                        ),
                     )
             if body is not None:
                 refuse_other_media_types(request, body_content_type)
@@ -395,7 +398,11 @@ def refuse_other_media_types(request: web.Request, declared: str) -> None:
     charset = (request.charset or "utf-8").lower()
     if request.content_type.lower() != declared or charset not in ("utf-8", "utf8"):
         raise ApiError(
-            "unsupported_media_type", f"Send the body as Content-Type: {declared} (UTF-8)"
+            "unsupported_media_type",
+            Said(
+                f"Send the body as Content-Type: {declared} (UTF-8)",
+                f"请以 Content-Type: {declared}（UTF-8）发送请求体",
+            ),
         )
 
 

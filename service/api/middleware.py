@@ -113,7 +113,11 @@ def refuse_unprintable_headers(request: web.Request) -> None:
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
     code = _STATUS_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal_error")
-    detail = exc.reason if exc.status != 413 else "The request body is larger than 1 MiB"
+    detail = (
+        exc.reason
+        if exc.status != 413
+        else Said("The request body is larger than 1 MiB", "请求体大于 1 MiB")
+    )
     error = ApiError(code, detail)
     if exc.status == 405 and "Allow" in exc.headers:
         error.headers["Allow"] = exc.headers["Allow"]
@@ -133,7 +137,10 @@ def refuse_methods_a_fixed_path_lacks(request: web.Request) -> None:
             allowed = sorted({route.method for route in resource})
             raise ApiError(
                 "method_not_allowed",
-                f"{request.path} allows {', '.join(allowed)}",
+                Said(
+                    f"{request.path} allows {', '.join(allowed)}",
+                    f"{request.path} 只允许 {', '.join(allowed)}",
+                ),
                 headers={"Allow": ",".join(allowed)},
             )
 

@@ -39,6 +39,7 @@ from service.app_keys import KEYRING, POOL, SETTINGS
 from service.domain import redemptions as redemption_rules
 from service.domain.auth import Role, ScannerKey
 from service.domain.errors import validation_error
+from service.domain.language import Said
 from service.flows import redemptions as flow
 
 if TYPE_CHECKING:
@@ -112,7 +113,11 @@ async def preview(request: web.Request) -> web.Response:
 def _idempotency_key(request: web.Request) -> str:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None or not 1 <= len(key) <= 255:
-        message = "required, 1 to 255 characters" if key is None else "must be 1 to 255 characters"
+        message = (
+            Said("required, 1 to 255 characters", "必填，1 到 255 个字符")
+            if key is None
+            else Said("must be 1 to 255 characters", "必须是 1 到 255 个字符")
+        )
         raise validation_error(IDEMPOTENCY_HEADER, message)
     return key
 

@@ -107,8 +107,11 @@ def quote(rule: PriceRule, purchase_amount: int) -> Quote:
     if rule.min_purchase is not None and purchase_amount < rule.min_purchase:
         raise ApiError(
             "below_min_purchase",
-            f"This offer needs a purchase of at least {rule.min_purchase} fen; "
-            f"the purchase is {purchase_amount} fen",
+            Said(
+                f"This offer needs a purchase of at least {rule.min_purchase} fen; "
+                f"the purchase is {purchase_amount} fen",
+                f"此优惠要求消费至少 {rule.min_purchase} 分；本次消费为 {purchase_amount} 分",
+            ),
         )
     if rule.kind == "service":
         nominal = rule.nominal_value

@@ -142,9 +142,13 @@ def limit_refusal(
 def holder_limit_reached(facts: RedemptionFacts) -> ApiError:
     period = facts.holder_limit_period
     when = "in total" if period == "ever" else f"per {period}"
+    when_zh = "总共" if period == "ever" else f"每个 {period}"
     return ApiError(
         "holder_limit_reached",
-        f"The card holder may use this offer {facts.holder_limit_count} time(s) {when}",
+        Said(
+            f"The card holder may use this offer {facts.holder_limit_count} time(s) {when}",
+            f"持证人{when_zh}可使用此优惠 {facts.holder_limit_count} 次",
+        ),
     )
 
 
@@ -152,7 +156,10 @@ def budget_exhausted(facts: RedemptionFacts, grant: Grant) -> ApiError:
     left = max((facts.budget or 0) - facts.spent, 0)
     return ApiError(
         "budget_exhausted",
-        f"The offer's budget has {left} fen left; this discount needs {grant.budget_cost}",
+        Said(
+            f"The offer's budget has {left} fen left; this discount needs {grant.budget_cost}",
+            f"优惠预算剩余 {left} 分；本次优惠需要 {grant.budget_cost} 分",
+        ),
     )
 
 
@@ -167,5 +174,8 @@ def check_reversal(
     if now - created_at > timedelta(days=window_days):
         raise ApiError(
             "reversal_window_closed",
-            f"Redemptions can be reversed for {window_days} days after they are made",
+            Said(
+                f"Redemptions can be reversed for {window_days} days after they are made",
+                f"核销只能在 {window_days} 天内冲正",
+            ),
         )

@@ -182,7 +182,11 @@ def negotiate(fmt: str | None, accept: str | None) -> str:
     if best is None:
         raise ApiError(
             "not_acceptable",
-            "Accept names none of application/json, text/csv or "
-            f"{MEDIA_TYPES['xlsx']}; or use ?format=json|csv|xlsx",
+            Said(
+                "Accept names none of application/json, text/csv or "
+                f"{MEDIA_TYPES['xlsx']}; or use ?format=json|csv|xlsx",
+                "Accept 没有列出 application/json、text/csv 或 "
+                f"{MEDIA_TYPES['xlsx']}；或使用 ?format=json|csv|xlsx",
+            ),
         )
     return best

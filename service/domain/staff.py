@@ -159,7 +159,11 @@ def check_keeps_a_bureau_admin(
     stays_admin = after.role is StaffRole.BUREAU_ADMIN and after.status == "active"
     if was_admin and not stays_admin and other_active_admins == 0:
         raise ApiError(
-            "conflict", "This is the last active bureau_admin: it cannot be disabled or demoted"
+            "conflict",
+            Said(
+                "This is the last active bureau_admin: it cannot be disabled or demoted",
+                "这是最后一个有效的 bureau_admin：不能停用或降级",
+            ),
         )
 
 

@@ -32,5 +32,11 @@ async def readiness(pool: asyncpg.Pool) -> int:
             "database_unavailable", Said("PostgreSQL does not answer", "PostgreSQL 没有响应")
         ) from None
     if pending:
-        raise ApiError("not_ready", f"{len(pending)} migration(s) pending: run `youdai migrate`")
+        raise ApiError(
+            "not_ready",
+            Said(
+                f"{len(pending)} migration(s) pending: run `youdai migrate`",
+                f"有 {len(pending)} 个迁移待执行：请运行 `youdai migrate`",
+            ),
+        )
     return len(available_migrations())

@@ -65,8 +65,11 @@ async def check_file(data: bytes) -> int:
         first = check.errors[0]
         raise ApiError(
             "validation_error",
-            f"{check.error_count} problem(s) in the file, first on line {first.line}; "
-            "nothing was imported",
+            Said(
+                f"{check.error_count} problem(s) in the file, first on line {first.line}; "
+                "nothing was imported",
+                f"文件中有 {check.error_count} 个问题，第一个在第 {first.line} 行；未导入任何数据",
+            ),
             errors=list(check.errors),
             extra={"error_count": check.error_count},
         )
@@ -91,7 +94,10 @@ async def open_job(dsn: str, rows: int) -> tuple[asyncpg.Connection, HolderImpor
         if not await imports_db.take_import_lock(conn):
             raise ApiError(
                 "conflict",
-                "Another holder import is running: wait until it has completed or failed",
+                Said(
+                    "Another holder import is running: wait until it has completed or failed",
+                    "另一个持证人导入任务正在运行：请等待其完成或失败",
+                ),
             )
         abandoned = await imports_db.fail_abandoned(conn, CUT_SHORT)
         if abandoned:

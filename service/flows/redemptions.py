@@ -361,7 +361,10 @@ def _stored(
     if bytes(stored_hash) != command.fingerprint:
         raise ApiError(
             "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request; use a new key",
+            Said(
+                "This Idempotency-Key was used with a different request; use a new key",
+                "此 Idempotency-Key 已用于另一个请求：请使用新的键",
+            ),
         )
     return Answer(status, body, replayed=True)
 
@@ -433,7 +436,11 @@ async def _redeem_in_transaction(
     partner_id, key = command.partner_id, command.idempotency_key
     if not await redemptions_db.try_lock_idempotency_key(conn, partner_id, key):
         raise ApiError(
-            "idempotency_key_in_use", "A request with this Idempotency-Key is still running"
+            "idempotency_key_in_use",
+            Said(
+                "A request with this Idempotency-Key is still running",
+                "使用此 Idempotency-Key 的请求仍在处理中",
+            ),
         )
     stored = await redemptions_db.stored_answer(conn, partner_id, key)
     if stored is not None:

@@ -29,7 +29,7 @@ from service.sealing import Sealer, SealError
 
 log = logging.getLogger("youdai.staff")
 
-WRONG_CREDENTIALS = "The email or password is wrong"
+WRONG_CREDENTIALS = Said("The email or password is wrong", "邮箱或密码错误")
 TOTP_CONTEXT = "staff-totp:"
 
 
@@ -210,7 +210,11 @@ async def sign_in(
             ):
                 await staff_db.record_failed_sign_in(conn, account.id, *_LOCKOUT)
                 refusal = ApiError(
-                    "unauthenticated", "The authenticator code is wrong or was already used"
+                    "unauthenticated",
+                    Said(
+                        "The authenticator code is wrong or was already used",
+                        "验证码错误或已被使用",
+                    ),
                 )
             else:
                 await staff_db.clear_failed_sign_ins(conn, account.id)
@@ -271,7 +275,10 @@ def _locked(until: datetime | None) -> ApiError:
     seconds = max(1, math.ceil(left))
     return ApiError(
         "too_many_attempts",
-        f"Too many failed sign-ins: try again in {math.ceil(seconds / 60)} minute(s)",
+        Said(
+            f"Too many failed sign-ins: try again in {math.ceil(seconds / 60)} minute(s)",
+            f"登录失败次数过多：请在 {math.ceil(seconds / 60)} 分钟后再试",
+        ),
         headers={"Retry-After": str(seconds)},
     )
 

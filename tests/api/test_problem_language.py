@@ -135,6 +135,8 @@ async def test_marshmallows_messages_are_translated_by_their_key(client: TestCli
     [limit] = (await number.json())["errors"]
     assert limit["field"] == "limit" and "200" in limit["message"]
     assert not is_english(limit["message"])
+    word = await client.get("/v1/partners?limit=many", headers={**admin, **ZH})
+    assert (await word.json())["errors"] == [{"field": "limit", "message": "不是有效的整数。"}]
 
 
 async def test_english_stays_the_default_and_other_problems_speak_chinese_too(
