@@ -11,6 +11,12 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from service.domain.language import Keyed, Said
 from service.domain.pricing import CURRENCY
+from service.domain.text import (
+    DISPLAY_TEXT_PATTERN,
+    HIDDEN_CHARACTERS,
+    MULTILINE_TEXT_PATTERN,
+    display_text_problem,
+)
 
 #: Largest amount of money the API accepts, in fen (¥100 million): far above any purchase,
 #: far below anything that could overflow a bigint when summed.
@@ -128,8 +134,39 @@ def Money(*, required: bool = False, minimum: int = 0, **kwargs: Any) -> StrictI
     )
 
 
-def Text(*, max_length: int = 200, min_length: int = 0, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=min_length, max=max_length), **kwargs)
+class DisplayText(validate.Validator):
+    """The check of display text (SPEC 4.1; service.domain.text): no control characters,
+    no bidirectional overrides or isolates. Every field whose text a page shows as written
+    (a name, title, label, reason, address) has it; tests/api/test_display_text.py finds
+    them by name. `multiline` admits line breaks and tabs (an offer's description)."""
+
+    def __init__(self, *, multiline: bool = False) -> None:
+        self.multiline = multiline
+        self.error = HIDDEN_CHARACTERS
+
+    def __call__(self, value: str) -> str:
+        problem = display_text_problem(value, multiline=self.multiline)
+        if problem is not None:
+            raise ValidationError(problem)
+        return value
+
+    @property
+    def pattern(self) -> str:
+        """The same rule as a pattern, for the OpenAPI document."""
+        return MULTILINE_TEXT_PATTERN if self.multiline else DISPLAY_TEXT_PATTERN
+
+
+def Text(
+    *, max_length: int = 200, min_length: int = 0, multiline: bool = False, **kwargs: Any
+) -> fields.String:
+    """Display text: a length, and no hidden characters (DisplayText)."""
+    check = DisplayText(multiline=multiline)
+    metadata = {"pattern": check.pattern, **kwargs.pop("metadata", {})}
+    return fields.String(
+        validate=[validate.Length(min=min_length, max=max_length), check],
+        metadata=metadata,
+        **kwargs,
+    )
 
 
 def OneOf(choices: tuple[str, ...] | list[str], **kwargs: Any) -> fields.String:

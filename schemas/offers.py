@@ -21,6 +21,7 @@ from schemas.common import (
     PageQuerySchema,
     StrictInteger,
     StrictSchema,
+    Text,
     Variants,
     currency_field,
     page_schema,
@@ -46,25 +47,20 @@ def _within_range(value: datetime) -> None:
         )
 
 
-#: Titles are one line of text; PostgreSQL text cannot hold NUL at all.
-_ONE_LINE = validate.Regexp(
-    r"^[^\x00-\x1f\x7f]*$", error=Said("must not contain control characters", "不得包含控制字符")
-)
+#: PostgreSQL text cannot hold NUL at all.
 _NO_NUL = validate.Regexp(
     r"^[^\x00]*$", error=Said("must not contain NUL characters", "不得包含 NUL 字符")
 )
 
 
 def _title(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=[validate.Length(min=1, max=200), _ONE_LINE],
-        metadata={"example": "邮政寄递九折"},
-        **kwargs,
-    )
+    """One line of display text."""
+    return Text(min_length=1, max_length=200, metadata={"example": "邮政寄递九折"}, **kwargs)
 
 
 def _description(**kwargs: Any) -> fields.String:
-    return fields.String(validate=[validate.Length(max=2000), _NO_NUL], **kwargs)
+    """Display text of several lines."""
+    return Text(max_length=2000, multiline=True, **kwargs)
 
 
 def _no_duplicates(values: list[str]) -> None:

@@ -7,6 +7,7 @@ from schemas.common import (
     OneOf,
     StrictInteger,
     StrictSchema,
+    Text,
     TimeBoundedPageQuerySchema,
     currency_field,
     page_schema,
@@ -39,9 +40,8 @@ class RedemptionRequestSchema(StrictSchema):
             "example": 12800,
         },
     )
-    reference = fields.String(
-        validate=validate.Length(max=100),
-        metadata={"description": "The till's receipt number, optional."},
+    reference = Text(
+        max_length=100, metadata={"description": "The till's receipt number, optional."}
     )
 
     @validates_schema
@@ -135,7 +135,7 @@ class RedemptionListQuerySchema(TimeBoundedPageQuerySchema):
 
 
 class ReversalRequestSchema(StrictSchema):
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    reason = Text(max_length=500, load_default="")
 
 
 class ReversalSchema(Schema):

@@ -16,6 +16,7 @@ from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import FieldError
 from service.domain.language import Said, message_of
 from service.domain.lifecycle import Lifecycle
+from service.domain.text import display_text_problem
 
 #: active ⇄ suspended; either → revoked; nothing comes back from revoked.
 LIFECYCLE = Lifecycle(
@@ -124,9 +125,12 @@ def _check_text(value: str, max_length: int) -> str:
         raise ValueError(
             Said(f"must be at most {max_length} characters", f"最多 {max_length} 个字符")
         )
-    # Control characters and lone surrogates cannot be stored or shown sensibly.
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
-        raise ValueError(Said("must not contain control characters", "不得包含控制字符"))
+    # Hidden characters (SPEC 4.1) and lone surrogates cannot be shown as written.
+    problem = display_text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    if any(unicodedata.category(char) == "Cs" for char in value):
+        raise ValueError(Said("must not contain lone surrogates", "不得包含孤立代理项"))
     return value
 
 
