@@ -24,7 +24,8 @@ from schemas.common import messages_to_field_errors
 from service.app_keys import SETTINGS
 from service.domain.auth import AnyRole, Principal, Role, StaffPrincipal
 from service.domain.errors import ApiError, FieldError, field_errors, validation_error
-from service.domain.language import Said, message_of
+from service.domain.language import CHINESE, ENGLISH, Said, message_of
+from service.domain.negotiation import preferred_language
 from service.domain.pagination import Page, PageRequest, decode_cursor
 from service.domain.periods import parse_bound
 from service.domain.throttle import resolve_client
@@ -390,6 +391,14 @@ def client_address(request: web.Request) -> str:
         )
         request[CLIENT_ADDRESS_KEY] = cached
     return cached
+
+
+def problem_language(request: web.BaseRequest) -> str:
+    """The language a problem is said in (SPEC 4.1): Chinese when Accept-Language prefers
+    zh, English otherwise."""
+    return preferred_language(
+        request.headers.get("Accept-Language"), {"zh": CHINESE, "en": ENGLISH}, ENGLISH
+    )
 
 
 def refuse_other_media_types(request: web.Request, declared: str) -> None:

@@ -14,13 +14,12 @@ import uuid
 from aiohttp import web
 
 from service import metrics
-from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
+from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of, problem_language
 from service.api.staff_session import staff_session_caller
 from service.app_keys import KEY_CACHE, POOL, SETTINGS
 from service.domain.errors import ApiError, validation_error
 from service.domain.keys import looks_like_key
-from service.domain.language import CHINESE, ENGLISH, Said
-from service.domain.negotiation import preferred_language
+from service.domain.language import ENGLISH, Said
 from service.flows import keys as keys_flow
 from service.flows.health import DATABASE_DOWN
 from service.flows.sign_in import holder_principal
@@ -44,14 +43,6 @@ _STATUS_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
-
-
-def problem_language(request: web.BaseRequest) -> str:
-    """The language a problem is said in (SPEC 4.1): Chinese when Accept-Language prefers
-    zh, English otherwise."""
-    return preferred_language(
-        request.headers.get("Accept-Language"), {"zh": CHINESE, "en": ENGLISH}, ENGLISH
-    )
 
 
 def problem_response(

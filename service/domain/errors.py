@@ -112,6 +112,25 @@ class ApiError(Exception):
         return body
 
 
+#: The member under which a problem kept for replay (a refused redemption) keeps its
+#: Chinese, so a retry is answered in its own caller's language.
+STORED_CHINESE = "_zh"
+
+
+def problem_to_store(error: ApiError) -> dict[str, Any]:
+    """A problem to keep and answer again later: in English, and in Chinese beside."""
+    return {**error.problem(ENGLISH), STORED_CHINESE: error.problem(CHINESE)}
+
+
+def stored_problem(body: dict[str, Any], language: str) -> dict[str, Any]:
+    """A kept problem as answered in `language` (one kept before it had its Chinese is
+    answered as it was kept)."""
+    chinese = body.get(STORED_CHINESE)
+    if language == CHINESE and isinstance(chinese, dict):
+        return chinese
+    return {name: value for name, value in body.items() if name != STORED_CHINESE}
+
+
 def validation_error(field: str, message: str) -> ApiError:
     """422 validation_error naming one bad field (SPEC 4.1)."""
     return field_errors([FieldError(field, message)])

@@ -38,7 +38,7 @@ from service.db import voucher_codes as voucher_codes_db
 from service.db.redemptions import LedgerEntry, Till, TillEntry
 from service.domain import codes, tokens
 from service.domain.auth import Principal, ScannerKey
-from service.domain.errors import ApiError
+from service.domain.errors import ApiError, problem_to_store
 from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
@@ -135,7 +135,9 @@ async def scan(
 
     A code comes with the one refusal that is raised at once, before any rule or stored
     answer: too_many_attempts, for a key that sent codes.MISS_LIMIT unknown codes this
-    minute (counted in PostgreSQL, so every replica sees the same count)."""
+    minute, or whose partner's keys together sent codes.PARTNER_MISS_LIMIT (counted in
+    PostgreSQL, so every replica sees the same count). A code's times are judged as its
+    token's would be, against the TTL configured now (codes.judge_times)."""
     if "code" in body:
         return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]))
     token = body["token"]
@@ -524,7 +526,7 @@ async def _store_refusal(
                 command.idempotency_key,
                 command.fingerprint,
                 refusal.status,
-                refusal.problem(),
+                problem_to_store(refusal),
             )
 
 
