@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from service.domain.errors import validation_error
 from service.domain.language import Said
 
 #: The characters display text may not hold, as a regular expression class body (the
@@ -38,3 +39,11 @@ def display_text_problem(value: str, *, multiline: bool = False) -> Said | None:
         if not (multiline and match.group() in LINE_BREAKS):
             return HIDDEN_CHARACTERS
     return None
+
+
+def refuse_hidden_characters(field: str, value: str) -> None:
+    """validation_error naming `field` when `value` is not display text: for display text
+    that reaches a use case past the schemas (`youdai create-staff --name`)."""
+    problem = display_text_problem(value)
+    if problem is not None:
+        raise validation_error(field, problem)

@@ -23,6 +23,7 @@ from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
+from service.domain.text import refuse_hidden_characters
 from service.flows import partners as partners_flow
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
 from service.sealing import Sealer, SealError
@@ -74,6 +75,7 @@ async def invite(
     """A new account and its one-time setup token (valid 72 hours); `caller` None is
     the command line (`youdai create-staff`)."""
     rules.check_partner_for_role(role, partner_id)
+    refuse_hidden_characters("display_name", display_name)
     email = rules.normalise_email(email)
     token = rules.generate_secret(rules.SETUP_PREFIX)
     expires_at = datetime.now(UTC) + rules.INVITATION_TTL

@@ -95,3 +95,22 @@ async def test_a_partner_named_with_an_override_is_not_stored(client: TestClient
         "/v1/partners", json={"name": "区邮政分公司 (东城)", "category": "postal"}, headers=admin
     )
     assert plain.status == 201
+
+
+async def test_a_staff_name_given_on_the_command_line_is_checked_too(db) -> None:
+    """`youdai create-staff --name` reaches the use case without a schema."""
+    from service.domain.auth import StaffRole
+    from service.domain.errors import ApiError
+    from service.flows import staff as staff_flow
+
+    with pytest.raises(ApiError) as refused:
+        await staff_flow.invite(
+            db,
+            None,
+            email="ops@bureau.example",
+            role=StaffRole.BUREAU_ADMIN,
+            display_name="ops\u202eadmin",
+        )
+    assert refused.value.code == "validation_error"
+    assert [error.field for error in refused.value.errors] == ["display_name"]
+    assert await db.fetchval("SELECT count(*) FROM staff_accounts") == 0
