@@ -3,7 +3,8 @@ Accept-Language prefers `zh`, English otherwise; `code` and `field` never change
 
 Text the service writes is a `Said`: a `str` (the English, so logs, tests and the CLI
 read it as before) that carries its Chinese. Text marshmallow writes is a `Keyed`: its
-English message with the key it was made from (`Integer.invalid`, `Length.min`, …) and
+English message with the key it was made from (`Integer.invalid`, `Length.message_max`,
+…) and
 the values put into it, so the Chinese comes from `service.domain.messages` by key, never
 by matching the English words.
 """
