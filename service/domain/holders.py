@@ -117,7 +117,9 @@ def check_valid_until(value: str) -> date:
     except ValueError:
         # Written as asked, but no such day (2026-02-30): asking for the format again
         # would not help the person fixing the file.
-        raise ValueError(Said(f"{value} is not a real date", f"{value} 不是真实存在的日期")) from None
+        raise ValueError(
+            Said(f"{value} is not a real date", f"{value} 不是真实存在的日期")
+        ) from None
 
 
 def _check_text(value: str, max_length: int) -> str:
