@@ -137,7 +137,7 @@ def Money(*, required: bool = False, minimum: int = 0, **kwargs: Any) -> StrictI
 class DisplayText(validate.Validator):
     """The check of display text (SPEC 4.1; service.domain.text): no control characters,
     no bidirectional overrides or isolates. Every field whose text a page shows as written
-    (a name, title, label, reason, address) has it; tests/api/test_display_text.py finds
+    (a name, title, label, reason, address) has it; tests/unit/test_display_text_fields.py finds
     them by name. `multiline` admits line breaks and tabs (an offer's description)."""
 
     def __init__(self, *, multiline: bool = False) -> None:
