@@ -9,7 +9,14 @@ from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from service.domain.language import Keyed, Said
 from service.domain.pricing import CURRENCY
+from service.domain.text import (
+    DISPLAY_TEXT_PATTERN,
+    HIDDEN_CHARACTERS,
+    MULTILINE_TEXT_PATTERN,
+    display_text_problem,
+)
 
 #: Largest amount of money the API accepts, in fen (¥100 million): far above any purchase,
 #: far below anything that could overflow a bigint when summed.
@@ -35,14 +42,74 @@ class Variants:
     example: Mapping[str, Any] | None = None
 
 
+def _defining_class(field_class: type, key: str) -> str:
+    """The name of the field class whose default message for `key` the field has (the
+    nearest that defines it), as service.domain.messages knows it: Integer.invalid
+    (not Number.invalid, which it overrides), Field.required."""
+    for klass in field_class.__mro__:
+        if key in klass.__dict__.get("default_error_messages", {}):
+            return klass.__name__
+    return field_class.__name__
+
+
+#: The attributes of marshmallow's validators that hold their message templates.
+_VALIDATOR_MESSAGES = ("error", "message_min", "message_max", "message_all", "message_equal")
+
+
+def _key_validator(validator: Any) -> None:
+    if not isinstance(validator, validate.Validator):
+        return
+    name = type(validator).__name__
+    params: dict[str, Any] = {}
+    if isinstance(validator, validate.Range):
+        params = {
+            "min_op": "gte" if validator.min_inclusive else "gt",
+            "max_op": "lte" if validator.max_inclusive else "lt",
+        }
+    for attribute in _VALIDATOR_MESSAGES:
+        template = getattr(validator, attribute, None)
+        if isinstance(template, str) and not isinstance(template, (Keyed, Said)):
+            setattr(validator, attribute, Keyed(template, f"{name}.{attribute}", params))
+
+
+def _key_field(field: fields.Field) -> None:
+    field.error_messages = {
+        key: Keyed(message, f"{_defining_class(type(field), key)}.{key}")
+        if isinstance(message, str) and not isinstance(message, (Keyed, Said))
+        else message
+        for key, message in field.error_messages.items()
+    }
+    for validator in field.validators:
+        _key_validator(validator)
+    for inner in (getattr(field, "inner", None), getattr(field, "value_field", None)):
+        if isinstance(inner, fields.Field):
+            _key_field(inner)
+
+
+def key_messages(schema: Schema) -> None:
+    """Make every message `schema` can answer with a `Keyed`: its English as marshmallow
+    words it, and the key service.domain.messages says it in Chinese by (SPEC 4.1)."""
+    schema.error_messages = {
+        key: message if isinstance(message, Keyed) else Keyed(message, f"Schema.{key}")
+        for key, message in schema.error_messages.items()
+    }
+    for field in schema.fields.values():
+        _key_field(field)
+
+
 class StrictSchema(Schema):
-    """Unknown fields are refused, never silently dropped."""
+    """Unknown fields are refused, never silently dropped; every message is keyed, so a
+    problem can say it in Chinese (`key_messages`)."""
 
     #: Set on a body schema whose fields depend on one of them (service.api.docs reads it).
     openapi_variants: ClassVar[Variants | None] = None
 
     class Meta:
         unknown = RAISE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        key_messages(self)
 
 
 class StrictInteger(fields.Integer):
@@ -67,8 +134,39 @@ def Money(*, required: bool = False, minimum: int = 0, **kwargs: Any) -> StrictI
     )
 
 
-def Text(*, max_length: int = 200, min_length: int = 0, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=min_length, max=max_length), **kwargs)
+class DisplayText(validate.Validator):
+    """The check of display text (SPEC 4.1; service.domain.text): no control characters,
+    no bidirectional overrides or isolates. Every field whose text a page shows as written
+    (a name, title, label, reason, address) has it; tests/unit/test_display_text_fields.py finds
+    them by name. `multiline` admits line breaks and tabs (an offer's description)."""
+
+    def __init__(self, *, multiline: bool = False) -> None:
+        self.multiline = multiline
+        self.error = HIDDEN_CHARACTERS
+
+    def __call__(self, value: str) -> str:
+        problem = display_text_problem(value, multiline=self.multiline)
+        if problem is not None:
+            raise ValidationError(problem)
+        return value
+
+    @property
+    def pattern(self) -> str:
+        """The same rule as a pattern, for the OpenAPI document."""
+        return MULTILINE_TEXT_PATTERN if self.multiline else DISPLAY_TEXT_PATTERN
+
+
+def Text(
+    *, max_length: int = 200, min_length: int = 0, multiline: bool = False, **kwargs: Any
+) -> fields.String:
+    """Display text: a length, and no hidden characters (DisplayText)."""
+    check = DisplayText(multiline=multiline)
+    metadata = {"pattern": check.pattern, **kwargs.pop("metadata", {})}
+    return fields.String(
+        validate=[validate.Length(min=min_length, max=max_length), check],
+        metadata=metadata,
+        **kwargs,
+    )
 
 
 def OneOf(choices: tuple[str, ...] | list[str], **kwargs: Any) -> fields.String:
@@ -125,7 +223,12 @@ class PageQuerySchema(StrictSchema):
 
 def _time_bound(value: str) -> None:
     if not 10 <= len(value) <= 40:
-        raise ValidationError("must be a date (YYYY-MM-DD) or an RFC 3339 date-time")
+        raise ValidationError(
+            Said(
+                "must be a date (YYYY-MM-DD) or an RFC 3339 date-time",
+                "必须是日期（YYYY-MM-DD）或 RFC 3339 日期时间",
+            )
+        )
 
 
 _TIME_BOUND_DOC = {"pattern": TIME_BOUND_PATTERN, "minLength": 10, "maxLength": 40}
@@ -164,8 +267,14 @@ def page_schema(item: type[Schema], name: str) -> type[Schema]:
     )
 
 
+def _text(message: Any) -> str:
+    """A message as it is (a `Keyed` or `Said` keeps its Chinese), or as text."""
+    return message if isinstance(message, str) else str(message)
+
+
 def messages_to_field_errors(error: ValidationError) -> list[tuple[str, str]]:
-    """Flatten marshmallow's nested messages into (dotted.field, message) pairs."""
+    """Flatten marshmallow's nested messages into (dotted.field, message) pairs, each
+    message as marshmallow gave it (keyed, so a problem can say it in Chinese)."""
     pairs: list[tuple[str, str]] = []
 
     def walk(prefix: str, value: Any) -> None:
@@ -177,9 +286,9 @@ def messages_to_field_errors(error: ValidationError) -> list[tuple[str, str]]:
                 if isinstance(inner, (dict, list)):
                     walk(prefix, inner)
                 else:
-                    pairs.append((prefix or "body", str(inner)))
+                    pairs.append((prefix or "body", _text(inner)))
         else:
-            pairs.append((prefix or "body", str(value)))
+            pairs.append((prefix or "body", _text(value)))
 
     walk("", error.messages)
     return pairs

@@ -3,9 +3,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from schemas.common import OneOf, PageQuerySchema, StrictSchema, page_schema
+from schemas.common import DisplayText, OneOf, PageQuerySchema, StrictSchema, page_schema
 from service.domain import holders as rules
 from service.domain.categories import HOLDER_CATEGORIES
+from service.domain.language import message_of
+from service.domain.text import DISPLAY_TEXT_PATTERN, REFUSED_CHARACTERS
 
 
 class Checked(fields.String):
@@ -21,7 +23,7 @@ class Checked(fields.String):
         try:
             return self.check(text)
         except ValueError as error:
-            raise ValidationError(str(error)) from None
+            raise ValidationError(message_of(error)) from None
 
 
 def CardNumber(**kwargs: Any) -> Checked:
@@ -40,15 +42,16 @@ def Category(**kwargs: Any) -> Checked:
     return Checked(rules.check_category, metadata={"enum": list(HOLDER_CATEGORIES)}, **kwargs)
 
 
-#: What _check_text refuses, for the OpenAPI document: control characters (C0, DEL, C1);
-#: a name also needs one character that is not a space.
-_NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
-_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+#: What _check_text refuses, for the OpenAPI document: what display text may not hold
+#: (service.domain.text); a name also needs one character that is not a space.
+_HIDDEN = REFUSED_CHARACTERS
+_NAME_PATTERN = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
 
 
 def DisplayName(**kwargs: Any) -> Checked:
     return Checked(
         rules.check_display_name,
+        validate=DisplayText(),
         metadata={
             "minLength": 1,
             "maxLength": rules.DISPLAY_NAME_MAX,
@@ -62,9 +65,10 @@ def DisplayName(**kwargs: Any) -> Checked:
 def Region(description: str = "District, street or other area.", **kwargs: Any) -> Checked:
     return Checked(
         rules.check_region,
+        validate=DisplayText(),
         metadata={
             "maxLength": rules.REGION_MAX,
-            "pattern": _NO_CONTROLS,
+            "pattern": DISPLAY_TEXT_PATTERN,
             "example": "东城街道",
             "description": description,
         },

@@ -21,11 +21,13 @@ from schemas.common import (
     PageQuerySchema,
     StrictInteger,
     StrictSchema,
+    Text,
     Variants,
     currency_field,
     page_schema,
 )
 from service.domain.categories import HOLDER_CATEGORIES
+from service.domain.language import Said
 from service.domain.offers import ALL_KIND_FIELDS, KIND_FIELDS, KINDS, PERIODS, STATUSES
 
 #: Offer windows are accepted within these years: far beyond any programme, far from
@@ -37,29 +39,33 @@ _YEAR_PATTERN = r"^2[01][0-9]{2}-"
 
 def _within_range(value: datetime) -> None:
     if not _FIRST_YEAR <= value.year <= _LAST_YEAR:
-        raise ValidationError(f"must be between {_FIRST_YEAR} and {_LAST_YEAR}")
+        raise ValidationError(
+            Said(
+                f"must be between {_FIRST_YEAR} and {_LAST_YEAR}",
+                f"年份必须在 {_FIRST_YEAR} 到 {_LAST_YEAR} 之间",
+            )
+        )
 
 
-#: Titles are one line of text; PostgreSQL text cannot hold NUL at all.
-_ONE_LINE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
-_NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
+#: PostgreSQL text cannot hold NUL at all.
+_NO_NUL = validate.Regexp(
+    r"^[^\x00]*$", error=Said("must not contain NUL characters", "不得包含 NUL 字符")
+)
 
 
 def _title(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=[validate.Length(min=1, max=200), _ONE_LINE],
-        metadata={"example": "邮政寄递九折"},
-        **kwargs,
-    )
+    """One line of display text."""
+    return Text(min_length=1, max_length=200, metadata={"example": "邮政寄递九折"}, **kwargs)
 
 
 def _description(**kwargs: Any) -> fields.String:
-    return fields.String(validate=[validate.Length(max=2000), _NO_NUL], **kwargs)
+    """Display text of several lines."""
+    return Text(max_length=2000, multiline=True, **kwargs)
 
 
 def _no_duplicates(values: list[str]) -> None:
     if len(set(values)) != len(values):
-        raise ValidationError("lists a category twice")
+        raise ValidationError(Said("lists a category twice", "重复列出了同一类别"))
 
 
 def _categories(**kwargs: Any) -> fields.List:
@@ -172,7 +178,7 @@ def _not_used_by(kind: str) -> StrictInteger:
     """A field of another kind: left out or null, as check_kind_fields allows."""
 
     def refuse(value: object) -> None:
-        raise ValidationError(f"not used by {kind} offers")
+        raise ValidationError(Said(f"not used by {kind} offers", f"{kind} 类优惠不使用此字段"))
 
     return StrictInteger(
         allow_none=True,
@@ -186,7 +192,7 @@ def _needed_by(field: fields.Field, kind: str, *, required: bool) -> fields.Fiel
     needed = copy.copy(field)
     needed.required = required
     needed.allow_none = False
-    message = f"required for {kind} offers"
+    message = Said(f"required for {kind} offers", f"{kind} 类优惠必须填写")
     needed.error_messages = {**field.error_messages, "required": message, "null": message}
     return needed
 

@@ -7,10 +7,12 @@ from schemas.common import (
     OneOf,
     StrictInteger,
     StrictSchema,
+    Text,
     TimeBoundedPageQuerySchema,
     currency_field,
     page_schema,
 )
+from service.domain.language import Said
 
 
 class RedemptionRequestSchema(StrictSchema):
@@ -19,7 +21,10 @@ class RedemptionRequestSchema(StrictSchema):
         metadata={"description": "The voucher token read from the holder's QR code."},
     )
     code = fields.String(
-        validate=validate.Regexp(r"^ *([0-9] *){18}$", error="must be the 18-digit voucher code"),
+        validate=validate.Regexp(
+            r"^ *([0-9] *){18}$",
+            error=Said("must be the 18-digit voucher code", "必须是 18 位数字的优待码"),
+        ),
         metadata={
             "description": "Instead of `token`: the 18-digit voucher code under the QR "
             "(SPEC 8), resolved online; spaces are ignored.",
@@ -35,15 +40,16 @@ class RedemptionRequestSchema(StrictSchema):
             "example": 12800,
         },
     )
-    reference = fields.String(
-        validate=validate.Length(max=100),
-        metadata={"description": "The till's receipt number, optional."},
+    reference = Text(
+        max_length=100, metadata={"description": "The till's receipt number, optional."}
     )
 
     @validates_schema
     def _token_or_code(self, data: dict[str, Any], **kwargs: Any) -> None:
         if ("token" in data) == ("code" in data):
-            raise ValidationError("send either token or code", "token")
+            raise ValidationError(
+                Said("send either token or code", "请发送 token 或 code，二者只能选其一"), "token"
+            )
 
 
 class OfferBriefSchema(Schema):
@@ -129,7 +135,7 @@ class RedemptionListQuerySchema(TimeBoundedPageQuerySchema):
 
 
 class ReversalRequestSchema(StrictSchema):
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    reason = Text(max_length=500, load_default="")
 
 
 class ReversalSchema(Schema):

@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from schemas.common import OneOf, StrictSchema, currency_field
 from service.domain.categories import HOLDER_CATEGORIES
+from service.domain.language import message_of
 from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
 from service.domain.reports import FIRST_DATE, FORMATS, GROUPS, LAST_DATE, parse_group_by
 
@@ -33,7 +34,7 @@ def _group_by(value: str) -> None:
     try:
         parse_group_by(value)
     except ValueError as error:
-        raise ValidationError(str(error)) from None
+        raise ValidationError(message_of(error)) from None
 
 
 def _from_field() -> fields.Date:

@@ -32,6 +32,7 @@ from service.api.pages import (
 )
 from service.app_keys import SETTINGS
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.pages import CONSOLE_DIR
 
 TAGS = ["pages"]
@@ -170,7 +171,10 @@ async def console_view(request: web.Request) -> web.Response:
 async def console_asset(request: web.Request) -> web.Response:
     asset = build().assets.get(request.match_info["name"])
     if asset is None:
-        raise ApiError("not_found", "No such file (an older release's name?)")
+        raise ApiError(
+            "not_found",
+            Said("No such file (an older release's name?)", "没有此文件（可能是旧版本的文件名）"),
+        )
     return _answer(request, asset, ASSET_CACHE)
 
 

@@ -10,6 +10,7 @@ from service.api.http import json_response, operation, principal
 from service.app_keys import IMPORTS, POOL
 from service.domain.auth import Role
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.flows import holder_imports as imports_flow
 
 TAGS = ["holders"]
@@ -64,10 +65,16 @@ async def _read_csv(request: web.Request) -> bytes:
     """The file, read in chunks up to 16 MiB. Its Content-Type (text/csv, UTF-8) is
     checked before the handler runs, as for every body (http.operation)."""
     if (request.content_length or 0) > MAX_IMPORT_BYTES:
-        raise ApiError("payload_too_large", "An import file may be at most 16 MiB")
+        raise ApiError(
+            "payload_too_large",
+            Said("An import file may be at most 16 MiB", "导入文件最大为 16 MiB"),
+        )
     data = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
         data += chunk
         if len(data) > MAX_IMPORT_BYTES:
-            raise ApiError("payload_too_large", "An import file may be at most 16 MiB")
+            raise ApiError(
+                "payload_too_large",
+                Said("An import file may be at most 16 MiB", "导入文件最大为 16 MiB"),
+            )
     return bytes(data)

@@ -24,6 +24,8 @@ from schemas.common import messages_to_field_errors
 from service.app_keys import SETTINGS
 from service.domain.auth import AnyRole, Principal, Role, StaffPrincipal
 from service.domain.errors import ApiError, FieldError, field_errors, validation_error
+from service.domain.language import CHINESE, ENGLISH, Said, message_of
+from service.domain.negotiation import preferred_language
 from service.domain.pagination import Page, PageRequest, decode_cursor
 from service.domain.periods import parse_bound
 from service.domain.throttle import resolve_client
@@ -77,8 +79,9 @@ _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def _bad_body(message: str, field_name: str = "body") -> ApiError:
-    detail = message if field_name == "body" else f"{field_name}: {message}"
-    return ApiError("validation_error", detail, errors=[FieldError(field_name, message)])
+    if field_name != "body":
+        return field_errors([FieldError(field_name, message)])
+    return ApiError("validation_error", message, errors=[FieldError(field_name, message)])
 
 
 def json_depth(raw: bytes) -> int:
@@ -100,7 +103,7 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _bad_body("is given more than once", _printable(key))
+                raise _bad_body(Said("is given more than once", "出现了不止一次"), _printable(key))
             seen.add(key)
     return data
 
@@ -118,13 +121,23 @@ def _refuse_lone_surrogates(data: Any) -> None:
         where, value = stack.pop()
         if isinstance(value, str):
             if not _is_unicode(value):
-                raise _bad_body("is not valid Unicode text (a lone surrogate)", where or "body")
+                raise _bad_body(
+                    Said(
+                        "is not valid Unicode text (a lone surrogate)",
+                        "不是有效的 Unicode 文本（含孤立代理项）",
+                    ),
+                    where or "body",
+                )
         elif isinstance(value, dict):
             for key, inner in value.items():
                 name = f"{where}.{key}" if where else key
                 if not _is_unicode(key):
                     raise _bad_body(
-                        "is not valid Unicode text (a lone surrogate in a key)", _printable(name)
+                        Said(
+                            "is not valid Unicode text (a lone surrogate in a key)",
+                            "不是有效的 Unicode 文本（键中含孤立代理项）",
+                        ),
+                        _printable(name),
                     )
                 stack.append((name, inner))
         elif isinstance(value, list):
@@ -143,7 +156,7 @@ def parse_json_body(raw: bytes) -> Any:
     """JSON as SPEC 4.1 accepts it, or validation_error: valid UTF-8 and Unicode, at most
     MAX_JSON_DEPTH levels, finite numbers, no key twice."""
     if not raw:
-        raise _bad_body("A JSON body is required")
+        raise _bad_body(Said("A JSON body is required", "需要 JSON 请求体"))
     if json_depth(raw) > MAX_JSON_DEPTH:
         raise _bad_body(f"The body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
@@ -154,7 +167,7 @@ def parse_json_body(raw: bytes) -> Any:
         )
     except (ValueError, UnicodeDecodeError, RecursionError):
         # ValueError covers bad JSON, bad UTF-8 and integers longer than Python converts.
-        raise _bad_body("The body is not valid JSON") from None
+        raise _bad_body(Said("The body is not valid JSON", "请求体不是有效的 JSON")) from None
     _refuse_lone_surrogates(data)
     return data
 
@@ -165,10 +178,10 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         # SPEC 4.1 files an oversized body with the other bad input: validation_error.
-        raise _bad_body("The body is larger than 1 MiB") from None
+        raise _bad_body(Said("The body is larger than 1 MiB", "请求体大于 1 MiB")) from None
     data = parse_json_body(raw)
     if not isinstance(data, dict):
-        raise _bad_body("The body must be a JSON object")
+        raise _bad_body(Said("The body must be a JSON object", "请求体必须是 JSON 对象"))
     return load(schema, data)
 
 
@@ -181,10 +194,10 @@ def read_time_bounds(query: dict[str, Any], tz: ZoneInfo) -> dict[str, datetime 
         try:
             bounds[name] = None if value is None else parse_bound(value, tz, end=end)
         except ValueError as error:
-            raise validation_error(name, str(error)) from None
+            raise validation_error(name, message_of(error)) from None
     start, end_ = bounds["from"], bounds["to"]
     if start is not None and end_ is not None and end_ < start:
-        raise validation_error("to", "is before from")
+        raise validation_error("to", Said("is before from", "早于 from"))
     return bounds
 
 
@@ -201,7 +214,9 @@ def _refuse_nul(value: Any, field: str) -> None:
     """PostgreSQL text cannot hold U+0000: refuse it here as bad input, not later as a 500."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise validation_error(field or "body", "must not contain the NUL character")
+            raise validation_error(
+                field or "body", Said("must not contain the NUL character", "不得包含 NUL 字符")
+            )
     elif isinstance(value, dict):
         for key, inner in value.items():
             _refuse_nul(inner, f"{field}.{key}" if field else str(key).rstrip("_"))
@@ -216,7 +231,7 @@ def read_query(request: web.Request, schema: Schema) -> dict[str, Any]:
     for name in request.query:
         values = request.query.getall(name)
         if len(values) > 1:
-            raise validation_error(name, "given more than once")
+            raise validation_error(name, Said("given more than once", "出现了不止一次"))
         data[name] = values[0]
     return load(schema, data)
 
@@ -239,7 +254,9 @@ def caller_as(request: web.Request, kind: type[CallerT]) -> CallerT:
     caller = principal(request)
     if not isinstance(caller, kind):
         # Unreachable while `roles` and the kinds agree; refuse rather than guess.
-        raise ApiError("forbidden", "This caller may not use this operation")
+        raise ApiError(
+            "forbidden", Said("This caller may not use this operation", "此调用方无权执行此操作")
+        )
     return caller
 
 
@@ -296,13 +313,25 @@ def operation(
             if allowed:
                 caller = request.get(PRINCIPAL_KEY)
                 if caller is None:
-                    raise ApiError("unauthenticated", "Send Authorization: Bearer <key>")
+                    raise ApiError(
+                        "unauthenticated",
+                        Said(
+                            "Send Authorization: Bearer <key>",
+                            "请发送 Authorization: Bearer <密钥>",
+                        ),
+                    )
                 if not caller.may_call(
                     allowed,
                     read_only=request.method in ("GET", "HEAD"),
                     personal_data=personal_data,
                 ):
-                    raise ApiError("forbidden", "This key's role may not call this endpoint")
+                    raise ApiError(
+                        "forbidden",
+                        Said(
+                            "This key's role may not call this endpoint",
+                            "此密钥的角色无权调用此接口",
+                        ),
+                    )
                 if (
                     isinstance(caller, StaffPrincipal)
                     and caller.must_enrol_totp
@@ -310,7 +339,10 @@ def operation(
                 ):
                     raise ApiError(
                         "forbidden",
-                        "Enrol a second factor first (POST /v1/staff/me/totp)",
+                        Said(
+                            "Enrol a second factor first (POST /v1/staff/me/totp)",
+                            "请先绑定第二因素（POST /v1/staff/me/totp）",
+                        ),
                     )
             if body is not None:
                 refuse_other_media_types(request, body_content_type)
@@ -361,13 +393,25 @@ def client_address(request: web.Request) -> str:
     return cached
 
 
+def problem_language(request: web.BaseRequest) -> str:
+    """The language a problem is said in (SPEC 4.1): Chinese when Accept-Language prefers
+    zh, English otherwise."""
+    return preferred_language(
+        request.headers.get("Accept-Language"), {"zh": CHINESE, "en": ENGLISH}, ENGLISH
+    )
+
+
 def refuse_other_media_types(request: web.Request, declared: str) -> None:
     """SPEC 4.1: a body of another Content-Type than the operation declares (or none)
     is 415. This also keeps another site's "simple" cross-site POST (text/plain) out."""
     charset = (request.charset or "utf-8").lower()
     if request.content_type.lower() != declared or charset not in ("utf-8", "utf8"):
         raise ApiError(
-            "unsupported_media_type", f"Send the body as Content-Type: {declared} (UTF-8)"
+            "unsupported_media_type",
+            Said(
+                f"Send the body as Content-Type: {declared} (UTF-8)",
+                f"请以 Content-Type: {declared}（UTF-8）发送请求体",
+            ),
         )
 
 

@@ -14,11 +14,12 @@ import uuid
 from aiohttp import web
 
 from service import metrics
-from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of
+from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of, problem_language
 from service.api.staff_session import staff_session_caller
 from service.app_keys import KEY_CACHE, POOL, SETTINGS
 from service.domain.errors import ApiError, validation_error
 from service.domain.keys import looks_like_key
+from service.domain.language import ENGLISH, Said
 from service.flows import keys as keys_flow
 from service.flows.health import DATABASE_DOWN
 from service.flows.sign_in import holder_principal
@@ -44,16 +45,19 @@ _STATUS_CODES = {
 }
 
 
-def problem_response(error: ApiError, request_id: str | None = None) -> web.Response:
+def problem_response(
+    error: ApiError, request_id: str | None = None, language: str = ENGLISH
+) -> web.Response:
     # backslashreplace: a detail quoting bad input (a lone surrogate) still encodes.
     response = web.Response(
-        body=dumps(error.problem()).encode("utf-8", "backslashreplace"),
+        body=dumps(error.problem(language)).encode("utf-8", "backslashreplace"),
         status=error.status,
         content_type="application/problem+json",
         headers=error.headers,
     )
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
+    response.headers.add("Vary", "Accept-Language")
     return response
 
 
@@ -93,12 +97,18 @@ def refuse_unprintable_headers(request: web.Request) -> None:
     for name, value in request.raw_headers:
         if _UNPRINTABLE_HEADER.search(value) and name.lower() != b"x-request-id":
             header = name.decode("ascii", "backslashreplace")
-            raise validation_error(header, "must be printable ASCII")
+            raise validation_error(
+                header, Said("must be printable ASCII", "必须是可打印的 ASCII 字符")
+            )
 
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
     code = _STATUS_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal_error")
-    detail = exc.reason if exc.status != 413 else "The request body is larger than 1 MiB"
+    detail = (
+        exc.reason
+        if exc.status != 413
+        else Said("The request body is larger than 1 MiB", "请求体大于 1 MiB")
+    )
     error = ApiError(code, detail)
     if exc.status == 405 and "Allow" in exc.headers:
         error.headers["Allow"] = exc.headers["Allow"]
@@ -118,7 +128,10 @@ def refuse_methods_a_fixed_path_lacks(request: web.Request) -> None:
             allowed = sorted({route.method for route in resource})
             raise ApiError(
                 "method_not_allowed",
-                f"{request.path} allows {', '.join(allowed)}",
+                Said(
+                    f"{request.path} allows {', '.join(allowed)}",
+                    f"{request.path} 只允许 {', '.join(allowed)}",
+                ),
                 headers={"Allow": ",".join(allowed)},
             )
 
@@ -146,24 +159,30 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         try:
             if "\x00" in request.path:
                 # No id or path holds U+0000 (PostgreSQL text cannot store it).
-                raise ApiError("not_found", "No such resource")
+                raise ApiError("not_found", Said("No such resource", "没有此资源"))
             refuse_unprintable_headers(request)
             refuse_methods_a_fixed_path_lacks(request)
             response = await handler(request)
         except ApiError as error:
-            response = problem_response(error)
+            response = problem_response(error, language=problem_language(request))
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = problem_response(_from_http_exception(exc))
+            response = problem_response(
+                _from_http_exception(exc), language=problem_language(request)
+            )
         except DATABASE_DOWN as error:
             error_log.warning("database unavailable", extra={"exception": type(error).__qualname__})
             response = problem_response(
                 ApiError(
                     "database_unavailable",
-                    "The database is not answering; try again shortly",
+                    Said(
+                        "The database is not answering; try again shortly",
+                        "数据库没有响应：请稍后再试",
+                    ),
                     headers={"Retry-After": "2"},
-                )
+                ),
+                language=problem_language(request),
             )
         except asyncio.CancelledError:
             status = CLIENT_CLOSED_REQUEST  # the client went away; nothing is sent
@@ -177,8 +196,13 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 log_unexpected("unexpected error", error)
                 response = problem_response(
                     ApiError(
-                        "internal_error", f"Something went wrong; quote request id {request_id}"
-                    )
+                        "internal_error",
+                        Said(
+                            f"Something went wrong; quote request id {request_id}",
+                            f"出现了问题：请提供请求编号 {request_id}",
+                        ),
+                    ),
+                    language=problem_language(request),
                 )
         response.headers[REQUEST_ID_HEADER] = request_id
         status = response.status
@@ -236,7 +260,7 @@ def answer_parser_errors_as_problems() -> None:
             extra={"status": status, "exception": type(exc).__qualname__ if exc else None},
         )
         if status >= 500:
-            error = ApiError("internal_error", "Something went wrong")
+            error = ApiError("internal_error", Said("Something went wrong", "出现了问题"))
         else:
             error = ApiError(
                 _STATUS_CODES.get(status, "bad_request"),
@@ -269,7 +293,10 @@ def bearer_secret(request: web.Request) -> str | None:
     scheme, _, secret = header.partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
-        raise ApiError("unauthenticated", "Use Authorization: Bearer <key>")
+        raise ApiError(
+            "unauthenticated",
+            Said("Use Authorization: Bearer <key>", "请使用 Authorization: Bearer <密钥>"),
+        )
     return secret
 
 
@@ -302,11 +329,15 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if looks_like_key(secret):
         key_caller = await keys_flow.caller_of(request.app[POOL], request.app[KEY_CACHE], secret)
         if key_caller is None:
-            raise ApiError("unauthenticated", "The key is unknown or revoked")
+            raise ApiError(
+                "unauthenticated", Said("The key is unknown or revoked", "密钥未知或已被吊销")
+            )
         request[PRINCIPAL_KEY] = key_caller
     else:
         caller = await holder_principal(request.app[POOL], secret, request.app[SETTINGS].timezone)
         if caller is None:
-            raise ApiError("unauthenticated", "The session is unknown or has expired")
+            raise ApiError(
+                "unauthenticated", Said("The session is unknown or has expired", "会话未知或已过期")
+            )
         request[PRINCIPAL_KEY] = caller
     return await handler(request)

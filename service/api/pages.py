@@ -20,6 +20,7 @@ from aiohttp import web
 from service.api.http import operation
 from service.app_keys import SETTINGS
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.domain.negotiation import preferred_language
 from service.pages import STATIC_DIR
 
@@ -162,7 +163,7 @@ async def wallet_page(request: web.Request) -> web.Response:
 async def static_file(request: web.Request) -> web.Response:
     asset = assets().get(request.match_info["name"])
     if asset is None:
-        raise ApiError("not_found", "No such file")
+        raise ApiError("not_found", Said("No such file", "没有此文件"))
     return _answer(request, asset, ASSET_CACHE)
 
 

@@ -31,6 +31,7 @@ from service.api.http import (
     page_request,
     page_response,
     principal,
+    problem_language,
     read_json,
     read_query,
     read_time_bounds,
@@ -38,7 +39,8 @@ from service.api.http import (
 from service.app_keys import KEYRING, POOL, SETTINGS
 from service.domain import redemptions as redemption_rules
 from service.domain.auth import Role, ScannerKey
-from service.domain.errors import validation_error
+from service.domain.errors import stored_problem, validation_error
+from service.domain.language import Said
 from service.flows import redemptions as flow
 
 if TYPE_CHECKING:
@@ -112,7 +114,11 @@ async def preview(request: web.Request) -> web.Response:
 def _idempotency_key(request: web.Request) -> str:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None or not 1 <= len(key) <= 255:
-        message = "required, 1 to 255 characters" if key is None else "must be 1 to 255 characters"
+        message = (
+            Said("required, 1 to 255 characters", "必填，1 到 255 个字符")
+            if key is None
+            else Said("must be 1 to 255 characters", "必须是 1 到 255 个字符")
+        )
         raise validation_error(IDEMPOTENCY_HEADER, message)
     return key
 
@@ -144,7 +150,8 @@ async def redeem(request: web.Request) -> web.Response:
     metrics.redemption_answered(answer.status, answer.body, answer.replayed)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
     if answer.status >= 400:  # a refusal replayed as it was first answered
-        response = json_response(answer.body, status=answer.status, headers=headers)
+        problem = stored_problem(answer.body, problem_language(request))
+        response = json_response(problem, status=answer.status, headers=headers)
         response.content_type = "application/problem+json"
         return response
     return json_response(_out.dump(answer.body), status=answer.status, headers=headers)

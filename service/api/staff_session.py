@@ -15,6 +15,7 @@ from service.app_keys import POOL, SETTINGS
 from service.domain import staff as rules
 from service.domain.auth import StaffPrincipal
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.flows import staff as staff_flow
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -34,7 +35,13 @@ async def staff_session_caller(request: web.Request) -> StaffPrincipal | None:
     if request.method not in SAFE_METHODS and not rules.csrf_matches(
         secret, request.headers.get(rules.CSRF_HEADER)
     ):
-        raise ApiError("csrf_failed", f"Send the session's {rules.CSRF_HEADER} header")
+        raise ApiError(
+            "csrf_failed",
+            Said(
+                f"Send the session's {rules.CSRF_HEADER} header",
+                f"请发送会话的 {rules.CSRF_HEADER} 请求头",
+            ),
+        )
     request[SESSION_SECRET_KEY] = secret
     return caller
 

@@ -10,28 +10,38 @@ import asyncpg
 
 @dataclass(frozen=True, slots=True)
 class CodeLookup:
-    """What one scanner's code resolves to, and how many unknown codes it sent this minute."""
+    """What one scanner's code resolves to (with its token's `iat` and `exp`), and how
+    many unknown codes the key, and all its partner's keys, sent this minute."""
 
     voucher_id: str | None
     partner_id: str | None
+    issued_at: datetime | None
     expires_at: datetime | None
     misses: int
+    partner_misses: int
 
 
 async def store(
-    conn: asyncpg.Connection, voucher_id: str, code_hash: bytes, expires: datetime
+    conn: asyncpg.Connection,
+    voucher_id: str,
+    code_hash: bytes,
+    issued: datetime,
+    expires: datetime,
 ) -> bool:
-    """The voucher's one code from now on (its earlier code dies); False if another
-    voucher holds the same code (the caller draws another)."""
+    """The voucher's one code from now on (its earlier code dies), living from `issued` to
+    `expires` as its token does; False if another voucher holds the same code (the caller
+    draws another)."""
     try:
         await conn.execute(
             """
             -- SPEC 8: at most one live code per voucher (one row per voucher, replaced).
-            INSERT INTO voucher_codes (voucher_id, code_hash, expires_at) VALUES ($1, $2, $3)
-            ON CONFLICT (voucher_id) DO UPDATE SET code_hash = $2, expires_at = $3
+            INSERT INTO voucher_codes (voucher_id, code_hash, issued_at, expires_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (voucher_id) DO UPDATE SET code_hash = $2, issued_at = $3, expires_at = $4
             """,
             voucher_id,
             code_hash,
+            issued,
             expires,
         )
     except asyncpg.UniqueViolationError:
@@ -40,35 +50,58 @@ async def store(
 
 
 async def lookup(
-    conn: asyncpg.Connection, code_hash: bytes, scanner_key_id: str, minute: datetime
+    conn: asyncpg.Connection,
+    code_hash: bytes,
+    scanner_key_id: str,
+    partner_id: str,
+    minute: datetime,
 ) -> CodeLookup:
-    """One read: the code's voucher (if any) and the key's unknown codes this minute."""
+    """One read: the code's voucher (if any), and the unknown codes of the key and of its
+    partner this minute."""
     row = await conn.fetchrow(
         """
-        SELECT c.voucher_id, v.partner_id, c.expires_at,
+        SELECT c.voucher_id, v.partner_id, c.issued_at, c.expires_at,
                (SELECT m.misses FROM scanner_code_misses m
-                WHERE m.scanner_key_id = $2 AND m.minute = $3) AS misses
+                WHERE m.scanner_key_id = $2 AND m.minute = $4) AS misses,
+               (SELECT p.misses FROM partner_code_misses p
+                WHERE p.partner_id = $3 AND p.minute = $4) AS partner_misses
         FROM (SELECT 1) one
         LEFT JOIN voucher_codes c ON c.code_hash = $1
         LEFT JOIN vouchers v ON v.id = c.voucher_id
         """,
         code_hash,
         scanner_key_id,
+        partner_id,
         minute,
     )
-    return CodeLookup(row["voucher_id"], row["partner_id"], row["expires_at"], row["misses"] or 0)
+    return CodeLookup(
+        row["voucher_id"],
+        row["partner_id"],
+        row["issued_at"],
+        row["expires_at"],
+        row["misses"] or 0,
+        row["partner_misses"] or 0,
+    )
 
 
-async def count_miss(conn: asyncpg.Connection, scanner_key_id: str, minute: datetime) -> int:
-    """One more unknown code from this key in this minute; how many now."""
-    return await conn.fetchval(
+async def count_miss(
+    conn: asyncpg.Connection, scanner_key_id: str, partner_id: str, minute: datetime
+) -> None:
+    """One more unknown code from this key, and so from its partner, in this minute."""
+    await conn.execute(
         """
-        -- SPEC 8: unknown codes are counted in PostgreSQL, per key and minute, for every replica.
-        INSERT INTO scanner_code_misses AS m (scanner_key_id, minute, misses) VALUES ($1, $2, 1)
-        ON CONFLICT (scanner_key_id, minute) DO UPDATE SET misses = m.misses + 1
-        RETURNING misses
+        -- SPEC 8: unknown codes are counted in PostgreSQL, per key and per partner and
+        -- minute, for every replica.
+        WITH by_key AS (
+            INSERT INTO scanner_code_misses AS m (scanner_key_id, minute, misses)
+            VALUES ($1, $3, 1)
+            ON CONFLICT (scanner_key_id, minute) DO UPDATE SET misses = m.misses + 1
+        )
+        INSERT INTO partner_code_misses AS p (partner_id, minute, misses) VALUES ($2, $3, 1)
+        ON CONFLICT (partner_id, minute) DO UPDATE SET misses = p.misses + 1
         """,
         scanner_key_id,
+        partner_id,
         minute,
     )
 
@@ -76,7 +109,12 @@ async def count_miss(conn: asyncpg.Connection, scanner_key_id: str, minute: date
 async def forget_old_misses(conn: asyncpg.Connection) -> int:
     """Housekeeping: minutes that are over count for nothing."""
     status = await conn.execute(
-        "DELETE FROM scanner_code_misses WHERE minute < date_trunc('minute', now())"
+        """
+        WITH by_partner AS (
+            DELETE FROM partner_code_misses WHERE minute < date_trunc('minute', now())
+        )
+        DELETE FROM scanner_code_misses WHERE minute < date_trunc('minute', now())
+        """
     )
     return int(status.split()[-1])
 

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.domain import messages
+from service.domain.language import CHINESE, ENGLISH, Said
+
 #: code -> (HTTP status, title). The title is a short English summary; `detail` says more.
 CODES: dict[str, tuple[int, str]] = {
     "validation_error": (422, "The request is not valid"),
@@ -58,8 +61,10 @@ class FieldError:
     message: str
     line: int | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"field": self.field, "message": self.message}
+    def as_dict(self, language: str = ENGLISH) -> dict[str, Any]:
+        """The entry of a problem's `errors`; its message in `language`, its field never."""
+        message = messages.field_message(self.message, language)
+        entry: dict[str, Any] = {"field": self.field, "message": message}
         if self.line is not None:
             entry = {"line": self.line, **entry}
         return entry
@@ -71,7 +76,7 @@ class ApiError(Exception):
     def __init__(
         self,
         code: str,
-        detail: str | None = None,
+        detail: str | None = None,  # a Said to be said in Chinese too
         *,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
@@ -88,18 +93,42 @@ class ApiError(Exception):
         self.extra = extra or {}
         super().__init__(f"{code}: {self.detail}")
 
-    def problem(self) -> dict[str, Any]:
+    def problem(self, language: str = ENGLISH) -> dict[str, Any]:
+        """The problem+json body, its title, detail and messages in `language` (SPEC 4.1:
+        Chinese or English); `code` and `field` the same in both. A detail with no Chinese
+        of its own is the Chinese title."""
+        title = messages.title(self.code, self.title, language)
+        detail = title if self.detail == self.title else messages.localize(self.detail, language)
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + self.code,
-            "title": self.title,
+            "title": title,
             "status": self.status,
-            "detail": self.detail,
+            "detail": detail or title,
             "code": self.code,
         }
         if self.errors:
-            body["errors"] = [error.as_dict() for error in self.errors]
+            body["errors"] = [error.as_dict(language) for error in self.errors]
         body.update(self.extra)
         return body
+
+
+#: The member under which a problem kept for replay (a refused redemption) keeps its
+#: Chinese, so a retry is answered in its own caller's language.
+STORED_CHINESE = "_zh"
+
+
+def problem_to_store(error: ApiError) -> dict[str, Any]:
+    """A problem to keep and answer again later: in English, and in Chinese beside."""
+    return {**error.problem(ENGLISH), STORED_CHINESE: error.problem(CHINESE)}
+
+
+def stored_problem(body: dict[str, Any], language: str) -> dict[str, Any]:
+    """A kept problem as answered in `language` (one kept before it had its Chinese is
+    answered as it was kept)."""
+    chinese = body.get(STORED_CHINESE)
+    if language == CHINESE and isinstance(chinese, dict):
+        return chinese
+    return {name: value for name, value in body.items() if name != STORED_CHINESE}
 
 
 def validation_error(field: str, message: str) -> ApiError:
@@ -109,5 +138,11 @@ def validation_error(field: str, message: str) -> ApiError:
 
 def field_errors(errors: Sequence[FieldError]) -> ApiError:
     """422 validation_error naming every bad field; the detail repeats the first five."""
-    detail = "; ".join(f"{error.field}: {error.message}" for error in errors[:5])
+    detail = Said(
+        "; ".join(f"{error.field}: {error.message}" for error in errors[:5]),
+        "；".join(
+            f"{error.field}：{messages.field_message(error.message, CHINESE)}"
+            for error in errors[:5]
+        ),
+    )
     return ApiError("validation_error", detail, errors=list(errors))

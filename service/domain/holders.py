@@ -14,7 +14,9 @@ from typing import Any
 
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import FieldError
+from service.domain.language import Said, message_of
 from service.domain.lifecycle import Lifecycle
+from service.domain.text import display_text_problem
 
 #: active ⇄ suspended; either → revoked; nothing comes back from revoked.
 LIFECYCLE = Lifecycle(
@@ -65,7 +67,9 @@ def check_card_number(value: str) -> str:
     """Card numbers are compared without regard to case: stored in upper case."""
     value = value.strip()
     if not _CARD_NUMBER.match(value):
-        raise ValueError("must be 4–32 letters, digits or '-'")
+        raise ValueError(
+            Said("must be 4–32 letters, digits or '-'", "必须是 4–32 个字母、数字或“-”")
+        )
     return value.upper()
 
 
@@ -77,21 +81,26 @@ def normalise_card_number(value: str) -> str:
 def check_pin(value: str) -> str:
     value = value.strip()
     if not _PIN.match(value):
-        raise ValueError("must be 6–12 digits")
+        raise ValueError(Said("must be 6–12 digits", "必须是 6–12 位数字"))
     return value
 
 
 def check_category(value: str) -> str:
     value = value.strip()
     if value not in HOLDER_CATEGORIES:
-        raise ValueError(f"must be one of {', '.join(HOLDER_CATEGORIES)}")
+        raise ValueError(
+            Said(
+                f"must be one of {', '.join(HOLDER_CATEGORIES)}",
+                f"必须是以下之一：{', '.join(HOLDER_CATEGORIES)}",
+            )
+        )
     return value
 
 
 def check_display_name(value: str) -> str:
     value = value.strip()
     if not value:
-        raise ValueError("must not be empty")
+        raise ValueError(Said("must not be empty", "不能为空"))
     return _check_text(value, DISPLAY_NAME_MAX)
 
 
@@ -102,21 +111,28 @@ def check_region(value: str) -> str:
 def check_valid_until(value: str) -> date:
     value = value.strip()
     if not _DATE.match(value):
-        raise ValueError("must be a date written YYYY-MM-DD")
+        raise ValueError(Said("must be a date written YYYY-MM-DD", "必须是 YYYY-MM-DD 格式的日期"))
     try:
         return date.fromisoformat(value)
     except ValueError:
         # Written as asked, but no such day (2026-02-30): asking for the format again
         # would not help the person fixing the file.
-        raise ValueError(f"{value} is not a real date") from None
+        raise ValueError(
+            Said(f"{value} is not a real date", f"{value} 不是真实存在的日期")
+        ) from None
 
 
 def _check_text(value: str, max_length: int) -> str:
     if len(value) > max_length:
-        raise ValueError(f"must be at most {max_length} characters")
-    # Control characters and lone surrogates cannot be stored or shown sensibly.
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
-        raise ValueError("must not contain control characters")
+        raise ValueError(
+            Said(f"must be at most {max_length} characters", f"最多 {max_length} 个字符")
+        )
+    # Hidden characters (SPEC 4.1) and lone surrogates cannot be shown as written.
+    problem = display_text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    if any(unicodedata.category(char) == "Cs" for char in value):
+        raise ValueError(Said("must not contain lone surrogates", "不得包含孤立代理项"))
     return value
 
 
@@ -198,7 +214,9 @@ def read_holders_csv(
     try:
         header = next(reader, None)
         if header is None:
-            yield FieldError("file", "is empty: the header row is missing", line=1)
+            yield FieldError(
+                "file", Said("is empty: the header row is missing", "为空：缺少表头行"), line=1
+            )
             return
         names = [name.strip() for name in header]
         errors = _header_errors(names)
@@ -209,7 +227,7 @@ def read_holders_csv(
     except UnicodeDecodeError:
         yield _not_utf8(data)
     except csv.Error as error:  # in the header row (errors in rows are caught per line)
-        yield FieldError("file", f"bad CSV: {error}", line=1)
+        yield FieldError("file", Said(f"bad CSV: {error}", f"CSV 格式错误：{error}"), line=1)
 
 
 def _read_rows(
@@ -223,12 +241,19 @@ def _read_rows(
         except StopIteration:
             return
         except csv.Error as error:
-            yield FieldError("file", f"bad CSV: {error}", line=line)
+            yield FieldError("file", Said(f"bad CSV: {error}", f"CSV 格式错误：{error}"), line=line)
             continue
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(names):
-            yield FieldError("row", f"has {len(cells)} values, the header has {len(names)}", line)
+            yield FieldError(
+                "row",
+                Said(
+                    f"has {len(cells)} values, the header has {len(names)}",
+                    f"有 {len(cells)} 个值，表头有 {len(names)} 个",
+                ),
+                line,
+            )
             continue
         values: dict[str, Any] = {}
         row_errors = []
@@ -236,7 +261,7 @@ def _read_rows(
             try:
                 values[name] = _CHECKS[name](cell)
             except ValueError as problem:
-                row_errors.append(FieldError(name, str(problem), line=line))
+                row_errors.append(FieldError(name, message_of(problem), line=line))
         yield from row_errors
         card = values.get("card_number")
         if card is not None and first_line_of is not None:
@@ -266,7 +291,7 @@ def _not_utf8(data: bytes) -> FieldError:
     except UnicodeDecodeError as error:
         start = error.start
     line = data[:start].count(b"\n") + 1
-    return FieldError("file", NOT_UTF8, line=line)
+    return FieldError("file", Said(NOT_UTF8, NOT_UTF8), line=line)  # both languages already
 
 
 def _header_errors(names: list[str]) -> list[FieldError]:
@@ -276,9 +301,9 @@ def _header_errors(names: list[str]) -> list[FieldError]:
         if name not in CSV_COLUMNS:
             errors.append(FieldError(name or "(empty)", "is not a column of the import", line=1))
         elif name in seen:
-            errors.append(FieldError(name, "is given twice", line=1))
+            errors.append(FieldError(name, Said("is given twice", "出现了两次"), line=1))
         seen.add(name)
     for name in CSV_COLUMNS:
         if name not in seen:
-            errors.append(FieldError(name, "column is missing", line=1))
+            errors.append(FieldError(name, Said("column is missing", "缺少此列"), line=1))
     return errors

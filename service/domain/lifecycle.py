@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.domain.errors import ApiError
+from service.domain.language import Said
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,4 +23,10 @@ class Lifecycle:
     def check(self, current: str, wanted: str) -> None:
         """Refuse a status change the life cycle does not allow (409 conflict)."""
         if wanted != current and wanted not in self.moves[current]:
-            raise ApiError("conflict", f"{self.entity} cannot go from {current} to {wanted}")
+            raise ApiError(
+                "conflict",
+                Said(
+                    f"{self.entity} cannot go from {current} to {wanted}",
+                    f"{self.entity} 不能从 {current} 变为 {wanted}",
+                ),
+            )

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from service.domain import messages
 from service.domain.errors import ApiError, FieldError, field_errors, validation_error
+from service.domain.language import CHINESE, Said
 from service.domain.lifecycle import Lifecycle
 from service.domain.periods import PERIODS
 from service.domain.pricing import KINDS
@@ -72,19 +74,21 @@ def check_kind_fields(offer: Mapping[str, Any]) -> None:
     kind = offer["kind"]
     own = KIND_FIELDS[kind]
     errors = [
-        FieldError(name, f"not used by {kind} offers")
+        FieldError(name, Said(f"not used by {kind} offers", f"{kind} 类优惠不使用此字段"))
         for name in ALL_KIND_FIELDS
         if name not in own and offer.get(name) is not None
     ]
     if offer.get(own[0]) is None:
-        errors.append(FieldError(own[0], f"required for {kind} offers"))
+        errors.append(
+            FieldError(own[0], Said(f"required for {kind} offers", f"{kind} 类优惠必须填写"))
+        )
     if errors:
         raise field_errors(errors)
 
 
 def check_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        raise validation_error("ends_at", "must be after starts_at")
+        raise validation_error("ends_at", Said("must be after starts_at", "必须晚于 starts_at"))
 
 
 def check_new_offer(offer: Mapping[str, Any]) -> None:
@@ -96,7 +100,7 @@ def check_new_offer(offer: Mapping[str, Any]) -> None:
 def check_partner_accepts_offers(partner_status: str) -> None:
     """A terminated partner gets no new or re-published offers."""
     if partner_status == "terminated":
-        raise ApiError("conflict", "The partner is terminated")
+        raise ApiError("conflict", Said("The partner is terminated", "合作商户已终止"))
 
 
 def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -136,14 +140,22 @@ def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str
     limit, whose use is counted per voucher and per holder, may only be loosened.
     """
     errors = [
-        FieldError(name, "cannot change once the offer has redemptions")
+        FieldError(
+            name, Said("cannot change once the offer has redemptions", "优惠已有核销后不能修改")
+        )
         for name in PRICING_FIELDS
         if offer[name] != current[name]
     ]
     if _starts_later(current["starts_at"], offer["starts_at"]):
-        errors.append(FieldError("starts_at", "can only move earlier once redeemed"))
+        errors.append(
+            FieldError(
+                "starts_at", Said("can only move earlier once redeemed", "已有核销后只能提前")
+            )
+        )
     if _ends_earlier(current["ends_at"], offer["ends_at"]):
-        errors.append(FieldError("ends_at", "can only move later once redeemed"))
+        errors.append(
+            FieldError("ends_at", Said("can only move later once redeemed", "已有核销后只能推后"))
+        )
     total = offer["total_redemptions"]
     if total is not None and total < current["redeemed_count"]:
         errors.append(
@@ -154,14 +166,36 @@ def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str
         )
     budget = offer["budget"]
     if budget is not None and budget < current["spent"]:
-        errors.append(FieldError("budget", f"cannot go below the {current['spent']} already spent"))
+        errors.append(
+            FieldError(
+                "budget",
+                Said(
+                    f"cannot go below the {current['spent']} already spent",
+                    f"不能低于已花费的 {current['spent']}",
+                ),
+            )
+        )
     if offer["uses_per_voucher"] < current["uses_per_voucher"]:
-        errors.append(FieldError("uses_per_voucher", "can only be raised once redeemed"))
+        errors.append(
+            FieldError(
+                "uses_per_voucher", Said("can only be raised once redeemed", "已有核销后只能提高")
+            )
+        )
     if not _holder_limit_loosened(current, offer):
-        errors.append(FieldError("holder_limit", "can only be loosened once redeemed"))
+        errors.append(
+            FieldError(
+                "holder_limit", Said("can only be loosened once redeemed", "已有核销后只能放宽")
+            )
+        )
     if errors:
-        detail = "The offer has redemptions: " + "; ".join(
-            f"{error.field} {error.message}" for error in errors
+        detail = Said(
+            "The offer has redemptions: "
+            + "; ".join(f"{error.field} {error.message}" for error in errors),
+            "优惠已有核销："
+            + "；".join(
+                f"{error.field} {messages.field_message(error.message, CHINESE)}"
+                for error in errors
+            ),
         )
         raise ApiError("conflict", detail, errors=errors)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from service.domain.errors import validation_error
+from service.domain.language import Said
 
 Item = TypeVar("Item")
 
@@ -37,7 +38,9 @@ def decode_cursor(cursor: str) -> str:
         padded = cursor + "=" * (-len(cursor) % 4)
         raw = base64.urlsafe_b64decode(padded.encode("ascii"))
     except (binascii.Error, UnicodeError, ValueError):
-        raise validation_error("cursor", "not a cursor returned by this list") from None
+        raise validation_error(
+            "cursor", Said("not a cursor returned by this list", "不是此列表返回的游标")
+        ) from None
     return raw.decode("utf-8", "replace").replace("\x00", "")
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from service.domain.language import Said
+
 PERIODS = ("day", "week", "month", "year", "ever")
 
 #: The single "period" of a limit that never resets.
@@ -70,10 +72,19 @@ def parse_bound(value: str, tz: ZoneInfo, *, end: bool) -> datetime:
         else:
             instant = datetime.fromisoformat(value)
             if instant.tzinfo is None:
-                raise ValueError("needs a time zone offset, e.g. 2026-01-01T00:00:00+08:00")
+                raise ValueError(
+                    Said(
+                        "needs a time zone offset, e.g. 2026-01-01T00:00:00+08:00",
+                        "须带时区偏移，例如 2026-01-01T00:00:00+08:00",
+                    )
+                )
             instant = instant.astimezone(UTC)
     except OverflowError:
         instant = None
     if instant is None or not BOUND_RANGE[0] <= instant <= BOUND_RANGE[1]:
-        raise ValueError("must be between 1900-01-01 and 9998-12-31")
+        raise ValueError(
+            Said(
+                "must be between 1900-01-01 and 9998-12-31", "必须在 1900-01-01 到 9998-12-31 之间"
+            )
+        )
     return instant

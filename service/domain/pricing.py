@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.domain.errors import ApiError, validation_error
+from service.domain.language import Said
 
 KINDS = ("percent_off", "amount_off", "fixed_price", "service")
 #: Every amount is in fen of this currency (SPEC 2).
@@ -93,15 +94,24 @@ def round_half_up_fen(numerator: int, denominator: int) -> int:
 def quote(rule: PriceRule, purchase_amount: int) -> Quote:
     """The discount and the amount to pay for `purchase_amount` fen under `rule`."""
     if not _is_int(purchase_amount) or purchase_amount < 0:
-        raise validation_error("purchase_amount", "must be a whole number of fen above 0")
+        raise validation_error(
+            "purchase_amount",
+            Said("must be a whole number of fen above 0", "必须是大于 0 的整数（单位：分）"),
+        )
     # A service offer needs no amount (SPEC 4.2: left out, it is 0); a price effect does.
     if purchase_amount == 0 and rule.kind != "service":
-        raise validation_error("purchase_amount", "must be a whole number of fen above 0")
+        raise validation_error(
+            "purchase_amount",
+            Said("must be a whole number of fen above 0", "必须是大于 0 的整数（单位：分）"),
+        )
     if rule.min_purchase is not None and purchase_amount < rule.min_purchase:
         raise ApiError(
             "below_min_purchase",
-            f"This offer needs a purchase of at least {rule.min_purchase} fen; "
-            f"the purchase is {purchase_amount} fen",
+            Said(
+                f"This offer needs a purchase of at least {rule.min_purchase} fen; "
+                f"the purchase is {purchase_amount} fen",
+                f"此优惠要求消费至少 {rule.min_purchase} 分；本次消费为 {purchase_amount} 分",
+            ),
         )
     if rule.kind == "service":
         nominal = rule.nominal_value

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.domain.periods import period_start
 from service.domain.pricing import PriceRule, Quote, budget_cost, quote
 from service.domain.vouchers import Eligibility, check_holder, check_offer, effective_status
@@ -87,7 +88,10 @@ def check_redemption(
     """The grant for this purchase, or the first rule broken from the partner's to the
     offer's (the limits: check_limits)."""
     if facts.eligibility.partner_status != "active":
-        raise ApiError("partner_inactive", "The partner is not active in the programme")
+        raise ApiError(
+            "partner_inactive",
+            Said("The partner is not active in the programme", "合作商户在本项目中未生效"),
+        )
     check_voucher(facts, now)
     check_holder(facts.eligibility, now, tz)
     check_offer(facts.eligibility, now)
@@ -98,11 +102,13 @@ def check_redemption(
 def check_voucher(facts: RedemptionFacts, now: datetime) -> None:
     status = effective_status(facts.voucher_status, facts.voucher_expires_at, now)
     if status == "revoked":
-        raise ApiError("voucher_revoked", "The voucher has been revoked")
+        raise ApiError("voucher_revoked", Said("The voucher has been revoked", "优待券已被撤销"))
     if status == "expired":
-        raise ApiError("voucher_expired", "The voucher has expired")
+        raise ApiError("voucher_expired", Said("The voucher has expired", "优待券已过期"))
     if status == "used_up" or facts.voucher_uses_left <= 0:
-        raise ApiError("voucher_used_up", "The voucher has no uses left")
+        raise ApiError(
+            "voucher_used_up", Said("The voucher has no uses left", "优待券已无剩余使用次数")
+        )
 
 
 def check_limits(facts: RedemptionFacts, grant: Grant, uses_in_period: int) -> None:
@@ -110,7 +116,9 @@ def check_limits(facts: RedemptionFacts, grant: Grant, uses_in_period: int) -> N
     if facts.holder_limit_count is not None and uses_in_period >= facts.holder_limit_count:
         raise holder_limit_reached(facts)
     if facts.total_redemptions is not None and facts.redeemed_count >= facts.total_redemptions:
-        raise ApiError("offer_exhausted", "The offer has no redemptions left")
+        raise ApiError(
+            "offer_exhausted", Said("The offer has no redemptions left", "优惠已无剩余核销次数")
+        )
     if facts.budget is not None and facts.spent + grant.budget_cost > facts.budget:
         raise budget_exhausted(facts, grant)
 
@@ -120,21 +128,27 @@ def limit_refusal(
 ) -> ApiError:
     """Why the database refused a redemption whose earlier rules all passed."""
     if offer_status != "active":
-        return ApiError("offer_inactive", f"The offer is {offer_status}")
+        return ApiError(
+            "offer_inactive", Said(f"The offer is {offer_status}", f"优惠状态为 {offer_status}")
+        )
     try:
         check_limits(facts, grant, uses_in_period)
     except ApiError as refusal:
         return refusal
     # The counters moved between the refusal and this read: still a limit.
-    return ApiError("offer_exhausted", "The offer's limits were reached")
+    return ApiError("offer_exhausted", Said("The offer's limits were reached", "已达到优惠的限额"))
 
 
 def holder_limit_reached(facts: RedemptionFacts) -> ApiError:
     period = facts.holder_limit_period
     when = "in total" if period == "ever" else f"per {period}"
+    when_zh = "总共" if period == "ever" else f"每个 {period}"
     return ApiError(
         "holder_limit_reached",
-        f"The card holder may use this offer {facts.holder_limit_count} time(s) {when}",
+        Said(
+            f"The card holder may use this offer {facts.holder_limit_count} time(s) {when}",
+            f"持证人{when_zh}可使用此优惠 {facts.holder_limit_count} 次",
+        ),
     )
 
 
@@ -142,7 +156,10 @@ def budget_exhausted(facts: RedemptionFacts, grant: Grant) -> ApiError:
     left = max((facts.budget or 0) - facts.spent, 0)
     return ApiError(
         "budget_exhausted",
-        f"The offer's budget has {left} fen left; this discount needs {grant.budget_cost}",
+        Said(
+            f"The offer's budget has {left} fen left; this discount needs {grant.budget_cost}",
+            f"优惠预算剩余 {left} 分；本次优惠需要 {grant.budget_cost} 分",
+        ),
     )
 
 
@@ -151,9 +168,14 @@ def check_reversal(
 ) -> None:
     """A redemption is reversed once, within the reversal window."""
     if already_reversed:
-        raise ApiError("already_reversed", "The redemption has already been reversed")
+        raise ApiError(
+            "already_reversed", Said("The redemption has already been reversed", "此核销已被冲正")
+        )
     if now - created_at > timedelta(days=window_days):
         raise ApiError(
             "reversal_window_closed",
-            f"Redemptions can be reversed for {window_days} days after they are made",
+            Said(
+                f"Redemptions can be reversed for {window_days} days after they are made",
+                f"核销只能在 {window_days} 天内冲正",
+            ),
         )

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.domain.errors import ApiError, validation_error
+from service.domain.language import Said
 from service.domain.negotiation import media_quality
 from service.domain.periods import local_date, local_midnight
 
@@ -55,7 +56,7 @@ def parse_group_by(text: str | None) -> tuple[str, ...]:
         if name not in GROUPS:
             raise ValueError(f"{name!r} is not one of {', '.join(GROUPS)}")
     if len(set(names)) != len(names):
-        raise ValueError("names a grouping twice")
+        raise ValueError(Said("names a grouping twice", "重复指定了同一分组"))
     return names
 
 
@@ -113,20 +114,28 @@ def period_of(first: date | None, last: date | None, now: datetime, tz: ZoneInfo
         last = date(first.year, 12, 31)
     for name, value in (("from", first), ("to", last)):
         if not FIRST_DATE <= value <= LAST_DATE:
-            raise validation_error(name, f"must be from {FIRST_DATE} to {LAST_DATE}")
+            raise validation_error(
+                name,
+                Said(
+                    f"must be from {FIRST_DATE} to {LAST_DATE}",
+                    f"必须在 {FIRST_DATE} 到 {LAST_DATE} 之间",
+                ),
+            )
     if first > last:
-        raise validation_error("to", "must not be before from")
+        raise validation_error("to", Said("must not be before from", "不能早于 from"))
     return Period(first, last)
 
 
 def parse_date(value: str, name: str) -> date:
     """A `YYYY-MM-DD` date (as the command line gives it). Raises ApiError."""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise validation_error(name, "must be a date, YYYY-MM-DD")
+        raise validation_error(
+            name, Said("must be a date, YYYY-MM-DD", "必须是日期，格式 YYYY-MM-DD")
+        )
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise validation_error(name, "is not a calendar date") from None
+        raise validation_error(name, Said("is not a calendar date", "不是有效的日历日期")) from None
 
 
 def month_label(first_day: date) -> str:
@@ -173,7 +182,11 @@ def negotiate(fmt: str | None, accept: str | None) -> str:
     if best is None:
         raise ApiError(
             "not_acceptable",
-            "Accept names none of application/json, text/csv or "
-            f"{MEDIA_TYPES['xlsx']}; or use ?format=json|csv|xlsx",
+            Said(
+                "Accept names none of application/json, text/csv or "
+                f"{MEDIA_TYPES['xlsx']}; or use ?format=json|csv|xlsx",
+                "Accept 没有列出 application/json、text/csv 或 "
+                f"{MEDIA_TYPES['xlsx']}；或使用 ?format=json|csv|xlsx",
+            ),
         )
     return best

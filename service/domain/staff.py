@@ -15,6 +15,7 @@ from zxcvbn import zxcvbn
 
 from service.domain.auth import Principal, StaffPrincipal, StaffRole
 from service.domain.errors import ApiError, validation_error
+from service.domain.language import Said
 
 #: An invitation's setup link works once, for this long.
 INVITATION_TTL = timedelta(hours=72)
@@ -69,22 +70,55 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+#: A name shorter than this (after `_letters_and_digits`) is not looked for in passwords:
+#: "li" or "wu" would refuse passwords for no gain.
+MIN_NAME_IN_PASSWORD = 3
+
+PASSWORD_TOO_SHORT = Said(
+    f"must be at least {MIN_PASSWORD_LENGTH} characters long",
+    f"至少须有 {MIN_PASSWORD_LENGTH} 个字符",
+)
+PASSWORD_TOO_LONG = Said(
+    f"must be at most {MAX_PASSWORD_LENGTH} characters", f"最多 {MAX_PASSWORD_LENGTH} 个字符"
+)
+PASSWORD_TOO_COMMON = Said(
+    "is too common or too easy to guess; use a longer phrase of unrelated words",
+    "过于常见或容易猜到：请使用由几个无关词语组成的较长短语",
+)
+PASSWORD_HOLDS_NAME = Said(
+    "must not contain the account's email name or display name; "
+    "use a longer phrase of unrelated words",
+    "不得包含账户的邮箱用户名或显示名称：请使用由几个无关词语组成的较长短语",
+)
+
+
+def _letters_and_digits(text: str) -> str:
+    """`text` case-folded, without spaces, dots, dashes or other separators."""
+    return "".join(char for char in text.casefold() if char.isalnum())
+
+
+def holds_name(password: str, *, email: str = "", display_name: str = "") -> bool:
+    """Whether the password contains the email's local part or the display name, in any
+    case and whatever separators either is written with."""
+    folded = _letters_and_digits(password)
+    names = (_letters_and_digits(email.partition("@")[0]), _letters_and_digits(display_name))
+    return any(len(name) >= MIN_NAME_IN_PASSWORD and name in folded for name in names)
+
+
 def check_password(password: str, *, email: str = "", display_name: str = "") -> None:
-    """Refuse a password shorter than 12 characters or a commonly used one (validation_error)."""
+    """Refuse a password shorter than 12 characters, a commonly used one, or one holding
+    the account's email name or display name (validation_error on `password`)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise validation_error(
-            "password", f"must be at least {MIN_PASSWORD_LENGTH} characters long"
-        )
+        raise validation_error("password", PASSWORD_TOO_SHORT)
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise validation_error("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+        raise validation_error("password", PASSWORD_TOO_LONG)
+    if holds_name(password, email=email, display_name=display_name):
+        raise validation_error("password", PASSWORD_HOLDS_NAME)
     hints = [part for part in (email, email.partition("@")[0], display_name) if part]
     # zxcvbn judges at most its first 72 characters (it raises on longer ones, and its
     # time grows fast with the length): more characters can only add to the strength.
     if zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=hints)["score"] < MIN_PASSWORD_SCORE:
-        raise validation_error(
-            "password",
-            "is too common or too easy to guess; use a longer phrase of unrelated words",
-        )
+        raise validation_error("password", PASSWORD_TOO_COMMON)
 
 
 def generate_secret(prefix: str) -> str:
@@ -125,16 +159,24 @@ def check_keeps_a_bureau_admin(
     stays_admin = after.role is StaffRole.BUREAU_ADMIN and after.status == "active"
     if was_admin and not stays_admin and other_active_admins == 0:
         raise ApiError(
-            "conflict", "This is the last active bureau_admin: it cannot be disabled or demoted"
+            "conflict",
+            Said(
+                "This is the last active bureau_admin: it cannot be disabled or demoted",
+                "这是最后一个有效的 bureau_admin：不能停用或降级",
+            ),
         )
 
 
 def check_partner_for_role(role: StaffRole, partner_id: str | None) -> None:
     """A partner_manager names its partner; bureau staff name none."""
     if role is StaffRole.PARTNER_MANAGER and partner_id is None:
-        raise validation_error("partner_id", "is required for a partner_manager")
+        raise validation_error(
+            "partner_id", Said("is required for a partner_manager", "partner_manager 必须填写")
+        )
     if role is not StaffRole.PARTNER_MANAGER and partner_id is not None:
-        raise validation_error("partner_id", "is only for a partner_manager")
+        raise validation_error(
+            "partner_id", Said("is only for a partner_manager", "仅用于 partner_manager")
+        )
 
 
 def session_expiry(created_at: datetime) -> datetime:
@@ -148,6 +190,11 @@ def check_key_access(caller: Principal, partner_id: str | None, key_role: str | 
     if not isinstance(caller, StaffPrincipal) or caller.staff_role is not StaffRole.PARTNER_MANAGER:
         return
     if partner_id is None or partner_id != caller.partner_id:
-        raise ApiError("not_found", "No such partner or key")
+        raise ApiError("not_found", Said("No such partner or key", "没有此合作商户或密钥"))
     if key_role is not None and key_role != "scanner":
-        raise ApiError("forbidden", "A partner_manager manages scanner keys only")
+        raise ApiError(
+            "forbidden",
+            Said(
+                "A partner_manager manages scanner keys only", "partner_manager 只能管理收银台密钥"
+            ),
+        )

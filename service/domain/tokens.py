@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from service.domain.errors import ApiError
+from service.domain.language import Said
 
 TOKEN_TYP = "yd-voucher+jwt"  # noqa: S105 (a JOSE "typ", not a secret)
 #: The only algorithm accepted, fixed here and never taken from the token (RFC 8725 §2.1).
@@ -48,6 +49,12 @@ MAX_TOKEN_CHARS = 2048
 #: With today's ids, the default issuer and 10-digit times a token is 396 characters:
 #: header 74 + payload 234 ({"iss","aud","sub","ofr","jti","iat","nbf","exp"}, 175 bytes)
 #: + signature 86 + 2 dots, which is QR version 15 (77×77 modules) at level M (service/qr.py).
+
+#: What a holder is told when a token or its voucher code has expired.
+CODE_EXPIRED = Said(
+    "The voucher code has expired; open the voucher again", "优待码已过期：请重新打开优待券"
+)
+WRONG_PARTNER = Said("This voucher is for another partner", "此优待券属于其他合作商户")
 
 #: 9999-12-31T23:59:59Z: later times cannot be a datetime, so no token may name them.
 MAX_TIMESTAMP = 253_402_300_799
@@ -225,7 +232,7 @@ def unverified_kid(token: str) -> str:
     else is refused with `token_invalid`.
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
-        raise _invalid("The token is empty or not a token")
+        raise _invalid(Said("The token is empty or not a token", "令牌为空或不是令牌"))
     segment = token.partition(".")[0]
     kid = _CHECKED_HEADERS.get(segment)
     if kid is not None:
@@ -233,14 +240,14 @@ def unverified_kid(token: str) -> str:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise _invalid("The token is malformed") from None
+        raise _invalid(Said("The token is malformed", "令牌格式错误")) from None
     if header.get("typ") != TOKEN_TYP:
-        raise _invalid("This is not a voucher token")
+        raise _invalid(Said("This is not a voucher token", "这不是优待券令牌"))
     if header.get("alg") not in ALGORITHMS:
-        raise _invalid("The token's algorithm is not accepted")
+        raise _invalid(Said("The token's algorithm is not accepted", "不接受令牌的算法"))
     kid = header.get("kid")
     if not isinstance(kid, str):
-        raise _invalid("The token does not name its key")
+        raise _invalid(Said("The token does not name its key", "令牌没有注明其密钥"))
     if len(_CHECKED_HEADERS) < _CHECKED_HEADERS_MAX:
         _CHECKED_HEADERS[segment] = kid
     return kid
@@ -267,35 +274,39 @@ def verify(
     """
     public_key = keys.get(unverified_kid(token))
     if public_key is None:
-        raise _invalid("The token is signed with an unknown key")
+        raise _invalid(Said("The token is signed with an unknown key", "令牌由未知密钥签名"))
     try:
         claims: dict[str, Any] = _DECODER.decode(
             token, public_key, algorithms=ALGORITHMS, issuer=issuer
         )
     except jwt.PyJWTError:
-        raise _invalid("The token's signature or claims are not valid") from None
+        raise _invalid(
+            Said("The token's signature or claims are not valid", "令牌的签名或声明无效")
+        ) from None
 
     # Plain type tests, not a loop: this runs on every scan. `type(x) is int` keeps out bools.
     issued, not_before, expires = claims["iat"], claims["nbf"], claims["exp"]
     if not (type(issued) is int and type(not_before) is int and type(expires) is int):
-        raise _invalid("The token's times are not valid")
+        raise _invalid(Said("The token's times are not valid", "令牌的时间无效"))
     if not (0 <= issued <= expires <= MAX_TIMESTAMP) or (
         max_lifetime is not None and expires - issued > max_lifetime + LEEWAY_SECONDS
     ):
-        raise _invalid("The token's lifetime is not valid")
+        raise _invalid(Said("The token's lifetime is not valid", "令牌的有效期无效"))
     partner_id, voucher_id, offer_id = claims["aud"], claims["sub"], claims["ofr"]
     if not (type(partner_id) is str and type(voucher_id) is str and partner_id and voucher_id):
-        raise _invalid("The token does not name a voucher and partner")
+        raise _invalid(
+            Said("The token does not name a voucher and partner", "令牌没有注明优待券和合作商户")
+        )
     if not (type(offer_id) is str and offer_id):
-        raise _invalid("The token does not name an offer")
+        raise _invalid(Said("The token does not name an offer", "令牌没有注明优惠"))
 
     moment = time.time() if now is None else now.timestamp()
     if expires <= moment - LEEWAY_SECONDS:
-        raise ApiError("token_expired", "The voucher code has expired; open the voucher again")
+        raise ApiError("token_expired", CODE_EXPIRED)
     if not_before > moment + LEEWAY_SECONDS or issued > moment + LEEWAY_SECONDS:
         raise ApiError("token_not_yet_valid")
     if audience is not None and partner_id != audience:
-        raise ApiError("wrong_partner", "This voucher is for another partner")
+        raise ApiError("wrong_partner", WRONG_PARTNER)
     return VoucherClaims(
         voucher_id=voucher_id,
         partner_id=partner_id,

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.domain.periods import card_is_valid, end_of_local_day, local_date
 
 #: Days a voucher lives when its offer sets no voucher_valid_days.
@@ -31,32 +32,44 @@ def check_holder_active(status: str, valid_until: date, now: datetime, tz: ZoneI
     """SPEC 4.2: a suspended or revoked holder, or a card past valid_until, is
     holder_inactive (at sign-in, on every holder request, at claim and at the till)."""
     if status != "active":
-        raise ApiError("holder_inactive", f"The card holder is {status}")
+        raise ApiError(
+            "holder_inactive", Said(f"The card holder is {status}", f"持证人状态为 {status}")
+        )
     if not card_is_valid(valid_until, now, tz):
-        raise ApiError("holder_inactive", "The card is past its valid-until date")
+        raise ApiError(
+            "holder_inactive", Said("The card is past its valid-until date", "证件已过有效期")
+        )
 
 
 def check_holder(facts: Eligibility, now: datetime, tz: ZoneInfo) -> None:
     """Holder rules, in the SPEC's order: active, card valid, category eligible."""
     check_holder_active(facts.holder_status, facts.card_valid_until, now, tz)
     if facts.eligible_categories and facts.holder_category not in facts.eligible_categories:
-        raise ApiError("holder_ineligible", "This offer is not open to the card holder's category")
+        raise ApiError(
+            "holder_ineligible",
+            Said(
+                "This offer is not open to the card holder's category", "此优惠不面向该持证人的类别"
+            ),
+        )
 
 
 def check_offer(facts: Eligibility, now: datetime) -> None:
     """Offer rules: published and inside its window."""
     if facts.offer_status != "active":
-        raise ApiError("offer_inactive", f"The offer is {facts.offer_status}")
+        raise ApiError(
+            "offer_inactive",
+            Said(f"The offer is {facts.offer_status}", f"优惠状态为 {facts.offer_status}"),
+        )
     if facts.offer_starts_at is not None and now < facts.offer_starts_at:
-        raise ApiError("offer_inactive", "The offer has not started yet")
+        raise ApiError("offer_inactive", Said("The offer has not started yet", "优惠尚未开始"))
     if facts.offer_ends_at is not None and now >= facts.offer_ends_at:
-        raise ApiError("offer_inactive", "The offer has ended")
+        raise ApiError("offer_inactive", Said("The offer has ended", "优惠已结束"))
 
 
 def check_claim(facts: Eligibility, now: datetime, tz: ZoneInfo) -> None:
     """May this holder claim a voucher for this offer now?"""
     if facts.partner_status != "active":
-        raise ApiError("partner_inactive", "The partner is not active")
+        raise ApiError("partner_inactive", Said("The partner is not active", "合作商户未生效"))
     check_holder(facts, now, tz)
     check_offer(facts, now)
 

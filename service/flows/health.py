@@ -10,6 +10,7 @@ import asyncpg
 from service.db import connection as connection_db
 from service.db.migrate import available_migrations, pending_migrations
 from service.domain.errors import ApiError
+from service.domain.language import Said
 
 #: The errors by which any flow reports PostgreSQL unreachable, for the error middleware
 #: to answer 503 database_unavailable (handlers know no database errors of their own).
@@ -30,7 +31,15 @@ async def readiness(pool: asyncpg.Pool, *, stopping: bool = False) -> int:
             async with pool.acquire() as conn:
                 pending = await pending_migrations(conn)
     except Exception:
-        raise ApiError("database_unavailable", "PostgreSQL does not answer") from None
+        raise ApiError(
+            "database_unavailable", Said("PostgreSQL does not answer", "PostgreSQL 没有响应")
+        ) from None
     if pending:
-        raise ApiError("not_ready", f"{len(pending)} migration(s) pending: run `youdai migrate`")
+        raise ApiError(
+            "not_ready",
+            Said(
+                f"{len(pending)} migration(s) pending: run `youdai migrate`",
+                f"有 {len(pending)} 个迁移待执行：请运行 `youdai migrate`",
+            ),
+        )
     return len(available_migrations())

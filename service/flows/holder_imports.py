@@ -37,6 +37,7 @@ from service.domain.errors import ApiError
 from service.domain.holder_imports import CUT_SHORT, STOPPED, HolderImport
 from service.domain.holders import HolderRow, check_holders_csv, iter_holder_rows
 from service.domain.ids import new_id
+from service.domain.language import Said
 from service.pin_hashing import PinHashPool
 
 log = logging.getLogger("youdai.imports")
@@ -64,8 +65,11 @@ async def check_file(data: bytes) -> int:
         first = check.errors[0]
         raise ApiError(
             "validation_error",
-            f"{check.error_count} problem(s) in the file, first on line {first.line}; "
-            "nothing was imported",
+            Said(
+                f"{check.error_count} problem(s) in the file, first on line {first.line}; "
+                "nothing was imported",
+                f"文件中有 {check.error_count} 个问题，第一个在第 {first.line} 行；未导入任何数据",
+            ),
             errors=list(check.errors),
             extra={"error_count": check.error_count},
         )
@@ -91,7 +95,10 @@ async def open_job(dsn: str, rows: int) -> tuple[asyncpg.Connection, HolderImpor
         if not await imports_db.take_import_lock(conn):
             raise ApiError(
                 "conflict",
-                "Another holder import is running: wait until it has completed or failed",
+                Said(
+                    "Another holder import is running: wait until it has completed or failed",
+                    "另一个持证人导入任务正在运行：请等待其完成或失败",
+                ),
             )
         abandoned = await imports_db.fail_abandoned(conn, CUT_SHORT)
         if abandoned:
@@ -244,7 +251,7 @@ async def get_import(conn: asyncpg.Connection, import_id: str) -> HolderImport:
     """A job as it stands; one whose process died mid-job shows `failed`."""
     job = await imports_db.get_job(conn, import_id)
     if job is None:
-        raise ApiError("not_found", "No such holder import")
+        raise ApiError("not_found", Said("No such holder import", "没有此持证人导入任务"))
     if job.status == "running" and await imports_db.fail_abandoned_if_free(conn, CUT_SHORT):
         job = await imports_db.get_job(conn, import_id)
         assert job is not None

@@ -15,6 +15,7 @@ from service.domain.auth import Principal
 from service.domain.errors import ApiError
 from service.domain.holders import DATA_FIELDS, check_transition, normalise_card_number
 from service.domain.ids import new_id
+from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 
 #: Shown in audit events instead of a PIN or its hash: "the PIN was set or changed".
@@ -37,7 +38,13 @@ async def enrol(
     async with conn.transaction():
         holder = await holders_db.insert_holder(conn, new_id("holder"), fields, pin_hash)
         if holder is None:
-            raise ApiError("conflict", f"A holder with card number {fields['card_number']} exists")
+            raise ApiError(
+                "conflict",
+                Said(
+                    f"A holder with card number {fields['card_number']} exists",
+                    f"已有卡号为 {fields['card_number']} 的持证人",
+                ),
+            )
         created = {
             name: [None, getattr(holder, name)] for name in ("card_number", *DATA_FIELDS, "status")
         }
@@ -51,7 +58,7 @@ async def enrol(
 async def get(conn: asyncpg.Connection, holder_id: str) -> Holder:
     holder = await holders_db.get_holder(conn, holder_id)
     if holder is None:
-        raise ApiError("not_found", "No such holder")
+        raise ApiError("not_found", Said("No such holder", "没有此持证人"))
     return holder
 
 
@@ -87,7 +94,7 @@ async def change(
         # Row lock: two concurrent status changes are judged one after the other.
         current = await holders_db.get_holder(conn, holder_id, for_update=True)
         if current is None:
-            raise ApiError("not_found", "No such holder")
+            raise ApiError("not_found", Said("No such holder", "没有此持证人"))
         if "status" in changes:
             check_transition(current.status, changes["status"])
         diff = {

@@ -11,6 +11,7 @@ from service.domain.auth import Principal, Role, key_caller
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
 from service.domain.keys import generate_key, hash_key
+from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.staff import check_key_access
 from service.flows import partners as partners_flow
@@ -72,7 +73,7 @@ async def revoke(
     async with conn.transaction():
         key = await keys_db.get_key(conn, key_id)
         if key is None:
-            raise ApiError("not_found", "No such key")
+            raise ApiError("not_found", Said("No such key", "没有此密钥"))
         if caller is not None:
             check_key_access(caller, key.partner_id, key.role)
         revoked = await keys_db.set_revoked(conn, key_id)

@@ -14,6 +14,7 @@ from service.db.offers import Offer
 from service.domain.auth import Principal
 from service.domain.errors import ApiError, validation_error
 from service.domain.ids import new_id
+from service.domain.language import Said
 from service.domain.offers import (
     EDITABLE,
     check_new_offer,
@@ -36,10 +37,19 @@ def owner_of_new_offer(caller: Principal | None, partner_id: str | None) -> str:
     """Rule 5: a partner creates for itself only; the bureau names the partner."""
     if caller is None or caller.is_admin:
         if partner_id is None:
-            raise validation_error("partner_id", "required when an admin key creates an offer")
+            raise validation_error(
+                "partner_id",
+                Said("required when an admin key creates an offer", "管理员密钥创建优惠时必填"),
+            )
         return partner_id
     if partner_id is not None and partner_id != caller.partner_id:
-        raise ApiError("forbidden", "A partner key creates offers for its own partner only")
+        raise ApiError(
+            "forbidden",
+            Said(
+                "A partner key creates offers for its own partner only",
+                "合作商户密钥只能为本商户创建优惠",
+            ),
+        )
     assert caller.partner_id is not None  # a partner caller always has its partner
     return caller.partner_id
 
@@ -74,7 +84,7 @@ async def get(conn: asyncpg.Connection, caller: Principal, offer_id: str) -> Off
     """Rule 5: another partner's offer is not_found, as one that does not exist."""
     offer = await offers_db.get_offer(conn, offer_id)
     if offer is None or not caller.can_see_partner(offer.partner_id):
-        raise ApiError("not_found", "No such offer")
+        raise ApiError("not_found", Said("No such offer", "没有此优惠"))
     return offer
 
 
@@ -112,7 +122,7 @@ async def change(
         if current is None or (
             caller is not None and not caller.can_see_partner(current.partner_id)
         ):
-            raise ApiError("not_found", "No such offer")
+            raise ApiError("not_found", Said("No such offer", "没有此优惠"))
         diff = plan_update(asdict(current), changes)
         if not diff:
             return current

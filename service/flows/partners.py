@@ -13,6 +13,7 @@ from service.db.partners import EDITABLE, Partner
 from service.domain.auth import Principal
 from service.domain.errors import ApiError
 from service.domain.ids import new_id
+from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.partners import check_region, check_transition
 
@@ -37,14 +38,14 @@ async def require(conn: asyncpg.Connection, partner_id: str, *, lock: str | None
     """The partner, or not_found."""
     partner = await partners_db.get_partner(conn, partner_id, lock=lock)
     if partner is None:
-        raise ApiError("not_found", "No such partner")
+        raise ApiError("not_found", Said("No such partner", "没有此合作商户"))
     return partner
 
 
 async def get(conn: asyncpg.Connection, caller: Principal, partner_id: str) -> Partner:
     """Rule 5: admins read every partner, a partner caller only its own (others: not_found)."""
     if not caller.can_see_partner(partner_id):
-        raise ApiError("not_found", "No such partner")
+        raise ApiError("not_found", Said("No such partner", "没有此合作商户"))
     return await require(conn, partner_id)
 
 

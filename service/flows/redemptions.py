@@ -38,8 +38,9 @@ from service.db import voucher_codes as voucher_codes_db
 from service.db.redemptions import LedgerEntry, Till, TillEntry
 from service.domain import codes, tokens
 from service.domain.auth import Principal, ScannerKey
-from service.domain.errors import ApiError
+from service.domain.errors import ApiError, problem_to_store
 from service.domain.ids import new_id
+from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.periods import end_of_local_day, local_date, local_midnight, period_starts
 from service.domain.pricing import CURRENCY, PriceRule
@@ -134,9 +135,11 @@ async def scan(
 
     A code comes with the one refusal that is raised at once, before any rule or stored
     answer: too_many_attempts, for a key that sent codes.MISS_LIMIT unknown codes this
-    minute (counted in PostgreSQL, so every replica sees the same count)."""
+    minute, or whose partner's keys together sent codes.PARTNER_MISS_LIMIT (counted in
+    PostgreSQL, so every replica sees the same count). A code's times are judged as its
+    token's would be, against the TTL configured now (codes.judge_times)."""
     if "code" in body:
-        return await _resolve_code(pool, scanner, codes.normalise(body["code"]))
+        return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]))
     token = body["token"]
     keys = await _keys_for(pool, keyring, token)
     try:
@@ -152,36 +155,47 @@ async def scan(
     return Scanned(claims.voucher_id)
 
 
-async def _resolve_code(pool: asyncpg.Pool, scanner: ScannerKey, code: str) -> Scanned:
+async def _resolve_code(
+    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, code: str
+) -> Scanned:
     now = datetime.now(UTC)
     minute = codes.minute_of(now)
     async with pool.acquire() as conn:
-        found = await voucher_codes_db.lookup(conn, codes.digest(code), scanner.key_id, minute)
-        if found.misses >= codes.MISS_LIMIT:
-            raise codes.too_many_misses(now)
+        found = await voucher_codes_db.lookup(
+            conn, codes.digest(code), scanner.key_id, scanner.partner_id, minute
+        )
+        if codes.is_blocked(found.misses, found.partner_misses):
+            raise codes.too_many_misses(now, by_partner=found.misses < codes.MISS_LIMIT)
         if found.voucher_id is None:
-            await voucher_codes_db.count_miss(conn, scanner.key_id, minute)
+            await voucher_codes_db.count_miss(conn, scanner.key_id, scanner.partner_id, minute)
             return Scanned(
                 None,
-                ApiError("token_invalid", "No voucher has this code; open the voucher again"),
+                ApiError(
+                    "token_invalid",
+                    Said(
+                        "No voucher has this code; open the voucher again",
+                        "没有优待券使用此优待码：请重新打开优待券",
+                    ),
+                ),
             )
-    assert found.expires_at is not None
-    # Valid exactly as long as the token minted with it, the same leeway included.
-    if found.expires_at.timestamp() <= now.timestamp() - tokens.LEEWAY_SECONDS:
-        return Scanned(
-            None,
-            ApiError("token_expired", "The voucher code has expired; open the voucher again"),
-        )
+    assert found.issued_at is not None and found.expires_at is not None
+    # Valid exactly as long as the token minted with it, judged as that token would be.
+    refusal = codes.judge_times(found.issued_at, found.expires_at, now, settings.token_ttl)
+    if refusal is not None:
+        return Scanned(None, refusal)
     if found.partner_id != scanner.partner_id:
-        return Scanned(None, ApiError("wrong_partner", "This voucher is for another partner"))
+        return Scanned(None, ApiError("wrong_partner", tokens.WRONG_PARTNER))
     return Scanned(found.voucher_id)
 
 
 def _scanner_facts(row: asyncpg.Record | None, partner_id: str) -> asyncpg.Record:
     if row is None:
-        raise ApiError("token_invalid", "The voucher in this code does not exist")
+        raise ApiError(
+            "token_invalid",
+            Said("The voucher in this code does not exist", "此优待码对应的优待券不存在"),
+        )
     if row["partner_id"] != partner_id:
-        raise ApiError("wrong_partner", "This voucher is for another partner")
+        raise ApiError("wrong_partner", tokens.WRONG_PARTNER)
     return row
 
 
@@ -349,7 +363,10 @@ def _stored(
     if bytes(stored_hash) != command.fingerprint:
         raise ApiError(
             "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request; use a new key",
+            Said(
+                "This Idempotency-Key was used with a different request; use a new key",
+                "此 Idempotency-Key 已用于另一个请求：请使用新的键",
+            ),
         )
     return Answer(status, body, replayed=True)
 
@@ -421,7 +438,11 @@ async def _redeem_in_transaction(
     partner_id, key = command.partner_id, command.idempotency_key
     if not await redemptions_db.try_lock_idempotency_key(conn, partner_id, key):
         raise ApiError(
-            "idempotency_key_in_use", "A request with this Idempotency-Key is still running"
+            "idempotency_key_in_use",
+            Said(
+                "A request with this Idempotency-Key is still running",
+                "使用此 Idempotency-Key 的请求仍在处理中",
+            ),
         )
     stored = await redemptions_db.stored_answer(conn, partner_id, key)
     if stored is not None:
@@ -505,7 +526,7 @@ async def _store_refusal(
                 command.idempotency_key,
                 command.fingerprint,
                 refusal.status,
-                refusal.problem(),
+                problem_to_store(refusal),
             )
 
 
@@ -521,7 +542,7 @@ async def reverse(
     async with conn.transaction():
         row = await redemptions_db.lock_for_reversal(conn, redemption_id)
         if row is None or not caller.can_see_partner(row["partner_id"]):
-            raise ApiError("not_found", "No such redemption")
+            raise ApiError("not_found", Said("No such redemption", "没有此核销记录"))
         check_reversal(row["created_at"], row["reversed"], now, settings.reversal_window_days)
         await redemptions_db.lock_counters_for_reversal(conn, row)
         reversal_id = new_id("reversal")
@@ -535,7 +556,10 @@ async def reverse(
             local_day=local_date(now, settings.timezone),
         )
         if written is None:
-            raise ApiError("already_reversed", "The redemption has already been reversed")
+            raise ApiError(
+                "already_reversed",
+                Said("The redemption has already been reversed", "此核销已被冲正"),
+            )
         # A reversal changes the reported total: who did it, and why, is on the record.
         await audit_db.record(
             conn,
@@ -614,7 +638,7 @@ async def get_redemption(pool: asyncpg.Pool, caller: Principal, redemption_id: s
     async with pool.acquire() as conn:
         row = await redemptions_db.get_redemption(conn, redemption_id)
     if row is None or not caller.can_see_partner(row.partner_id):
-        raise ApiError("not_found", "No such redemption")
+        raise ApiError("not_found", Said("No such redemption", "没有此核销记录"))
     return row
 
 
@@ -623,7 +647,7 @@ async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> Till:
     async with pool.acquire() as conn:
         row = await redemptions_db.till_of(conn, scanner.key_id)
     if row is None:  # revoked between authentication and now
-        raise ApiError("unauthenticated", "This key is not valid")
+        raise ApiError("unauthenticated", Said("This key is not valid", "此密钥无效"))
     return row
 
 

@@ -13,12 +13,13 @@ from service.domain.auth import Principal, holder_caller
 from service.domain.errors import ApiError
 from service.domain.holders import normalise_card_number
 from service.domain.keys import SESSION_PREFIX, generate_session_token, hash_key
+from service.domain.language import Said
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
 from service.domain.signin import DECOY_PIN, SESSION_TTL
 from service.domain.vouchers import check_holder_active
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
 
-WRONG_CREDENTIALS = "The card number or PIN is wrong"
+WRONG_CREDENTIALS = Said("The card number or PIN is wrong", "卡号或 PIN 错误")
 
 
 _decoy: list[str] = []
@@ -102,7 +103,10 @@ def _locked(until: datetime) -> ApiError:
     seconds = max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
     return ApiError(
         "too_many_attempts",
-        f"Too many wrong PINs: the card is locked for {math.ceil(seconds / 60)} more minute(s)",
+        Said(
+            f"Too many wrong PINs: the card is locked for {math.ceil(seconds / 60)} more minute(s)",
+            f"PIN 错误次数过多：此卡将再锁定 {math.ceil(seconds / 60)} 分钟",
+        ),
         headers={"Retry-After": str(seconds)},
     )
 

@@ -20,15 +20,17 @@ from service.domain import totp
 from service.domain.auth import Principal, StaffPrincipal, StaffRole
 from service.domain.errors import ApiError, validation_error
 from service.domain.ids import new_id
+from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
+from service.domain.text import refuse_hidden_characters
 from service.flows import partners as partners_flow
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
 from service.sealing import Sealer, SealError
 
 log = logging.getLogger("youdai.staff")
 
-WRONG_CREDENTIALS = "The email or password is wrong"
+WRONG_CREDENTIALS = Said("The email or password is wrong", "邮箱或密码错误")
 TOTP_CONTEXT = "staff-totp:"
 
 
@@ -73,6 +75,7 @@ async def invite(
     """A new account and its one-time setup token (valid 72 hours); `caller` None is
     the command line (`youdai create-staff`)."""
     rules.check_partner_for_role(role, partner_id)
+    refuse_hidden_characters("display_name", display_name)
     email = rules.normalise_email(email)
     token = rules.generate_secret(rules.SETUP_PREFIX)
     expires_at = datetime.now(UTC) + rules.INVITATION_TTL
@@ -88,7 +91,10 @@ async def invite(
             partner_id=partner_id,
         )
         if account is None:
-            raise ApiError("conflict", "A staff account with this email exists")
+            raise ApiError(
+                "conflict",
+                Said("A staff account with this email exists", "已有使用此邮箱的员工账户"),
+            )
         await staff_db.create_invitation(conn, account.id, rules.hash_secret(token), expires_at)
         await audit_db.record(
             conn,
@@ -114,7 +120,7 @@ async def new_setup_link(
     async with conn.transaction():
         account = await staff_db.lock_account(conn, staff_id)
         if account is None:
-            raise ApiError("not_found", "No such staff account")
+            raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
         await staff_db.create_invitation(conn, account.id, rules.hash_secret(token), expires_at)
         await audit_db.record(conn, caller, "staff.setup_link", "staff", account.id, {})
     return Invitation(account, token, expires_at)
@@ -126,7 +132,10 @@ async def set_up(pool: asyncpg.Pool, setup_token: str, password: str) -> StaffAc
     async with pool.acquire() as conn, conn.transaction():
         staff_id = await staff_db.take_invitation(conn, rules.hash_secret(setup_token))
         if staff_id is None:
-            raise ApiError("not_found", "The setup link is unknown, used or expired")
+            raise ApiError(
+                "not_found",
+                Said("The setup link is unknown, used or expired", "设置链接未知、已使用或已过期"),
+            )
         account = await staff_db.lock_account(conn, staff_id)
         assert account is not None  # the invitation references it
         # Checked inside the transaction: a refused password leaves the link unused.
@@ -192,13 +201,22 @@ async def sign_in(
                 await staff_db.record_failed_sign_in(conn, account.id, *_LOCKOUT)
                 refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
             elif account.totp_enabled and not totp_code:
-                refusal = ApiError("totp_required", "Enter the code of your authenticator app")
+                refusal = ApiError(
+                    "totp_required",
+                    Said(
+                        "Enter the code of your authenticator app", "请输入身份验证器应用中的验证码"
+                    ),
+                )
             elif account.totp_enabled and not await _accept_code(
                 conn, sealer, account.id, facts, totp_code or ""
             ):
                 await staff_db.record_failed_sign_in(conn, account.id, *_LOCKOUT)
                 refusal = ApiError(
-                    "unauthenticated", "The authenticator code is wrong or was already used"
+                    "unauthenticated",
+                    Said(
+                        "The authenticator code is wrong or was already used",
+                        "验证码错误或已被使用",
+                    ),
                 )
             else:
                 await staff_db.clear_failed_sign_ins(conn, account.id)
@@ -228,14 +246,16 @@ async def _accept_code(
 
 def _open_secret(sealer: Sealer, staff_id: str, sealed: bytes | None) -> str:
     if sealed is None:
-        raise ApiError("conflict", "No second factor is enrolled")
+        raise ApiError("conflict", Said("No second factor is enrolled", "尚未绑定第二因素"))
     try:
         return sealer.open(bytes(sealed), context=_sealing_context(staff_id)).decode()
     except SealError:
         log.error(
             "a TOTP secret does not open with this service's key", extra={"staff_id": staff_id}
         )
-        raise ApiError("internal_error", "The second factor cannot be checked") from None
+        raise ApiError(
+            "internal_error", Said("The second factor cannot be checked", "无法校验第二因素")
+        ) from None
 
 
 async def _open_session(conn: asyncpg.Connection, account: StaffAccount) -> SignedIn:
@@ -257,7 +277,10 @@ def _locked(until: datetime | None) -> ApiError:
     seconds = max(1, math.ceil(left))
     return ApiError(
         "too_many_attempts",
-        f"Too many failed sign-ins: try again in {math.ceil(seconds / 60)} minute(s)",
+        Said(
+            f"Too many failed sign-ins: try again in {math.ceil(seconds / 60)} minute(s)",
+            f"登录失败次数过多：请在 {math.ceil(seconds / 60)} 分钟后再试",
+        ),
         headers={"Retry-After": str(seconds)},
     )
 
@@ -300,7 +323,9 @@ async def me(pool: asyncpg.Pool, caller: StaffPrincipal) -> StaffAccount:
     async with pool.acquire() as conn:
         account = await staff_db.get_account(conn, caller.staff_id)
     if account is None:
-        raise ApiError("unauthenticated", "The session is unknown or has expired")
+        raise ApiError(
+            "unauthenticated", Said("The session is unknown or has expired", "会话未知或已过期")
+        )
     return account
 
 
@@ -315,7 +340,9 @@ async def enrol_totp(pool: asyncpg.Pool, sealer: Sealer, caller: StaffPrincipal)
         account = await staff_db.lock_account(conn, caller.staff_id)
         assert account is not None
         if account.totp_enabled:
-            raise ApiError("conflict", "A second factor is enrolled already")
+            raise ApiError(
+                "conflict", Said("A second factor is enrolled already", "已绑定第二因素")
+            )
         sealed = sealer.seal(secret.encode(), context=_sealing_context(caller.staff_id))
         await staff_db.set_pending_totp(conn, caller.staff_id, sealed)
     return TotpEnrolment(secret, totp.otpauth_uri(secret, caller.email))
@@ -326,7 +353,13 @@ async def pending_otpauth_uri(pool: asyncpg.Pool, sealer: Sealer, caller: StaffP
     async with pool.acquire() as conn, conn.transaction():
         sealed = await staff_db.pending_totp(conn, caller.staff_id)
     if sealed is None:
-        raise ApiError("not_found", "No enrolment is in progress: POST /v1/staff/me/totp first")
+        raise ApiError(
+            "not_found",
+            Said(
+                "No enrolment is in progress: POST /v1/staff/me/totp first",
+                "没有进行中的绑定：请先 POST /v1/staff/me/totp",
+            ),
+        )
     return totp.otpauth_uri(_open_secret(sealer, caller.staff_id, sealed), caller.email)
 
 
@@ -336,11 +369,19 @@ async def confirm_totp(
     async with pool.acquire() as conn, conn.transaction():
         sealed = await staff_db.pending_totp(conn, caller.staff_id)
         if sealed is None:
-            raise ApiError("conflict", "No enrolment is in progress: POST /v1/staff/me/totp first")
+            raise ApiError(
+                "conflict",
+                Said(
+                    "No enrolment is in progress: POST /v1/staff/me/totp first",
+                    "没有进行中的绑定：请先 POST /v1/staff/me/totp",
+                ),
+            )
         secret = _open_secret(sealer, caller.staff_id, sealed)
         step = totp.accepted_step(secret, code, datetime.now(UTC), None)
         if step is None:
-            raise validation_error("code", "is not the current code of this secret")
+            raise validation_error(
+                "code", Said("is not the current code of this secret", "不是此密钥当前的验证码")
+            )
         await staff_db.enable_totp(conn, caller.staff_id, bytes(sealed), step)
         await audit_db.record(
             conn,
@@ -367,7 +408,7 @@ async def list_staff(
 async def get_staff(conn: asyncpg.Connection, staff_id: str) -> StaffAccount:
     account = await staff_db.get_account(conn, staff_id)
     if account is None:
-        raise ApiError("not_found", "No such staff account")
+        raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
     return account
 
 
@@ -387,7 +428,7 @@ async def update_staff(
         admins = await staff_db.lock_active_bureau_admins(conn)
         before = await staff_db.lock_account(conn, staff_id)
         if before is None:
-            raise ApiError("not_found", "No such staff account")
+            raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
         role = StaffRole(changes.get("role", before.role))
         if (
             "role" in changes

@@ -16,6 +16,7 @@ import asyncpg
 from service.config import DEFAULT_SIGNIN_ADDRESS_LIMIT
 from service.db import sign_in_throttle as throttle_db
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.domain.throttle import ADDRESS_WINDOW, retry_after_seconds
 
 
@@ -35,8 +36,11 @@ async def refuse_if_address_throttled(
         seconds = retry_after_seconds(started, now)
         raise ApiError(
             "too_many_attempts",
-            f"Too many failed sign-ins from this address: try again in "
-            f"{-(-seconds // 60)} minute(s)",
+            Said(
+                f"Too many failed sign-ins from this address: try again in "
+                f"{-(-seconds // 60)} minute(s)",
+                f"此地址登录失败次数过多：请在 {-(-seconds // 60)} 分钟后再试",
+            ),
             headers={"Retry-After": str(seconds)},
         )
 

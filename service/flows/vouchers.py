@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -16,6 +16,7 @@ from service.db.vouchers import HeldVoucher, OfferForHolder
 from service.domain import codes, tokens
 from service.domain.auth import HolderSession, Principal
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.vouchers import (
     Eligibility,
@@ -50,7 +51,7 @@ async def claim(
     async with conn.transaction():
         facts = await vouchers_db.eligibility_facts(conn, holder_id, offer_id)
         if facts is None:
-            raise ApiError("not_found", "No such offer")
+            raise ApiError("not_found", Said("No such offer", "没有此优惠"))
         check_claim(eligibility_of(facts), now, settings.timezone)
         existing = await vouchers_db.active_voucher_for_update(conn, holder_id, offer_id)
         if existing is not None:
@@ -73,7 +74,13 @@ async def claim(
     # A concurrent claim won the unique index; answer with its voucher.
     won_id = await vouchers_db.active_voucher_id(conn, holder_id, offer_id)
     if won_id is None:  # …and it was used up in the same instant
-        raise ApiError("conflict", "The voucher changed while claiming; claim again")
+        raise ApiError(
+            "conflict",
+            Said(
+                "The voucher changed while claiming; claim again",
+                "领取时优待券发生了变化：请重新领取",
+            ),
+        )
     return await _written(conn, won_id), False
 
 
@@ -96,7 +103,7 @@ async def own_voucher(
     """The holder's voucher; another holder's is simply not found (rule 5)."""
     voucher = await vouchers_db.get_voucher(conn, voucher_id, holder.holder_id)
     if voucher is None:
-        raise ApiError("not_found", "No such voucher")
+        raise ApiError("not_found", Said("No such voucher", "没有此优待券"))
     return voucher
 
 
@@ -146,11 +153,21 @@ async def mint_token(
         issuer=settings.issuer,
         ttl_seconds=settings.token_ttl,
     )
+    # The token's `iat`: its `exp` less the lifetime it was minted with.
+    issued_at = expires_at - timedelta(seconds=settings.token_ttl)
     for _ in range(3):  # a clash of two random 18-digit codes: about never
         code = codes.new_code()
-        if await voucher_codes_db.store(conn, voucher.id, codes.digest(code), expires_at):
+        if await voucher_codes_db.store(
+            conn, voucher.id, codes.digest(code), issued_at, expires_at
+        ):
             return Minted(token, code, expires_at)
-    raise ApiError("conflict", "No voucher code could be drawn; open the voucher again")
+    raise ApiError(
+        "conflict",
+        Said(
+            "No voucher code could be drawn; open the voucher again",
+            "未能生成优待码：请重新打开优待券",
+        ),
+    )
 
 
 async def check_usable(conn: asyncpg.Connection, settings: Settings, voucher: HeldVoucher) -> None:
@@ -175,8 +192,16 @@ async def live_code_expiry(
     can be used now; else not_found, or the rule it breaks."""
     await check_usable(conn, settings, voucher)
     if not codes.is_code(code):
-        raise ApiError("not_found", "This is not the voucher's code")
+        raise ApiError(
+            "not_found", Said("This is not the voucher's code", "这不是此优待券的优待码")
+        )
     expires_at = await voucher_codes_db.live_expiry(conn, voucher.id, codes.digest(code))
     if expires_at is None:
-        raise ApiError("not_found", "This is not the voucher's live code; open the voucher again")
+        raise ApiError(
+            "not_found",
+            Said(
+                "This is not the voucher's live code; open the voucher again",
+                "这不是此优待券当前的优待码：请重新打开优待券",
+            ),
+        )
     return expires_at

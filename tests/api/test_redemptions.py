@@ -109,6 +109,24 @@ async def test_refusals_are_stored_and_replayed_too(client: TestClient, till) ->
     assert await replay.json() == await refused.json()
 
 
+async def test_a_replayed_refusal_speaks_the_language_of_the_retry(
+    client: TestClient, till
+) -> None:
+    """SPEC 4.1: the replay is the first answer, said in the caller's language."""
+    await redeem(client, till)
+    refused = await redeem(client, till, key="late")
+    zh = {**till.scanner, "Idempotency-Key": "late", "Accept-Language": "zh"}
+    body = {"token": till.token, "purchase_amount": 12800}
+    replay = await client.post("/v1/redemptions", json=body, headers=zh)
+    assert replay.status == 409 and replay.headers["Idempotent-Replayed"] == "true"
+    said, first = await replay.json(), await refused.json()
+    assert said["code"] == first["code"] == "voucher_used_up" and said["status"] == 409
+    assert said["title"] == "优待券已无剩余使用次数" and not said["detail"].isascii()
+    assert "_zh" not in said and "_zh" not in first
+    english = await redeem(client, till, key="late")
+    assert await english.json() == first
+
+
 async def test_keys_are_scoped_to_the_scanners_partner(
     client: TestClient, till, db, settings
 ) -> None:

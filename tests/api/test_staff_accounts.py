@@ -107,6 +107,43 @@ async def test_a_short_or_common_password_is_refused_and_the_link_still_works(
     assert accepted.status == 204
 
 
+@pytest.mark.parametrize(
+    ("password", "display_name"),
+    [
+        ("Violet-harbour-47-wang.xiaoming", "王小明"),  # the email's local part
+        ("WANG.XIAOMING#Orchid!Tide9", "王小明"),  # in any case
+        ("violet tide wangxiaoming 47", "王小明"),  # without its dot
+        ("Tide-orchid-王小明-ledger-83", "王小明"),  # the display name
+        ("Tide-orchid-Xiaoming-Wang-ledger-83", "Xiaoming Wang"),  # separators aside
+    ],
+)
+async def test_a_password_holding_the_email_name_or_display_name_is_refused(
+    client: TestClient, db, bureau, password: str, display_name: str
+) -> None:
+    """Refused like a common password: validation_error on `password`, in both languages."""
+    invited = await _invite(
+        client, bureau, email="wang.xiaoming@bureau.example", display_name=display_name
+    )
+    token = _token(invited["setup_url"])
+    answers = {}
+    for language in ("en", "zh"):
+        refused = await client.post(
+            "/v1/staff/setup",
+            json={"setup_token": token, "password": password},
+            headers={"Accept-Language": language},
+        )
+        assert refused.status == 422, password
+        body = await refused.json()
+        assert body["code"] == "validation_error"
+        assert [error["field"] for error in body["errors"]] == ["password"]
+        answers[language] = body["errors"][0]["message"]
+    assert answers["en"].isascii() and not answers["zh"].isascii()
+    accepted = await client.post(
+        "/v1/staff/setup", json={"setup_token": token, "password": STAFF_PASSWORD}
+    )
+    assert accepted.status == 204
+
+
 async def test_a_password_of_up_to_200_characters_is_accepted_and_longer_refused(
     client: TestClient, bureau
 ) -> None:

@@ -2,6 +2,7 @@
 refused redemptions kept and listed, and a till's own day."""
 
 import asyncio
+import dataclasses
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,10 +11,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from service.app import create_app
 from service.db import redemptions as redemptions_db
 from service.domain.auth import Role
 from tests.helpers import (
     Till,
+    _mint,
     bearer,
     code_for,
     make_key,
@@ -93,11 +96,36 @@ async def test_a_code_lives_exactly_as_long_as_its_token(client: TestClient, til
     assert timedelta(seconds=settings.token_ttl - 5) < expires - datetime.now(UTC)
     assert expires - datetime.now(UTC) <= timedelta(seconds=settings.token_ttl)
     await db.execute(
-        "UPDATE voucher_codes SET expires_at = now() - interval '6 seconds' WHERE voucher_id = $1",
+        "UPDATE voucher_codes SET issued_at = issued_at - (expires_at - now()) - $2::interval,"
+        " expires_at = now() - $2::interval WHERE voucher_id = $1",
         till.voucher_id,
+        timedelta(seconds=6),
     )
     refused = await preview(client, till, code=code, purchase_amount=3000)
     assert await problem(refused, 422) == "token_expired"
+
+
+async def test_after_a_shorter_ttl_a_code_is_refused_as_its_token_is(
+    aiohttp_client, client: TestClient, database_url, till, db, settings
+) -> None:
+    """SPEC 8: a code is valid exactly as long as its token; a token whose lifetime exceeds
+    the configured TTL is refused, so after a restart with a shorter YOUDAI_TOKEN_TTL a code
+    minted under the longer one is refused the same way."""
+    minted = await _mint(db, settings, till.voucher_id)
+    restarted = await aiohttp_client(
+        create_app(dataclasses.replace(settings, token_ttl=60), database_url)
+    )
+    for body in ({"token": minted.token}, {"code": minted.code}):
+        for send in (preview, redeem):
+            refused = await send(restarted, till, purchase_amount=3000, **body)
+            assert await problem(refused, 422) == "token_invalid", body
+    # Under the TTL it was minted with, the same code and token are still good.
+    for body in ({"token": minted.token}, {"code": minted.code}):
+        assert (await preview(client, till, purchase_amount=3000, **body)).status == 200
+    issued, expires = await db.fetchrow(
+        "SELECT issued_at, expires_at FROM voucher_codes WHERE voucher_id = $1", till.voucher_id
+    )
+    assert expires - issued == timedelta(seconds=settings.token_ttl)  # the token's exp - iat
 
 
 async def test_a_code_of_another_partners_voucher_is_wrong_partner(
@@ -157,6 +185,39 @@ async def test_twenty_unknown_codes_in_a_minute_refuse_that_key_for_the_minute(
     ).status == 200
     assert (await preview(client, till, token=till.token, purchase_amount=3000)).status == 200
     assert await db.fetchval("SELECT sum(misses) FROM scanner_code_misses") == 20
+
+
+async def test_a_partners_keys_together_are_refused_at_the_partner_limit(
+    client: TestClient, till, db, settings
+) -> None:
+    """Minting keys does not multiply the per-key limit: 60 unknown codes a minute from all
+    of one partner's scanner keys (each under its own 20) refuse every one of its keys,
+    a fresh one too, for the rest of the minute; another partner's tills go on."""
+    partner_limit, key_limit = 60, 20
+    good = await code_for(db, settings, till.voucher_id)
+    keys = [
+        bearer(await make_key(db, Role.SCANNER, till.partner_id))
+        for _ in range(partner_limit // (key_limit - 1) + 1)
+    ]
+    second = datetime.now(UTC).second
+    if second > 30:  # keep the requests in one calendar minute
+        await asyncio.sleep(61 - second)
+    for n in range(partner_limit):
+        scanner = keys[n // (key_limit - 1)]  # 19 from each key: never its own limit
+        unknown = f"{n:018d}"
+        refused = await preview(client, till, scanner=scanner, code=unknown, purchase_amount=3000)
+        assert await problem(refused, 422) == "token_invalid", n
+    fresh = bearer(await make_key(db, Role.SCANNER, till.partner_id))
+    for scanner in (keys[0], keys[-1], fresh, till.scanner):
+        blocked = await preview(client, till, scanner=scanner, code=good, purchase_amount=3000)
+        assert await problem(blocked, 429) == "too_many_attempts"
+        assert 1 <= int(blocked.headers["Retry-After"]) <= 61
+    assert (
+        await preview(client, till, scanner=fresh, token=till.token, purchase_amount=3000)
+    ).status == 200
+    other = await Till(db, settings).open()
+    other_code = await code_for(db, settings, other.voucher_id)
+    assert (await preview(client, other, code=other_code, purchase_amount=3000)).status == 200
 
 
 async def test_the_minute_over_the_key_may_send_codes_again(client: TestClient, till, db, settings):

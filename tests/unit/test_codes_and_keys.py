@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -67,6 +67,27 @@ def test_too_many_misses_says_when_the_minute_ends(
     assert refusal.status == 429
     assert refusal.headers == {"Retry-After": retry_after}
     assert str(codes.MISS_LIMIT) in refusal.detail
+
+
+def test_a_code_is_judged_by_its_tokens_times_and_the_ttl_in_force() -> None:
+    issued = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
+    expires = issued + timedelta(seconds=600)
+    alive = issued + timedelta(seconds=10)
+    assert codes.judge_times(issued, expires, alive, max_lifetime=600) is None
+    shorter = codes.judge_times(issued, expires, alive, max_lifetime=300)
+    assert shorter is not None and shorter.code == "token_invalid"
+    late = codes.judge_times(issued, expires, expires + timedelta(seconds=6), max_lifetime=600)
+    assert late is not None and late.code == "token_expired"
+    assert codes.judge_times(issued, expires, expires + timedelta(seconds=4), 600) is None
+
+
+def test_a_partners_keys_are_blocked_together_at_the_partner_limit() -> None:
+    assert codes.MISS_LIMIT < codes.PARTNER_MISS_LIMIT
+    assert not codes.is_blocked(codes.MISS_LIMIT - 1, codes.PARTNER_MISS_LIMIT - 1)
+    assert codes.is_blocked(0, codes.PARTNER_MISS_LIMIT)
+    assert codes.is_blocked(codes.MISS_LIMIT, 0)
+    by_partner = codes.too_many_misses(datetime(2025, 5, 1, tzinfo=UTC), by_partner=True)
+    assert str(codes.PARTNER_MISS_LIMIT) in by_partner.detail
 
 
 # --- API keys and session tokens ---------------------------------------------------------
