@@ -124,6 +124,15 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: not 0 and 1, not "yes"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 def Money(*, required: bool = False, minimum: int = 0, **kwargs: Any) -> StrictInteger:
     """An amount in fen (integer minor units of CNY)."""
     return StrictInteger(

@@ -1,6 +1,13 @@
 from marshmallow import Schema, fields, validate
 
-from schemas.common import OneOf, PageQuerySchema, StrictSchema, Text, page_schema
+from schemas.common import (
+    OneOf,
+    PageQuerySchema,
+    StrictBoolean,
+    StrictSchema,
+    Text,
+    page_schema,
+)
 from service.domain.partners import CATEGORIES, STATUSES
 
 
@@ -21,7 +28,7 @@ class PartnerCreateSchema(StrictSchema):
     opening_hours = Text(
         max_length=100, load_default="", metadata={"example": "周一至周五 9:00–17:00"}
     )
-    listed = fields.Boolean(
+    listed = StrictBoolean(
         load_default=True, metadata={"description": "Shown in the public directory when active."}
     )
 
@@ -35,7 +42,7 @@ class PartnerUpdateSchema(StrictSchema):
     region = Text(max_length=100)
     public_phone = Text(max_length=40)
     opening_hours = Text(max_length=100)
-    listed = fields.Boolean()
+    listed = StrictBoolean()
     status = OneOf(STATUSES, metadata={"description": "pending → active ⇄ suspended → terminated"})
 
 

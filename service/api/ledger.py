@@ -17,7 +17,6 @@ from schemas.ledger import (
 from service.api.http import json_response, operation, principal, read_query
 from service.app_keys import POOL
 from service.domain.auth import Role
-from service.domain.errors import validation_error
 from service.domain.ledger import b64
 from service.domain.pagination import decode_cursor, encode_cursor
 from service.flows import ledger as ledger_flow
@@ -61,10 +60,9 @@ async def entries(request: web.Request) -> web.Response:
     query = read_query(request, _entries_query)
     start = query["start"]
     if "cursor" in query:
+        # Any cursor is a position (as in every list): one not made here is past the end.
         position = decode_cursor(query["cursor"])
-        if not position.isdigit():
-            raise validation_error("cursor", "not a cursor returned by this list")
-        start = int(position)
+        start = int(position) if position.isdigit() and len(position) < 19 else 2**62
     page = await ledger_flow.entries(request.app[POOL], start, query["limit"])
     return json_response(
         _entries_out.dump(
@@ -87,7 +85,8 @@ async def entries(request: web.Request) -> web.Response:
     problems=["not_found"],
 )
 async def inclusion_proof(request: web.Request) -> web.Response:
-    """A partner caller may prove its own entries only; another partner's is not found."""
+    """A partner caller may prove its own entries only; another partner's is not found,
+    and so is a size the log has not reached."""
     query = read_query(request, _inclusion_query)
     proof = await ledger_flow.inclusion_proof(
         request.app[POOL], principal(request), query["index"], query["size"]
@@ -110,6 +109,7 @@ async def inclusion_proof(request: web.Request) -> web.Response:
     tags=TAGS,
     query=ConsistencyQuerySchema,
     responses={200: ConsistencyProofSchema},
+    problems=["not_found"],
 )
 async def consistency_proof(request: web.Request) -> web.Response:
     query = read_query(request, _consistency_query)

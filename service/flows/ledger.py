@@ -226,7 +226,7 @@ async def inclusion_proof(
         if not 0 <= index < size:
             raise validation_error("index", "must be below size")
         if size > logged:
-            raise validation_error("size", f"the log holds {logged} entries")
+            raise ApiError("not_found", f"The log holds {logged} entries, not {size}")
         partner = await ledger_db.partner_of_entry(conn, index)
         if partner is None or not caller.can_see_partner(partner):
             raise ApiError("not_found", "No such entry")
@@ -244,7 +244,7 @@ async def consistency_proof(pool: asyncpg.Pool, old_size: int, new_size: int) ->
         if not 0 < old_size <= new_size:
             raise validation_error("from", "must be at least 1 and at most `to`")
         if new_size > logged:
-            raise validation_error("to", f"the log holds {logged} entries")
+            raise ApiError("not_found", f"The log holds {logged} entries, not {new_size}")
         ranges = merkle.consistency_ranges(old_size, new_size)
         hashes = await ledger_db.node_hashes(conn, merkle.nodes_for(ranges))
     return [merkle.range_hash(a, b, hashes) for a, b in ranges]

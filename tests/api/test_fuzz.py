@@ -316,6 +316,7 @@ def test_the_document_says_what_the_server_does(case, live_server: LiveServer, r
     checks = CONFORMANCE_CHECKS
     if (
         _to_before_from(case.query)
+        or _across_query_parameters(case.path, case.query)
         or _ends_before_it_starts(case.body)
         or case.media_type == "text/csv"
     ):
@@ -350,6 +351,24 @@ def _ends_before_it_starts(body: Any) -> bool:
         return end <= start
     except (KeyError, TypeError, ValueError):
         return False
+
+
+def _across_query_parameters(path: str, query: dict[str, Any] | None) -> bool:
+    """The other rules across two query parameters: a proof's index below its size, a
+    consistency proof's `from` not after its `to`, a statement's year or its dates."""
+    query = query or {}
+    numbers = {
+        name: int(value)
+        for name, value in query.items()
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+    }
+    if path == "/v1/ledger/proofs/inclusion":
+        return numbers.get("index", 0) >= numbers.get("size", 1)
+    if path == "/v1/ledger/proofs/consistency":
+        return numbers.get("from", 1) > numbers.get("to", 1)
+    if path == "/v1/reports/statement":
+        return "year" in query and ("from" in query or "to" in query)
+    return False
 
 
 def _to_before_from(query: dict[str, Any] | None) -> bool:
