@@ -51,6 +51,9 @@ PARTNERS: list[dict[str, Any]] = [
         "contact_name": "刘敏",
         "contact_phone": "010-6401-2301",
         "address": "和平路 18 号",
+        "region": "东城街道",
+        "public_phone": "010-6401-2300",
+        "opening_hours": "周一至周日 8:30–18:00",
         "offers": [
             {
                 "title": "邮政寄递九折",
@@ -82,6 +85,9 @@ PARTNERS: list[dict[str, Any]] = [
         "contact_name": "周婷",
         "contact_phone": "010-6402-8800",
         "address": "文化街 6 号",
+        "region": "西城街道",
+        "public_phone": "400-810-2026",
+        "opening_hours": "线上全天；线下周二至周日 9:00–17:00",
         "offers": [
             {
                 "title": "景区门票立减 20 元",
@@ -101,6 +107,9 @@ PARTNERS: list[dict[str, Any]] = [
         "contact_name": "赵志强",
         "contact_phone": "010-6403-5566",
         "address": "胜利大街 102 号",
+        "region": "东城街道",
+        "public_phone": "010-6403-5500",
+        "opening_hours": "每日 10:30–21:30",
         "offers": [
             {
                 "title": "拥军套餐 38 元",
@@ -121,6 +130,9 @@ PARTNERS: list[dict[str, Any]] = [
         "contact_name": "孙立军",
         "contact_phone": "010-6403-7710",
         "address": "建设路 45 号",
+        "region": "南苑街道",
+        "public_phone": "010-6403-7700",
+        "opening_hours": "每日 11:00–14:00，17:00–21:00",
         "offers": [
             {
                 "title": "堂食八五折",
@@ -140,6 +152,9 @@ PARTNERS: list[dict[str, Any]] = [
         "contact_name": "钱永红",
         "contact_phone": "010-6403-9021",
         "address": "东关街 7 号",
+        "region": "东城街道",
+        "public_phone": "010-6403-9000",
+        "opening_hours": "每日 6:30–20:00",
         "offers": [
             {
                 "title": "满 100 减 10",
@@ -156,6 +171,9 @@ PARTNERS: list[dict[str, Any]] = [
         "contact_name": "吴医生",
         "contact_phone": "010-6404-1200",
         "address": "健康路 3 号",
+        "region": "北苑街道",
+        "public_phone": "010-6404-1201",
+        "opening_hours": "周一至周六 8:00–17:00",
         "offers": [
             {
                 "title": "优先就诊",

@@ -22,6 +22,7 @@ from service.api.http import json_response, operation, principal, read_query
 from service.app_keys import KEYRING, POOL, QR_POOL, SETTINGS
 from service.domain.auth import Role
 from service.domain.errors import validation_error
+from service.domain.language import Said
 from service.domain.reports import MEDIA_TYPES, filename, negotiate, parse_group_by, period_of
 from service.flows import reports as reports_flow
 from service.flows import statement as statement_flow
@@ -154,7 +155,9 @@ async def statement(request: web.Request) -> web.Response:
     last: date | None = query.get("to")
     if "year" in query:
         if first or last:
-            raise validation_error("year", "give either year or from/to")
+            raise validation_error(
+                "year", Said("give either year or from/to", "请只给出 year，或只给出 from/to")
+            )
         first, last = date(query["year"], 1, 1), date(query["year"], 12, 31)
     period = period_of(first, last, now, settings.timezone)
     signed = await statement_flow.statement(

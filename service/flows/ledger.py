@@ -29,6 +29,7 @@ from service.db.connection import connect
 from service.domain import merkle
 from service.domain.auth import Principal
 from service.domain.errors import ApiError, validation_error
+from service.domain.language import Said
 from service.domain.ledger import (
     CHECKPOINT_TYP,
     Checkpoint,
@@ -191,7 +192,9 @@ async def latest_checkpoint(pool: asyncpg.Pool) -> Checkpoint:
     async with pool.acquire() as conn:
         checkpoint = await ledger_db.latest_checkpoint(conn)
     if checkpoint is None:
-        raise ApiError("not_found", "The log has no signed checkpoint yet")
+        raise ApiError(
+            "not_found", Said("The log has no signed checkpoint yet", "账本尚无签名检查点")
+        )
     return checkpoint
 
 
@@ -224,12 +227,18 @@ async def inclusion_proof(
     async with pool.acquire() as conn:
         logged = (await ledger_db.state(conn)).size
         if not 0 <= index < size:
-            raise validation_error("index", "must be below size")
+            raise validation_error("index", Said("must be below size", "必须小于 size"))
         if size > logged:
-            raise ApiError("not_found", f"The log holds {logged} entries, not {size}")
+            raise ApiError(
+                "not_found",
+                Said(
+                    f"The log holds {logged} entries, not {size}",
+                    f"账本只有 {logged} 条记录，不足 {size} 条",
+                ),
+            )
         partner = await ledger_db.partner_of_entry(conn, index)
         if partner is None or not caller.can_see_partner(partner):
-            raise ApiError("not_found", "No such entry")
+            raise ApiError("not_found", Said("No such entry", "没有这条记录"))
         ranges = merkle.inclusion_ranges(index, size)
         hashes = await ledger_db.node_hashes(
             conn, {merkle.Node(0, index), *merkle.nodes_for(ranges)}
@@ -242,9 +251,17 @@ async def consistency_proof(pool: asyncpg.Pool, old_size: int, new_size: int) ->
     async with pool.acquire() as conn:
         logged = (await ledger_db.state(conn)).size
         if not 0 < old_size <= new_size:
-            raise validation_error("from", "must be at least 1 and at most `to`")
+            raise validation_error(
+                "from", Said("must be at least 1 and at most `to`", "必须至少为 1，且不大于 to")
+            )
         if new_size > logged:
-            raise ApiError("not_found", f"The log holds {logged} entries, not {new_size}")
+            raise ApiError(
+                "not_found",
+                Said(
+                    f"The log holds {logged} entries, not {new_size}",
+                    f"账本只有 {logged} 条记录，不足 {new_size} 条",
+                ),
+            )
         ranges = merkle.consistency_ranges(old_size, new_size)
         hashes = await ledger_db.node_hashes(conn, merkle.nodes_for(ranges))
     return [merkle.range_hash(a, b, hashes) for a, b in ranges]

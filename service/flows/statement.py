@@ -18,6 +18,7 @@ import jwt
 from service.config import Settings
 from service.db import ledger as ledger_db
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.domain.ledger import b64, rfc3339_utc
 from service.domain.reports import MEASURES, Period
 from service.domain.statement import STATEMENT_TYP
@@ -40,8 +41,11 @@ async def statement(
                 if state.halted_reason is not None:
                     raise ApiError(
                         "conflict",
-                        "The stored log no longer proves itself consistent with what was "
-                        f"signed ({state.halted_reason}): no statement is signed",
+                        Said(
+                            "The stored log no longer proves itself consistent with what was "
+                            f"signed ({state.halted_reason}): no statement is signed",
+                            f"账本已与此前签名的内容不一致（{state.halted_reason}），不能签发声明",
+                        ),
                     )
                 size = state.size
                 while True:
@@ -52,7 +56,13 @@ async def statement(
                     conn, keyring, settings, size, now, at_once=True
                 )
                 if not consistent:
-                    raise ApiError("conflict", "The stored log no longer proves itself consistent")
+                    raise ApiError(
+                        "conflict",
+                        Said(
+                            "The stored log no longer proves itself consistent",
+                            "账本已与此前签名的内容不一致",
+                        ),
+                    )
                 latest = checkpoint or await ledger_db.latest_checkpoint(conn)
                 headline = await reports_flow.summary_in_snapshot(conn, period, tz)
                 categories = await reports_flow.discount_report(conn, None, period, ("category",))

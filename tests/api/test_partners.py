@@ -5,6 +5,7 @@ import asyncio
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from service.app import create_app
 from service.domain.auth import Role
 from tests.helpers import bearer, make_key, make_partner
 
@@ -145,3 +146,52 @@ async def test_changes_are_audited_with_before_and_after(client: TestClient, adm
     assert events[1]["changes"] == {"name": ["区邮政分公司", "新名字"]}
     assert events[2]["changes"] == {"status": ["pending", "active"]}
     assert {e["actor_role"] for e in events} == {"admin"}
+
+
+async def test_a_partner_has_a_public_profile_and_its_region_is_one_of_the_bureaus(
+    client: TestClient, admin, database_url: str, settings, aiohttp_client
+) -> None:
+    created = await client.post(
+        "/v1/partners",
+        json={
+            "name": "老兵饭店",
+            "category": "catering",
+            "region": "东城街道",
+            "public_phone": "010-6403-7700",
+            "opening_hours": "每日 11:00–21:00",
+        },
+        headers=admin,
+    )
+    assert created.status == 201, await created.text()
+    partner = await created.json()
+    assert (partner["region"], partner["public_phone"], partner["listed"]) == (
+        "东城街道",
+        "010-6403-7700",
+        True,
+    )
+    hidden = await client.patch(
+        f"/v1/partners/{partner['id']}", json={"listed": False}, headers=admin
+    )
+    assert (await hidden.json())["listed"] is False
+    assert (
+        await client.patch(f"/v1/partners/{partner['id']}", json={"listed": 0}, headers=admin)
+    ).status == 422
+    long_hours = await client.patch(
+        f"/v1/partners/{partner['id']}", json={"opening_hours": "时" * 101}, headers=admin
+    )
+    assert long_hours.status == 422
+
+    bureau = await aiohttp_client(
+        create_app(settings.with_overrides(regions=("东城街道", "西城街道")), database_url)
+    )
+    elsewhere = await bureau.post(
+        "/v1/partners",
+        json={"name": "南门小吃", "category": "catering", "region": "南苑街道"},
+        headers=admin,
+    )
+    assert elsewhere.status == 422
+    assert (await elsewhere.json())["errors"][0]["field"] == "region"
+    moved = await bureau.patch(
+        f"/v1/partners/{partner['id']}", json={"region": "西城街道"}, headers=admin
+    )
+    assert (await moved.json())["region"] == "西城街道"

@@ -65,6 +65,11 @@ function partnerFields(partner) {
     field({ name: "contact_name", label: t("contact_name"), value: p.contact_name, attrs: { maxlength: 100 } }),
     field({ name: "contact_phone", label: t("contact_phone"), value: p.contact_phone, type: "tel", attrs: { maxlength: 40 } }),
     field({ name: "address", label: t("address"), value: p.address, attrs: { maxlength: 300 } }),
+    // The public profile: what the directory shows holders (bureau's list of regions when set).
+    field({ name: "region", label: t("region"), value: p.region, attrs: { maxlength: 100 } }),
+    field({ name: "public_phone", label: t("public_phone"), value: p.public_phone, type: "tel", attrs: { maxlength: 40 } }),
+    field({ name: "opening_hours", label: t("opening_hours"), value: p.opening_hours, attrs: { maxlength: 100 } }),
+    field({ name: "listed", label: t("listed"), type: "select", value: p.listed === false ? "false" : "true", options: [{ value: "true", label: t("listed_yes") }, { value: "false", label: t("listed_no") }] }),
   ];
 }
 
@@ -75,6 +80,10 @@ function readPartner(form) {
     contact_name: value(form, "contact_name"),
     contact_phone: value(form, "contact_phone"),
     address: value(form, "address"),
+    region: value(form, "region"),
+    public_phone: value(form, "public_phone"),
+    opening_hours: value(form, "opening_hours"),
+    listed: value(form, "listed") !== "false",
   };
 }
 
