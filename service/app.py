@@ -14,6 +14,7 @@ from aiohttp import web
 from service import metrics
 from service.api import (
     audit,
+    directory,
     docs,
     health,
     holder_imports,
@@ -74,6 +75,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/metrics", metrics_api.metrics_text),
         *docs.docs_routes(),
         web.get("/.well-known/jwks.json", jwks.jwks),
+        web.get("/v1/directory", directory.directory),
         # pages
         *pages_api.page_routes(),
         *console_api.console_routes(),

@@ -1,0 +1,120 @@
+"""The public directory (SPEC 10): where holders can use their card, with each offer's
+terms in words (service.domain.terms), written here once for every page that shows them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from service.db import directory as directory_db
+from service.db.directory import ListedOffer, ListedPartner
+from service.domain.pagination import Page, PageRequest, page_of
+from service.domain.pricing import PriceRule
+from service.domain.terms import Terms, terms_of
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryOffer:
+    id: str
+    title: str
+    kind: str
+    terms: Terms
+    eligible_categories: list[str]
+    valid_through: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    id: str
+    name: str
+    category: str
+    region: str
+    address: str
+    public_phone: str
+    opening_hours: str
+    offers: list[DirectoryOffer] = field(default_factory=list)
+
+
+def offer_terms(offer: ListedOffer, tz: ZoneInfo) -> Terms:
+    """An offer's terms in words, from the offer as stored."""
+    return terms_of(
+        PriceRule(
+            kind=offer.kind,
+            percent_bp=offer.percent_bp,
+            max_discount=offer.max_discount,
+            amount_off=offer.amount_off,
+            fixed_price=offer.fixed_price,
+            nominal_value=offer.nominal_value,
+            min_purchase=offer.min_purchase,
+        ),
+        starts_at=offer.starts_at,
+        ends_at=offer.ends_at,
+        eligible_categories=offer.eligible_categories,
+        uses_per_voucher=offer.uses_per_voucher,
+        holder_limit_count=offer.holder_limit_count,
+        holder_limit_period=offer.holder_limit_period,
+        tz=tz,
+    )
+
+
+def _entry(partner: ListedPartner, offers: list[ListedOffer], tz: ZoneInfo) -> DirectoryEntry:
+    return DirectoryEntry(
+        id=partner.id,
+        name=partner.name,
+        category=partner.category,
+        region=partner.region,
+        address=partner.address,
+        public_phone=partner.public_phone,
+        opening_hours=partner.opening_hours,
+        offers=[
+            DirectoryOffer(
+                id=offer.id,
+                title=offer.title,
+                kind=offer.kind,
+                terms=offer_terms(offer, tz),
+                eligible_categories=offer.eligible_categories,
+                # The end is exclusive: the last day it may be used is the one before.
+                valid_through=(offer.ends_at - timedelta(microseconds=1)).astimezone(tz).date()
+                if offer.ends_at is not None
+                else None,
+            )
+            for offer in offers
+        ],
+    )
+
+
+async def directory(
+    pool: asyncpg.Pool,
+    page: PageRequest,
+    filters: Mapping[str, Any],
+    now: datetime,
+    tz: ZoneInfo,
+) -> Page[DirectoryEntry]:
+    """Active, listed partners that have an offer a holder may use now (of the holder
+    category asked for, if any), each with those offers; filters: category, region,
+    holder_category, q (part of a partner's name or an offer's title)."""
+    holder_category = filters.get("holder_category")
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        partners = await directory_db.listed_partners(
+            conn,
+            page,
+            now,
+            category=filters.get("category"),
+            region=filters.get("region"),
+            holder_category=holder_category,
+            q=filters.get("q"),
+        )
+        shown = partners[: page.limit]
+        offers = await directory_db.active_offers(
+            conn, [partner.id for partner in shown], now, holder_category
+        )
+    by_partner: dict[str, list[ListedOffer]] = {}
+    for offer in offers:
+        by_partner.setdefault(offer.partner_id, []).append(offer)
+    listed = page_of(partners, page)
+    return Page([_entry(p, by_partner.get(p.id, []), tz) for p in listed.items], listed.next_cursor)
