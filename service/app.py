@@ -15,6 +15,7 @@ from service import metrics
 from service.api import (
     audit,
     directory,
+    directory_page,
     docs,
     health,
     holder_imports,
@@ -76,6 +77,7 @@ def routes() -> list[web.AbstractRouteDef]:
         *docs.docs_routes(),
         web.get("/.well-known/jwks.json", jwks.jwks),
         web.get("/v1/directory", directory.directory),
+        web.get("/directory", directory_page.directory_page),
         # pages
         *pages_api.page_routes(),
         *console_api.console_routes(),

@@ -66,6 +66,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/docs/init.js"): ANYONE,
     ("GET", "/.well-known/jwks.json"): ANYONE,
     ("GET", "/v1/directory"): ANYONE,
+    ("GET", "/directory"): ANYONE,
     ("POST", "/v1/partners"): ADMIN,
     ("GET", "/v1/partners"): ADMIN_READ,  # SPEC 4: a partner reads its own by id
     ("GET", "/v1/partners/{partner_id}"): PARTNERS_READ,
