@@ -8,6 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
+from service.db.offers import COLUMNS as OFFER_COLUMNS
+from service.db.offers import Offer
 from service.domain.pagination import PageRequest
 
 #: An offer a holder may use at `$now` (and, when `$hc` is given, a holder of that category).
@@ -27,26 +29,6 @@ class ListedPartner:
     address: str
     public_phone: str
     opening_hours: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListedOffer:
-    id: str
-    partner_id: str
-    title: str
-    kind: str
-    percent_bp: int | None
-    max_discount: int | None
-    amount_off: int | None
-    fixed_price: int | None
-    nominal_value: int | None
-    min_purchase: int | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    eligible_categories: list[str]
-    uses_per_voucher: int
-    holder_limit_count: int | None
-    holder_limit_period: str | None
 
 
 async def listed_partners(
@@ -91,14 +73,12 @@ async def active_offers(
     partner_ids: Sequence[str],
     now: datetime,
     holder_category: str | None,
-) -> list[ListedOffer]:
+) -> list[Offer]:
     """The offers of these partners a holder may use now, by partner then id."""
+    columns = ", ".join(f"o.{name.strip()}" for name in OFFER_COLUMNS.split(","))
     rows = await conn.fetch(
         f"""
-        SELECT o.id, o.partner_id, o.title, o.kind, o.percent_bp, o.max_discount,
-               o.amount_off, o.fixed_price, o.nominal_value, o.min_purchase, o.starts_at,
-               o.ends_at, o.eligible_categories, o.uses_per_voucher, o.holder_limit_count,
-               o.holder_limit_period
+        SELECT {columns}
         FROM offers o
         WHERE o.partner_id = ANY ($3::text[]) AND {_ACTIVE_OFFER}
         ORDER BY o.partner_id, o.id
@@ -107,4 +87,4 @@ async def active_offers(
         holder_category,
         list(partner_ids),
     )
-    return [ListedOffer(**row) for row in rows]
+    return [Offer(**row) for row in rows]

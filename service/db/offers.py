@@ -11,7 +11,8 @@ import asyncpg
 from service.db.rows import update_columns
 from service.domain.pagination import PageRequest
 
-_COLUMNS = (
+#: Every column of an offer, as `Offer` holds them (other modules read offers with it).
+COLUMNS = (
     "id, partner_id, title, description, kind, percent_bp, max_discount, amount_off, "
     "fixed_price, nominal_value, min_purchase, starts_at, ends_at, eligible_categories, "
     "uses_per_voucher, holder_limit_count, holder_limit_period, total_redemptions, budget, "
@@ -59,7 +60,7 @@ async def insert_offer(conn: asyncpg.Connection, offer_id: str, values: dict[str
         f"""
         INSERT INTO offers (id, {", ".join(values)})
         VALUES ($1, {placeholders})
-        RETURNING {_COLUMNS}
+        RETURNING {COLUMNS}
         """,
         offer_id,
         *values.values(),
@@ -73,7 +74,7 @@ async def get_offer(
     """One offer; `for_update` holds its row lock until the transaction ends."""
     lock = " FOR UPDATE" if for_update else ""
     return _offer(
-        await conn.fetchrow(f"SELECT {_COLUMNS} FROM offers WHERE id = $1{lock}", offer_id)
+        await conn.fetchrow(f"SELECT {COLUMNS} FROM offers WHERE id = $1{lock}", offer_id)
     )
 
 
@@ -98,7 +99,7 @@ async def list_offers(
     """One page by id; `open_to_category`: offers holders of that category may use."""
     rows = await conn.fetch(
         f"""
-        SELECT {_COLUMNS} FROM offers
+        SELECT {COLUMNS} FROM offers
         WHERE ($1::text IS NULL OR id > $1)
           AND ($2::text IS NULL OR status = $2)
           AND ($3::text IS NULL OR partner_id = $3)
@@ -119,4 +120,4 @@ async def list_offers(
 
 async def set_fields(conn: asyncpg.Connection, offer_id: str, values: dict[str, Any]) -> Offer:
     """Write the given editable columns and updated_at."""
-    return Offer(**await update_columns(conn, "offers", offer_id, values, _COLUMNS))
+    return Offer(**await update_columns(conn, "offers", offer_id, values, COLUMNS))

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from service.db import directory as directory_db
-from service.db.directory import ListedOffer, ListedPartner
+from service.db.directory import ListedPartner
+from service.db.offers import Offer
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.pricing import PriceRule
 from service.domain.terms import Terms, terms_of
@@ -40,7 +41,7 @@ class DirectoryEntry:
     offers: list[DirectoryOffer] = field(default_factory=list)
 
 
-def offer_terms(offer: ListedOffer, tz: ZoneInfo) -> Terms:
+def offer_terms(offer: Offer, tz: ZoneInfo) -> Terms:
     """An offer's terms in words, from the offer as stored."""
     return terms_of(
         PriceRule(
@@ -62,7 +63,7 @@ def offer_terms(offer: ListedOffer, tz: ZoneInfo) -> Terms:
     )
 
 
-def _entry(partner: ListedPartner, offers: list[ListedOffer], tz: ZoneInfo) -> DirectoryEntry:
+def _entry(partner: ListedPartner, offers: list[Offer], tz: ZoneInfo) -> DirectoryEntry:
     return DirectoryEntry(
         id=partner.id,
         name=partner.name,
@@ -113,7 +114,7 @@ async def directory(
         offers = await directory_db.active_offers(
             conn, [partner.id for partner in shown], now, holder_category
         )
-    by_partner: dict[str, list[ListedOffer]] = {}
+    by_partner: dict[str, list[Offer]] = {}
     for offer in offers:
         by_partner.setdefault(offer.partner_id, []).append(offer)
     listed = page_of(partners, page)

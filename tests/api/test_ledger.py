@@ -92,6 +92,19 @@ async def logged(client: TestClient, admin: dict, size: int, within: float = 5.0
         await asyncio.sleep(0.2)
 
 
+async def round_at(client: TestClient, at: datetime, *, size: int) -> ledger_flow.Round:
+    """A sequencer round of this test's own at instant `at`, once the log holds `size`
+    entries (the app's own rounds may append them first)."""
+    app = client.app
+    deadline = time.monotonic() + 5
+    while (
+        done := await ledger_flow.sequence(app[POOL], app[KEYRING], app[SETTINGS], at)
+    ).size < size:
+        assert time.monotonic() < deadline, f"the log did not reach {size}"
+        await asyncio.sleep(0.1)
+    return done
+
+
 async def all_entries(client: TestClient, admin: dict) -> list[dict]:
     items, cursor = [], None
     while True:
@@ -259,22 +272,14 @@ async def test_a_log_changed_behind_the_services_back_stops_the_signing_not_the_
         assert (await db.execute(change)).endswith(" 1")
         await db.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
     await redeem(client, till, 1000)
-    app = client.app
     later = datetime.now(UTC) + timedelta(minutes=2)
-    deadline = time.monotonic() + 5
-    while (
-        done := await ledger_flow.sequence(app[POOL], app[KEYRING], app[SETTINGS], later)
-    ).size < 3:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.1)
+    done = await round_at(client, later, size=3)
     assert not done.consistent and done.signed is None
     assert (await (await client.get("/v1/ledger/checkpoint", headers=admin)).json()) == first
     reason = await db.fetchval("SELECT reason FROM ledger_halts")
     assert reason.startswith(named), reason
     # Nothing signs again, whatever the time; the tills and /readyz carry on.
-    again = await ledger_flow.sequence(
-        app[POOL], app[KEYRING], app[SETTINGS], later + timedelta(minutes=5)
-    )
+    again = await round_at(client, later + timedelta(minutes=5), size=3)
     assert again.signed is None and not again.consistent
     await redeem(client, till, 1000)
     assert (await client.get("/readyz")).status == 200
@@ -293,13 +298,7 @@ async def test_an_untouched_log_keeps_signing(
     await redeem(client, till, 1000)
     await logged(client, admin, 1)
     await redeem(client, till, 1000)
-    app = client.app
     later = datetime.now(UTC) + timedelta(minutes=2)
-    deadline = time.monotonic() + 5
-    while (
-        done := await ledger_flow.sequence(app[POOL], app[KEYRING], app[SETTINGS], later)
-    ).size < 2:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.1)
+    done = await round_at(client, later, size=2)
     assert done.consistent
     assert (await logged(client, admin, 2))["size"] == 2
