@@ -203,6 +203,9 @@ class ProblemSchema(Schema):
             "1 000 (POST /v1/holders/import)."
         }
     )
+    min_purchase = fields.Integer(
+        metadata={"description": "With below_min_purchase: the offer's minimum spend, in fen."}
+    )
 
 
 #: Unpadded base64url, as service.domain.pagination.encode_cursor writes it.

@@ -112,6 +112,8 @@ def quote(rule: PriceRule, purchase_amount: int) -> Quote:
                 f"the purchase is {purchase_amount} fen",
                 f"此优惠要求消费至少 {rule.min_purchase} 分；本次消费为 {purchase_amount} 分",
             ),
+            # Machine-readable, so a till says the minimum in its own words and language.
+            extra={"min_purchase": rule.min_purchase},
         )
     if rule.kind == "service":
         nominal = rule.nominal_value

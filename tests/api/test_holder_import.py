@@ -525,6 +525,9 @@ async def test_cli_import_holders_stopped_with_ctrl_c_says_nothing_was_imported(
             stdout=subprocess.PIPE,
             stderr=stderr,
             process_group=0,  # its own, as a terminal's foreground job
+            # A job started in the background of a non-interactive shell (as CI may start
+            # this run) inherits SIGINT ignored; a terminal's foreground job never does.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         os.close(stderr)
         while b"row" not in drawn or b" 0/3000" in drawn.rsplit(b"\r", 1)[-1]:

@@ -142,8 +142,8 @@
   function nextStep(problem) {
     const code = problem.code;
     if (code === "below_min_purchase") {
-      const match = /at least (\d+) fen/.exec(problem.detail || "");
-      return match ? Y.t("next_min_purchase", { amount: Y.formatFen(Number(match[1])) }) : Y.t("next_full_price");
+      const minimum = problem.min_purchase;
+      return Number.isInteger(minimum) ? Y.t("next_min_purchase", { amount: Y.formatFen(minimum) }) : Y.t("next_full_price");
     }
     if (RESCAN.includes(code)) return Y.t("next_rescan");
     if (FULL_PRICE.includes(code)) return Y.t("next_full_price");
