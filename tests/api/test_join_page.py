@@ -12,7 +12,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from service.app import create_app
-from tests.helpers import make_partner
+from tests.helpers import make_partner, make_staff, staff_sign_in
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -157,3 +157,15 @@ async def test_the_region_is_a_choice_when_the_bureau_has_a_list(
         await (await client.post("/join", data=form(region="火星"), headers=FORM)).text()
     )
     assert "必须是本局所列地区之一" in refused
+
+
+async def test_a_console_session_in_the_same_browser_changes_nothing(
+    client: TestClient, db: asyncpg.Connection
+) -> None:
+    """A route anyone may call ignores the staff cookie and its CSRF token (SPEC 7)."""
+    session = await staff_sign_in(client, (await make_staff(db, "bureau_admin")).email)
+    headers = {**FORM, "Cookie": session["Cookie"], "X-CSRF-Token": "wrong"}
+    bad = await client.post("/join", data=form(name=""), headers=headers)
+    assert bad.status == 200 and "请修改以下内容" in await bad.text()
+    good = await client.post("/join", data=form(), headers=headers)
+    assert good.status == 200 and "申请已提交" in await good.text()
