@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from ipaddress import ip_network
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -468,3 +469,20 @@ async def test_an_auditor_reads_but_does_not_decide_and_a_partner_reads_nothing(
     assert (await client.get("/v1/partner-applications")).status == 401
     status = await db.fetchval("SELECT status FROM partner_applications WHERE id = $1", body["id"])
     assert status == "submitted"
+
+
+async def test_the_same_application_sent_at_once_is_taken_once(
+    database_url: str, settings, aiohttp_client
+) -> None:
+    """Duplicates are judged one at a time, across processes (two apps, one database)."""
+    clients = [await aiohttp_client(create_app(settings, database_url)) for _ in range(2)]
+    answers = await asyncio.gather(
+        *(
+            clients[n % 2].post(
+                "/v1/partner-applications",
+                json=application(name="同 时 店" if n % 2 else "同时店", contact_phone=f"1390{n}"),
+            )
+            for n in range(5)
+        )
+    )
+    assert sorted(answer.status for answer in answers) == [201, 409, 409, 409, 409]
