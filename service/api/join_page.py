@@ -37,7 +37,7 @@ WORDS = {
     "title": ("申请成为合作单位", "Apply to become a partner"),
     "intro": (
         "欢迎为退役军人和其他优待对象提供优先服务或优惠的单位提交申请。"
-        "区退役军人事务局审核后与您联系。",
+        "退役军人事务局审核后与您联系。",
         "Businesses that would give veterans and other card holders priority service or a "
         "discount are welcome to apply. The bureau reviews each application and gets in "
         "touch with you.",
@@ -225,7 +225,8 @@ def render_form(
     """The application form, with `values` filled in and each field's problems beside it;
     `general`, the problems of no one field (a duplicate, too many applications)."""
     summary = ""
-    listed = [*general, *(m for name, _, _ in FIELDS for m in errors.get(name, []))]
+    in_order = [name for name, _, _ in FIELDS] + ["agree_to_terms"]
+    listed = [*general, *(m for name in in_order for m in errors.get(name, []))]
     listed += [m for name, messages in errors.items() for m in messages if name not in _NAMES]
     if listed:
         items = "".join(f"<li>{escape(message)}</li>" for message in listed)
