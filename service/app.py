@@ -13,6 +13,7 @@ from aiohttp import web
 
 from service import metrics
 from service.api import (
+    applications,
     audit,
     directory,
     directory_page,
@@ -20,6 +21,7 @@ from service.api import (
     health,
     holder_imports,
     holders,
+    join_page,
     jwks,
     keys,
     ledger,
@@ -78,6 +80,21 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/.well-known/jwks.json", jwks.jwks),
         web.get("/v1/directory", directory.directory),
         web.get("/directory", directory_page.directory_page),
+        # enterprises that ask to join, and the bureau's decisions
+        web.post("/v1/partner-applications", applications.create_application),
+        web.get("/v1/partner-applications", applications.list_applications),
+        web.get("/v1/partner-applications/{application_id}", applications.get_application),
+        web.post(
+            "/v1/partner-applications/{application_id}/approval",
+            applications.approve_application,
+        ),
+        web.post(
+            "/v1/partner-applications/{application_id}/rejection",
+            applications.reject_application,
+        ),
+        web.get("/join", join_page.join_page),
+        web.post("/join", join_page.join_submit),
+        web.get("/join/status", join_page.join_status),
         # pages
         *pages_api.page_routes(),
         *console_api.console_routes(),

@@ -50,6 +50,7 @@ WORDS = {
     "large": ("大字", "Large text"),
     "normal": ("标准字号", "Normal text"),
     "wallet": ("我的优待券", "My vouchers"),
+    "join": ("申请成为合作单位", "Apply to become a partner"),
 }
 PARTNER_CATEGORY_NAMES = {
     "postal": ("邮政", "Postal services"),
@@ -163,7 +164,8 @@ def render(
 lang="{"zh-CN" if english else "en"}">{_word("other_language", english)}</a>
 <a href="{escape(_query(params, large=None if large else "1", cursor=None))}">\
 {_word("normal" if large else "large", english)}</a>
-<a href="/wallet">{_word("wallet", english)}</a></nav></header>
+<a href="/wallet">{_word("wallet", english)}</a>
+<a href="/join{"?lang=en" if english else ""}">{_word("join", english)}</a></nav></header>
 <main>
 <p>{_word("intro", english)}</p>
 <form method="get" action="/directory" role="search">{hidden}

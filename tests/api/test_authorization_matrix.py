@@ -67,6 +67,14 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/.well-known/jwks.json"): ANYONE,
     ("GET", "/v1/directory"): ANYONE,
     ("GET", "/directory"): ANYONE,
+    ("POST", "/v1/partner-applications"): ANYONE,
+    ("GET", "/v1/partner-applications"): ADMIN_READ,
+    ("GET", "/v1/partner-applications/{application_id}"): ADMIN_READ,
+    ("POST", "/v1/partner-applications/{application_id}/approval"): ADMIN,
+    ("POST", "/v1/partner-applications/{application_id}/rejection"): ADMIN,
+    ("GET", "/join"): ANYONE,
+    ("POST", "/join"): ANYONE,
+    ("GET", "/join/status"): ANYONE,
     ("POST", "/v1/partners"): ADMIN,
     ("GET", "/v1/partners"): ADMIN_READ,  # SPEC 4: a partner reads its own by id
     ("GET", "/v1/partners/{partner_id}"): PARTNERS_READ,
@@ -221,6 +229,7 @@ async def path_ids(world: World, caller: str, own: bool) -> dict[str, str]:
         "redemption_id": world.redemption_a if till is world.a else world.redemption_b,
         "staff_id": world.victim_staff,
         "import_id": "imp_38GM2K1Q2593PA8S",  # admin only: a 404 for the admin is enough
+        "application_id": "apl_38GM2K1Q2593PA8S",  # the bureau's only: a 404 is enough
     }
 
 

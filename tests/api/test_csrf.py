@@ -43,11 +43,14 @@ def anonymous_unsafe_routes(client: TestClient) -> set[tuple[str, str]]:
     }
 
 
-#: Sign-in routes that anyone may call; a new one must be added here on purpose.
+#: Sign-in routes and the application to join (SPEC 10) that anyone may call; a new one
+#: must be added here on purpose.
 ANONYMOUS_UNSAFE_ROUTES = {
     ("POST", "/v1/holder-sessions"),
     ("POST", "/v1/staff-sessions"),
     ("POST", "/v1/staff/setup"),
+    ("POST", "/v1/partner-applications"),
+    ("POST", "/join"),
 }
 
 
@@ -148,7 +151,8 @@ async def test_routes_anyone_may_call_ignore_the_cookie_and_its_csrf_token(
     if token is not None:
         headers["X-CSRF-Token"] = token
     before = await _snapshot(db)
-    for method, path in sorted(ANONYMOUS_UNSAFE_ROUTES):
+    # /join takes a form, not JSON: tests/api/test_join_page.py posts it with a cookie.
+    for method, path in sorted(ANONYMOUS_UNSAFE_ROUTES - {("POST", "/join")}):
         response = await client.request(method, path, json={"name": "x"}, headers=headers)
         body = await response.json()
         assert (response.status, body["code"]) == (422, "validation_error"), (path, body)

@@ -129,11 +129,19 @@ hostile_schema = schemathesis.openapi.from_dict(
 )
 
 
+def _form_only(ctx: Any) -> bool:
+    alternatives = getattr(getattr(ctx, "operation", None), "body", None) or []
+    media_types = {alternative.media_type for alternative in alternatives}
+    return media_types == {"application/x-www-form-urlencoded"}
+
+
 @hostile_schema.hook("map_body")
 def _lone_surrogates_and_deep_nesting(ctx: Any, body: Any) -> Any:
     """One body in three gets a lone surrogate as a value, one a lone surrogate as a key,
-    one a value nested 100 levels deep (chosen from the body, so runs repeat)."""
-    if not isinstance(body, dict) or not body:
+    one a value nested 100 levels deep (chosen from the body, so runs repeat). Not a form's
+    body (/join): a form is percent-encoded UTF-8, which cannot carry a lone surrogate
+    (test_join_page sends it bytes that are not UTF-8)."""
+    if not isinstance(body, dict) or not body or _form_only(ctx):
         return body
     first = sorted(body)[0]
     choice = len(json.dumps(body, default=str)) % 3
