@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     if command == "install":
         return 0
     if command == "serve":
-        # Development: nothing routes traffic here, so SIGTERM stops at once (SPEC 6).
+        # Development: nothing routes traffic here, so SIGTERM stops at once (docs/running.md).
         os.environ.setdefault("YOUDAI_SHUTDOWN_DELAY", "0")
         args = [str(VENV / "bin" / "youdai"), "serve", *rest]
     else:

@@ -1,4 +1,4 @@
-"""Applications to join as a partner (SPEC 10): the public form's body and the bureau's
+"""Applications to join as a partner (docs/api.md): the public form's body and the bureau's
 views of it."""
 
 from marshmallow import Schema, fields, validate

@@ -88,7 +88,7 @@ def _key_field(field: fields.Field) -> None:
 
 def key_messages(schema: Schema) -> None:
     """Make every message `schema` can answer with a `Keyed`: its English as marshmallow
-    words it, and the key service.domain.messages says it in Chinese by (SPEC 4.1)."""
+    words it, and the key service.domain.messages says it in Chinese by (docs/api.md)."""
     schema.error_messages = {
         key: message if isinstance(message, Keyed) else Keyed(message, f"Schema.{key}")
         for key, message in schema.error_messages.items()
@@ -144,7 +144,7 @@ def Money(*, required: bool = False, minimum: int = 0, **kwargs: Any) -> StrictI
 
 
 class DisplayText(validate.Validator):
-    """The check of display text (SPEC 4.1; service.domain.text): no control characters,
+    """The check of display text (docs/api.md; service.domain.text): no control characters,
     no bidirectional overrides or isolates. Every field whose text a page shows as written
     (a name, title, label, reason, address) has it; tests/unit/test_display_text_fields.py finds
     them by name. `multiline` admits line breaks and tabs (an offer's description)."""
@@ -307,5 +307,5 @@ def messages_to_field_errors(error: ValidationError) -> list[tuple[str, str]]:
 
 
 def currency_field() -> fields.Constant:
-    """The currency beside every amount (SPEC 4.1): always CNY, amounts in fen."""
+    """The currency beside every amount (docs/api.md): always CNY, amounts in fen."""
     return fields.Constant(CURRENCY, required=True, metadata={"type": "string", "enum": [CURRENCY]})

@@ -1,4 +1,4 @@
-"""The public directory (SPEC 10): where holders can use their card. It carries what a
+"""The public directory (docs/api.md): where holders can use their card. It carries what a
 holder needs to go there and nothing of the programme's workings: no counters, budgets,
 limits left, keys, contacts or holders."""
 

@@ -147,7 +147,7 @@ class HolderListQuerySchema(PageQuerySchema):
 
 
 class HolderImportSchema(Schema):
-    """A holder import job (SPEC 4.2)."""
+    """A holder import job (docs/api.md)."""
 
     id = fields.String(required=True, metadata={"example": "imp_38GM2K1Q2593PA8S"})
     status = fields.String(

@@ -1,4 +1,4 @@
-"""The tamper-evident log's answers (SPEC 9): hashes are standard base64 (RFC 4648 §4)."""
+"""The tamper-evident log's answers (docs/ledger.md): hashes are standard base64 (RFC 4648 §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Offers: what a partner grants card holders (SPEC 2 and 4.2).
+"""Offers: what a partner grants card holders (docs/product.md and docs/api.md).
 
 Which fields a kind needs is a domain rule (service.domain.offers), checked after
 these schemas have checked types and ranges, so each error names its field. The
@@ -230,7 +230,7 @@ def _camel(kind: str) -> str:
 
 OfferCreateSchema.openapi_variants = Variants(
     field="kind",
-    # For a partner key (an admin key adds partner_id); SPEC 4.2 has a percent_off one.
+    # For a partner key (an admin key adds partner_id); docs/api.md has a percent_off one.
     example={
         "title": "寄递满 100 元减 10 元",
         "kind": "amount_off",
@@ -258,7 +258,7 @@ OfferCreateSchema.openapi_variants = Variants(
 #: the body may set fields of one kind only, whichever the offer has.
 OfferUpdateSchema.openapi_variants = Variants(
     field="kind",
-    example={"status": "active"},  # publishes a draft (SPEC 4.2)
+    example={"status": "active"},  # publishes a draft (docs/api.md)
     by_value={
         kind: _kind_variant(
             OfferUpdateSchema,

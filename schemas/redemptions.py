@@ -27,7 +27,7 @@ class RedemptionRequestSchema(StrictSchema):
         ),
         metadata={
             "description": "Instead of `token`: the 18-digit voucher code under the QR "
-            "(SPEC 8), resolved online; spaces are ignored.",
+            "(docs/product.md), resolved online; spaces are ignored.",
             "example": "052771908344601925",
         },
     )

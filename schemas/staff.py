@@ -1,4 +1,4 @@
-"""Staff accounts, sign-in and the second factor (SPEC 7)."""
+"""Staff accounts, sign-in and the second factor (docs/staff.md)."""
 
 from marshmallow import Schema, fields, validate
 

@@ -90,8 +90,8 @@ class VoucherTokenSchema(Schema):
     code = fields.String(
         required=True,
         metadata={
-            "description": "The 18-digit voucher code minted with the token (SPEC 8): a till "
-            "may send it instead of the token; valid until expires_at.",
+            "description": "The 18-digit voucher code minted with the token (docs/product.md): "
+            "a till may send it instead of the token; valid until expires_at.",
             "example": "052771908344601925",
         },
     )

@@ -146,12 +146,12 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/reports/summary", reports.summary),
         web.get("/v1/reports/statement", reports.statement),
         web.get("/v1/reports/statement/qr.svg", reports.statement_digest_qr),
-        # the tamper-evident log (SPEC 9)
+        # the tamper-evident log (docs/ledger.md)
         web.get("/v1/ledger/checkpoint", ledger.checkpoint),
         web.get("/v1/ledger/entries", ledger.entries),
         web.get("/v1/ledger/proofs/inclusion", ledger.inclusion_proof),
         web.get("/v1/ledger/proofs/consistency", ledger.consistency_proof),
-        # staff: people signing in with a cookie session (SPEC 7)
+        # staff: people signing in with a cookie session (docs/staff.md)
         web.post("/v1/staff-sessions", staff.sign_in),
         web.delete("/v1/staff-sessions/current", staff.sign_out),
         web.get("/v1/staff/me", staff.get_staff_me),

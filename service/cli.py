@@ -1,4 +1,4 @@
-"""The `youdai` command (SPEC 6). Scripts rely on its contract: `create-key` prints the
+"""The `youdai` command (docs/running.md). Scripts rely on its contract: `create-key` prints the
 key alone on the last line of stdout; bad configuration exits 2 with one line."""
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.set_defaults(run=cmd_reconcile)
 
     import_holders = commands.add_parser(
-        "import-holders", help="create or update card holders from a CSV file (SPEC 4.2)"
+        "import-holders", help="create or update card holders from a CSV file (docs/api.md)"
     )
     import_holders.add_argument("file", metavar="FILE.csv", help="UTF-8 CSV with a header row")
     import_holders.set_defaults(run=cmd_import_holders)
@@ -192,7 +192,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         for name, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
         if value is not None
     }
-    # --demo is development: no load balancer to wait for after SIGTERM (SPEC 6).
+    # --demo is development: no load balancer to wait for after SIGTERM (docs/running.md).
     overrides["shutdown_delay"] = settings.shutdown_delay_seconds(development=args.demo)
     settings = settings.with_overrides(**overrides)
     if args.demo:
@@ -502,7 +502,7 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> int:
-    """The first bureau_admin comes from here (SPEC 7): the setup link, valid 72 hours,
+    """The first bureau_admin comes from here (docs/staff.md): the setup link, valid 72 hours,
     is printed alone on the last line of stdout."""
     from service.api.staff import setup_url
     from service.domain.auth import StaffRole

@@ -87,7 +87,7 @@ class Settings:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     #: Failed sign-ins one address may make in the throttle window; 0 turns it off.
     signin_address_limit: int = DEFAULT_SIGNIN_ADDRESS_LIMIT
-    #: YOUDAI_STAFF_TOTP: optional | required_for_bureau | required (SPEC 7).
+    #: YOUDAI_STAFF_TOTP: optional | required_for_bureau | required (docs/staff.md).
     staff_totp: str = "optional"
     #: The bureau's phone number the wallet page shows holders (YOUDAI_HELP_PHONE); "" hides it.
     help_phone: str = ""

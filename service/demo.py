@@ -24,7 +24,7 @@ from service.flows import keys as keys_flow
 from service.flows import offers as offers_flow
 from service.flows import partners as partners_flow
 
-#: The help number the wallet shows in a demo when YOUDAI_HELP_PHONE is unset (SPEC 5:
+#: The help number the wallet shows in a demo when YOUDAI_HELP_PHONE is unset (docs/pages.md:
 #: the wallet says whom to call, also when a card locks), so the demo shows what holders
 #: see. A made-up number in the demo partners' range, never a real hotline.
 DEMO_HELP_PHONE = "010-6400-0000"
@@ -239,7 +239,8 @@ async def load_demo(settings: Settings, dsn: str) -> str:
     return "\n".join([head, *staff_lines, rest])
 
 
-#: The demo's people (SPEC 6, 7): the bureau's admin and the post office's manager.
+#: The demo's people (docs/running.md, docs/staff.md): the bureau's admin and the post
+#: office's manager.
 DEMO_STAFF = (
     ("admin@demo.youdai.example", StaffRole.BUREAU_ADMIN, "演示管理员"),
     ("manager@demo.youdai.example", StaffRole.PARTNER_MANAGER, "邮政演示经理"),

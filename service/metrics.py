@@ -90,7 +90,7 @@ API_KEY_CACHE_LOOKUPS = Counter(
 LEDGER_CONSISTENT = Gauge(
     "youdai_ledger_consistent",
     "1 while the stored log proves itself consistent with every checkpoint signed; 0 once "
-    "it does not, and the service has stopped signing (SPEC 9)",
+    "it does not, and the service has stopped signing (docs/ledger.md)",
     multiprocess_mode="livemin",
 )
 LEDGER_CONSISTENT.set(1)

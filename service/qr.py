@@ -5,7 +5,7 @@ for a few minutes and read by a till scanner or a phone camera; it is never prin
 The `qrcode` library encodes it; the choices below make that about 4x faster than
 its defaults (bench/qr.py measures both):
 
-- Error correction M (15 %), as SPEC 2 asks: a phone screen with glare, a smudge or a
+- Error correction M (15 %), as docs/product.md asks: a phone screen with glare, a smudge or a
   crack still scans. A 396-character token (today's ids, the default issuer) needs
   version 15 (77×77 modules) at M; the tests decode it after scaling the PNG down to
   200×200 px and blurring it, and from a screenshot of the wallet at 360 px.

@@ -6,7 +6,7 @@ share one key, see Settings.sealer) and seals with AES-256-GCM: a version byte, 
 96-bit nonce, then the ciphertext and tag. `context` names what is sealed ("signing-
 key:<kid>", "staff-totp:<id>") and is bound as associated data, so a sealed value
 copied into another row or column does not open. Read access to the database alone
-therefore cannot mint a voucher token (SPEC 2).
+therefore cannot mint a voucher token (docs/product.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Serving: one process, or a parent that starts N workers sharing the port.
 
-SIGTERM (SPEC 6): /readyz turns 503 at once while the process keeps accepting and
+SIGTERM (docs/running.md): /readyz turns 503 at once while the process keeps accepting and
 answering for the shutdown delay (YOUDAI_SHUTDOWN_DELAY, so that load balancers stop
 sending it anything new); then it stops accepting without resetting a connection
 the kernel had already accepted for it (see Listener), lets every request in flight
@@ -87,7 +87,7 @@ class _Heard(asyncio.Protocol):
 
 class Listener:
     """The listening sockets of one process, opened here rather than by an aiohttp site
-    so that stopping resets nothing (SPEC 6).
+    so that stopping resets nothing (docs/running.md).
 
     Closing a listening socket makes the kernel reset every connection still in its
     accept queue: connections it has accepted on our behalf (their client sees them
@@ -270,7 +270,8 @@ def serve_workers(settings: Settings, dsn: str) -> int:
     previous = {
         signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)
     }
-    # Workers share their metrics through files in a folder of this run only (SPEC 6, /metrics).
+    # Workers share their metrics through files in a folder of this run only (/metrics:
+    # docs/running.md).
     metrics_dir = tempfile.mkdtemp(prefix="youdai-metrics-")
     os.environ[metrics.MULTIPROC_DIR_VARIABLE] = metrics_dir
     exit_code = 0

@@ -115,7 +115,7 @@ async def token_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
 
 
 async def code_for(db: asyncpg.Connection, settings, voucher_id: str) -> str:
-    """A freshly minted voucher code (SPEC 8) for the voucher, as shown under its QR."""
+    """A freshly minted voucher code (docs/product.md) for the voucher, as shown under its QR."""
     return (await _mint(db, settings, voucher_id)).code
 
 

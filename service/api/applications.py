@@ -1,4 +1,4 @@
-"""Applications to join as a partner (SPEC 10): anyone applies, with no key; the bureau
+"""Applications to join as a partner (docs/api.md): anyone applies, with no key; the bureau
 lists, reads and decides them."""
 
 from __future__ import annotations

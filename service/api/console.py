@@ -1,4 +1,4 @@
-"""/console: the staff's page (SPEC 7), its scripts, style sheet and texts.
+"""/console: the staff's page (docs/staff.md), its scripts, style sheet and texts.
 
 The files live in service/pages/console and are read and hashed once per process.
 Each asset is served as `/console/assets/<name>.<hash>.<ext>`, its hash a digest of its

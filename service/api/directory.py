@@ -1,4 +1,4 @@
-"""The public directory (SPEC 10): anyone may ask where a card is welcome."""
+"""The public directory (docs/api.md): anyone may ask where a card is welcome."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/directory: where holders can use their card, as a page for anyone (SPEC 10).
+"""/directory: where holders can use their card, as a page for anyone (docs/api.md).
 
 Rendered here, on the server, from the same flow as GET /v1/directory: the HTML holds
 the partners, so the page works with scripts turned off and on old phones, and its one

@@ -22,7 +22,7 @@ from service.domain.errors import CODES
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
 
-#: Header values are printable ASCII (SPEC 4.1; middleware.refuse_unprintable_headers).
+#: Header values are printable ASCII (docs/api.md; middleware.refuse_unprintable_headers).
 _PRINTABLE = "^[\\x20-\\x7e]+$"
 _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 _DESCRIPTION = """\
@@ -219,10 +219,10 @@ def _responses(spec: APISpec, op: Any, method: str) -> dict[str, Any]:
                 "content": {"application/json": {"schema": _schema_ref(spec, body)}},
             }
     codes = list(op.problems)
-    # Any route: a request header that is not printable ASCII (SPEC 4.1).
+    # Any route: a request header that is not printable ASCII (docs/api.md).
     if "validation_error" not in codes:
         codes.append("validation_error")
-    # Any change: a live staff cookie sent without its X-CSRF-Token (SPEC 7), also on a
+    # Any change: a live staff cookie sent without its X-CSRF-Token (docs/staff.md), also on a
     # route anyone may call (the middleware checks it before the handler).
     if method not in ("GET", "HEAD") and "csrf_failed" not in codes:
         codes.append("csrf_failed")

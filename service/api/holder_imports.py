@@ -1,5 +1,5 @@
 """Holder import jobs: POST /v1/holders/import starts one, GET /v1/holder-imports/{id}
-shows it (SPEC 4.2)."""
+shows it (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def json_response(
 
 
 def page_response(page: Page[Any], to_item: Callable[[Any], Any]) -> web.Response:
-    """A list answer: `{"items": [...], "next_cursor": "…" | null}` (SPEC 4.1)."""
+    """A list answer: `{"items": [...], "next_cursor": "…" | null}` (docs/api.md)."""
     return json_response(
         {"items": [to_item(item) for item in page.items], "next_cursor": page.next_cursor}
     )
@@ -70,7 +70,7 @@ def _schema_errors(error: ValidationError) -> ApiError:
     )
 
 
-#: Deeper JSON is refused before it is parsed (SPEC 4.1): no parser recursion, ever.
+#: Deeper JSON is refused before it is parsed (docs/api.md): no parser recursion, ever.
 MAX_JSON_DEPTH = 64
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -153,7 +153,7 @@ def _is_unicode(text: str) -> bool:
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """JSON as SPEC 4.1 accepts it, or validation_error: valid UTF-8 and Unicode, at most
+    """JSON as docs/api.md accepts it, or validation_error: valid UTF-8 and Unicode, at most
     MAX_JSON_DEPTH levels, finite numbers, no key twice."""
     if not raw:
         raise _bad_body(Said("A JSON body is required", "需要 JSON 请求体"))
@@ -177,7 +177,7 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        # SPEC 4.1 files an oversized body with the other bad input: validation_error.
+        # docs/api.md files an oversized body with the other bad input: validation_error.
         raise _bad_body(Said("The body is larger than 1 MiB", "请求体大于 1 MiB")) from None
     data = parse_json_body(raw)
     if not isinstance(data, dict):
@@ -305,7 +305,7 @@ def operation(
     """
     allowed = tuple(roles)
     tag_names = tuple(tags)
-    # Holders' records are personal data wherever they are served (SPEC 2, 4).
+    # Holders' records are personal data wherever they are served (docs/product.md, docs/api.md).
     personal_data = personal_data or "holders" in tag_names
 
     def decorate(handler: Handler) -> Handler:
@@ -394,7 +394,7 @@ def client_address(request: web.Request) -> str:
 
 
 def problem_language(request: web.BaseRequest) -> str:
-    """The language a problem is said in (SPEC 4.1): Chinese when Accept-Language prefers
+    """The language a problem is said in (docs/api.md): Chinese when Accept-Language prefers
     zh, English otherwise."""
     return preferred_language(
         request.headers.get("Accept-Language"), {"zh": CHINESE, "en": ENGLISH}, ENGLISH
@@ -402,7 +402,7 @@ def problem_language(request: web.BaseRequest) -> str:
 
 
 def refuse_other_media_types(request: web.Request, declared: str) -> None:
-    """SPEC 4.1: a body of another Content-Type than the operation declares (or none)
+    """docs/api.md: a body of another Content-Type than the operation declares (or none)
     is 415. This also keeps another site's "simple" cross-site POST (text/plain) out."""
     charset = (request.charset or "utf-8").lower()
     if request.content_type.lower() != declared or charset not in ("utf-8", "utf8"):

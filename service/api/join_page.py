@@ -1,4 +1,4 @@
-"""/join: the public application form for enterprises (SPEC 10), and its status page.
+"""/join: the public application form for enterprises (docs/api.md), and its status page.
 
 Rendered here, on the server, with no script: the form POSTs
 application/x-www-form-urlencoded to /join, which loads it with the API's own schema and

@@ -1,4 +1,4 @@
-"""The tamper-evident log (SPEC 9): its latest signed checkpoint, its entries, and the
+"""The tamper-evident log (docs/ledger.md): its latest signed checkpoint, its entries, and the
 proofs that let anyone check an entry or a later checkpoint against one they hold."""
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ async def fresh_token(request: web.Request) -> vouchers_flow.Minted:
         )
 
 
-#: A voucher that cannot be used now gets no token (SPEC 4.2): the rule it breaks, in
+#: A voucher that cannot be used now gets no token (docs/api.md): the rule it breaks, in
 #: the till's order.
 TOKEN_PROBLEMS = [
     "not_found",
@@ -299,7 +299,7 @@ async def voucher_qr_svg(request: web.Request) -> web.Response:
     problems=TOKEN_PROBLEMS,
 )
 async def voucher_barcode_svg(request: web.Request) -> web.Response:
-    """Mints a token like `…/token` and draws its 18-digit voucher code (SPEC 8), which
+    """Mints a token like `…/token` and draws its 18-digit voucher code (docs/product.md), which
     replaces the voucher's earlier code. With `?code=` (the code a QR image came with, in
     its X-Voucher-Code header) it draws that code, while it is the voucher's live one,
     without minting: the QR and the barcode on screen then stand for the same minting.

@@ -76,7 +76,7 @@ def last_resort_response(request_id: str) -> web.Response:
 
 def log_unexpected(message: str, error: BaseException) -> None:
     """Log an exception by its type and where it was raised, never its message or
-    locals: those quote request values (a card number, a PIN) — SPEC 2, minimal data."""
+    locals: those quote request values (a card number, a PIN) — docs/product.md, minimal data."""
     frames = traceback.extract_tb(error.__traceback__)
     error_log.error(
         message,
@@ -87,7 +87,7 @@ def log_unexpected(message: str, error: BaseException) -> None:
     )
 
 
-#: Header values must be printable ASCII (SPEC 4.1); tab is allowed inside a value.
+#: Header values must be printable ASCII (docs/api.md); tab is allowed inside a value.
 _UNPRINTABLE_HEADER = re.compile(rb"[^\x20-\x7e\t]")
 
 
@@ -143,7 +143,7 @@ CLIENT_CLOSED_REQUEST = 499
 def hung_up(request: web.Request, error: BaseException) -> bool:
     """The client closed its connection and that is what failed: reading its body
     raises ConnectionResetError once the connection is lost. The client's doing, never
-    `database_unavailable` (SPEC 6)."""
+    `database_unavailable` (docs/running.md)."""
     return isinstance(error, ConnectionError) and request.transport is None
 
 
@@ -234,7 +234,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 def answer_parser_errors_as_problems() -> None:
     """Requests aiohttp's parser refuses (oversized or malformed headers, bad request
     lines) never reach a middleware: aiohttp answers them itself in plain text. This
-    makes that answer a problem+json with an X-Request-ID too (SPEC 4.1), for every
+    makes that answer a problem+json with an X-Request-ID too (docs/api.md), for every
     server of the process. aiohttp has no hook for it, so its one method is wrapped;
     idempotent."""
     from aiohttp import web_protocol
@@ -311,16 +311,16 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     """
     op = operation_of(request.match_info.handler)
     if op is None or not op.roles:
-        # A route anyone may call reads neither Authorization (SPEC 4.1: a stale or
+        # A route anyone may call reads neither Authorization (docs/api.md: a stale or
         # garbage header must not break /healthz, the pages or sign-in) nor the staff
         # cookie: the request is not authenticated by it, so its CSRF check does not
-        # apply (SPEC 7: a console session never breaks the wallet's sign-in in the
+        # apply (docs/staff.md: a console session never breaks the wallet's sign-in in the
         # same browser). Another site cannot post to these routes anyway: the cookie
         # is SameSite=Strict and their JSON bodies need a CORS preflight.
         return await handler(request)
     secret = bearer_secret(request)
     if secret is None:
-        # No Authorization header: a staff session cookie may name the caller (SPEC 7),
+        # No Authorization header: a staff session cookie may name the caller (docs/staff.md),
         # and then an unsafe method needs the session's CSRF token.
         staff = await staff_session_caller(request)
         if staff is not None:

@@ -56,7 +56,7 @@ async def create_partner(request: web.Request) -> web.Response:
     responses={200: PartnerPageSchema},
 )
 async def list_partners(request: web.Request) -> web.Response:
-    """For admin callers only (SPEC 4): a partner reads its own partner by id."""
+    """For admin callers only (docs/api.md): a partner reads its own partner by id."""
     query = read_query(request, _query)
     async with request.app[POOL].acquire() as conn:
         page = await partners_flow.list_page(

@@ -1,4 +1,4 @@
-"""Staff accounts (SPEC 7): sign-in with a cookie session, the own profile and second
+"""Staff accounts (docs/staff.md): sign-in with a cookie session, the own profile and second
 factor, and the bureau_admin's management of accounts. Thin handlers: parse, call one
 flow, dump."""
 

@@ -1,4 +1,4 @@
-"""The staff session cookie and its CSRF check (SPEC 7), used by the authenticate
+"""The staff session cookie and its CSRF check (docs/staff.md), used by the authenticate
 middleware: a request without an Authorization header may be a person's, named by
 the `youdai_staff` cookie. A cookie-authenticated request with any method but
 GET/HEAD must carry `X-CSRF-Token` equal to the session's token, or it is refused

@@ -1,4 +1,4 @@
-"""SQL for partner applications (SPEC 10) and the applications sent per client address."""
+"""SQL for partner applications (docs/api.md) and the applications sent per client address."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ async def oldest_attempt_if_over(
     conn: asyncpg.Connection, address: str, now: datetime, window: timedelta, limit: int
 ) -> datetime | None:
     """When the oldest attempt of `address` within the window was, if there are `limit`."""
-    # SPEC 10: at most `limit` applications from one address within the window.
+    # docs/api.md: at most `limit` applications from one address within the window.
     return await conn.fetchval(
         """
         SELECT min(attempted_at) FROM partner_application_attempts
@@ -86,7 +86,7 @@ async def record_attempt(
 
 async def duplicate_of(conn: asyncpg.Connection, name_key: str, phone_key: str) -> str | None:
     """The id of a partner or an open application of the same name or contact phone."""
-    # Rule (SPEC 10): a name or contact phone already a partner's or an open application's.
+    # Rule (docs/api.md): a name or contact phone already a partner's or an open application's.
     return await conn.fetchval(
         f"""
         SELECT id FROM partners
@@ -185,7 +185,7 @@ async def approve(
     conn: asyncpg.Connection, application_id: str, partner_id: str, now: datetime
 ) -> Application | None:
     """Mark an open application approved; None when it is decided already."""
-    # Rule (SPEC 10): an application is decided once.
+    # Rule (docs/api.md): an application is decided once.
     row = await conn.fetchrow(
         f"""
         UPDATE partner_applications
@@ -204,7 +204,7 @@ async def reject(
     conn: asyncpg.Connection, application_id: str, reason: str, now: datetime
 ) -> Application | None:
     """Mark an open application rejected; None when it is decided already (or unknown)."""
-    # Rule (SPEC 10): an application is decided once.
+    # Rule (docs/api.md): an application is decided once.
     row = await conn.fetchrow(
         f"""
         UPDATE partner_applications

@@ -18,7 +18,7 @@ from service.db.pool import DatabaseUnreachable, init_connection
 #: (the error middleware answers them 503 database_unavailable). Only errors that come
 #: from PostgreSQL or from reaching it: not any OSError, since a client that hangs up
 #: mid-request raises one too (ConnectionResetError while its body is read), and a
-#: hang-up is no outage (SPEC 6).
+#: hang-up is no outage (docs/running.md).
 DATABASE_DOWN = (
     DatabaseUnreachable,
     asyncio.TimeoutError,  # a query past COMMAND_TIMEOUT, an acquire past ACQUIRE_TIMEOUT

@@ -24,7 +24,7 @@ def _job(record: asyncpg.Record) -> HolderImport:
 
 async def take_import_lock(conn: asyncpg.Connection) -> bool:
     """On the job's own connection (never a pooled one): whether no other job runs."""
-    # Rule: one import at a time, across every process (SPEC 4.2: a second one is 409).
+    # Rule: one import at a time, across every process (docs/api.md: a second one is 409).
     return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", IMPORT_LOCK_KEY))
 
 
@@ -158,7 +158,7 @@ async def write_staged(conn: asyncpg.Connection) -> tuple[int, int]:
                 failed_pin_window_started_at = CASE WHEN h.pin_hash = EXCLUDED.pin_hash
                     THEN h.failed_pin_window_started_at END,
                 locked_until = CASE WHEN h.pin_hash = EXCLUDED.pin_hash THEN h.locked_until END
-            -- Rule: re-importing the same file changes nothing (SPEC 4.2): a row equal to
+            -- Rule: re-importing the same file changes nothing (docs/api.md): a row equal to
             -- the stored holder, with the hash its PIN verified against, is not written.
             WHERE (h.category, h.display_name, h.region, h.valid_until, h.pin_hash)
                 IS DISTINCT FROM (EXCLUDED.category, EXCLUDED.display_name, EXCLUDED.region,

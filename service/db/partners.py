@@ -11,7 +11,7 @@ import asyncpg
 from service.db.rows import update_columns
 from service.domain.pagination import PageRequest
 
-#: The public profile (SPEC 10): what the directory shows of a partner.
+#: The public profile (docs/api.md): what the directory shows of a partner.
 PROFILE = ("region", "public_phone", "opening_hours", "listed")
 _COLUMNS = (
     "id, name, category, contact_name, contact_phone, address, status, created_at, "

@@ -110,7 +110,7 @@ async def facts_and_answer(
 
 # --- the redeem statement -------------------------------------------------------------
 
-#: Idempotency-Keys are kept this long (SPEC 4.2: 24 h); the one place it is written.
+#: Idempotency-Keys are kept this long (docs/api.md: 24 h); the one place it is written.
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
 
 #: Raised by the statement run at once (as a cast error) to undo all of it.
@@ -415,7 +415,7 @@ class LedgerEntry:
     reversal_id: str | None
     reversed_at: datetime | None
     reversal_reason: str | None
-    reversal_actor: dict[str, Any] | None  # as the audit log names an actor (SPEC 7)
+    reversal_actor: dict[str, Any] | None  # as the audit log names an actor (docs/staff.md)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ async def window_start_if_over(
     conn: asyncpg.Connection, address: str, now: datetime, window: timedelta, limit: int
 ) -> datetime | None:
     """When the window of `address` started, if it holds `limit` failures or more."""
-    # SPEC 4.2: `limit` failures within the window refuse the address until it ends.
+    # docs/api.md: `limit` failures within the window refuse the address until it ends.
     return await conn.fetchval(
         """
         SELECT window_started_at FROM sign_in_address_failures
@@ -28,7 +28,7 @@ async def record_failure(
     conn: asyncpg.Connection, address: str, now: datetime, window: timedelta
 ) -> int:
     """Count one failure; a window that is over starts again at `now`. The new count."""
-    # SPEC 4.2: one row per address, counted atomically from every process.
+    # docs/api.md: one row per address, counted atomically from every process.
     return await conn.fetchval(
         """
         INSERT INTO sign_in_address_failures AS f (address, failures, window_started_at)

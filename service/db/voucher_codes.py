@@ -1,4 +1,4 @@
-"""SQL for voucher codes (SPEC 8) and the scanners' unknown-code counter."""
+"""SQL for voucher codes (docs/product.md) and the scanners' unknown-code counter."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ async def store(
     try:
         await conn.execute(
             """
-            -- SPEC 8: at most one live code per voucher (one row per voucher, replaced).
+            -- docs/product.md: at most one live code per voucher (one row per voucher, replaced).
             INSERT INTO voucher_codes (voucher_id, code_hash, issued_at, expires_at)
             VALUES ($1, $2, $3, $4)
             ON CONFLICT (voucher_id) DO UPDATE SET code_hash = $2, issued_at = $3, expires_at = $4
@@ -90,7 +90,7 @@ async def count_miss(
     """One more unknown code from this key, and so from its partner, in this minute."""
     await conn.execute(
         """
-        -- SPEC 8: unknown codes are counted in PostgreSQL, per key and per partner and
+        -- docs/product.md: unknown codes are counted in PostgreSQL, per key and per partner and
         -- minute, for every replica.
         WITH by_key AS (
             INSERT INTO scanner_code_misses AS m (scanner_key_id, minute, misses)

@@ -1,4 +1,4 @@
-"""Applications to join as a partner (SPEC 10), pure: what makes two the same, how many
+"""Applications to join as a partner (docs/api.md), pure: what makes two the same, how many
 one client address may send, and the applicant's secret status link."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One type per kind of caller: `Principal` for API keys and holder sessions (its `role`
 says which), `StaffPrincipal` for a person signed in with a staff session. A staff
-member acts *as* a key role where the SPEC says so (a bureau_admin as an admin key, a
+member acts *as* a key role where docs/staff.md says so (a bureau_admin as an admin key, a
 partner_manager as its partner's key, a bureau_auditor as an admin reading), and
 `may_call` is the one place that mapping is written.
 """
@@ -99,7 +99,7 @@ class Principal:
 
     @property
     def audit_actor(self) -> dict[str, Any]:
-        """The actor of an audit event (SPEC 7)."""
+        """The actor of an audit event (docs/staff.md)."""
         if self.key_id is not None:
             return {"type": "key", "id": self.key_id, "label": self.label}
         if self.holder_id is not None:
@@ -190,7 +190,7 @@ class StaffPrincipal(Principal):
     def may_call(
         self, allowed: Collection[AnyRole], *, read_only: bool, personal_data: bool
     ) -> bool:
-        """SPEC 4: a bureau_admin may what an admin key may; a bureau_auditor the GET
+        """docs/api.md: a bureau_admin may what an admin key may; a bureau_auditor the GET
         endpoints of an admin except holders' personal data; a partner_manager what its
         partner's key may. Routes may also name staff roles themselves."""
         if self.staff_role in allowed:

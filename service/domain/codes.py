@@ -1,4 +1,4 @@
-"""Voucher codes (SPEC 8): 18 digits a till can type or read from a 1D barcode.
+"""Voucher codes (docs/product.md): 18 digits a till can type or read from a 1D barcode.
 
 A code is random, not derived: `secrets.randbelow(10**18)`, about 59.8 bits. The service
 stores only its SHA-256 with the voucher it stands for and the `iat` and `exp` of the

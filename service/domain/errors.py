@@ -94,7 +94,7 @@ class ApiError(Exception):
         super().__init__(f"{code}: {self.detail}")
 
     def problem(self, language: str = ENGLISH) -> dict[str, Any]:
-        """The problem+json body, its title, detail and messages in `language` (SPEC 4.1:
+        """The problem+json body, its title, detail and messages in `language` (docs/api.md:
         Chinese or English); `code` and `field` the same in both. A detail with no Chinese
         of its own is the Chinese title."""
         title = messages.title(self.code, self.title, language)
@@ -132,7 +132,7 @@ def stored_problem(body: dict[str, Any], language: str) -> dict[str, Any]:
 
 
 def validation_error(field: str, message: str) -> ApiError:
-    """422 validation_error naming one bad field (SPEC 4.1)."""
+    """422 validation_error naming one bad field (docs/api.md)."""
     return field_errors([FieldError(field, message)])
 
 

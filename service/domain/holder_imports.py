@@ -1,4 +1,4 @@
-"""A holder import job (SPEC 4.2) as its callers see it."""
+"""A holder import job (docs/api.md) as its callers see it."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ STATUSES = LIFECYCLE.statuses
 check_transition = LIFECYCLE.check
 
 CARD_NUMBER_PATTERN = r"^[A-Za-z0-9-]{4,32}$"
-#: New PINs (SPEC 4.2): at least 6 digits. Holders keep older 4-digit PINs until changed.
+#: New PINs (docs/api.md): at least 6 digits. Holders keep older 4-digit PINs until changed.
 PIN_PATTERN = r"^[0-9]{6,12}$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DISPLAY_NAME_MAX = 100
@@ -41,14 +41,14 @@ _CARD_NUMBER = re.compile(CARD_NUMBER_PATTERN)
 _PIN = re.compile(PIN_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
 
-#: The columns of an import file (SPEC 4.2), in any order.
+#: The columns of an import file (docs/api.md), in any order.
 CSV_COLUMNS = ("card_number", "category", "display_name", "region", "valid_until", "pin")
 
 #: The holder fields an import or an edit may change (besides the PIN).
 DATA_FIELDS = ("category", "display_name", "region", "valid_until")
 
 #: What names or identifies a holder, or opens their card: a bureau_auditor never reads
-#: these (SPEC 2), not even as the before and after of an audit event.
+#: these (docs/product.md), not even as the before and after of an audit event.
 PERSONAL_FIELDS = frozenset({"card_number", "display_name", "region", "pin"})
 WITHHELD = "withheld"
 
@@ -127,7 +127,7 @@ def _check_text(value: str, max_length: int) -> str:
         raise ValueError(
             Said(f"must be at most {max_length} characters", f"最多 {max_length} 个字符")
         )
-    # Hidden characters (SPEC 4.1) and lone surrogates cannot be shown as written.
+    # Hidden characters (docs/api.md) and lone surrogates cannot be shown as written.
     problem = display_text_problem(value)
     if problem is not None:
         raise ValueError(problem)
@@ -159,7 +159,7 @@ class HolderRow:
     pin: str
 
 
-#: At most this many errors are listed for a bad file (SPEC 4.2); `error_count` counts all.
+#: At most this many errors are listed for a bad file (docs/api.md); `error_count` counts all.
 MAX_LISTED_ERRORS = 1000
 
 

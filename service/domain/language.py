@@ -1,4 +1,4 @@
-"""The two languages a problem is said in (SPEC 4.1): Chinese when the caller's
+"""The two languages a problem is said in (docs/api.md): Chinese when the caller's
 Accept-Language prefers `zh`, English otherwise; `code` and `field` never change.
 
 Text the service writes is a `Said`: a `str` (the English, so logs, tests and the CLI

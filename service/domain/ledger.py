@@ -56,7 +56,7 @@ def rfc3339_utc(moment: datetime) -> str:
 
 
 def leaf_of(index: int, record: LedgerRecord) -> str:
-    """The leaf text of `record` at log index `index` (SPEC 9)."""
+    """The leaf text of `record` at log index `index` (docs/ledger.md)."""
     leaf: dict[str, Any] = {
         "index": index,
         "id": record.id,

@@ -1,4 +1,4 @@
-"""What a problem says in Chinese (SPEC 4.1): each code's title, marshmallow's messages by
+"""What a problem says in Chinese (docs/api.md): each code's title, marshmallow's messages by
 their key, and `localize`, which the problem rendering calls for every text it shows.
 
 English is the text itself everywhere (`ApiError`, `FieldError`); Chinese comes from a

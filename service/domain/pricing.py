@@ -3,7 +3,7 @@
 Money is integer fen throughout; no float is ever involved, so a total of a million
 redemptions adds up to the fen. The one rounding rule is `round_half_up_fen`.
 The discount is computed here once, at redemption, and stored; it is never
-recomputed later (SPEC 2).
+recomputed later (docs/product.md).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from service.domain.errors import ApiError, validation_error
 from service.domain.language import Said
 
 KINDS = ("percent_off", "amount_off", "fixed_price", "service")
-#: Every amount is in fen of this currency (SPEC 2).
+#: Every amount is in fen of this currency (docs/product.md).
 CURRENCY = "CNY"
 
 #: 10 000 basis points = 100 %.
@@ -98,7 +98,7 @@ def quote(rule: PriceRule, purchase_amount: int) -> Quote:
             "purchase_amount",
             Said("must be a whole number of fen above 0", "必须是大于 0 的整数（单位：分）"),
         )
-    # A service offer needs no amount (SPEC 4.2: left out, it is 0); a price effect does.
+    # A service offer needs no amount (docs/api.md: left out, it is 0); a price effect does.
     if purchase_amount == 0 and rule.kind != "service":
         raise validation_error(
             "purchase_amount",

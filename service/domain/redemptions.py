@@ -1,7 +1,7 @@
-"""Redemption rules, checked in the SPEC's order: token, partner, voucher, holder, offer,
-limits (RULE_ORDER). The token is checked by service.domain.tokens.verify and the
-partner by the flow that resolved the token; everything after is `judge`, as plain
-functions over the facts read in one query."""
+"""Redemption rules, checked in the documented order (docs/rules.md): token, partner,
+voucher, holder, offer, limits (RULE_ORDER). The token is checked by
+service.domain.tokens.verify and the partner by the flow that resolved the token;
+everything after is `judge`, as plain functions over the facts read in one query."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from service.domain.periods import period_start
 from service.domain.pricing import PriceRule, Quote, budget_cost, quote
 from service.domain.vouchers import Eligibility, check_holder, check_offer, effective_status
 
-#: SPEC 4.2: "the problem for the first rule broken, in this order". The one place the
+#: docs/api.md: "the problem for the first rule broken, in this order". The one place the
 #: order is written: `judge` follows it (tests/unit check each step against the next),
 #: and the API documents its problems from it.
 RULE_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -1,4 +1,4 @@
-"""Staff account rules (SPEC 2 "Staff account", 7): passwords, sessions, the second
+"""Staff account rules (docs/product.md "Staff account", 7): passwords, sessions, the second
 factor and the last bureau_admin. Pure: no I/O."""
 
 from __future__ import annotations

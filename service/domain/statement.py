@@ -1,4 +1,4 @@
-"""The signed annual statement (SPEC 9) and its verification without the service.
+"""The signed annual statement (docs/ledger.md) and its verification without the service.
 
 The statement is a compact JWS (EdDSA, `typ` "yd-statement+jwt") whose payload holds the
 programme's figures for a period — the summary's, totals by holder category and by

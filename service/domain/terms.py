@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from service.domain.pricing import BASIS_POINTS, PriceRule
 
-#: The holder categories as people name them (SPEC 2).
+#: The holder categories as people name them (docs/product.md).
 CATEGORY_NAMES = {
     "veteran": ("退役军人", "veterans"),
     "disabled_veteran": ("残疾退役军人", "disabled veterans"),

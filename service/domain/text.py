@@ -1,4 +1,4 @@
-"""Display text (SPEC 4.1): names, titles, labels, reasons, addresses — anything a page
+"""Display text (docs/api.md): names, titles, labels, reasons, addresses — anything a page
 shows as written. It must read the same in every page that shows it, so it may hold no
 control character (C0, DEL, C1: a tab or a newline in a partner's name breaks a line,
 a table cell or a CSV row) and no bidirectional override or isolate (U+202A–U+202E,

@@ -1,4 +1,4 @@
-"""Sign-in throttling per client address (SPEC 4.2), pure: which hop of a request is the
+"""Sign-in throttling per client address (docs/api.md), pure: which hop of a request is the
 client, and what a window of failures means. The counts live in PostgreSQL
 (service/db/sign_in_throttle.py) so that every process sees the same ones."""
 

@@ -45,7 +45,7 @@ LEEWAY_SECONDS = 5
 REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "ofr", "jti")
 #: Longer strings are refused before any decoding: real tokens are a few hundred characters.
 MAX_TOKEN_CHARS = 2048
-#: There is no length limit (SPEC 2): the QR is drawn at level M whatever the length.
+#: There is no length limit (docs/product.md): the QR is drawn at level M whatever the length.
 #: With today's ids, the default issuer and 10-digit times a token is 396 characters:
 #: header 74 + payload 234 ({"iss","aud","sub","ofr","jti","iat","nbf","exp"}, 175 bytes)
 #: + signature 86 + 2 dots, which is QR version 15 (77×77 modules) at level M (service/qr.py).
@@ -262,7 +262,7 @@ def verify(
     now: datetime | None = None,
     max_lifetime: int | None = None,
 ) -> VoucherClaims:
-    """Check a voucher token and return its claims, or raise the SPEC's code.
+    """Check a voucher token and return its claims, or raise the documented code (docs/codes.md).
 
     Refusals: `token_invalid` (malformed, wrong typ/alg, unknown kid, bad signature,
     wrong issuer, missing or mistyped claim), `token_expired`, `token_not_yet_valid`,
@@ -270,7 +270,7 @@ def verify(
     compared once the signature is proven, so a forged token is always `token_invalid`.
     `keys` maps kid → public key: every key whose tokens may still be alive.
     `max_lifetime` (seconds, the configured TTL) refuses a token that lives longer, as
-    `token_invalid`: only a stolen signing key mints such a token (SPEC 2).
+    `token_invalid`: only a stolen signing key mints such a token (docs/product.md).
     """
     public_key = keys.get(unverified_kid(token))
     if public_key is None:

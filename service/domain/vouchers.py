@@ -29,7 +29,7 @@ class Eligibility:
 
 
 def check_holder_active(status: str, valid_until: date, now: datetime, tz: ZoneInfo) -> None:
-    """SPEC 4.2: a suspended or revoked holder, or a card past valid_until, is
+    """docs/api.md: a suspended or revoked holder, or a card past valid_until, is
     holder_inactive (at sign-in, on every holder request, at claim and at the till)."""
     if status != "active":
         raise ApiError(
@@ -42,7 +42,8 @@ def check_holder_active(status: str, valid_until: date, now: datetime, tz: ZoneI
 
 
 def check_holder(facts: Eligibility, now: datetime, tz: ZoneInfo) -> None:
-    """Holder rules, in the SPEC's order: active, card valid, category eligible."""
+    """Holder rules, in the documented order (docs/rules.md): active, card valid,
+    category eligible."""
     check_holder_active(facts.holder_status, facts.card_valid_until, now, tz)
     if facts.eligible_categories and facts.holder_category not in facts.eligible_categories:
         raise ApiError(
@@ -82,7 +83,7 @@ def check_usable_now(
     now: datetime,
     tz: ZoneInfo,
 ) -> None:
-    """SPEC 4.2: a voucher that cannot be used now gets no token, QR code or voucher
+    """docs/api.md: a voucher that cannot be used now gets no token, QR code or voucher
     code; the holder is told the first rule it breaks, in the till's order (partner,
     voucher, holder, offer), so the wallet and the till name the same reason."""
     if facts.partner_status != "active":

@@ -1,4 +1,4 @@
-"""Enterprises that ask to join (SPEC 10): anyone applies, the bureau decides once.
+"""Enterprises that ask to join (docs/api.md): anyone applies, the bureau decides once.
 
 A submission is judged under one advisory lock, so two at once cannot both pass the
 duplicate check, and the applications counted per client address are exact in every

@@ -36,7 +36,7 @@ async def events(
         occurred_from=occurred_from,
         occurred_to=occurred_to,
     )
-    # SPEC 2: a bureau_auditor reads every event, never a holder's personal data in one.
+    # docs/product.md: a bureau_auditor reads every event, never a holder's personal data in one.
     if not reader.reads_personal_data:
         rows = [
             replace(event, changes=withhold_personal_data(event.changes))

@@ -1,4 +1,4 @@
-"""The public directory (SPEC 10): where holders can use their card, with each offer's
+"""The public directory (docs/api.md): where holders can use their card, with each offer's
 terms in words (service.domain.terms), written here once for every page that shows them."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ READY_TIMEOUT = 2.0
 async def readiness(pool: asyncpg.Pool, *, stopping: bool = False) -> int:
     """The number of migrations applied, or database_unavailable / not_ready, within
     READY_TIMEOUT seconds. A process `stopping` (after SIGTERM) is not ready, so load
-    balancers send it nothing new while it still answers (SPEC 6)."""
+    balancers send it nothing new while it still answers (docs/running.md)."""
     if stopping:
         raise ApiError("not_ready", "The service is shutting down")
     try:

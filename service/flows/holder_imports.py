@@ -1,4 +1,4 @@
-"""Holder import as a job (SPEC 4.2): check the whole file, then create or update its
+"""Holder import as a job (docs/api.md): check the whole file, then create or update its
 holders in the background, all or nothing, one job at a time.
 
 1. The file is checked first, with no hashing and keeping no row: a bad file answers 422

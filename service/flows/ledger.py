@@ -1,4 +1,4 @@
-"""The tamper-evident log (SPEC 9): appending the ledger to it, signing checkpoints, and
+"""The tamper-evident log (docs/ledger.md): appending the ledger to it, signing checkpoints, and
 the proofs anyone can check with a few lines of hashlib.
 
 Where the sequencer runs: in every serving process, as a loop of rounds (`sequence`). A
@@ -48,12 +48,12 @@ log = logging.getLogger("youdai.ledger")
 #: Entries one round appends at the most (a round of 5 000 takes well under a second).
 BATCH = 5_000
 #: Seconds between rounds of each process: entries join the log within about this
-#: (SPEC 9 asks for 5 s), under load too, since a round takes a whole batch.
+#: (docs/ledger.md asks for 5 s), under load too, since a round takes a whole batch.
 ROUND_INTERVAL = 1.0
 #: Entries a round rechecks against their ledger rows and stored hashes (a complete
 #: subtree of 2^10 leaves): the whole log is swept again and again, a chunk a second.
 SWEEP_CHUNK = 1_024
-#: A new checkpoint is signed when entries arrived and the last one is this old (SPEC 9:
+#: A new checkpoint is signed when entries arrived and the last one is this old (docs/ledger.md:
 #: at least once a minute while entries arrive).
 CHECKPOINT_INTERVAL = timedelta(seconds=30)
 

@@ -131,7 +131,7 @@ async def scan(
     body: Mapping[str, Any],
 ) -> Scanned:
     """Rule order 1 and 2 for a token (checked offline, with the published keys) or a
-    voucher code (SPEC 8, looked up): a valid one, for this scanner's partner.
+    voucher code (docs/product.md, looked up): a valid one, for this scanner's partner.
 
     A code comes with the one refusal that is raised at once, before any rule or stored
     answer: too_many_attempts, for a key that sent codes.MISS_LIMIT unknown codes this
@@ -321,8 +321,8 @@ async def _redeem_at_once(
 ) -> Answer | None:
     """The common case in two round trips: a redemption that every rule allows, or the
     replay of a stored answer. None for anything else (a refusal, a key in use, a race
-    lost part-way), which `_redeem_in_steps` then answers in the SPEC's order; this
-    path has written nothing in that case.
+    lost part-way), which `_redeem_in_steps` then answers in the documented order
+    (docs/rules.md); this path has written nothing in that case.
 
     One unlocked read gives the facts, the holder's period count and any stored answer;
     the rules run on them; then one statement (its own transaction) re-checks under row

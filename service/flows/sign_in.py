@@ -41,7 +41,7 @@ async def sign_in(
     address: str,
     address_limit: int,
 ) -> tuple[str, datetime]:
-    """A new session token and its expiry, or the SPEC's refusal.
+    """A new session token and its expiry, or the documented refusal (docs/api.md).
 
     An unknown card and a wrong PIN answer the same and take the same time (a PIN is
     verified either way), and five wrong guesses lock an unknown card number as they
@@ -91,7 +91,7 @@ async def sign_in(
 
 
 def _wrong_pin(locked_until: datetime | None) -> ApiError:
-    """A wrong PIN's answer: the one that locks the card says so at once (SPEC 5: the
+    """A wrong PIN's answer: the one that locks the card says so at once (docs/pages.md: the
     wallet tells the holder the card is locked and whom to call), for a real card and an
     unknown one alike."""
     if locked_until is not None and locked_until > datetime.now(UTC):

@@ -1,5 +1,5 @@
 """Staff accounts: invitations, password setup, sign-in, sessions, the second factor
-and their management (SPEC 7). Each function is one use case: it opens the
+and their management (docs/staff.md). Each function is one use case: it opens the
 transaction, applies the rules of service.domain.staff, writes the audit event."""
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ async def sign_in(
     address: str,
     address_limit: int,
 ) -> SignedIn:
-    """A new session, or the SPEC 7 refusal.
+    """A new session, or the docs/staff.md refusal.
 
     An unknown email, an account without a password yet, a disabled account and a wrong
     password answer the same 401 and take the same time (a hash is verified either way);

@@ -1,4 +1,4 @@
-"""The signed statement of a period (SPEC 9): the programme's figures, exactly those of
+"""The signed statement of a period (docs/ledger.md): the programme's figures, exactly those of
 the summary and the discounts report, with the log that holds every entry behind them.
 
 Its figures and its log are read in one snapshot: the statement first waits for the

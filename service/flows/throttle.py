@@ -1,5 +1,5 @@
 """Sign-in throttling per client address, for every kind of sign-in (holder card + PIN,
-staff email + password): failures from one address count together (SPEC 4.2).
+staff email + password): failures from one address count together (docs/api.md).
 
 A sign-in flow calls `refuse_if_address_throttled` before it checks any credential and
 `record_failed_sign_in` when the credential is wrong, both on its own connection (in

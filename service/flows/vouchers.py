@@ -141,7 +141,7 @@ class Minted:
 async def mint_token(
     conn: asyncpg.Connection, keyring: Keyring, settings: Settings, voucher: HeldVoucher
 ) -> Minted:
-    """A fresh short-lived token for a usable voucher, and its voucher code (SPEC 8),
+    """A fresh short-lived token for a usable voucher, and its voucher code (docs/product.md),
     which replaces the voucher's earlier code."""
     await check_usable(conn, settings, voucher)
     key = await keyring.signing_key(conn)
@@ -172,7 +172,7 @@ async def mint_token(
 
 async def check_usable(conn: asyncpg.Connection, settings: Settings, voucher: HeldVoucher) -> None:
     """409 with the rule's code when the voucher cannot be used now (its offer paused or
-    ended, its partner suspended, …): nothing is minted or drawn for it (SPEC 4.2)."""
+    ended, its partner suspended, …): nothing is minted or drawn for it (docs/api.md)."""
     facts = await vouchers_db.eligibility_facts(conn, voucher.holder_id, voucher.offer_id)
     assert facts is not None  # the voucher's own offer and holder
     check_usable_now(

@@ -22,7 +22,7 @@ async def test_admin_reads_events_newest_first_filtered_by_entity_and_actor(
     page = await (
         await client.get(f"/v1/audit-events?entity=partner&entity_id={partner_id}", headers=admin)
     ).json()
-    # SPEC 4.1: things that happen are listed newest first.
+    # docs/api.md: things that happen are listed newest first.
     assert [e["action"] for e in page["items"]] == ["partner.status", "partner.create"]
     actor = page["items"][0]["actor_id"]
     assert actor.startswith("key_") and page["items"][0]["actor_role"] == "admin"

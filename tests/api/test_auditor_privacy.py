@@ -1,6 +1,6 @@
-"""A bureau_auditor never receives a holder's personal data (SPEC 2, 7): not from any GET
-operation of the live OpenAPI document, not even as the before and after of an audit
-event, where the fields are `"withheld"`."""
+"""A bureau_auditor never receives a holder's personal data (docs/product.md,
+docs/staff.md): not from any GET operation of the live OpenAPI document, not even as the
+before and after of an audit event, where the fields are `"withheld"`."""
 
 from __future__ import annotations
 

@@ -38,12 +38,12 @@ CALLERS = (
     "scanner_a",
     "revoked",
     "holder",
-    # people signed in with a staff session cookie (SPEC 7)
+    # people signed in with a staff session cookie (docs/staff.md)
     "bureau_admin",
     "bureau_auditor",
     "manager_a",  # the partner_manager of partner a
 )
-ANYONE = set(CALLERS)  # public routes ignore Authorization, even a revoked key (SPEC 4.1)
+ANYONE = set(CALLERS)  # public routes ignore Authorization, even a revoked key (docs/api.md)
 
 #: A bureau_auditor reads what an admin may, except holders (personal data).
 ADMIN_WRITE = {"admin", "bureau_admin"}
@@ -76,7 +76,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/join"): ANYONE,
     ("GET", "/join/status"): ANYONE,
     ("POST", "/v1/partners"): ADMIN,
-    ("GET", "/v1/partners"): ADMIN_READ,  # SPEC 4: a partner reads its own by id
+    ("GET", "/v1/partners"): ADMIN_READ,  # docs/api.md: a partner reads its own by id
     ("GET", "/v1/partners/{partner_id}"): PARTNERS_READ,
     ("PATCH", "/v1/partners/{partner_id}"): ADMIN,
     ("POST", "/v1/partners/{partner_id}/keys"): KEY_MANAGERS,

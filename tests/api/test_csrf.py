@@ -1,4 +1,4 @@
-"""CSRF (SPEC 7): a request authenticated by the staff cookie with any method but
+"""CSRF (docs/staff.md): a request authenticated by the staff cookie with any method but
 GET/HEAD must carry the session's X-CSRF-Token; otherwise 403 csrf_failed and nothing
 changes. Walks the live route table, so a new route is covered the day it is added."""
 
@@ -43,7 +43,7 @@ def anonymous_unsafe_routes(client: TestClient) -> set[tuple[str, str]]:
     }
 
 
-#: Sign-in routes and the application to join (SPEC 10) that anyone may call; a new one
+#: Sign-in routes and the application to join (docs/api.md) that anyone may call; a new one
 #: must be added here on purpose.
 ANONYMOUS_UNSAFE_ROUTES = {
     ("POST", "/v1/holder-sessions"),
@@ -162,7 +162,7 @@ async def test_routes_anyone_may_call_ignore_the_cookie_and_its_csrf_token(
 async def test_a_console_session_never_breaks_the_wallet_or_the_till_in_the_same_browser(
     client: TestClient, db, settings
 ) -> None:
-    """SPEC 7: a person signed in to the console uses /wallet and /scan in the same
+    """docs/staff.md: a person signed in to the console uses /wallet and /scan in the same
     browser: the staff cookie goes along with every request and changes nothing."""
     till = await Till(db, settings).open(holder={"card_number": "SAME-BROWSER-1"})
     account = await make_staff(db, "bureau_admin")

@@ -1,4 +1,4 @@
-"""GET /v1/directory (SPEC 10): anyone learns where a card is welcome — active, listed
+"""GET /v1/directory (docs/api.md): anyone learns where a card is welcome — active, listed
 partners with an offer active now, each offer with its terms in words — and nothing of
 the programme's workings; cached a minute, with an ETag."""
 

@@ -1,4 +1,4 @@
-"""/directory (SPEC 10): the directory as a page rendered by the server — the HTML holds
+"""/directory (docs/api.md): the directory as a page rendered by the server — the HTML holds
 the partners, works without scripts, and stays light for a hundred partners."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Display text (SPEC 4.1): names, titles, labels, reasons, addresses and the like are
+"""Display text (docs/api.md): names, titles, labels, reasons, addresses and the like are
 refused with validation_error when they hold control characters or bidirectional
 overrides/isolates (U+202A–U+202E, U+2066–U+2069), on every operation that takes them.
 Walked over the live route table and the request schemas, so a display-text field added
@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from tests.api.test_bad_input import Callers, alternatives, body_with, json_operations, send
 from tests.unit.test_display_text_fields import DISPLAY_FIELD
 
-#: One of each kind the SPEC names, and the tab and newline partner names took.
+#: One of each kind docs/api.md names, and the tab and newline partner names took.
 HIDDEN = [
     "abc\u202eexe.txt",  # right-to-left override: shows as "abctxt.exe"
     "\u202aleft\u202c",
@@ -71,7 +71,7 @@ async def test_hidden_characters_in_any_display_text_field_are_refused(
                 assert field in [error["field"] for error in body["errors"]], where
             checked.add((op.method, op.template, field))
     fields = {field for _, _, field in checked}
-    # partners, keys, staff, holders, offers, reversals: every kind the SPEC names
+    # partners, keys, staff, holders, offers, reversals: every kind docs/api.md names
     assert {
         "name",
         "contact_name",

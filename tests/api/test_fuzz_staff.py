@@ -1,5 +1,5 @@
 """Fuzzing the staff routes signed in as a bureau_admin with the cookie and the CSRF
-header (SPEC 7): no generated request may produce a 5xx."""
+header (docs/staff.md): no generated request may produce a 5xx."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CSV import of card holders (SPEC 4.2), through HTTP and through `youdai import-holders`."""
+"""CSV import of card holders (docs/api.md), through HTTP and through `youdai import-holders`."""
 
 from __future__ import annotations
 

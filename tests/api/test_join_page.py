@@ -1,4 +1,4 @@
-"""/join (SPEC 10): the application form as a page rendered by the server — Chinese and
+"""/join (docs/api.md): the application form as a page rendered by the server — Chinese and
 English, a plain form POST with no script, the API's own rules and messages."""
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ async def test_the_region_is_a_choice_when_the_bureau_has_a_list(
 async def test_a_console_session_in_the_same_browser_changes_nothing(
     client: TestClient, db: asyncpg.Connection
 ) -> None:
-    """A route anyone may call ignores the staff cookie and its CSRF token (SPEC 7)."""
+    """A route anyone may call ignores the staff cookie and its CSRF token (docs/staff.md)."""
     session = await staff_sign_in(client, (await make_staff(db, "bureau_admin")).email)
     headers = {**FORM, "Cookie": session["Cookie"], "X-CSRF-Token": "wrong"}
     bad = await client.post("/join", data=form(name=""), headers=headers)

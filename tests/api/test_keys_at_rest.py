@@ -1,4 +1,5 @@
-"""Private signing keys are sealed at rest with YOUDAI_SECRET_KEY (SPEC 2, 6)."""
+"""Private signing keys are sealed at rest with YOUDAI_SECRET_KEY (docs/product.md,
+docs/running.md)."""
 
 from __future__ import annotations
 

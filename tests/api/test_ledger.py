@@ -1,4 +1,4 @@
-"""The tamper-evident log through HTTP (SPEC 9): every redemption and reversal a leaf
+"""The tamper-evident log through HTTP (docs/ledger.md): every redemption and reversal a leaf
 within seconds, checkpoints signed with the JWKS's key, proofs an auditor recomputes
 with hashlib alone, and a log changed behind the service's back stops the signing."""
 
@@ -82,7 +82,7 @@ async def redeem(client: TestClient, till: Till, amount: int) -> dict:
 
 
 async def logged(client: TestClient, admin: dict, size: int, within: float = 5.0) -> dict:
-    """The checkpoint once the log holds `size` entries: SPEC 9's five seconds."""
+    """The checkpoint once the log holds `size` entries: docs/ledger.md's five seconds."""
     deadline = time.monotonic() + within
     while True:
         answer = await client.get("/v1/ledger/checkpoint", headers=admin)

@@ -17,8 +17,8 @@ KIND_FIELD = {
     "service": ("nominal_value", 2000),
 }
 
-#: The SPEC 4.2 example, with a window.
-SPEC_EXAMPLE = {
+#: The docs/api.md example, with a window.
+DOCUMENTED_EXAMPLE = {
     "title": "邮政寄递九折",
     "kind": "percent_off",
     "percent_bp": 1000,
@@ -93,9 +93,9 @@ async def test_each_kind_is_created_as_a_draft(client: TestClient, key_a, partne
 
 
 async def test_the_spec_example_round_trips(client: TestClient, admin, partner_a) -> None:
-    offer = await create(client, admin, partner_id=partner_a, **SPEC_EXAMPLE)
+    offer = await create(client, admin, partner_id=partner_a, **DOCUMENTED_EXAMPLE)
     for name in ("max_discount", "min_purchase", "total_redemptions", "budget", "holder_limit"):
-        assert offer[name] == SPEC_EXAMPLE[name]
+        assert offer[name] == DOCUMENTED_EXAMPLE[name]
     assert offer["eligible_categories"] == ["veteran", "martyr_family"]
     assert offer["starts_at"] == "2025-12-31T16:00:00+00:00"
     assert offer["amount_off"] is None
@@ -127,7 +127,7 @@ async def test_a_field_of_another_kind_is_refused_naming_it(
 
 async def test_a_window_ending_before_it_starts_is_refused(client: TestClient, key_a) -> None:
     window = {"starts_at": "2026-06-01T00:00:00+08:00", "ends_at": "2026-05-31T23:59:59+08:00"}
-    problem = await create(client, key_a, 422, **{**SPEC_EXAMPLE, **window})
+    problem = await create(client, key_a, 422, **{**DOCUMENTED_EXAMPLE, **window})
     assert error_fields(problem) == ["ends_at"]
 
 
@@ -156,7 +156,7 @@ async def test_a_window_ending_before_it_starts_is_refused(client: TestClient, k
     ],
 )
 async def test_bad_fields_are_refused_by_name(client: TestClient, key_a, field, value) -> None:
-    problem = await create(client, key_a, 422, **{**SPEC_EXAMPLE, field: value})
+    problem = await create(client, key_a, 422, **{**DOCUMENTED_EXAMPLE, field: value})
     assert problem["code"] == "validation_error"
     assert all(name.split(".")[0] == field for name in error_fields(problem)), problem
     assert error_fields(problem)
@@ -168,26 +168,26 @@ async def test_window_years_are_read_as_written_so_the_documented_pattern_is_the
     """2000-01-01T00:00+08:00 is still 1999 in UTC, and 2199-12-31T23:00-08:00 already
     2200: both are in range, as the document's pattern on the text says."""
     window = {"starts_at": "2000-01-01T00:00:00+08:00", "ends_at": "2199-12-31T23:00:00-08:00"}
-    offer = await create(client, key_a, **{**SPEC_EXAMPLE, **window})
+    offer = await create(client, key_a, **{**DOCUMENTED_EXAMPLE, **window})
     assert offer["starts_at"] == "1999-12-31T16:00:00+00:00"
     assert offer["ends_at"] == "2200-01-01T07:00:00+00:00"
 
 
 async def test_admin_must_name_the_partner(client: TestClient, admin) -> None:
-    problem = await create(client, admin, 422, **SPEC_EXAMPLE)
+    problem = await create(client, admin, 422, **DOCUMENTED_EXAMPLE)
     assert error_fields(problem) == ["partner_id"]
 
 
 async def test_admin_creating_for_an_unknown_partner_gets_not_found(
     client: TestClient, admin
 ) -> None:
-    problem = await create(client, admin, 404, partner_id="ptn_NOPE", **SPEC_EXAMPLE)
+    problem = await create(client, admin, 404, partner_id="ptn_NOPE", **DOCUMENTED_EXAMPLE)
     assert problem["code"] == "not_found"
 
 
 async def test_a_terminated_partner_gets_no_new_offer(client: TestClient, admin, db) -> None:
     gone = await make_partner(db, status="terminated")
-    problem = await create(client, admin, 409, partner_id=gone, **SPEC_EXAMPLE)
+    problem = await create(client, admin, 409, partner_id=gone, **DOCUMENTED_EXAMPLE)
     assert problem["code"] == "conflict"
     assert await db.fetchval("SELECT count(*) FROM offers") == 0
 
@@ -208,16 +208,16 @@ async def test_a_terminated_partners_offer_cannot_be_republished(
 async def test_partner_key_creates_for_its_own_partner_by_default(
     client: TestClient, key_a, partner_a
 ) -> None:
-    offer = await create(client, key_a, **SPEC_EXAMPLE)
+    offer = await create(client, key_a, **DOCUMENTED_EXAMPLE)
     assert offer["partner_id"] == partner_a
-    same = await create(client, key_a, partner_id=partner_a, **SPEC_EXAMPLE)
+    same = await create(client, key_a, partner_id=partner_a, **DOCUMENTED_EXAMPLE)
     assert same["partner_id"] == partner_a
 
 
 async def test_partner_key_naming_another_partner_is_forbidden(
     client: TestClient, key_a, partner_b, db
 ) -> None:
-    problem = await create(client, key_a, 403, partner_id=partner_b, **SPEC_EXAMPLE)
+    problem = await create(client, key_a, 403, partner_id=partner_b, **DOCUMENTED_EXAMPLE)
     assert problem["code"] == "forbidden"
     assert await db.fetchval("SELECT count(*) FROM offers") == 0
 
@@ -257,7 +257,7 @@ async def test_scanner_key_is_forbidden_on_every_offers_route(
     scanner = bearer(await make_key(db, Role.SCANNER, partner_a))
     offer_id = await make_offer(db, partner_a)
     attempts = [
-        client.post("/v1/offers", json=SPEC_EXAMPLE, headers=scanner),
+        client.post("/v1/offers", json=DOCUMENTED_EXAMPLE, headers=scanner),
         client.get("/v1/offers", headers=scanner),
         client.get(f"/v1/offers/{offer_id}", headers=scanner),
         client.patch(f"/v1/offers/{offer_id}", json={"status": "paused"}, headers=scanner),
@@ -279,7 +279,7 @@ async def test_no_key_is_unauthenticated(client: TestClient) -> None:
 
 
 async def test_status_follows_the_life_cycle(client: TestClient, key_a) -> None:
-    offer = await create(client, key_a, **SPEC_EXAMPLE)
+    offer = await create(client, key_a, **DOCUMENTED_EXAMPLE)
     for status in ("active", "paused", "active", "paused", "ended"):
         changed = await patch(client, key_a, offer["id"], status=status)
         assert changed["status"] == status
@@ -300,7 +300,7 @@ async def test_status_follows_the_life_cycle(client: TestClient, key_a) -> None:
 async def test_other_status_moves_are_conflicts(
     client: TestClient, key_a, db, path, wanted
 ) -> None:
-    offer = await create(client, key_a, **SPEC_EXAMPLE)
+    offer = await create(client, key_a, **DOCUMENTED_EXAMPLE)
     for status in path:
         await patch(client, key_a, offer["id"], status=status)
     problem = await patch(client, key_a, offer["id"], 409, status=wanted)
@@ -310,14 +310,14 @@ async def test_other_status_moves_are_conflicts(
 
 
 async def test_switching_kind_clears_the_old_kinds_fields(client: TestClient, key_a) -> None:
-    offer = await create(client, key_a, **SPEC_EXAMPLE)
+    offer = await create(client, key_a, **DOCUMENTED_EXAMPLE)
     changed = await patch(client, key_a, offer["id"], kind="amount_off", amount_off=300)
     assert (changed["kind"], changed["amount_off"]) == ("amount_off", 300)
     assert (changed["percent_bp"], changed["max_discount"]) == (None, None)
 
 
 async def test_patch_with_a_field_of_another_kind_is_refused(client: TestClient, key_a) -> None:
-    offer = await create(client, key_a, **SPEC_EXAMPLE)
+    offer = await create(client, key_a, **DOCUMENTED_EXAMPLE)
     problem = await patch(client, key_a, offer["id"], 422, nominal_value=100)
     assert error_fields(problem) == ["nominal_value"]
 
@@ -325,7 +325,7 @@ async def test_patch_with_a_field_of_another_kind_is_refused(client: TestClient,
 async def test_patch_cannot_move_an_offer_to_another_partner(
     client: TestClient, admin, partner_a, partner_b
 ) -> None:
-    offer = await create(client, admin, partner_id=partner_a, **SPEC_EXAMPLE)
+    offer = await create(client, admin, partner_id=partner_a, **DOCUMENTED_EXAMPLE)
     problem = await patch(client, admin, offer["id"], 422, partner_id=partner_b)
     assert error_fields(problem) == ["partner_id"]
 
@@ -339,7 +339,7 @@ async def test_an_unknown_offer_is_not_found(client: TestClient, admin, offer_id
 
 
 async def test_patch_can_clear_and_set_the_holder_limit(client: TestClient, key_a) -> None:
-    offer = await create(client, key_a, **SPEC_EXAMPLE)
+    offer = await create(client, key_a, **DOCUMENTED_EXAMPLE)
     cleared = await patch(client, key_a, offer["id"], holder_limit=None)
     assert cleared["holder_limit"] is None
     changed = await patch(client, key_a, offer["id"], holder_limit={"count": 1, "period": "ever"})
@@ -352,7 +352,7 @@ async def test_patch_can_clear_and_set_the_holder_limit(client: TestClient, key_
 @pytest.fixture
 async def redeemed_offer(client: TestClient, key_a, db) -> dict:
     """An active offer with 3 redemptions worth 1500 fen, as redemption would leave it."""
-    offer = await create(client, key_a, **{**SPEC_EXAMPLE, "uses_per_voucher": 2})
+    offer = await create(client, key_a, **{**DOCUMENTED_EXAMPLE, "uses_per_voucher": 2})
     await patch(client, key_a, offer["id"], status="active")
     await db.execute(
         "UPDATE offers SET redeemed_count = 3, spent = 1500 WHERE id = $1", offer["id"]
@@ -422,7 +422,7 @@ async def test_tightening_a_redeemed_offer_below_use_is_a_conflict(
     assert error_fields(problem) == [field]
     assert field in problem["detail"]
     after = await (await client.get(f"/v1/offers/{redeemed_offer['id']}", headers=key_a)).json()
-    assert after["holder_limit"] == SPEC_EXAMPLE["holder_limit"]
+    assert after["holder_limit"] == DOCUMENTED_EXAMPLE["holder_limit"]
     for name in ("total_redemptions", "budget", "starts_at", "ends_at"):
         assert after[name] == redeemed_offer[name]
     assert after["uses_per_voucher"] == 2
@@ -507,7 +507,7 @@ async def test_walking_pages_of_one_sees_every_offer_once_while_rows_are_added(
 async def test_create_update_and_status_change_are_audited(
     client: TestClient, db, key_a, partner_a
 ) -> None:
-    offer = await create(client, key_a, **SPEC_EXAMPLE)
+    offer = await create(client, key_a, **DOCUMENTED_EXAMPLE)
     await patch(client, key_a, offer["id"], title="新标题", budget=6000000)
     await patch(client, key_a, offer["id"], status="active")
     await patch(client, key_a, offer["id"], status="active")  # no change, no event
@@ -534,7 +534,7 @@ async def test_create_update_and_status_change_are_audited(
 
 
 async def test_a_refused_change_writes_no_audit_event(client: TestClient, db, key_a) -> None:
-    offer = await create(client, key_a, **SPEC_EXAMPLE)
+    offer = await create(client, key_a, **DOCUMENTED_EXAMPLE)
     await patch(client, key_a, offer["id"], 409, status="ended")
     await patch(client, key_a, offer["id"], 422, amount_off=5)
     count = await db.fetchval("SELECT count(*) FROM audit_events WHERE entity_id = $1", offer["id"])

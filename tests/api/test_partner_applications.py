@@ -1,4 +1,4 @@
-"""Enterprises that ask to join (SPEC 10): anyone applies; the bureau decides once."""
+"""Enterprises that ask to join (docs/api.md): anyone applies; the bureau decides once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Problems speak the caller's language (SPEC 4.1): with Accept-Language zh, a problem's
+"""Problems speak the caller's language (docs/api.md): with Accept-Language zh, a problem's
 title, detail and every errors[].message are Chinese — marshmallow's own messages and
 the service's alike — while code and field are the same as in English. Walked over the
 live route table, so an operation added later is covered without touching this file."""

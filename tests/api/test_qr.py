@@ -121,7 +121,7 @@ async def test_png_decodes_to_a_fresh_token_for_this_voucher_verified_by_the_jwk
     assert response.headers["Cache-Control"] == "no-store"
     width, height, pixels = png_pixels(await response.read())
     found = decode(width, height, pixels)
-    assert found.ec_level == "M"  # SPEC 2: a phone screen with glare still scans
+    assert found.ec_level == "M"  # docs/product.md: a phone screen with glare still scans
     assert width == height == len(qr.modules(found.text)) * qr.BOX_PIXELS
     claims = await verified_claims(client, found.text, partner, settings)
     assert claims["sub"] == voucher and claims["aud"] == partner

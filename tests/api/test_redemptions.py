@@ -112,7 +112,7 @@ async def test_refusals_are_stored_and_replayed_too(client: TestClient, till) ->
 async def test_a_replayed_refusal_speaks_the_language_of_the_retry(
     client: TestClient, till
 ) -> None:
-    """SPEC 4.1: the replay is the first answer, said in the caller's language."""
+    """docs/api.md: the replay is the first answer, said in the caller's language."""
     await redeem(client, till)
     refused = await redeem(client, till, key="late")
     zh = {**till.scanner, "Idempotency-Key": "late", "Accept-Language": "zh"}
@@ -351,7 +351,7 @@ async def test_the_list_is_newest_first_through_filters_and_pages(
     )
     made = [(await (await redeem(client, till, amount=500)).json())["id"] for _ in range(3)]
     await client.post(f"/v1/redemptions/{made[0]}/reversal", json={}, headers=till.partner)
-    ids = made[::-1]  # SPEC 4.1: things that happen are listed newest first
+    ids = made[::-1]  # docs/api.md: things that happen are listed newest first
 
     async def listed(query: str) -> list[str]:
         page = await (await client.get(f"/v1/redemptions?{query}", headers=admin)).json()

@@ -46,7 +46,7 @@ async def test_five_wrong_pins_lock_the_card_even_for_the_right_pin(client: Test
     await make_holder(db, card_number=CARD, pin=PIN)
     for _ in range(4):
         assert (await sign_in(client, pin="000000")).status == 401
-    # The wrong PIN that locks the card says so (SPEC 5), not "wrong PIN" once more.
+    # The wrong PIN that locks the card says so (docs/pages.md), not "wrong PIN" once more.
     locking = await sign_in(client, pin="000000")
     assert locking.status == 429
     assert (await locking.json())["code"] == "too_many_attempts"

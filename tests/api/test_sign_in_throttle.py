@@ -1,4 +1,4 @@
-"""Sign-in throttling per client address (SPEC 4.2) and the length of new PINs."""
+"""Sign-in throttling per client address (docs/api.md) and the length of new PINs."""
 
 from __future__ import annotations
 

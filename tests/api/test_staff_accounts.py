@@ -1,4 +1,4 @@
-"""Staff accounts through HTTP (SPEC 7): invitation, setup, sign-in, sessions, cookie."""
+"""Staff accounts through HTTP (docs/staff.md): invitation, setup, sign-in, sessions, cookie."""
 
 from __future__ import annotations
 
@@ -314,7 +314,7 @@ async def test_create_staff_and_sign_in_concurrently_count_every_failure(
 async def test_a_setup_link_never_points_at_the_requests_host(
     client: TestClient, db, bureau, database_url: str, settings, aiohttp_client
 ) -> None:
-    """SPEC 7: links for people start with YOUDAI_PUBLIC_URL; a forged Host goes nowhere."""
+    """docs/staff.md: links for people start with YOUDAI_PUBLIC_URL; a forged Host goes nowhere."""
     forged = await client.post(
         "/v1/staff",
         json={"email": "a@bureau.example", "role": "bureau_auditor"},

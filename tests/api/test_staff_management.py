@@ -1,4 +1,4 @@
-"""Staff management (SPEC 7) and the audit actor: list with filters and pages, read,
+"""Staff management (docs/staff.md) and the audit actor: list with filters and pages, read,
 change; the last active bureau_admin stays; every audit event names its actor."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a partner_manager may do with keys beyond its partner's key (SPEC 4): issue, list
+"""What a partner_manager may do with keys beyond its partner's key (docs/api.md): issue, list
 and revoke its own partner's scanner keys, nothing else."""
 
 from __future__ import annotations

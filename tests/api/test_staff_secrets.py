@@ -1,5 +1,5 @@
 """No password, setup token, TOTP secret or code, session cookie or CSRF token reaches
-the logs or the audit log (SPEC 7), after a whole staff flow."""
+the logs or the audit log (docs/staff.md), after a whole staff flow."""
 
 from __future__ import annotations
 

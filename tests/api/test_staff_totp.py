@@ -1,4 +1,4 @@
-"""The staff second factor through HTTP (SPEC 7): enrol, confirm, totp_required, a code
+"""The staff second factor through HTTP (docs/staff.md): enrol, confirm, totp_required, a code
 accepted once, YOUDAI_STAFF_TOTP, a bureau_admin's reset; secrets sealed at rest."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GET /v1/reports/statement (SPEC 9): a signed statement whose figures are the summary's
+"""GET /v1/reports/statement (docs/ledger.md): a signed statement whose figures are the summary's
 and the discounts report's, fen for fen, over random ledgers, and which an auditor
 verifies with the JWKS and the exported entries alone."""
 

@@ -1,4 +1,4 @@
-"""Voucher codes at the till (SPEC 8), double-scan facts, service offers without an amount,
+"""Voucher codes at the till (docs/product.md), double-scan facts, service offers without an amount,
 refused redemptions kept and listed, and a till's own day."""
 
 import asyncio
@@ -108,7 +108,7 @@ async def test_a_code_lives_exactly_as_long_as_its_token(client: TestClient, til
 async def test_after_a_shorter_ttl_a_code_is_refused_as_its_token_is(
     aiohttp_client, client: TestClient, database_url, till, db, settings
 ) -> None:
-    """SPEC 8: a code is valid exactly as long as its token; a token whose lifetime exceeds
+    """docs/product.md: a code is valid exactly as long as its token; a token whose lifetime exceeds
     the configured TTL is refused, so after a restart with a shorter YOUDAI_TOKEN_TTL a code
     minted under the longer one is refused the same way."""
     minted = await _mint(db, settings, till.voucher_id)

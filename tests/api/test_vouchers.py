@@ -161,7 +161,7 @@ async def test_token_names_voucher_offer_and_partner_but_never_the_holder(
     assert header["alg"] == "EdDSA" and header["typ"] == TOKEN_TYP and header["kid"]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["sub"] == voucher["id"] and claims["aud"] == partner
-    assert claims["ofr"] == offer  # an offline scanner knows the offer (SPEC 2)
+    assert claims["ofr"] == offer  # an offline scanner knows the offer (docs/product.md)
     assert claims["iss"] == settings.issuer
     assert claims["exp"] - claims["iat"] == settings.token_ttl
     text = str(claims) + str(header)
@@ -267,7 +267,7 @@ SHOWN_AS = ("token", "qr.png", "qr.svg", "barcode.svg")
 async def test_a_voucher_that_cannot_be_used_now_gets_no_token_qr_or_barcode(
     client: TestClient, db, state: str
 ) -> None:
-    """SPEC 4.2: the four answer 409 with the rule's code, and no voucher code is drawn."""
+    """docs/api.md: the four answer 409 with the rule's code, and no voucher code is drawn."""
     partner = await make_partner(db)
     offer = await make_offer(db, partner)
     holder, headers = await session_for(client, db)

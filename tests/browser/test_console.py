@@ -1,4 +1,4 @@
-"""/console in a real browser, per role (SPEC 7): bureau staff sign in (with a TOTP code
+"""/console in a real browser, per role (docs/staff.md): bureau staff sign in (with a TOTP code
 computed here), enrol partners and their tills' keys, offers of every kind, holders and
 CSV imports, see and reverse redemptions, download reports whose totals match the API,
 read the audit log, invite a colleague; a partner_manager sees only its own partner and

@@ -1,4 +1,4 @@
-"""/directory in Debian's Chromium as a holder's phone shows it (SPEC 10): with scripts
+"""/directory in Debian's Chromium as a holder's phone shows it (docs/api.md): with scripts
 off, search and filters work and numbers are tap-to-call; in both languages and in
 large-text mode axe-core finds nothing serious; screenshots for people to look at."""
 

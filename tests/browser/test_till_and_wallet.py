@@ -1,4 +1,4 @@
-"""SPEC 5 as the people at the till and the holders on a phone need it: one test each.
+"""docs/pages.md as the people at the till and the holders on a phone need it: one test each.
 
 axe-core comes from the npm registry for the test run only (into tests/output, never
 shipped) and is evaluated in the page through the DevTools protocol, so the pages'

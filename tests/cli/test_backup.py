@@ -1,4 +1,4 @@
-"""`youdai backup FILE` / `youdai restore FILE` (SPEC 6): one consistent snapshot, taken
+"""`youdai backup FILE` / `youdai restore FILE` (docs/running.md): one consistent snapshot, taken
 while tills redeem, restored only into an empty database, on DATABASE_URL and on the
 embedded server with the wheel's own pg_dump and pg_restore."""
 

@@ -1,5 +1,5 @@
 """`youdai create-staff`: the first bureau_admin, with a one-time setup link printed alone
-on the last line of stdout (SPEC 7)."""
+on the last line of stdout (docs/staff.md)."""
 
 from __future__ import annotations
 

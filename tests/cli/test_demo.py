@@ -220,7 +220,7 @@ def _meta_help_phone(html: str) -> str:
 async def test_serve_demo_gives_the_wallet_a_help_number_unless_one_is_configured(
     tmp_path: Path, database_url: str, configured: str
 ) -> None:
-    """SPEC 5: the wallet says whom to call (a locked card included); a demo shows it
+    """docs/pages.md: the wallet says whom to call (a locked card included); a demo shows it
     with a demo number, and never replaces the bureau's own."""
     from service.demo import DEMO_HELP_PHONE
 

@@ -1,5 +1,6 @@
 """`youdai serve --demo` also makes a bureau_admin and the post office's partner_manager
-and prints their emails and passwords (SPEC 6, 7): fresh ones at every start."""
+and prints their emails and passwords (docs/running.md, docs/staff.md): fresh ones at every
+start."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`youdai export-ledger`, `verify-statement` and `verify-ledger` (SPEC 9): an auditor
+"""`youdai export-ledger`, `verify-statement` and `verify-ledger` (docs/ledger.md): an auditor
 checks the bureau's figure with three files and no access to the service; the bureau
 finds a row changed behind the service's back."""
 

@@ -185,7 +185,7 @@ async def test_signal_during_a_burst_answers_every_started_request_and_exits_0(
         assert not postmaster_running(tmp_path / "data/pgdata"), "embedded server outlived it"
 
 
-# --- Nothing that reached the machine is reset (SPEC 6) ------------------------------
+# --- Nothing that reached the machine is reset (docs/running.md) ------------------------------
 
 ROUNDS = 10
 FRESH_CONNECTIONS = 40

@@ -1,5 +1,5 @@
 """A client that gives up mid-request: a till never leaves half a redemption behind
-(rule 3), and no hang-up is ever taken for a database outage (SPEC 6)."""
+(rule 3), and no hang-up is ever taken for a database outage (docs/running.md)."""
 
 import asyncio
 import json
@@ -60,7 +60,7 @@ async def test_client_disconnect_mid_redeem_leaves_all_or_nothing_and_retry_repl
     await assert_counters_match_ledger(db)
 
 
-# --- A client that hangs up is the client's doing (SPEC 6) ---------------------------
+# --- A client that hangs up is the client's doing (docs/running.md) ---------------------------
 
 
 def _hang_up(port: int, request: bytes, *, reset: bool) -> None:

@@ -1,4 +1,4 @@
-"""SPEC 4.2 across a crash: SIGKILL the server in the middle of a holder import.
+"""docs/api.md across a crash: SIGKILL the server in the middle of a holder import.
 
 The job ends `failed` (seen from the restarted server), no holder of its file exists,
 no hashing process outlives the server, and the same file imports fine afterwards.

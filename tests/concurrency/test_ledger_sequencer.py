@@ -1,4 +1,4 @@
-"""The log's sequencer across processes and crashes (SPEC 9): three servers on one
+"""The log's sequencer across processes and crashes (docs/ledger.md): three servers on one
 database append a long queue while they are killed with SIGKILL, one after another and
 restarted; the log ends with every ledger row exactly once, indexes 0…n-1 with no gap,
 and stored hashes that are the RFC's tree of the stored leaves."""

@@ -1,4 +1,4 @@
-"""Who may see and manage what (Rule 5, SPEC 4): typed callers, partner filters, staff
+"""Who may see and manage what (Rule 5, docs/api.md): typed callers, partner filters, staff
 and key access. Pure: no database."""
 
 from __future__ import annotations

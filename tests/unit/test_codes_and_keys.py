@@ -14,7 +14,7 @@ import pytest
 from service.domain import codes, ids, keys, pagination
 from service.domain.errors import CODES, PROBLEM_TYPE_BASE, ApiError, FieldError, field_errors
 
-# --- voucher codes (SPEC 8) -----------------------------------------------------------
+# --- voucher codes (docs/product.md) -----------------------------------------------------------
 
 
 def test_new_codes_are_eighteen_digits_and_differ() -> None:

@@ -1,5 +1,5 @@
 """Every display-text field of every request schema carries the one check of display text
-(SPEC 4.1: no control characters, no bidirectional overrides or isolates). Fields are found
+(docs/api.md: no control characters, no bidirectional overrides or isolates). Fields are found
 by name, so a new name, title, label, reason or address without the check fails here."""
 
 from __future__ import annotations

@@ -259,5 +259,5 @@ def test_service_leaves_the_price_alone(nominal: int, purchase: int) -> None:
 
 
 def test_a_service_offer_redeems_with_no_purchase_amount() -> None:
-    # SPEC 4.2: a service's amount is left out, i.e. 0; it still grants its nominal value.
+    # docs/api.md: a service's amount is left out, i.e. 0; it still grants its nominal value.
     assert quote(PriceRule("service", nominal_value=5000), 0) == Quote(0, 5000, 0)

@@ -1,4 +1,4 @@
-"""Every message a request schema can answer with has its Chinese (SPEC 4.1), looked up
+"""Every message a request schema can answer with has its Chinese (docs/api.md), looked up
 by marshmallow's key, never by its English words; the service's own texts carry theirs."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SPEC 4.2: a refused redemption answers the problem of the first rule broken, in the
+"""docs/api.md: a refused redemption answers the problem of the first rule broken, in the
 order token, partner, voucher, holder, offer, limits. RULE_ORDER writes that order
 once; this checks `judge` against it, every rule against every later one."""
 

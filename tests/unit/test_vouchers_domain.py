@@ -1,4 +1,4 @@
-"""Claiming a voucher and when it expires (SPEC 4.2, 5), the staff second factor and
+"""Claiming a voucher and when it expires (docs/api.md, docs/pages.md), the staff second factor and
 PIN hashing off the event loop. The clock and the programme time zone are passed in."""
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def _not_usable(facts: Eligibility, status: str = "active", uses_left: int = 1) 
 
 
 def test_a_voucher_is_usable_now_only_when_no_rule_of_the_till_would_refuse_it() -> None:
-    """SPEC 4.2: no token for a voucher the till would refuse; the first rule in the
+    """docs/api.md: no token for a voucher the till would refuse; the first rule in the
     till's order (partner, voucher, holder, offer) names why."""
     assert _not_usable(OPEN) is None
     assert _not_usable(replace(OPEN, offer_status="paused")) == "offer_inactive"

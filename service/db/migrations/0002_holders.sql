@@ -13,7 +13,7 @@ CREATE TABLE holders (
                    CHECK (status IN ('active', 'suspended', 'revoked')),
     -- Only an argon2id hash (PHC string) of the PIN, never the PIN or a fast hash of it.
     pin_hash     text NOT NULL CHECK (pin_hash LIKE '$argon2id$%'),
-    -- Sign-in lockout (SPEC 4.2: five wrong PINs in 15 minutes lock the card for 15 minutes).
+    -- Sign-in lockout (docs/api.md: five wrong PINs in 15 minutes lock the card for 15 minutes).
     failed_pin_count             integer NOT NULL DEFAULT 0 CHECK (failed_pin_count >= 0),
     failed_pin_window_started_at timestamptz,
     locked_until                 timestamptz,

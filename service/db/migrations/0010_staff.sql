@@ -1,4 +1,4 @@
--- Staff accounts (SPEC 2 "Staff account", 7): people who sign in with a password and,
+-- Staff accounts (docs/product.md "Staff account", 7): people who sign in with a password and,
 -- optionally, a TOTP second factor; their invitations and their cookie sessions. Every
 -- secret is stored only as a hash (passwords argon2id; setup tokens and session secrets
 -- SHA-256, since they carry 256 random bits), and a TOTP secret only sealed.
@@ -54,7 +54,7 @@ CREATE TABLE staff_sessions (
 );
 CREATE INDEX staff_sessions_staff_idx ON staff_sessions (staff_id);
 
--- Who did it, as SPEC 7 names an actor: {"type": "staff", "id", "display_name"} or
+-- Who did it, as docs/staff.md names an actor: {"type": "staff", "id", "display_name"} or
 -- {"type": "key", "id", "label"} (also "holder" and "system").
 ALTER TABLE audit_events ADD COLUMN actor jsonb;
 UPDATE audit_events SET actor = CASE

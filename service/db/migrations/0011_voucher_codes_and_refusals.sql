@@ -1,4 +1,4 @@
--- Voucher codes (SPEC 8), the scanners' unknown-code counter, and refused redemptions.
+-- Voucher codes (docs/product.md), the scanners' unknown-code counter, and refused redemptions.
 
 -- The voucher code minted with a voucher's newest token: 18 random digits, stored only
 -- as SHA-256 (read access to the database gives no live code), valid until that token
@@ -36,7 +36,7 @@ CREATE INDEX redemption_refusals_created_idx ON redemption_refusals (created_at)
 -- A till lists its own key's redemptions of today (to reverse any of them).
 CREATE INDEX redemptions_scanner_key_idx ON redemptions (scanner_key_id, created_at);
 
--- A service offer may be redeemed without a purchase amount (SPEC 4.2: left out, it is 0).
+-- A service offer may be redeemed without a purchase amount (docs/api.md: left out, it is 0).
 ALTER TABLE redemptions DROP CONSTRAINT redemptions_purchase_amount_check;
 ALTER TABLE redemptions ADD CONSTRAINT redemptions_purchase_amount_check
     CHECK (purchase_amount >= 0);

@@ -1,4 +1,4 @@
--- Holder imports run as jobs (SPEC 4.2): POST /v1/holders/import answers 202 with one of
+-- Holder imports run as jobs (docs/api.md): POST /v1/holders/import answers 202 with one of
 -- these rows, GET /v1/holder-imports/{id} shows its progress. The rows being imported
 -- wait in a temporary table of the job's own connection, so no holder of the file is
 -- visible until the job's last transaction commits, and a job cut short (crash,

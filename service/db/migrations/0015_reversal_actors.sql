@@ -1,4 +1,4 @@
--- A reversal names who made it the way the audit log does (SPEC 7: `{"type": "staff",
+-- A reversal names who made it the way the audit log does (docs/staff.md: `{"type": "staff",
 -- "id", "display_name"}` or `{"type": "key", "id", "label"}`), so a redemption shows its
 -- reversal's actor as it was at the time. Rows written before this migration take theirs
 -- from the staff account or key their actor id names; the ledger's append-only trigger

@@ -1,4 +1,4 @@
--- The tamper-evident log of the ledger (SPEC 9): every redemption and reversal becomes a
+-- The tamper-evident log of the ledger (docs/ledger.md): every redemption and reversal becomes a
 -- leaf of an RFC 9162 Merkle tree, in one total order that never changes.
 --
 -- A ledger row is queued by a trigger in the transaction that writes it, so no path can

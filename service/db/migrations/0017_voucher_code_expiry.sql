@@ -1,4 +1,4 @@
--- A voucher code is valid exactly as long as its token (SPEC 8), judged as the token is.
+-- A voucher code is valid exactly as long as its token (docs/product.md), judged as the token is.
 --
 -- issued_at is the token's `iat` beside its `exp` (expires_at): the service refuses a code
 -- whose lifetime exceeds the configured YOUDAI_TOKEN_TTL, as it refuses such a token, so

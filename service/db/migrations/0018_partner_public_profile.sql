@@ -1,4 +1,4 @@
--- A partner's public profile (SPEC 10): what the directory shows holders, beside the
+-- A partner's public profile (docs/api.md): what the directory shows holders, beside the
 -- internal contact. `listed` false keeps an active partner out of the directory.
 ALTER TABLE partners
     ADD COLUMN region        text NOT NULL DEFAULT '' CHECK (length(region) <= 100),

@@ -1,4 +1,4 @@
--- Enterprises that ask to join (SPEC 10): an application, decided once by the bureau.
+-- Enterprises that ask to join (docs/api.md): an application, decided once by the bureau.
 -- The applicant's status link is a random token stored only as its SHA-256 hash.
 CREATE TABLE partner_applications (
     id                text PRIMARY KEY,
@@ -36,7 +36,7 @@ CREATE UNIQUE INDEX partner_applications_open_phone_idx
 -- The bureau's list by status, newest first.
 CREATE INDEX partner_applications_status_idx ON partner_applications (status, id);
 
--- Applications sent from one client address (SPEC 10: at most 5 an hour). Rows older
+-- Applications sent from one client address (docs/api.md: at most 5 an hour). Rows older
 -- than the window are deleted as the address sends again.
 CREATE TABLE partner_application_attempts (
     address      text NOT NULL,

@@ -1,4 +1,4 @@
-/* The console: sign-in, then the views of the signed-in account's role (SPEC 7).
+/* The console: sign-in, then the views of the signed-in account's role (docs/staff.md).
  * Each view module exports render(context) → nodes (or a promise of them).
  */
 

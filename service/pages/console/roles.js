@@ -1,4 +1,4 @@
-/* What each staff role may do (SPEC 7), so the console offers only that. The API
+/* What each staff role may do (docs/staff.md), so the console offers only that. The API
  * decides in the end; this only keeps what a role may not do out of sight.
  */
 

@@ -10,7 +10,7 @@ import { formatFen } from "./money.js";
 
 const ENTITIES = ["partner", "api_key", "offer", "holder", "voucher", "redemption", "staff"];
 
-/** The actor of an event, as SPEC 7 names it ({type, id, display_name | label}) or as ids. */
+/** The actor of an event, as docs/staff.md names it ({type, id, display_name | label}) or as ids. */
 function actor(event) {
   const who = event.actor;
   if (who && typeof who === "object") {

@@ -1,6 +1,6 @@
 /* Holders (bureau_admin only): search, enrol, suspend, revoke; CSV import with the line
  * errors as a table, and a progress bar fed by GET /v1/holder-imports/{id} while the job
- * runs (SPEC 4.2). A synchronous answer (200 with created/updated) is taken as done.
+ * runs (docs/api.md). A synchronous answer (200 with created/updated) is taken as done.
  */
 
 import { api } from "./api.js";
@@ -173,7 +173,7 @@ function importPage() {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     // The file as it is: decoding it here would turn a GBK file into U+FFFD and store
-    // that; the server refuses a file that is not UTF-8 with its advice (SPEC 7).
+    // that; the server refuses a file that is not UTF-8 with its advice (docs/staff.md).
     const answer = await api("POST", "/v1/holders/import", { raw: file, contentType: "text/csv" });
     if (!answer.ok) {
       button.disabled = false;

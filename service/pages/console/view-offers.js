@@ -1,4 +1,4 @@
-/* Offers: list; create and edit every kind with SPEC 2's rules explained beside the
+/* Offers: list; create and edit every kind with docs/product.md's rules explained beside the
  * fields; a preview of what a sample purchase would get; publish, pause, end.
  * Money is typed in yuan and sent in fen (string arithmetic, money.js).
  */
@@ -15,7 +15,7 @@ import { go, href } from "./router.js";
 const STATUSES = ["draft", "active", "paused", "ended"];
 /** draft → active ⇄ paused → ended */
 const NEXT = { draft: ["active", "ended"], active: ["paused", "ended"], paused: ["active", "ended"], ended: [] };
-/** The field each kind needs (SPEC 4.2), typed as money unless percent. */
+/** The field each kind needs (docs/api.md), typed as money unless percent. */
 const KIND_FIELD = { percent_off: "percent_bp", amount_off: "amount_off", fixed_price: "fixed_price", service: "nominal_value" };
 
 export async function render(context) {

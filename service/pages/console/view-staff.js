@@ -30,7 +30,7 @@ export async function render(context) {
     const name = person.display_name || person.email;
     const from = t("role_" + person.role);
     const to = t("role_" + select.value);
-    // A role change signs the person out at once: asked first (SPEC 7).
+    // A role change signs the person out at once: asked first (docs/staff.md).
     if (!window.confirm(t("confirm_role_change", { name: name, from: from, to: to }))) {
       select.value = person.role;
       return;

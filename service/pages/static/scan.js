@@ -240,7 +240,7 @@
     return !!body.code || (/^[\w-]+\.[\w-]+\.[\w-]+$/.test(body.token) && body.token.length >= 40);
   }
 
-  /** What was scanned: an 18-digit voucher code (SPEC 8) or a QR's token. */
+  /** What was scanned: an 18-digit voucher code (docs/product.md) or a QR's token. */
   function scanned(text) {
     const digits = text.replace(/\s+/g, "");
     return /^\d{18}$/.test(digits) ? { code: digits } : { token: text };

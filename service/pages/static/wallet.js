@@ -49,7 +49,7 @@
   };
   const LARGE_STORE = "youdai.large_text";
   const FAILS_STORE = "youdai.pin_failures";
-  const LOCK_AFTER = 5; // wrong PINs in 15 minutes lock the card (SPEC 4.2)
+  const LOCK_AFTER = 5; // wrong PINs in 15 minutes lock the card (docs/api.md)
   const FAIL_WINDOW_MS = 15 * 60 * 1000;
   let wakeLock = null;
 
@@ -462,7 +462,7 @@
       const code = answer.problem.code;
       if (code === "unauthenticated") return sessionEnded();
       if (code === "holder_inactive") return signOut("card_inactive");
-      // The voucher cannot be used now (SPEC 4.2): say why, in place of the QR code.
+      // The voucher cannot be used now (docs/api.md): say why, in place of the QR code.
       if ((answer.status === 409 && code !== "conflict") || code === "not_found") return stopShowing(answer.problem);
       Y.say(el.voucherStatus, Y.problemText(answer.problem) + " " + Y.t("retrying"), "problem");
       drawVoucher();
