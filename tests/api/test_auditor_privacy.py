@@ -108,6 +108,7 @@ async def test_an_auditor_never_receives_a_holders_personal_data(
         "staff_id": auditor.id,
         "key_id": "key_unknown",
         "import_id": "imp_unknown",
+        "application_id": "apl_unknown",
         "name": "unknown.js",  # static files
         "view": "audit",  # the console page
     }
