@@ -473,8 +473,19 @@ def public_paths(client: TestClient) -> list[str]:
             continue
         op = operation_of(route.handler)
         if (op is None or not op.roles) and "{" not in route.resource.canonical:
-            paths.append(route.resource.canonical)
+            paths.append(route.resource.canonical + _required_query(op))
     return paths
+
+
+def _required_query(op) -> str:
+    """A query naming each required parameter (a page that needs its secret link's token
+    gets one that opens nothing: the answer must still not depend on Authorization)."""
+    schema = getattr(op, "query", None) if op is not None else None
+    if schema is None:
+        return ""
+    fields = schema().fields if isinstance(schema, type) else schema.fields
+    required = [f.data_key or name for name, f in fields.items() if f.required]
+    return "?" + "&".join(f"{name}=unknown" for name in required) if required else ""
 
 
 @pytest.mark.parametrize("authorization", ["Bearer garbage", "Basic abc", "Bearer yd_revoked"])
@@ -489,7 +500,7 @@ async def test_public_routes_ignore_any_authorization_header(
         plain = await client.get(path)
         with_header = await client.get(path, headers={"Authorization": authorization})
         assert with_header.status == plain.status, (path, with_header.status)
-        assert with_header.status < 400, path
+        assert with_header.status < 400 or "=unknown" in path, path
     await make_holder(db, card_number="PUBLIC-1")
     session = await client.post(
         "/v1/holder-sessions",
