@@ -18,7 +18,7 @@ from aiohttp import web
 
 from schemas.directory import DirectoryQuerySchema
 from service.api.http import load, operation, page_request
-from service.api.pages import SECURITY_HEADERS, assets, negotiate_language
+from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, assets, wants_english
 from service.app_keys import POOL, SETTINGS
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.partners import CATEGORIES
@@ -61,11 +61,6 @@ PARTNER_CATEGORY_NAMES = {
     "transport": ("交通出行", "Transport"),
     "other": ("其他", "Other"),
 }
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 def _word(key: str, english: bool) -> str:
@@ -205,10 +200,7 @@ async def directory_page(request: web.Request) -> web.Response:
     params = {key: request.query.get(key) for key in _FILTERS}
     query = load(_QUERY, {key: value for key, value in params.items() if value})
     settings = request.app[SETTINGS]
-    language = request.query.get("lang") or negotiate_language(
-        request.headers.get("Accept-Language")
-    )
-    english = language == "en"
+    english = wants_english(request, request.query.get("lang"))
     large = request.query.get("large") == "1"
     page = await directory_flow.directory(
         request.app[POOL],
@@ -225,7 +217,7 @@ async def directory_page(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={
             **SECURITY_HEADERS,
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Content-Security-Policy": SERVER_RENDERED_POLICY,
             "Cache-Control": "public, max-age=60",
             "Vary": "Accept-Language",
         },

@@ -20,7 +20,7 @@ from schemas.applications import ApplicationCreateSchema, JoinStatusQuerySchema
 from service.api import applications as applications_api
 from service.api.directory_page import PARTNER_CATEGORY_NAMES
 from service.api.http import load, operation, read_query
-from service.api.pages import SECURITY_HEADERS, assets, negotiate_language
+from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, assets, wants_english
 from service.app_keys import POOL, SETTINGS
 from service.domain.errors import ApiError
 from service.domain.language import CHINESE, ENGLISH
@@ -117,13 +117,9 @@ FIELDS: tuple[tuple[str, str, int], ...] = (
 )
 OPTIONAL = frozenset({"public_phone", "opening_hours"})
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 HEADERS = {
     **SECURITY_HEADERS,
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Content-Security-Policy": SERVER_RENDERED_POLICY,
     # The thank-you and status pages hold the secret link: kept by no cache, no index.
     "Cache-Control": "no-store",
     "X-Robots-Tag": "noindex",
@@ -136,11 +132,6 @@ _status_query = JoinStatusQuerySchema()
 
 def _word(key: str, english: bool) -> str:
     return WORDS[key][english]
-
-
-def _english(request: web.Request, chosen: str | None) -> bool:
-    language = chosen or negotiate_language(request.headers.get("Accept-Language"))
-    return language == "en"
 
 
 def _page(title: str, body: str, english: bool, other_language_href: str) -> str:
@@ -299,7 +290,7 @@ def _html(text: str) -> web.Response:
 )
 async def join_page(request: web.Request) -> web.Response:
     """`lang=en` for English (else Accept-Language)."""
-    english = _english(request, request.query.get("lang"))
+    english = wants_english(request, request.query.get("lang"))
     return _html(render_form({}, {}, [], request.app[SETTINGS].regions, english))
 
 
@@ -323,7 +314,7 @@ async def join_submit(request: web.Request) -> web.Response:
     answer is a page: the form again with each problem said as the API says it (in the
     visitor's language), or the thank-you page with the status link."""
     values = _form_values(await request.read())
-    english = _english(request, values.get("lang") or request.query.get("lang"))
+    english = wants_english(request, values.get("lang") or request.query.get("lang"))
     regions = request.app[SETTINGS].regions
     data: dict[str, Any] = {name: values[name] for name, _, _ in FIELDS if name in values}
     data["agree_to_terms"] = "agree_to_terms" in values
@@ -369,5 +360,5 @@ async def join_status(request: web.Request) -> web.Response:
     """`token` from the status link; `lang=en` for English (else Accept-Language)."""
     query = read_query(request, _status_query)
     application = await applications_flow.by_status_token(request.app[POOL], query["token"])
-    english = _english(request, query.get("lang"))
+    english = wants_english(request, query.get("lang"))
     return _html(render_status(application, query["token"], english))

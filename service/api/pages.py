@@ -39,6 +39,12 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+#: The pages rendered by the server for the public (/directory, /join): no script at all,
+#: their own style sheet, and forms that post back here.
+SERVER_RENDERED_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 #: Files: an hour in any cache, then asked again (answered 304 while unchanged).
 ASSET_CACHE = "public, max-age=3600, must-revalidate"
 #: Pages: always revalidated, so a new release's page (and its asset links) shows at once.
@@ -102,6 +108,12 @@ def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: 
 def negotiate_language(accept_language: str | None) -> str:
     """The page language for an Accept-Language header: Chinese unless English is preferred."""
     return preferred_language(accept_language, {"zh": "zh-CN", "en": "en"}, LANGUAGES[0])
+
+
+def wants_english(request: web.Request, chosen: str | None) -> bool:
+    """A server-rendered page's language: `lang` when the visitor chose one, else
+    Accept-Language (Chinese unless English is preferred)."""
+    return (chosen or negotiate_language(request.headers.get("Accept-Language"))) == "en"
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
