@@ -131,15 +131,18 @@ class Checkpoint:
     jws: str
 
 
-def sign_checkpoint(key: SigningKey, origin: str, size: int, root: bytes, at: datetime) -> str:
+def sign(key: SigningKey, claims: Mapping[str, Any], typ: str) -> str:
+    """A compact JWS the service publishes (a checkpoint, a statement): EdDSA under the
+    JWKS's key, named by `kid`, of the `typ` that says what it is."""
     assert key.private_key is not None, "a retired key signs nothing"
-    claims = {"origin": origin, "size": size, "root": b64(root), "at": rfc3339_utc(at)}
     return jwt.encode(
-        claims,
-        key.private_key,
-        algorithm="EdDSA",
-        headers={"kid": key.kid, "typ": CHECKPOINT_TYP},
+        dict(claims), key.private_key, algorithm="EdDSA", headers={"kid": key.kid, "typ": typ}
     )
+
+
+def sign_checkpoint(key: SigningKey, origin: str, size: int, root: bytes, at: datetime) -> str:
+    claims = {"origin": origin, "size": size, "root": b64(root), "at": rfc3339_utc(at)}
+    return sign(key, claims, CHECKPOINT_TYP)
 
 
 def verify_signed(

@@ -13,18 +13,17 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-import jwt
 
 from service.config import Settings
 from service.db import ledger as ledger_db
 from service.domain.errors import ApiError
 from service.domain.language import Said
-from service.domain.ledger import b64, rfc3339_utc
+from service.domain.ledger import b64, rfc3339_utc, sign
 from service.domain.reports import MEASURES, Period
 from service.domain.statement import STATEMENT_TYP
 from service.flows import reports as reports_flow
 from service.flows.keyring import Keyring
-from service.flows.ledger import append_queued, sign_if_due
+from service.flows.ledger import BATCH, append_queued, sign_if_due
 
 
 async def statement(
@@ -49,7 +48,7 @@ async def statement(
                     )
                 size = state.size
                 while True:
-                    appended, size = await append_queued(conn, size, 5_000)
+                    appended, size = await append_queued(conn, size, BATCH)
                     if not appended:
                         break
                 checkpoint, consistent = await sign_if_due(
@@ -102,7 +101,4 @@ async def statement(
             "last_index": last_index,
         },
     }
-    assert key.private_key is not None
-    return jwt.encode(
-        claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid, "typ": STATEMENT_TYP}
-    )
+    return sign(key, claims, STATEMENT_TYP)
