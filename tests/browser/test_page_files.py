@@ -204,5 +204,4 @@ def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
     for key, text in texts.items():
         assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
         zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
-        # A discount is said in 折 in Chinese (9折) and in percent in English (10% off).
-        assert zh == en or key == "terms_percent", f"{key}: zh and en take different values"
+        assert zh == en, f"{key}: zh and en take different values"

@@ -9,6 +9,7 @@ import { views } from "./roles.js";
 import { current, go, href, start } from "./router.js";
 import { forget, load, mustEnrol, signOut, signedIn } from "./session.js";
 import { enrolView, setupView, signInView } from "./signin.js";
+import * as applications from "./view-applications.js";
 import * as audit from "./view-audit.js";
 import * as dashboard from "./view-dashboard.js";
 import * as holders from "./view-holders.js";
@@ -23,6 +24,7 @@ const VIEWS = {
   dashboard: dashboard,
   partners: partners,
   partner: partners,
+  applications: applications,
   offers: offers,
   holders: holders,
   redemptions: redemptions,

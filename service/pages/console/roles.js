@@ -16,6 +16,8 @@ const RULES = {
   audit: BUREAU,
   ledger: BUREAU,
   staff: ["bureau_admin"],
+  applications: BUREAU,
+  "applications.decide": ["bureau_admin"],
 };
 
 export function can(staff, what) {
@@ -32,6 +34,7 @@ export function views(staff) {
     ["dashboard", true],
     ["partners", isBureau(staff)],
     ["partner", staff && staff.role === "partner_manager"],
+    ["applications", can(staff, "applications")],
     ["offers", true],
     ["holders", can(staff, "holders")],
     ["redemptions", true],

@@ -5,7 +5,7 @@
 
 import { api, listAll } from "./api.js";
 import { checkboxes, checkedValues, clearErrors, dayAfter, dayBefore, field, formProblem, formatTime, h, localDate, say, showProblem, startOfLocalDay, table, value, viewFrame } from "./dom.js";
-import { problemText, t } from "./i18n.js";
+import { language, problemText, t } from "./i18n.js";
 import { HOLDER_CATEGORIES, OFFER_KINDS, PERIODS, holderCategory, kind, options, status } from "./labels.js";
 import { filters, listQuery, pager } from "./lists.js";
 import { bpToPercentText, fenToYuanText, formatFen, parsePercent, parseYuan, quote } from "./money.js";
@@ -60,15 +60,9 @@ async function list(context) {
   return viewFrame("nav_offers", create, filters(route, fields), table(columns, answer.data.items, t("nav_offers")), pager(route, answer.data.next_cursor));
 }
 
-/** An offer's price rule in words. */
-export function terms(o) {
-  const min = o.min_purchase ? t("terms_min", { amount: formatFen(o.min_purchase) }) : "";
-  let main = "";
-  if (o.kind === "percent_off") main = t("terms_percent", { percent: bpToPercentText(o.percent_bp) }) + (o.max_discount ? t("terms_cap", { amount: formatFen(o.max_discount) }) : "");
-  if (o.kind === "amount_off") main = t("terms_amount", { amount: formatFen(o.amount_off) });
-  if (o.kind === "fixed_price") main = t("terms_fixed", { amount: formatFen(o.fixed_price) });
-  if (o.kind === "service") main = t("terms_service", { amount: formatFen(o.nominal_value) });
-  return [main, min].filter(Boolean).join(t("list_separator"));
+/** An offer's rules in words, as the service wrote them (no page works them out again). */
+function terms(o) {
+  return o.terms[language()];
 }
 
 /** A date in the programme's time zone as the instant its day starts there. */
