@@ -119,7 +119,7 @@ def console_page(language: str, timezone: str = "Asia/Shanghai") -> Asset:
 def _serve(request: web.Request) -> web.Response:
     language = negotiate_language(request.headers.get("Accept-Language"))
     page = console_page(language, request.app[SETTINGS].timezone.key)
-    return _answer(request, page, PAGE_CACHE, Vary="Accept-Language")
+    return _answer(request, page, PAGE_CACHE, vary="Accept-Language")
 
 
 @operation(

@@ -1101,8 +1101,10 @@ def test_the_language_choice_is_remembered(live_app: LiveApp, open_desk: Any) ->
 def test_first_load_is_light_and_the_sign_in_form_is_soon_usable(
     live_app: LiveApp, browser: Any
 ) -> None:
-    """Bytes over the wire for a first visit (empty cache) and the time from navigation to
-    a sign-in form that takes input, on loopback; written to tests/output/console-load.json."""
+    """Bytes over the wire for a first visit (empty cache) up to the signed-in dashboard,
+    and the time from navigation to a sign-in form that takes input, on loopback; written
+    to tests/output/console-load.json."""
+    account = staff(live_app, "bureau_admin")
     timings: list[float] = []
     weight = 0
     for _ in range(5):
@@ -1115,8 +1117,11 @@ def test_first_load_is_light_and_the_sign_in_form_is_soon_usable(
         )
         start = time.perf_counter()
         page.goto("/console", wait_until="commit")
-        page.locator("#f-email").fill("a@b.example")
+        page.locator("#f-email").fill(account.email)
         timings.append(time.perf_counter() - start)
+        page.fill("#f-password", STAFF_PASSWORD)
+        page.get_by_role("button", name=ui("sign_in")).click()
+        expect(page.locator("svg.chart")).to_have_count(2)
         page.wait_for_load_state("networkidle")
         weight = sum(sizes)
         context.close()
@@ -1125,7 +1130,8 @@ def test_first_load_is_light_and_the_sign_in_form_is_soon_usable(
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "console-load.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(figures)
-    assert weight < 300_000
+    # Signed in, the dashboard drawn: page, modules, style sheet, texts and the API's answers.
+    assert weight < 150_000
     # The goal is < 1 s on loopback (see console-load.json); a machine shared by a test
     # run in parallel is slower, so this guards against a regression, not the goal.
     assert timings[2] < 3.0
