@@ -3,9 +3,10 @@
 The files live in service/pages/console and are read and hashed once per process.
 Each asset is served as `/console/assets/<name>.<hash>.<ext>`, its hash a digest of its
 bytes, so a browser may keep it for a year: a new release changes the name. The scripts
-are ES modules importing each other by relative name (`from "./api.js"`); those names are
-rewritten to the hashed ones before hashing, dependencies first, so a changed module
-changes the name of every module that imports it. An old or unknown name is 404.
+are ES modules importing each other by their plain names (`from "./api.js"`), as written;
+the page carries an import map from each plain name to the hashed one, so a changed
+module changes its own name and the map, and nothing is rewritten. The page itself is
+always revalidated. An old or unknown name is 404.
 
 Every path below /console (but /console/assets/) answers the same page: the page's own
 router reads the path and query, so any view can be bookmarked and reloaded.
@@ -13,8 +14,9 @@ router reads the path and query, so any view can be bookmarked and reloaded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import re
+import json
 from dataclasses import dataclass
 from functools import cache
 from html import escape
@@ -24,6 +26,7 @@ from aiohttp import web
 
 from service.api.http import operation
 from service.api.pages import (
+    CONTENT_SECURITY_POLICY,
     PAGE_CACHE,
     Asset,
     _answer,
@@ -39,8 +42,6 @@ TAGS = ["pages"]
 ASSET_PREFIX = "/console/assets/"
 #: Hashed names never change meaning: a year in any cache, never revalidated.
 ASSET_CACHE = "public, max-age=31536000, immutable"
-#: `import … from "./name.js"` and `import("./name.js")` in a module.
-_IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)"\./([a-z0-9_-]+\.js)\"""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,42 +59,37 @@ def _hashed_name(name: str, body: bytes) -> str:
 
 @cache
 def build(directory: Path = CONSOLE_DIR) -> Built:
-    """Read every file once; rewrite module imports to hashed names, dependencies first."""
-    sources = {
-        path.name: path.read_bytes()
-        for path in sorted(directory.iterdir())
-        if path.is_file() and path.suffix != ".html"
-    }
+    """Read every file once and name it by a hash of its own bytes."""
     names: dict[str, str] = {}
-    bodies: dict[str, bytes] = {}
-
-    def resolve(name: str, seen: tuple[str, ...] = ()) -> str:
-        if name in names:
-            return names[name]
-        if name in seen:
-            raise ValueError(f"console modules import each other in a cycle: {seen}")
-        body = sources[name]
-        if name.endswith(".js"):
-            text = body.decode("utf-8")
-
-            def rename(match: re.Match[str]) -> str:
-                return f'{match.group(1)}"./{resolve(match.group(2), (*seen, name))}"'
-
-            body = _IMPORT.sub(rename, text).encode("utf-8")
-        names[name] = _hashed_name(name, body)
-        bodies[names[name]] = body
-        return names[name]
-
-    for name in sources:
-        resolve(name)
-    assets = {
-        hashed: _asset(body, "." + hashed.rpartition(".")[2]) for hashed, body in bodies.items()
-    }
+    assets: dict[str, Asset] = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix != ".html":
+            body = path.read_bytes()
+            names[path.name] = _hashed_name(path.name, body)
+            assets[names[path.name]] = _asset(body, path.suffix)
     return Built(assets=assets, names=names)
 
 
+def import_map(built: Built) -> str:
+    """The page's import map: each module's plain URL to its hashed one (the modules'
+    relative imports resolve to the plain URLs first)."""
+    imports = {
+        ASSET_PREFIX + name: ASSET_PREFIX + hashed
+        for name, hashed in sorted(built.names.items())
+        if name.endswith(".js")
+    }
+    return json.dumps({"imports": imports}, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolePage:
+    asset: Asset
+    #: The page's policy: the one inline script, its import map, allowed by its hash.
+    policy: str
+
+
 @cache
-def console_page(language: str, timezone: str = "Asia/Shanghai") -> Asset:
+def console_page(language: str, timezone: str = "Asia/Shanghai") -> ConsolePage:
     """The page in one language, with the programme's time zone (YOUDAI_TIMEZONE) in a
     meta tag: times and dates are shown in it, whatever the browser's own zone."""
     html = (CONSOLE_DIR / "console.html").read_text(encoding="utf-8")
@@ -106,20 +102,30 @@ def console_page(language: str, timezone: str = "Asia/Shanghai") -> Asset:
     built = build()
     for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')
+    mapping = import_map(built)
     # Every module at once, not import by import: the browser fetches them in parallel.
     preloads = "".join(
         f'<link rel="modulepreload" href="{ASSET_PREFIX}{hashed}">\n'
         for name, hashed in sorted(built.names.items())
         if name.endswith(".js") and name != "app.js"
     )
-    html = html.replace('<script type="module"', preloads + '<script type="module"', 1)
-    return _asset(html.encode("utf-8"), ".html")
+    # The map comes before every module and preload, so each import resolves through it.
+    html = html.replace(
+        '<link rel="stylesheet"',
+        f'<script type="importmap">{mapping}</script>\n{preloads}<link rel="stylesheet"',
+        1,
+    )
+    digest = base64.b64encode(hashlib.sha256(mapping.encode("utf-8")).digest()).decode()
+    policy = CONTENT_SECURITY_POLICY.replace(
+        "script-src 'self'", f"script-src 'self' 'sha256-{digest}'", 1
+    )
+    return ConsolePage(_asset(html.encode("utf-8"), ".html"), policy)
 
 
 def _serve(request: web.Request) -> web.Response:
     language = negotiate_language(request.headers.get("Accept-Language"))
     page = console_page(language, request.app[SETTINGS].timezone.key)
-    return _answer(request, page, PAGE_CACHE, vary="Accept-Language")
+    return _answer(request, page.asset, PAGE_CACHE, vary="Accept-Language", policy=page.policy)
 
 
 @operation(

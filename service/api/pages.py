@@ -154,13 +154,23 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 
 
 def _answer(
-    request: web.Request, asset: Asset, cache_control: str, *, vary: str = ""
+    request: web.Request,
+    asset: Asset,
+    cache_control: str,
+    *,
+    vary: str = "",
+    policy: str = CONTENT_SECURITY_POLICY,
 ) -> web.Response:
     """The asset, gzip-compressed for a client that takes it, or 304 when its ETag matches."""
     compressed = asset.gzipped is not None and accepts_gzip(request.headers.get("Accept-Encoding"))
     etag = asset.gzip_etag if compressed else asset.etag
     varies = ", ".join(filter(None, [vary, "Accept-Encoding" if asset.gzipped else ""]))
-    headers = {**SECURITY_HEADERS, "ETag": etag, "Cache-Control": cache_control}
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": policy,
+        "ETag": etag,
+        "Cache-Control": cache_control,
+    }
     if varies:
         headers["Vary"] = varies
     if _matches(request.headers.get("If-None-Match"), etag):
