@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from functools import cache
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from service.api.http import operation
+from service.api.http import OPERATION_ATTR, json_response, operation
 from service.api.pages import (
     CONTENT_SECURITY_POLICY,
     PAGE_CACHE,
@@ -34,6 +35,9 @@ from service.api.pages import (
     negotiate_language,
 )
 from service.app_keys import SETTINGS
+from service.domain import applications, holders, offers, partners
+from service.domain.auth import StaffRole, staff_roles_admitted
+from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import ApiError
 from service.domain.language import Said
 from service.pages import CONSOLE_DIR
@@ -184,9 +188,63 @@ async def console_asset(request: web.Request) -> web.Response:
     return _answer(request, asset, ASSET_CACHE)
 
 
+def console_model(router: web.UrlDispatcher) -> dict[str, Any]:
+    """What the console must know that the service decides: each entity's status moves,
+    the staff roles each operation admits (by `may_call`, as the API checks) and the
+    API's enumerations. The console offers what this says, so it never disagrees with
+    the API (the JS copies it replaces did: they offered moves the API refuses)."""
+    operations: dict[str, list[str]] = {}
+    for route in router.routes():
+        op = getattr(route.handler, OPERATION_ATTR, None)
+        if op is None or not op.roles or route.method == "HEAD":
+            continue
+        staff = staff_roles_admitted(
+            op.roles, read_only=route.method == "GET", personal_data=op.personal_data
+        )
+        template = route.resource.canonical if route.resource is not None else ""
+        operations[f"{route.method} {template}"] = [str(role) for role in staff]
+    lifecycles = {
+        name: {
+            status: [next for next in cycle.statuses if next in moves]
+            for status, moves in cycle.moves.items()
+        }
+        for name, cycle in (
+            ("partner", partners.LIFECYCLE),
+            ("offer", offers.LIFECYCLE),
+            ("holder", holders.LIFECYCLE),
+        )
+    }
+    enums = {
+        "partner_category": list(partners.CATEGORIES),
+        "holder_category": list(HOLDER_CATEGORIES),
+        "offer_kind": list(offers.KINDS),
+        "offer_kind_fields": {kind: list(names) for kind, names in offers.KIND_FIELDS.items()},
+        "period": list(offers.PERIODS),
+        "staff_role": [str(role) for role in StaffRole],
+        "application_status": list(applications.STATUSES),
+    }
+    return {"lifecycles": lifecycles, "operations": operations, "enums": enums}
+
+
+@operation(
+    "What the console must know that the service decides",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "`lifecycles`: each entity's status moves; `operations`: the staff "
+            "roles each operation (`METHOD /path`) admits. Revalidated on every load.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def model_file(request: web.Request) -> web.Response:
+    return json_response(console_model(request.app.router), headers={"Cache-Control": PAGE_CACHE})
+
+
 def console_routes() -> list[web.AbstractRouteDef]:
     return [
         web.get(ASSET_PREFIX + "{name}", console_asset),
+        web.get("/console/model.json", model_file),
         web.get("/console", console),
         web.get("/console/{view:.*}", console_view),
     ]

@@ -17,6 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from service.api.console import build, import_map
+from service.domain import holders, offers, partners
+from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import CODES
 from service.pages import CONSOLE_DIR
 from tests.browser.test_page_files import CJK, EXTERNAL_URL
@@ -172,3 +174,32 @@ def test_every_text_the_console_uses_is_written_in_both_languages() -> None:
         assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
         zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
         assert zh == en, f"{key}: zh and en take different values"
+
+
+async def test_the_console_model_is_the_services_own_rules(client: TestClient) -> None:
+    """Life cycles, who may call what and the enumerations come from the service, so the
+    console never offers a move or an action the API refuses (a JS copy once offered
+    "terminate" on an active partner)."""
+    response = await client.get("/console/model.json")
+    assert response.status == 200 and response.headers["Cache-Control"] == "no-cache"
+    model = await response.json()
+    assert model["lifecycles"]["partner"]["active"] == sorted(partners.LIFECYCLE.moves["active"])
+    for name, cycle in (("partner", partners), ("offer", offers), ("holder", holders)):
+        assert {k: set(v) for k, v in model["lifecycles"][name].items()} == {
+            k: set(v) for k, v in cycle.LIFECYCLE.moves.items()
+        }
+    operations = model["operations"]
+    assert operations["PATCH /v1/partners/{partner_id}"] == ["bureau_admin"]
+    assert operations["GET /v1/audit-events"] == ["bureau_admin", "bureau_auditor"]
+    assert operations["POST /v1/offers"] == ["bureau_admin", "partner_manager"]
+    assert model["enums"]["holder_category"] == list(HOLDER_CATEGORIES)
+
+
+async def test_every_operation_the_console_asks_about_exists(client: TestClient) -> None:
+    """roles.js names API operations; a misspelt one would hide a feature from everyone."""
+    model = await (await client.get("/console/model.json")).json()
+    named = re.findall(
+        r'"((?:GET|POST|PATCH|DELETE) /v1/[^"]+)"', (CONSOLE_DIR / "roles.js").read_text()
+    )
+    assert len(named) >= 10
+    assert not [operation for operation in named if operation not in model["operations"]]

@@ -5,6 +5,7 @@
 import { whenSignedOut } from "./api.js";
 import { h } from "./dom.js";
 import { language, loadMessages, onLanguageChange, problemText, setLanguage, t } from "./i18n.js";
+import { loadModel } from "./model.js";
 import { views } from "./roles.js";
 import { current, go, href, start } from "./router.js";
 import { forget, load, mustEnrol, signOut, signedIn } from "./session.js";
@@ -113,7 +114,7 @@ async function afterEnrol() {
 }
 
 async function boot() {
-  await loadMessages();
+  await Promise.all([loadMessages(), loadModel()]);
   langButton.addEventListener("click", () => setLanguage(language() === "zh" ? "en" : "zh"));
   onLanguageChange(() => render());
   signOutButton.addEventListener("click", async () => {

@@ -7,12 +7,10 @@
 import { api } from "./api.js";
 import { clearErrors, copyButton, field, formProblem, formatTime, h, say, showProblem, table, value, viewFrame } from "./dom.js";
 import { problemText, t } from "./i18n.js";
-import { options, partnerCategory, status } from "./labels.js";
+import { APPLICATION_STATUSES, options, partnerCategory, status } from "./labels.js";
 import { filters, listQuery, pager } from "./lists.js";
 import { can } from "./roles.js";
 import { href } from "./router.js";
-
-export const APPLICATION_STATUSES = ["submitted", "approved", "rejected"];
 
 export async function render(context) {
   return context.route.id ? detail(context) : list(context);

@@ -8,15 +8,10 @@ import { checkboxes, checkedValues, clearErrors, dayAfter, dayBefore, field, for
 import { language, problemText, t } from "./i18n.js";
 import { HOLDER_CATEGORIES, OFFER_KINDS, PERIODS, holderCategory, kind, options, status } from "./labels.js";
 import { filters, listQuery, pager } from "./lists.js";
+import { mainKindField, nextStatuses, statuses } from "./model.js";
 import { bpToPercentText, fenToYuanText, formatFen, parsePercent, parseYuan, quote } from "./money.js";
 import { can, isBureau } from "./roles.js";
 import { go, href } from "./router.js";
-
-const STATUSES = ["draft", "active", "paused", "ended"];
-/** draft → active ⇄ paused → ended */
-const NEXT = { draft: ["active", "ended"], active: ["paused", "ended"], paused: ["active", "ended"], ended: [] };
-/** The field each kind needs (docs/api.md), typed as money unless percent. */
-const KIND_FIELD = { percent_off: "percent_bp", amount_off: "amount_off", fixed_price: "fixed_price", service: "nominal_value" };
 
 export async function render(context) {
   const { route } = context;
@@ -41,7 +36,7 @@ async function list(context) {
   const answer = await api("GET", "/v1/offers", { query: listQuery(route, ["q", "status", "partner_id", "category"]) });
   const fields = [
     field({ name: "q", label: t("search_title"), type: "search" }),
-    field({ name: "status", label: t("status"), type: "select", options: options(STATUSES, status, "any") }),
+    field({ name: "status", label: t("status"), type: "select", options: options(statuses("offer"), status, "any") }),
   ];
   if (isBureau(staff)) {
     fields.push(field({ name: "partner_id", label: t("partner"), type: "select", options: [{ value: "", label: t("any") }, ...Object.values(partners).map((p) => ({ value: p.id, label: p.name }))] }));
@@ -160,7 +155,7 @@ async function editor(context, offer) {
 
   const message = h("p", { class: "form-problem", role: "alert", tabindex: "-1", hidden: true });
   const statusActions = offer && can(staff, "offers.write")
-    ? NEXT[offer.status].map((next) => h("button", { type: "button", class: next === "ended" ? "danger" : "primary", onclick: async () => {
+    ? nextStatuses("offer", offer.status).map((next) => h("button", { type: "button", class: next === "ended" ? "danger" : "primary", onclick: async () => {
         if (next === "ended" && !window.confirm(t("confirm_end_offer"))) return;
         const changed = await api("PATCH", "/v1/offers/" + encodeURIComponent(offer.id), { body: { status: next } });
         if (!changed.ok) return say(message, problemText(changed.problem), "problem");
@@ -193,7 +188,7 @@ function readRule(form) {
     rule.percent_bp = parsed.bp;
     rule.max_discount = moneyField("max_discount", false, 1);
   } else if (chosen) {
-    rule[KIND_FIELD[chosen]] = moneyField(KIND_FIELD[chosen], true, chosen === "amount_off" ? 1 : 0);
+    rule[mainKindField(chosen)] = moneyField(mainKindField(chosen), true, chosen === "amount_off" ? 1 : 0);
   } else {
     errors.push({ field: "kind", message: t("required") });
   }
