@@ -42,9 +42,6 @@ MIN_PASSWORD_SCORE = 3
 #: zxcvbn's own limit on what it judges.
 ZXCVBN_MAX_LENGTH = 72
 
-#: Verified against unknown emails so that they cost the time of a real account.
-DECOY_PASSWORD = "decoy-password-nobody-has"  # noqa: S105 - not a credential
-
 SETUP_PREFIX = "yst_"
 SESSION_PREFIX = "yss_"
 SECRET_BYTES = 32
