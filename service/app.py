@@ -54,9 +54,9 @@ from service.app_keys import (
     STOPPING,
 )
 from service.config import Settings
-from service.db.pool import create_pool
 from service.flows import housekeeping
 from service.flows import ledger as ledger_flow
+from service.flows.database import create_pool
 from service.flows.holder_imports import ImportJobs
 from service.flows.key_cache import KeyCache
 from service.flows.keyring import Keyring

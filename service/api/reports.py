@@ -89,15 +89,14 @@ async def discounts(request: web.Request) -> web.StreamResponse:
     period = period_of(
         query.get("from_"), query.get("to"), datetime.now(UTC), request.app[SETTINGS].timezone
     )
-    async with request.app[POOL].acquire() as conn:
-        report = await reports_flow.discount_report(
-            conn,
-            principal(request),
-            period,
-            parse_group_by(query.get("group_by")),
-            partner_id=query.get("partner_id"),
-            offer_id=query.get("offer_id"),
-        )
+    report = await reports_flow.discount_report(
+        request.app[POOL],
+        principal(request),
+        period,
+        parse_group_by(query.get("group_by")),
+        partner_id=query.get("partner_id"),
+        offer_id=query.get("offer_id"),
+    )
     if fmt == "json":
         return json_response(_report_out.dump(report))
     body = await asyncio.to_thread(to_csv if fmt == "csv" else to_xlsx, report)
@@ -129,8 +128,7 @@ async def summary(request: web.Request) -> web.Response:
     query = read_query(request, _summary_query)
     tz = request.app[SETTINGS].timezone
     period = period_of(query.get("from_"), query.get("to"), datetime.now(UTC), tz)
-    async with request.app[POOL].acquire() as conn:
-        headline = await reports_flow.summary(conn, period, tz)
+    headline = await reports_flow.summary(request.app[POOL], period, tz)
     return json_response(_summary_out.dump(headline))
 
 

@@ -24,8 +24,11 @@ _issue_in = VoucherIssueSchema()
 )
 async def issue_voucher(request: web.Request) -> web.Response:
     fields = await read_json(request, _issue_in)
-    async with request.app[POOL].acquire() as conn:
-        voucher, created = await vouchers_flow.issue_at_desk(
-            conn, request.app[SETTINGS], principal(request), fields["holder_id"], fields["offer_id"]
-        )
+    voucher, created = await vouchers_flow.issue_at_desk(
+        request.app[POOL],
+        request.app[SETTINGS],
+        principal(request),
+        fields["holder_id"],
+        fields["offer_id"],
+    )
     return json_response(voucher_view(voucher), status=201 if created else 200)

@@ -195,3 +195,19 @@ def check_key_access(caller: Principal, partner_id: str | None, key_role: str | 
                 "A partner_manager manages scanner keys only", "partner_manager 只能管理收银台密钥"
             ),
         )
+
+
+# A staff account as the service shows it (db/staff.py reads it) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StaffAccount:
+    id: str
+    email: str
+    display_name: str
+    role: str
+    partner_id: str | None
+    status: str
+    totp_enabled: bool
+    created_at: datetime
+    updated_at: datetime

@@ -38,6 +38,7 @@ from service.domain.holder_imports import CUT_SHORT, STOPPED, HolderImport
 from service.domain.holders import HolderRow, check_holders_csv, iter_holder_rows
 from service.domain.ids import new_id
 from service.domain.language import Said
+from service.flows.database import Database, connection
 from service.pin_hashing import PinHashPool
 
 log = logging.getLogger("youdai.imports")
@@ -247,14 +248,15 @@ async def _mark_failed(dsn: str, job: HolderImport, detail: str) -> HolderImport
         await other.close()
 
 
-async def get_import(conn: asyncpg.Connection, import_id: str) -> HolderImport:
+async def get_import(db: Database, import_id: str) -> HolderImport:
     """A job as it stands; one whose process died mid-job shows `failed`."""
-    job = await imports_db.get_job(conn, import_id)
-    if job is None:
-        raise ApiError("not_found", Said("No such holder import", "没有此持证人导入任务"))
-    if job.status == "running" and await imports_db.fail_abandoned_if_free(conn, CUT_SHORT):
+    async with connection(db) as conn:
         job = await imports_db.get_job(conn, import_id)
-        assert job is not None
+        if job is None:
+            raise ApiError("not_found", Said("No such holder import", "没有此持证人导入任务"))
+        if job.status == "running" and await imports_db.fail_abandoned_if_free(conn, CUT_SHORT):
+            job = await imports_db.get_job(conn, import_id)
+            assert job is not None
     return job
 
 

@@ -27,6 +27,7 @@ from service.domain.pins import hash_pin_off_loop
 from service.domain.text import refuse_hidden_characters
 from service.flows import partners as partners_flow
 from service.flows.credentials import Known, Lockout, Refusals, accept, check_secret, count_failure
+from service.flows.database import Database, connection
 from service.sealing import Sealer, SealError
 
 log = logging.getLogger("youdai.staff")
@@ -65,7 +66,7 @@ class TotpEnrolment:
 
 
 async def invite(
-    conn: asyncpg.Connection,
+    db: Database,
     caller: Principal | None,
     *,
     email: str,
@@ -80,7 +81,7 @@ async def invite(
     email = rules.normalise_email(email)
     token = rules.generate_secret(rules.SETUP_PREFIX)
     expires_at = datetime.now(UTC) + rules.INVITATION_TTL
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         if partner_id is not None:
             await partners_flow.require(conn, partner_id)
         account = await staff_db.create_account(
@@ -112,13 +113,11 @@ async def invite(
     return Invitation(account, token, expires_at)
 
 
-async def new_setup_link(
-    conn: asyncpg.Connection, caller: Principal | None, staff_id: str
-) -> Invitation:
+async def new_setup_link(db: Database, caller: Principal | None, staff_id: str) -> Invitation:
     """A fresh setup token for an existing account (a lost or expired invitation)."""
     token = rules.generate_secret(rules.SETUP_PREFIX)
     expires_at = datetime.now(UTC) + rules.INVITATION_TTL
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         account = await staff_db.lock_account(conn, staff_id)
         if account is None:
             raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
@@ -435,20 +434,22 @@ async def confirm_totp(
 
 
 async def list_staff(
-    conn: asyncpg.Connection, page: PageRequest, filters: dict[str, Any]
+    db: Database, page: PageRequest, filters: dict[str, Any]
 ) -> Page[StaffAccount]:
-    return page_of(await staff_db.list_accounts(conn, page, **filters), page)
+    async with connection(db) as conn:
+        return page_of(await staff_db.list_accounts(conn, page, **filters), page)
 
 
-async def get_staff(conn: asyncpg.Connection, staff_id: str) -> StaffAccount:
-    account = await staff_db.get_account(conn, staff_id)
+async def get_staff(db: Database, staff_id: str) -> StaffAccount:
+    async with connection(db) as conn:
+        account = await staff_db.get_account(conn, staff_id)
     if account is None:
         raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
     return account
 
 
 async def update_staff(
-    conn: asyncpg.Connection,
+    db: Database,
     caller: Principal,
     staff_id: str,
     changes: dict[str, Any],
@@ -459,7 +460,7 @@ async def update_staff(
     phone: the account enrols again). Disabling an account, changing its role or
     partner, or resetting its factor ends all its sessions at once; the last active
     bureau_admin cannot be disabled or demoted."""
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         admins = await staff_db.lock_active_bureau_admins(conn)
         before = await staff_db.lock_account(conn, staff_id)
         if before is None:

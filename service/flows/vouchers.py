@@ -26,6 +26,7 @@ from service.domain.vouchers import (
     voucher_expiry,
 )
 from service.flows import holders as holders_flow
+from service.flows.database import Database, connection
 from service.flows.keyring import Keyring
 
 
@@ -44,44 +45,45 @@ def eligibility_of(row: Mapping[str, Any]) -> Eligibility:
 
 
 async def claim(
-    conn: asyncpg.Connection, settings: Settings, holder_id: str, offer_id: str, issued_by: str
+    db: Database, settings: Settings, holder_id: str, offer_id: str, issued_by: str
 ) -> tuple[HeldVoucher, bool]:
     """The holder's active voucher for the offer, creating it if needed: (voucher, created)."""
     now = datetime.now(UTC)
-    async with conn.transaction():
-        facts = await vouchers_db.eligibility_facts(conn, holder_id, offer_id)
-        if facts is None:
-            raise ApiError("not_found", Said("No such offer", "没有此优惠"))
-        check_claim(eligibility_of(facts), now, settings.timezone)
-        existing = await vouchers_db.active_voucher_for_update(conn, holder_id, offer_id)
-        if existing is not None:
-            if effective_status("active", existing["expires_at"], now) == "active":
-                return await _written(conn, existing["id"]), False
-            await vouchers_db.mark_expired(conn, existing["id"])
-        voucher_id = await vouchers_db.insert_voucher(
-            conn,
-            holder_id=holder_id,
-            offer_id=offer_id,
-            partner_id=facts["partner_id"],
-            uses=facts["uses_per_voucher"],
-            expires_at=voucher_expiry(
-                now, facts["voucher_valid_days"], facts["offer_ends_at"], settings.timezone
-            ),
-            issued_by=issued_by,
-        )
-    if voucher_id is not None:
-        return await _written(conn, voucher_id), True
-    # A concurrent claim won the unique index; answer with its voucher.
-    won_id = await vouchers_db.active_voucher_id(conn, holder_id, offer_id)
-    if won_id is None:  # …and it was used up in the same instant
-        raise ApiError(
-            "conflict",
-            Said(
-                "The voucher changed while claiming; claim again",
-                "领取时优待券发生了变化：请重新领取",
-            ),
-        )
-    return await _written(conn, won_id), False
+    async with connection(db) as conn:
+        async with conn.transaction():
+            facts = await vouchers_db.eligibility_facts(conn, holder_id, offer_id)
+            if facts is None:
+                raise ApiError("not_found", Said("No such offer", "没有此优惠"))
+            check_claim(eligibility_of(facts), now, settings.timezone)
+            existing = await vouchers_db.active_voucher_for_update(conn, holder_id, offer_id)
+            if existing is not None:
+                if effective_status("active", existing["expires_at"], now) == "active":
+                    return await _written(conn, existing["id"]), False
+                await vouchers_db.mark_expired(conn, existing["id"])
+            voucher_id = await vouchers_db.insert_voucher(
+                conn,
+                holder_id=holder_id,
+                offer_id=offer_id,
+                partner_id=facts["partner_id"],
+                uses=facts["uses_per_voucher"],
+                expires_at=voucher_expiry(
+                    now, facts["voucher_valid_days"], facts["offer_ends_at"], settings.timezone
+                ),
+                issued_by=issued_by,
+            )
+        if voucher_id is not None:
+            return await _written(conn, voucher_id), True
+        # A concurrent claim won the unique index; answer with its voucher.
+        won_id = await vouchers_db.active_voucher_id(conn, holder_id, offer_id)
+        if won_id is None:  # …and it was used up in the same instant
+            raise ApiError(
+                "conflict",
+                Said(
+                    "The voucher changed while claiming; claim again",
+                    "领取时优待券发生了变化：请重新领取",
+                ),
+            )
+        return await _written(conn, won_id), False
 
 
 async def _written(conn: asyncpg.Connection, voucher_id: str) -> HeldVoucher:
@@ -97,36 +99,38 @@ def as_shown(voucher: HeldVoucher) -> dict[str, Any]:
     return {**asdict(voucher), "status": status}
 
 
-async def own_voucher(
-    conn: asyncpg.Connection, holder: HolderSession, voucher_id: str
-) -> HeldVoucher:
+async def own_voucher(db: Database, holder: HolderSession, voucher_id: str) -> HeldVoucher:
     """The holder's voucher; another holder's is simply not found (rule 5)."""
-    voucher = await vouchers_db.get_voucher(conn, voucher_id, holder.holder_id)
+    async with connection(db) as conn:
+        voucher = await vouchers_db.get_voucher(conn, voucher_id, holder.holder_id)
     if voucher is None:
         raise ApiError("not_found", Said("No such voucher", "没有此优待券"))
     return voucher
 
 
 async def holders_vouchers(
-    conn: asyncpg.Connection, holder: HolderSession, page: PageRequest, status: str | None
+    db: Database, holder: HolderSession, page: PageRequest, status: str | None
 ) -> Page[HeldVoucher]:
-    return page_of(await vouchers_db.list_vouchers(conn, holder.holder_id, page, status), page)
+    async with connection(db) as conn:
+        return page_of(await vouchers_db.list_vouchers(conn, holder.holder_id, page, status), page)
 
 
 async def offers_for(
-    conn: asyncpg.Connection, holder: HolderSession, page: PageRequest
+    db: Database, holder: HolderSession, page: PageRequest
 ) -> Page[OfferForHolder]:
     """Active offers inside their window, of active partners, open to the holder's category."""
-    me = await holders_flow.get(conn, holder.holder_id)
-    return page_of(await vouchers_db.offers_open_to(conn, me.category, page), page)
+    async with connection(db) as conn:
+        me = await holders_flow.get(conn, holder.holder_id)
+        return page_of(await vouchers_db.offers_open_to(conn, me.category, page), page)
 
 
 async def issue_at_desk(
-    conn: asyncpg.Connection, settings: Settings, clerk: Principal, holder_id: str, offer_id: str
+    db: Database, settings: Settings, clerk: Principal, holder_id: str, offer_id: str
 ) -> tuple[HeldVoucher, bool]:
     """A voucher issued by bureau staff to an enrolled holder, as the holder would claim it."""
-    await holders_flow.get(conn, holder_id)
-    return await claim(conn, settings, holder_id, offer_id, issued_by=clerk.actor)
+    async with connection(db) as conn:
+        await holders_flow.get(conn, holder_id)
+        return await claim(conn, settings, holder_id, offer_id, issued_by=clerk.actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,3 +209,21 @@ async def live_code_expiry(
             ),
         )
     return expires_at
+
+
+async def own_token(
+    db: Database, keyring: Keyring, settings: Settings, holder: HolderSession, voucher_id: str
+) -> Minted:
+    """A fresh token for one of the holder's own vouchers (another's is not found)."""
+    async with connection(db) as conn:
+        voucher = await own_voucher(conn, holder, voucher_id)
+        return await mint_token(conn, keyring, settings, voucher)
+
+
+async def own_code_expiry(
+    db: Database, settings: Settings, holder: HolderSession, voucher_id: str, code: str
+) -> datetime:
+    """`live_code_expiry` of one of the holder's own vouchers (another's is not found)."""
+    async with connection(db) as conn:
+        voucher = await own_voucher(conn, holder, voucher_id)
+        return await live_code_expiry(conn, settings, voucher, code)
