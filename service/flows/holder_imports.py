@@ -1,10 +1,10 @@
 """Holder import as a job (docs/api.md): check the whole file, then create or update its
 holders in the background, all or nothing, one job at a time.
 
-1. The file is checked first, with no hashing and keeping no row: a bad file answers 422
-   with its first 1 000 errors and `error_count`.
+1. The file is checked first, with no hashing and keeping no row: a bad file is refused
+   (validation_error) with its first 1 000 errors and `error_count`.
 2. A good file opens the job on a connection of its own, which holds a session advisory
-   lock for as long as the job runs: another import, in any process, is 409 `conflict`;
+   lock for as long as the job runs: another import, in any process, is `conflict`;
    and a job still `running` while nobody holds the lock was cut short (its process
    died) and is marked `failed` by whoever notices first.
 3. The job reads the file again in chunks: for each row, the stored hash of a known card
@@ -59,7 +59,7 @@ Progress = Callable[[int], None]
 
 
 async def check_file(data: bytes) -> int:
-    """The number of holder rows of a good file; a bad one is 422 with its errors."""
+    """The number of holder rows of a good file; a bad one is validation_error with its errors."""
     # Seconds of CPU for a large file: not on the event loop.
     check = await asyncio.to_thread(check_holders_csv, data)
     if check.error_count:
@@ -79,7 +79,7 @@ async def check_file(data: bytes) -> int:
 
 async def open_job(dsn: str, rows: int) -> tuple[asyncpg.Connection, HolderImport]:
     """A new running job and the connection that holds its lock (the caller runs it with
-    run_job, which closes the connection); 409 while another job runs."""
+    run_job, which closes the connection); conflict while another job runs."""
     # Unreachable, it is database_unavailable like a pooled connection (db/pool.py).
     conn = await connect_or_unreachable(
         dsn,

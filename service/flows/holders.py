@@ -30,7 +30,7 @@ def _audit_values(diff: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 async def enrol(db: Database, actor: Principal | None, fields: dict[str, Any]) -> Holder:
     """A new active holder; the PIN is stored as an argon2id hash, a card number already
-    enrolled is 409 conflict."""
+    enrolled is conflict."""
     pin_hash = await pins.hash_pin_off_loop(fields["pin"])
     async with connection(db) as conn, conn.transaction():
         holder = await holders_db.insert_holder(conn, new_id("holder"), fields, pin_hash)

@@ -199,9 +199,9 @@ async def sign_in(
     """A new session, or the docs/staff.md refusal.
 
     An unknown email, an account without a password yet, a disabled account and a wrong
-    password answer the same 401 and take the same time (a hash is verified either way);
-    five failures in 15 minutes lock the account (and an unknown email alike) for 15
-    minutes. The account row stays locked while the password is checked, so concurrent
+    password answer the same `unauthenticated` and take the same time (a hash is verified
+    either way); five failures in 15 minutes lock the account (and an unknown email
+    alike) for 15 minutes. The account row stays locked while the password is checked, so concurrent
     guesses are counted one by one, in every process. Failures also count against the
     client `address`, together with every other kind of sign-in (flows.throttle). The
     order of these checks is flows.credentials.check_secret, shared with holders; a
@@ -299,7 +299,7 @@ async def _open_session(conn: asyncpg.Connection, account: StaffAccount, now: da
 
 
 def _wrong_credentials(locked_until: datetime | None, now: datetime) -> ApiError:
-    """The same 401 whether or not this failure locked the account (docs/staff.md)."""
+    """The same `unauthenticated` whether or not this failure locked the account (docs/staff.md)."""
     return ApiError("unauthenticated", WRONG_CREDENTIALS)
 
 

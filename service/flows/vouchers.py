@@ -175,7 +175,7 @@ async def mint_token(
 
 
 async def check_usable(conn: asyncpg.Connection, settings: Settings, voucher: HeldVoucher) -> None:
-    """409 with the rule's code when the voucher cannot be used now (its offer paused or
+    """The rule's code when the voucher cannot be used now (its offer paused or
     ended, its partner suspended, …): nothing is minted or drawn for it (docs/api.md)."""
     facts = await vouchers_db.eligibility_facts(conn, voucher.holder_id, voucher.offer_id)
     assert facts is not None  # the voucher's own offer and holder
