@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -32,7 +33,7 @@ from service.api.http import (
     read_query,
 )
 from service.api.middleware import bearer_secret
-from service.app_keys import KEYRING, POOL, QR_POOL, SETTINGS
+from service.app_keys import CLOCK, KEYRING, POOL, QR_POOL, SETTINGS
 from service.domain.auth import HolderSession, Role
 from service.flows import holders as holders_flow
 from service.flows import sign_in as sign_in_flow
@@ -64,9 +65,9 @@ _page_query = PageQuerySchema()
 _token_out = VoucherTokenSchema()
 
 
-def voucher_view(row: HeldVoucher) -> dict[str, Any]:
-    """A voucher as its holder sees it (the status accounts for expiry)."""
-    return _voucher_out.dump(vouchers_flow.as_shown(row))
+def voucher_view(row: HeldVoucher, now: datetime) -> dict[str, Any]:
+    """A voucher as its holder sees it `now` (the status accounts for expiry)."""
+    return _voucher_out.dump(vouchers_flow.as_shown(row, now))
 
 
 @operation(
@@ -89,6 +90,7 @@ async def create_session(request: web.Request) -> web.Response:
         settings.timezone,
         address=client_address(request),
         address_limit=settings.signin_address_limit,
+        clock=request.app[CLOCK],
     )
     return json_response(
         _session_out.dump({"token": token, "expires_at": expires_at}), status=201, headers=NO_STORE
@@ -146,9 +148,16 @@ async def claim_voucher(request: web.Request) -> web.Response:
     fields = await read_json(request, _claim_in)
     holder_id = caller_as(request, HolderSession).holder_id
     voucher, created = await vouchers_flow.claim(
-        request.app[POOL], request.app[SETTINGS], holder_id, fields["offer_id"], issued_by=holder_id
+        request.app[POOL],
+        request.app[SETTINGS],
+        holder_id,
+        fields["offer_id"],
+        issued_by=holder_id,
+        clock=request.app[CLOCK],
     )
-    return json_response(voucher_view(voucher), status=201 if created else 200)
+    return json_response(
+        voucher_view(voucher, request.app[CLOCK]()), status=201 if created else 200
+    )
 
 
 @operation(
@@ -164,7 +173,8 @@ async def list_my_vouchers(request: web.Request) -> web.Response:
     vouchers = await vouchers_flow.holders_vouchers(
         request.app[POOL], caller_as(request, HolderSession), page, query.get("status")
     )
-    return page_response(vouchers, voucher_view)
+    now = request.app[CLOCK]()
+    return page_response(vouchers, lambda row: voucher_view(row, now))
 
 
 @operation(
@@ -178,7 +188,7 @@ async def get_my_voucher(request: web.Request) -> web.Response:
     voucher = await vouchers_flow.own_voucher(
         request.app[POOL], caller_as(request, HolderSession), request.match_info["voucher_id"]
     )
-    return json_response(voucher_view(voucher))
+    return json_response(voucher_view(voucher, request.app[CLOCK]()))
 
 
 async def fresh_token(request: web.Request) -> vouchers_flow.Minted:
@@ -189,6 +199,7 @@ async def fresh_token(request: web.Request) -> vouchers_flow.Minted:
         request.app[SETTINGS],
         caller_as(request, HolderSession),
         request.match_info["voucher_id"],
+        clock=request.app[CLOCK],
     )
 
 
@@ -308,6 +319,7 @@ async def voucher_barcode_svg(request: web.Request) -> web.Response:
             caller_as(request, HolderSession),
             request.match_info["voucher_id"],
             given,
+            clock=request.app[CLOCK],
         )
         code = given
     image = await request.app[QR_POOL].render(barcodes.code128_svg, code)

@@ -17,7 +17,7 @@ from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of, problem_language
 from service.api.problems import problem_body
 from service.api.staff_session import staff_session_caller
-from service.app_keys import KEY_CACHE, POOL, SETTINGS
+from service.app_keys import CLOCK, KEY_CACHE, POOL, SETTINGS
 from service.domain.errors import ApiError, validation_error
 from service.domain.keys import looks_like_key
 from service.domain.language import ENGLISH, Said
@@ -343,7 +343,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             )
         request[PRINCIPAL_KEY] = key_caller
     else:
-        caller = await holder_principal(request.app[POOL], secret, request.app[SETTINGS].timezone)
+        caller = await holder_principal(
+            request.app[POOL], secret, request.app[SETTINGS].timezone, clock=request.app[CLOCK]
+        )
         if caller is None:
             raise ApiError(
                 "unauthenticated", Said("The session is unknown or has expired", "会话未知或已过期")

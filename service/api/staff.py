@@ -39,7 +39,7 @@ from service.api.staff_session import (
     clear_session_cookie,
     set_session_cookie,
 )
-from service.app_keys import POOL, QR_POOL, SEALER, SETTINGS
+from service.app_keys import CLOCK, POOL, QR_POOL, SEALER, SETTINGS
 from service.domain import staff as rules
 from service.domain.auth import STAFF_ROLES, StaffPrincipal, StaffRole
 from service.domain.links import link_origin
@@ -102,6 +102,7 @@ async def sign_in(request: web.Request) -> web.Response:
         totp_code=fields.get("totp_code"),
         address=client_address(request),
         address_limit=request.app[SETTINGS].signin_address_limit,
+        clock=request.app[CLOCK],
     )
     response = json_response(
         _session.dump(
@@ -214,7 +215,11 @@ async def totp_qr_svg(request: web.Request) -> web.Response:
 async def confirm_totp(request: web.Request) -> web.Response:
     fields = await read_json(request, _confirm)
     account = await staff_flow.confirm_totp(
-        request.app[POOL], request.app[SEALER], _staff_caller(request), fields["code"]
+        request.app[POOL],
+        request.app[SEALER],
+        _staff_caller(request),
+        fields["code"],
+        clock=request.app[CLOCK],
     )
     return json_response(_staff.dump(asdict(account)))
 
@@ -237,6 +242,7 @@ async def invite_staff(request: web.Request) -> web.Response:
         role=StaffRole(fields["role"]),
         display_name=fields["display_name"],
         partner_id=fields["partner_id"],
+        clock=request.app[CLOCK],
     )
     body = {
         **asdict(invitation.account),

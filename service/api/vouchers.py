@@ -7,7 +7,7 @@ from aiohttp import web
 from schemas.vouchers import VoucherIssueSchema, VoucherSchema
 from service.api.http import json_response, operation, principal, read_json
 from service.api.me import CLAIM_PROBLEMS, voucher_view
-from service.app_keys import POOL, SETTINGS
+from service.app_keys import CLOCK, POOL, SETTINGS
 from service.domain.auth import Role
 from service.flows import vouchers as vouchers_flow
 
@@ -30,5 +30,8 @@ async def issue_voucher(request: web.Request) -> web.Response:
         principal(request),
         fields["holder_id"],
         fields["offer_id"],
+        clock=request.app[CLOCK],
     )
-    return json_response(voucher_view(voucher), status=201 if created else 200)
+    return json_response(
+        voucher_view(voucher, request.app[CLOCK]()), status=201 if created else 200
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -134,7 +134,9 @@ def looks_like_session_token(token: str) -> bool:
     return token.startswith(SESSION_PREFIX) and len(token) <= 100
 
 
-async def holder_principal(pool: asyncpg.Pool, token: str, tz: ZoneInfo) -> Principal | None:
+async def holder_principal(
+    pool: asyncpg.Pool, token: str, tz: ZoneInfo, *, clock: Clock = system_clock
+) -> Principal | None:
     """The holder behind a session token; a holder no longer active is refused at once."""
     if not looks_like_session_token(token):
         return None
@@ -142,7 +144,7 @@ async def holder_principal(pool: asyncpg.Pool, token: str, tz: ZoneInfo) -> Prin
         holder = await sessions_db.session_holder(conn, hash_key(token))
     if holder is None:
         return None
-    check_holder_active(holder["status"], holder["valid_until"], datetime.now(UTC), tz)
+    check_holder_active(holder["status"], holder["valid_until"], clock(), tz)
     return holder_caller(holder["id"])
 
 

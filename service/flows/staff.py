@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -73,6 +73,7 @@ async def invite(
     role: StaffRole,
     display_name: str = "",
     partner_id: str | None = None,
+    clock: Clock = system_clock,
 ) -> Invitation:
     """A new account and its one-time setup token (valid 72 hours); `caller` None is
     the command line (`youdai create-staff`)."""
@@ -80,7 +81,7 @@ async def invite(
     refuse_hidden_characters("display_name", display_name)
     email = rules.normalise_email(email)
     token = rules.generate_secret(rules.SETUP_PREFIX)
-    expires_at = datetime.now(UTC) + rules.INVITATION_TTL
+    expires_at = clock() + rules.INVITATION_TTL
     async with connection(db) as conn, conn.transaction():
         if partner_id is not None:
             await partners_flow.require(conn, partner_id)
@@ -113,10 +114,12 @@ async def invite(
     return Invitation(account, token, expires_at)
 
 
-async def new_setup_link(db: Database, caller: Principal | None, staff_id: str) -> Invitation:
+async def new_setup_link(
+    db: Database, caller: Principal | None, staff_id: str, *, clock: Clock = system_clock
+) -> Invitation:
     """A fresh setup token for an existing account (a lost or expired invitation)."""
     token = rules.generate_secret(rules.SETUP_PREFIX)
-    expires_at = datetime.now(UTC) + rules.INVITATION_TTL
+    expires_at = clock() + rules.INVITATION_TTL
     async with connection(db) as conn, conn.transaction():
         account = await staff_db.lock_account(conn, staff_id)
         if account is None:
@@ -398,7 +401,12 @@ async def pending_otpauth_uri(pool: asyncpg.Pool, sealer: Sealer, caller: StaffP
 
 
 async def confirm_totp(
-    pool: asyncpg.Pool, sealer: Sealer, caller: StaffPrincipal, code: str
+    pool: asyncpg.Pool,
+    sealer: Sealer,
+    caller: StaffPrincipal,
+    code: str,
+    *,
+    clock: Clock = system_clock,
 ) -> StaffAccount:
     async with pool.acquire() as conn, conn.transaction():
         sealed = await staff_db.pending_totp(conn, caller.staff_id)
@@ -411,7 +419,7 @@ async def confirm_totp(
                 ),
             )
         secret = _open_secret(sealer, caller.staff_id, sealed)
-        step = totp.accepted_step(secret, code, datetime.now(UTC), None)
+        step = totp.accepted_step(secret, code, clock(), None)
         if step is None:
             raise validation_error(
                 "code", Said("is not the current code of this secret", "不是此密钥当前的验证码")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import voucher_codes as voucher_codes_db
 from service.db import vouchers as vouchers_db
@@ -45,10 +46,16 @@ def eligibility_of(row: Mapping[str, Any]) -> Eligibility:
 
 
 async def claim(
-    db: Database, settings: Settings, holder_id: str, offer_id: str, issued_by: str
+    db: Database,
+    settings: Settings,
+    holder_id: str,
+    offer_id: str,
+    issued_by: str,
+    *,
+    clock: Clock = system_clock,
 ) -> tuple[HeldVoucher, bool]:
     """The holder's active voucher for the offer, creating it if needed: (voucher, created)."""
-    now = datetime.now(UTC)
+    now = clock()
     async with connection(db) as conn:
         async with conn.transaction():
             facts = await vouchers_db.eligibility_facts(conn, holder_id, offer_id)
@@ -93,9 +100,9 @@ async def _written(conn: asyncpg.Connection, voucher_id: str) -> HeldVoucher:
     return voucher
 
 
-def as_shown(voucher: HeldVoucher) -> dict[str, Any]:
-    """A voucher as its holder sees it: the status accounts for expiry."""
-    status = effective_status(voucher.status, voucher.expires_at, datetime.now(UTC))
+def as_shown(voucher: HeldVoucher, now: datetime) -> dict[str, Any]:
+    """A voucher as its holder sees it `now`: the status accounts for expiry."""
+    status = effective_status(voucher.status, voucher.expires_at, now)
     return {**asdict(voucher), "status": status}
 
 
@@ -125,12 +132,18 @@ async def offers_for(
 
 
 async def issue_at_desk(
-    db: Database, settings: Settings, clerk: Principal, holder_id: str, offer_id: str
+    db: Database,
+    settings: Settings,
+    clerk: Principal,
+    holder_id: str,
+    offer_id: str,
+    *,
+    clock: Clock = system_clock,
 ) -> tuple[HeldVoucher, bool]:
     """A voucher issued by bureau staff to an enrolled holder, as the holder would claim it."""
     async with connection(db) as conn:
         await holders_flow.get(conn, holder_id)
-        return await claim(conn, settings, holder_id, offer_id, issued_by=clerk.actor)
+        return await claim(conn, settings, holder_id, offer_id, issued_by=clerk.actor, clock=clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +156,17 @@ class Minted:
 
 
 async def mint_token(
-    conn: asyncpg.Connection, keyring: Keyring, settings: Settings, voucher: HeldVoucher
+    conn: asyncpg.Connection,
+    keyring: Keyring,
+    settings: Settings,
+    voucher: HeldVoucher,
+    *,
+    clock: Clock = system_clock,
 ) -> Minted:
     """A fresh short-lived token for a usable voucher, and its voucher code (docs/product.md),
     which replaces the voucher's earlier code."""
-    await check_usable(conn, settings, voucher)
+    now = clock()
+    await check_usable(conn, settings, voucher, now)
     key = await keyring.signing_key(conn)
     token, expires_at = tokens.mint(
         key,
@@ -156,6 +175,7 @@ async def mint_token(
         offer_id=voucher.offer_id,
         issuer=settings.issuer,
         ttl_seconds=settings.token_ttl,
+        now=now,
     )
     # The token's `iat`: its `exp` less the lifetime it was minted with.
     issued_at = expires_at - timedelta(seconds=settings.token_ttl)
@@ -174,7 +194,9 @@ async def mint_token(
     )
 
 
-async def check_usable(conn: asyncpg.Connection, settings: Settings, voucher: HeldVoucher) -> None:
+async def check_usable(
+    conn: asyncpg.Connection, settings: Settings, voucher: HeldVoucher, now: datetime
+) -> None:
     """The rule's code when the voucher cannot be used now (its offer paused or
     ended, its partner suspended, …): nothing is minted or drawn for it (docs/api.md)."""
     facts = await vouchers_db.eligibility_facts(conn, voucher.holder_id, voucher.offer_id)
@@ -184,17 +206,22 @@ async def check_usable(conn: asyncpg.Connection, settings: Settings, voucher: He
         voucher.status,
         voucher.uses_left,
         voucher.expires_at,
-        datetime.now(UTC),
+        now,
         settings.timezone,
     )
 
 
 async def live_code_expiry(
-    conn: asyncpg.Connection, settings: Settings, voucher: HeldVoucher, code: str
+    conn: asyncpg.Connection,
+    settings: Settings,
+    voucher: HeldVoucher,
+    code: str,
+    *,
+    clock: Clock = system_clock,
 ) -> datetime:
     """When `code` stops being valid, if it is the voucher's live code and the voucher
     can be used now; else not_found, or the rule it breaks."""
-    await check_usable(conn, settings, voucher)
+    await check_usable(conn, settings, voucher, clock())
     if not codes.is_code(code):
         raise ApiError(
             "not_found", Said("This is not the voucher's code", "这不是此优待券的优待码")
@@ -212,18 +239,30 @@ async def live_code_expiry(
 
 
 async def own_token(
-    db: Database, keyring: Keyring, settings: Settings, holder: HolderSession, voucher_id: str
+    db: Database,
+    keyring: Keyring,
+    settings: Settings,
+    holder: HolderSession,
+    voucher_id: str,
+    *,
+    clock: Clock = system_clock,
 ) -> Minted:
     """A fresh token for one of the holder's own vouchers (another's is not found)."""
     async with connection(db) as conn:
         voucher = await own_voucher(conn, holder, voucher_id)
-        return await mint_token(conn, keyring, settings, voucher)
+        return await mint_token(conn, keyring, settings, voucher, clock=clock)
 
 
 async def own_code_expiry(
-    db: Database, settings: Settings, holder: HolderSession, voucher_id: str, code: str
+    db: Database,
+    settings: Settings,
+    holder: HolderSession,
+    voucher_id: str,
+    code: str,
+    *,
+    clock: Clock = system_clock,
 ) -> datetime:
     """`live_code_expiry` of one of the holder's own vouchers (another's is not found)."""
     async with connection(db) as conn:
         voucher = await own_voucher(conn, holder, voucher_id)
-        return await live_code_expiry(conn, settings, voucher, code)
+        return await live_code_expiry(conn, settings, voucher, code, clock=clock)

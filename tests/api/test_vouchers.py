@@ -9,6 +9,7 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestClient
 
+from service.app import create_app
 from service.domain.tokens import TOKEN_TYP
 from tests.helpers import bearer, make_holder, make_offer, make_partner
 
@@ -302,3 +303,22 @@ async def test_a_paused_offer_resumed_shows_its_vouchers_again(client: TestClien
     for path in SHOWN_AS:
         response = await client.get(f"/v1/me/vouchers/{voucher}/{path}", headers=headers)
         assert response.status == 200, (path, await response.text())
+
+
+async def test_a_voucher_is_shown_expired_once_the_apps_clock_passes_its_expiry(
+    database_url: str, settings, aiohttp_client, db
+) -> None:
+    """Flows read the time from the app's clock (service/clock.py): setting it is enough,
+    nothing waits for the voucher to expire."""
+    now = [datetime.now(UTC)]
+    client = await aiohttp_client(create_app(settings, database_url, clock=lambda: now[0]))
+    offer = await make_offer(db, await make_partner(db))
+    _, headers = await session_for(client, db)
+    claimed = await client.post("/v1/me/vouchers", json={"offer_id": offer}, headers=headers)
+    voucher = await claimed.json()
+    assert voucher["status"] == "active"
+    now[0] = datetime.fromisoformat(voucher["expires_at"]) + timedelta(seconds=1)
+    shown = await client.get(f"/v1/me/vouchers/{voucher['id']}", headers=headers)
+    assert (await shown.json())["status"] == "expired"
+    token = await client.get(f"/v1/me/vouchers/{voucher['id']}/token", headers=headers)
+    assert token.status == 409 and (await token.json())["code"] == "voucher_expired"
