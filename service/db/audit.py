@@ -95,7 +95,7 @@ async def first_new_value(
 ) -> str | None:
     """The new value of `name` in the first event of `action` on this entity (as text),
     or None when there is no such event."""
-    return await conn.fetchval(
+    value: str | None = await conn.fetchval(
         """
         SELECT changes -> $4::text ->> 1 FROM audit_events
         WHERE action = $1 AND entity_type = $2 AND entity_id = $3
@@ -106,3 +106,4 @@ async def first_new_value(
         entity_id,
         name,
     )
+    return value

@@ -58,4 +58,5 @@ async def server_settings(conn: asyncpg.Connection) -> list[str]:
 
 async def export_snapshot(conn: asyncpg.Connection) -> str:
     """The name of this repeatable-read transaction's snapshot, for pg_dump --snapshot."""
-    return await conn.fetchval("SELECT pg_export_snapshot()")
+    snapshot: str = await conn.fetchval("SELECT pg_export_snapshot()")
+    return snapshot

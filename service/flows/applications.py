@@ -17,9 +17,9 @@ import asyncpg
 
 from service.db import applications as applications_db
 from service.db import audit as audit_db
-from service.db.applications import Application
 from service.db.partners import Partner
 from service.domain import applications as rules
+from service.domain.applications import Application
 from service.domain.auth import Principal, StaffRole
 from service.domain.errors import ApiError
 from service.domain.ids import time_ordered_id

@@ -39,11 +39,13 @@ class _HolderCards:
 
     async def count_failure(self, conn: asyncpg.Connection, row_id: str) -> datetime | None:
         counted = await sessions_db.record_wrong_pin(conn, row_id)
-        return counted["locked_until"]
+        locked_until: datetime | None = counted["locked_until"]
+        return locked_until
 
     async def count_unknown_failure(self, conn: asyncpg.Connection, key: str) -> datetime | None:
         counted = await sessions_db.record_wrong_pin_for_unknown_card(conn, key)
-        return counted["locked_until"]
+        locked_until: datetime | None = counted["locked_until"]
+        return locked_until
 
     async def clear_failures(self, conn: asyncpg.Connection, row_id: str) -> None:
         await sessions_db.clear_wrong_pins(conn, row_id)

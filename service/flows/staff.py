@@ -15,7 +15,7 @@ import asyncpg
 from service.clock import Clock, system_clock
 from service.db import audit as audit_db
 from service.db import staff as staff_db
-from service.db.staff import SignInFacts, StaffAccount
+from service.db.staff import SignInFacts
 from service.domain import staff as rules
 from service.domain import totp
 from service.domain.auth import Principal, StaffPrincipal, StaffRole
@@ -24,6 +24,7 @@ from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.pins import hash_pin_off_loop
+from service.domain.staff import StaffAccount
 from service.domain.text import refuse_hidden_characters
 from service.flows import partners as partners_flow
 from service.flows.credentials import Known, Lockout, Refusals, accept, check_secret, count_failure

@@ -13,7 +13,6 @@ from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import voucher_codes as voucher_codes_db
 from service.db import vouchers as vouchers_db
-from service.db.vouchers import HeldVoucher, OfferForHolder
 from service.domain import codes, tokens
 from service.domain.auth import HolderSession, Principal
 from service.domain.errors import ApiError
@@ -21,6 +20,8 @@ from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.vouchers import (
     Eligibility,
+    HeldVoucher,
+    OfferForHolder,
     check_claim,
     check_usable_now,
     effective_status,
