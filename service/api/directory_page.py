@@ -9,7 +9,6 @@ and large-text mode (`large`) are links. Phone first: one column, tap-to-call nu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +18,7 @@ from aiohttp import web
 from schemas.directory import DirectoryQuerySchema
 from service.api.http import load, operation, page_request
 from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, assets, wants_english
-from service.app_keys import POOL, SETTINGS
+from service.app_keys import CLOCK, POOL, SETTINGS
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.partners import CATEGORIES
 from service.domain.terms import CATEGORY_NAMES
@@ -217,7 +216,7 @@ async def directory_page(request: web.Request) -> web.Response:
         request.app[POOL],
         page_request({**query, "limit": PAGE_SIZE}),
         query,
-        datetime.now(UTC),
+        request.app[CLOCK](),
         settings.timezone,
     )
     shown = {**params, "lang": request.query.get("lang"), "large": "1" if large else None}

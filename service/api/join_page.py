@@ -28,7 +28,7 @@ from service.domain.partners import CATEGORIES
 from service.flows import applications as applications_flow
 
 if TYPE_CHECKING:
-    from service.db.applications import Application
+    from service.domain.applications import Application
 
 FORM = "application/x-www-form-urlencoded"
 
