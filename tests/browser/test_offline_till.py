@@ -8,6 +8,7 @@ The network is cut the way a till loses it: `context.set_offline(True)`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from service.config import load_settings
 from service.domain.auth import Role
+from tests.browser import pricing_vectors
 from tests.browser.conftest import LiveApp, problem, ui
 from tests.helpers import make_holder, make_key, make_offer, make_partner, make_voucher, token_for
 
@@ -141,3 +143,38 @@ def test_a_voucher_code_offline_is_refused_and_the_qr_asked_for(
     refused_with(till, "offline_code")
     expect(till.locator("#outcome .outcome-line")).to_have_text(ui("next_scan_qr"))
     expect(till.locator("#code")).to_have_value("")
+
+
+# --- pricing ----------------------------------------------------------------------------------
+
+
+def vector_files() -> list[Any]:
+    """The vectors written by the service's pricing: the file in this folder when there is
+    one, and those tests/browser/pricing_vectors.py writes now."""
+    sets: list[Any] = [pytest.param(pricing_vectors.vectors(), id="generated")]
+    if VECTORS.exists():
+        sets.append(pytest.param(json.loads(VECTORS.read_text(encoding="utf-8")), id=VECTORS.name))
+    return sets
+
+
+PRICE_IN_PAGE = """(vectors) => vectors.map((v) => {
+    const got = window.YoudaiPricing.quote(v.rule, v.purchase_amount);
+    return got.problem ? {problem: got.problem.code}
+        : {discount_amount: got.discount_amount, payable_amount: got.payable_amount};
+})"""
+
+
+@pytest.mark.parametrize("vectors", vector_files())
+def test_the_pages_pricing_agrees_with_the_services_fen_for_fen(
+    till: Any, vectors: list[dict[str, Any]]
+) -> None:
+    assert len(vectors) >= 300
+    till.goto("/scan")
+    expect(till.locator("#key-input")).to_be_visible()
+    got = till.evaluate(PRICE_IN_PAGE, vectors)
+    disagreements = [
+        (v["rule"], v["purchase_amount"], v["expect"], page)
+        for v, page in zip(vectors, got, strict=True)
+        if page != v["expect"]
+    ]
+    assert not disagreements, disagreements[:5]
