@@ -369,7 +369,12 @@
     if (!kept) return refuse("offline_no_pack");
     const now = Date.now();
     if (!O.fresh(kept.pack, now)) return refuse("offline_pack_stale");
-    const checked = await O.check(body.token, kept.pack, now);
+    try {
+      await offlineScripts();
+    } catch (error) {
+      return refuse("offline_unavailable");
+    }
+    const checked = await window.YoudaiVoucherCheck.check(body.token, kept.pack, now);
     if (checked.problem) return refuse(checked.problem.code);
     const offer = checked.offer;
     if (noAmount && offer.kind !== "service") {
@@ -628,9 +633,36 @@
 
   // ----- offline: the till pack, the redemptions waiting, the worker -----
 
+  let loading = null;
+
+  /** The offline check and pricing (voucher-check.js, pricing.js): not part of the first
+   * load; fetched when the network goes, from the worker's cache if need be. */
+  function offlineScripts() {
+    if (!loading) {
+      const links = [...document.querySelectorAll('meta[name="youdai-offline-script"]')];
+      loading = Promise.all(
+        links.map(
+          (meta) =>
+            new Promise(function (resolve, reject) {
+              const script = document.createElement("script");
+              script.src = meta.content;
+              script.onload = resolve;
+              script.onerror = reject;
+              document.head.append(script);
+            }),
+        ),
+      ).catch(function (error) {
+        loading = null;
+        throw error;
+      });
+    }
+    return loading;
+  }
+
   function noteNetwork(answer) {
     const was = unreachable;
     unreachable = !answer.ok && answer.problem.code === "network_error";
+    if (unreachable) offlineScripts().catch(() => {});
     if (was !== unreachable) drawOfflineState();
   }
 
@@ -715,7 +747,10 @@
       sendQueued();
       refreshPack();
     });
-    window.addEventListener("offline", drawOfflineState);
+    window.addEventListener("offline", function () {
+      drawOfflineState();
+      offlineScripts().catch(() => {});
+    });
     setInterval(refreshPack, PACK_EVERY_MS);
     setInterval(sendQueued, SEND_EVERY_MS);
     setInterval(drawOfflineState, 30 * 1000);
