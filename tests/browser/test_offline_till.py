@@ -22,6 +22,7 @@ from service.config import load_settings
 from service.domain.auth import Role
 from service.domain.tokens import SigningKey, generate_signing_key, mint
 from tests.browser import pricing_vectors
+from tests.browser import test_till_and_wallet as till_pages
 from tests.browser.conftest import LiveApp, problem, ui
 from tests.helpers import make_holder, make_key, make_offer, make_partner, make_voucher, token_for
 
@@ -31,6 +32,9 @@ sync_api = pytest.importorskip(
 expect = sync_api.expect
 
 SETTINGS = load_settings({})
+#: axe-core, as the till's other pages are checked with it.
+axe_source = till_pages.axe_source
+serious_violations = till_pages.serious_violations
 VECTORS = Path(__file__).with_name("pricing_vectors.json")
 
 
@@ -380,3 +384,23 @@ def test_without_ed25519_in_the_browser_offline_mode_is_unavailable(
     scan(till, token)
     refused_with(till, "offline_unavailable")
     expect(till.locator("#waiting")).to_be_hidden()
+
+
+def test_axe_finds_nothing_serious_in_the_offline_till(
+    context: Any, till: Any, live_app: LiveApp, shop: dict[str, str], axe_source: str
+) -> None:
+    open_online(till, shop["till"])
+    pack_kept(till)
+    _, token = voucher_token(live_app, shop["priced"])
+    states = {}
+    context.set_offline(True)
+    scan(till, token, amount="30")
+    expect(till.locator("#preview")).to_be_visible()
+    states["offline preview"] = serious_violations(till, axe_source)
+    till.keyboard.press("Enter")
+    expect(till.locator("#waiting")).to_be_visible()
+    states["accepted offline"] = serious_violations(till, axe_source)
+    scan(till, "123456789012345678")
+    refused_with(till, "offline_code")
+    states["refused offline"] = serious_violations(till, axe_source)
+    assert states == {state: [] for state in states}
