@@ -132,6 +132,11 @@ def plan_update(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
     return {name: [current[name], offer[name]] for name in EDITABLE if current[name] != offer[name]}
 
 
+def _lowered(before: int | None, after: int | None) -> bool:
+    """A limit set, or set lower than it was (None: no limit)."""
+    return after is not None and (before is None or after < before)
+
+
 def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str, Any]) -> None:
     """Once redeemed, nothing may change what a past redemption meant (409 conflict).
 
@@ -156,8 +161,10 @@ def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str
         errors.append(
             FieldError("ends_at", Said("can only move later once redeemed", "已有核销后只能推后"))
         )
+    # Judged only when lowered: an offline conflict may have taken the counters past a
+    # limit already (docs/rules.md), and that must not forbid every other change.
     total = offer["total_redemptions"]
-    if total is not None and total < current["redeemed_count"]:
+    if _lowered(current["total_redemptions"], total) and total < current["redeemed_count"]:
         errors.append(
             FieldError(
                 "total_redemptions",
@@ -165,7 +172,7 @@ def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str
             )
         )
     budget = offer["budget"]
-    if budget is not None and budget < current["spent"]:
+    if _lowered(current["budget"], budget) and budget < current["spent"]:
         errors.append(
             FieldError(
                 "budget",

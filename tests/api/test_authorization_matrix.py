@@ -111,6 +111,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/redemption-refusals"): PARTNERS_READ,
     ("GET", "/v1/till"): SCANNER,
     ("GET", "/v1/till/redemptions"): SCANNER,
+    ("GET", "/v1/till/pack"): SCANNER,
     ("GET", "/v1/redemptions/{redemption_id}"): PARTNERS_READ,
     ("POST", "/v1/redemptions/{redemption_id}/reversal"): PARTNERS_AND_SCANNERS,
     ("GET", "/metrics"): ANYONE,
