@@ -318,9 +318,9 @@
       : { ok: false, problem: { code: "network_error" } };
     noteNetwork(answer);
     if (!answer.ok && answer.problem.code === "network_error") {
+      setBusy(false); // the buttons it may focus are enabled; `busy` holds until it is done
       await previewOffline(body, noAmount);
       busy = false;
-      setBusy(false);
       return;
     }
     busy = false;
