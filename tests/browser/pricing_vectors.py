@@ -1,100 +1,109 @@
-"""Pricing test vectors written by the service's own pricing (service.domain.pricing), for
-the till's offline pricing (service/pages/static/pricing.js) to agree with fen for fen.
+"""Test vectors for the till's offline pricing (docs/rules.md, "Offline redemptions"):
+cases priced by the service's own `service.domain.pricing.quote`, written to
+tests/browser/pricing_vectors.json for the /scan page's pricing to agree with, fen for fen.
 
-    python -m tests.browser.pricing_vectors > vectors.json
+Regenerate after a change of the pricing rules:
 
-Each vector: {"rule": {the offer's pricing fields}, "purchase_amount": fen, "expect":
-{"discount_amount", "payable_amount"} or {"problem": code}}. Deterministic: edge cases
-of each kind (halves of a fen, caps, minimums, the largest amounts) and seeded random
-ones.
+    python -m tests.browser.pricing_vectors
+
+tests/unit/test_pricing_vectors.py fails while the committed file is stale.
+
+The file is a JSON list; each case is
+    {"offer": {"kind", "percent_bp", "max_discount", "amount_off", "fixed_price",
+               "nominal_value", "min_purchase"},   # as GET /v1/till/pack lists an offer
+     "purchase_amount": fen,
+     then either "discount_amount" and "payable_amount" (fen),
+     or "refusal": the problem code the service answers (below_min_purchase, or
+     validation_error for a priced offer sent without an amount).}
 """
 
 from __future__ import annotations
 
 import json
 import random
-import sys
+from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+from schemas.common import MAX_MONEY
 from service.domain.errors import ApiError
 from service.domain.pricing import BASIS_POINTS, PriceRule, quote
 
-#: schemas.common.MAX_MONEY: the largest amount a purchase may be.
-MAX_FEN = 10_000_000_000
+PATH = Path(__file__).with_name("pricing_vectors.json")
+
+#: Purchases that sit on the edges: the smallest, halves of a fen at common rates,
+#: round yuan either side, and the largest the API accepts.
+_PURCHASES = (1, 2, 3, 5, 7, 10, 15, 33, 50, 99, 100, 101, 149, 150, 151, 999, 1000, 1001)
+_LARGE = (12_800, 12_801, 99_999, 1_000_000, MAX_MONEY - 1, MAX_MONEY)
+_RATES = (1, 5, 50, 333, 1000, 1500, 2500, 3333, 5000, 6667, 9999, BASIS_POINTS)
 
 
-def vector(rule: PriceRule, purchase: int) -> dict[str, Any]:
-    fields = {name: value for name, value in asdict(rule).items() if value is not None}
+def _rules() -> Iterator[PriceRule]:
+    for bp in _RATES:
+        for cap in (None, 1, 150, 5000):
+            yield PriceRule("percent_off", percent_bp=bp, max_discount=cap)
+    for off in (1, 300, 5000):
+        yield PriceRule("amount_off", amount_off=off)
+    for price in (0, 1, 1000, 3500):
+        yield PriceRule("fixed_price", fixed_price=price)
+    for nominal in (0, 500):
+        yield PriceRule("service", nominal_value=nominal)
+
+
+def _with_minimum(rule: PriceRule, minimum: int) -> PriceRule:
+    return PriceRule(**{**asdict(rule), "min_purchase": minimum})
+
+
+def _case(rule: PriceRule, purchase: int) -> dict[str, Any]:
+    case: dict[str, Any] = {"offer": asdict(rule), "purchase_amount": purchase}
     try:
         granted = quote(rule, purchase)
     except ApiError as refusal:
-        expect: dict[str, Any] = {"problem": refusal.code}
-    else:
-        expect = {
-            "discount_amount": granted.discount_amount,
-            "payable_amount": granted.payable_amount,
-        }
-    return {"rule": fields, "purchase_amount": purchase, "expect": expect}
+        return {**case, "refusal": refusal.code}
+    return {
+        **case,
+        "discount_amount": granted.discount_amount,
+        "payable_amount": granted.payable_amount,
+    }
 
 
-def _edge_rules() -> list[PriceRule]:
-    return [
-        PriceRule("percent_off", percent_bp=1500),
-        PriceRule("percent_off", percent_bp=1),
-        PriceRule("percent_off", percent_bp=BASIS_POINTS),
-        PriceRule("percent_off", percent_bp=5000, max_discount=0),
-        PriceRule("percent_off", percent_bp=1000, max_discount=5000, min_purchase=1000),
-        PriceRule("percent_off", percent_bp=3333, max_discount=1),
-        PriceRule("percent_off", percent_bp=9999, min_purchase=MAX_FEN),
-        PriceRule("amount_off", amount_off=500),
-        PriceRule("amount_off", amount_off=0),
-        PriceRule("amount_off", amount_off=500, min_purchase=2000),
-        PriceRule("amount_off", amount_off=MAX_FEN),
-        PriceRule("fixed_price", fixed_price=1000),
-        PriceRule("fixed_price", fixed_price=0),
-        PriceRule("fixed_price", fixed_price=1000, min_purchase=1500),
-        PriceRule("service", nominal_value=500),
-        PriceRule("service", nominal_value=0, min_purchase=100),
-    ]
+def cases() -> list[dict[str, Any]]:
+    """Every case, in a fixed order (the same file on every machine)."""
+    found = []
+    rules = list(_rules())
+    for rule in rules:
+        purchases = (0, *_PURCHASES[::3], *_LARGE[::2]) if rule.kind != "percent_off" else ()
+        found += [_case(rule, purchase) for purchase in purchases]
+    for bp in _RATES:  # every rate on every edge, uncapped: the rounding
+        rule = PriceRule("percent_off", percent_bp=bp)
+        found += [_case(rule, purchase) for purchase in (*_PURCHASES, *_LARGE)]
+    for rule in rules:  # caps, and one purchase either side of the minimum spend
+        for minimum in (0, 1000):
+            bounded = _with_minimum(rule, minimum)
+            found += [_case(bounded, p) for p in (minimum - 1, minimum, minimum + 1, 12_345)]
+    rng = random.Random(29)  # issue 29: fixed, so the file is reproducible
+    for _ in range(150):
+        rule = rng.choice(rules)
+        if rng.random() < 0.3:
+            rule = _with_minimum(rule, rng.randint(0, 20_000))
+        found.append(_case(rule, rng.choice([rng.randint(1, 50_000), rng.randint(1, MAX_MONEY)])))
+    return [case for case in found if case["purchase_amount"] >= 0]
 
 
-def _edge_purchases() -> list[int]:
-    # 0 (a service needs none), a fen, the halves of a fen at 10 %/15 %, the boundaries
-    # of the minimums and caps above, and the largest purchase.
-    return [0, 1, 3, 5, 10, 15, 999, 1000, 1001, 1499, 1500, 1999, 2000, 50_000, 50_001]
-
-
-def _random_rule(rng: random.Random) -> PriceRule:
-    kind = rng.choice(("percent_off", "percent_off", "amount_off", "fixed_price", "service"))
-    min_purchase = rng.choice((None, None, rng.randint(0, 100_000)))
-    if kind == "percent_off":
-        return PriceRule(
-            kind,
-            percent_bp=rng.randint(1, BASIS_POINTS),
-            max_discount=rng.choice((None, rng.randint(0, 1_000_000))),
-            min_purchase=min_purchase,
+def text() -> str:
+    return (
+        json.dumps(cases(), ensure_ascii=False, indent=None, separators=(",", ":")).replace(
+            '},{"offer"', '},\n{"offer"'
         )
-    if kind == "amount_off":
-        return PriceRule(kind, amount_off=rng.randint(0, 200_000), min_purchase=min_purchase)
-    if kind == "fixed_price":
-        return PriceRule(kind, fixed_price=rng.randint(0, 200_000), min_purchase=min_purchase)
-    return PriceRule(kind, nominal_value=rng.randint(0, 100_000), min_purchase=min_purchase)
+        + "\n"
+    )
 
 
-def _random_purchase(rng: random.Random) -> int:
-    small, usual, any_size = rng.randint(0, 100), rng.randint(0, 100_000), rng.randint(0, MAX_FEN)
-    half_fen_at_10_percent = rng.randint(1, 999) * 10 + 5
-    return rng.choice((small, usual, any_size, half_fen_at_10_percent))
-
-
-def vectors(random_count: int = 400, seed: int = 29) -> list[dict[str, Any]]:
-    cases = [vector(rule, p) for rule in _edge_rules() for p in (*_edge_purchases(), MAX_FEN)]
-    rng = random.Random(seed)
-    cases += [vector(_random_rule(rng), _random_purchase(rng)) for _ in range(random_count)]
-    return cases
+def main() -> None:
+    PATH.write_text(text(), encoding="utf-8")
+    print(f"{len(cases())} cases written to {PATH}")
 
 
 if __name__ == "__main__":
-    json.dump(vectors(), sys.stdout, indent=None, separators=(",", ":"))
-    sys.stdout.write("\n")
+    main()
