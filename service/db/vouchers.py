@@ -31,7 +31,10 @@ _OFFER_FOR_HOLDER = {
             "min_purchase",
             "starts_at",
             "ends_at",
+            "eligible_categories",
             "uses_per_voucher",
+            "holder_limit_count",
+            "holder_limit_period",
         )
     },
 }
@@ -62,7 +65,10 @@ class OfferForHolder:
     min_purchase: int | None
     starts_at: datetime | None
     ends_at: datetime | None
+    eligible_categories: list[str]
     uses_per_voucher: int
+    holder_limit_count: int | None
+    holder_limit_period: str | None
 
 
 @dataclass(frozen=True, slots=True)
