@@ -268,6 +268,9 @@ def test_offline_redemptions_survive_a_reload_and_reach_the_service_with_their_c
         made = datetime.fromisoformat(redemption["offline_at"])
         assert cut <= made <= restored, redemption
         assert datetime.fromisoformat(redemption["created_at"]) >= restored
+    # Sent oldest first: they arrived in the order they were made.
+    arrival = sorted(mine, key=lambda v: datetime.fromisoformat(mine[v]["created_at"]))
+    assert arrival == [priced, service, contested]
     assert (mine[priced]["discount_amount"], mine[priced]["payable_amount"]) == (300, 2700)
     assert (mine[service]["discount_amount"], mine[service]["payable_amount"]) == (500, 0)
     assert mine[priced].get("conflict") is None and mine[service].get("conflict") is None
