@@ -31,6 +31,7 @@ from service.api import (
     redemptions,
     reports,
     staff,
+    till,
     vouchers,
 )
 from service.api import console as console_api
@@ -143,6 +144,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/redemption-refusals", redemptions.list_refusals),
         web.get("/v1/till", redemptions.get_till),
         web.get("/v1/till/redemptions", redemptions.list_till_redemptions),
+        web.get("/v1/till/pack", till.pack),
         # reports
         web.get("/v1/reports/discounts", reports.discounts),
         web.get("/v1/reports/summary", reports.summary),

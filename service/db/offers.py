@@ -91,3 +91,17 @@ async def list_offers(
 async def set_fields(conn: asyncpg.Connection, offer_id: str, values: dict[str, Any]) -> Offer:
     """Write the given editable columns and updated_at."""
     return Offer(**await update_columns(conn, "offers", offer_id, values, COLUMNS))
+
+
+async def active_offers(conn: asyncpg.Connection, partner_id: str) -> list[Offer]:
+    """Every active offer of an active partner, by id (a till's pack, docs/api.md)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {COLUMNS} FROM offers o
+        WHERE o.partner_id = $1 AND o.status = 'active'
+          AND EXISTS (SELECT 1 FROM partners p WHERE p.id = $1 AND p.status = 'active')
+        ORDER BY o.id
+        """,
+        partner_id,
+    )
+    return [Offer(**row) for row in rows]

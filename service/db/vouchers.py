@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import cast
 
 import asyncpg
@@ -213,3 +213,33 @@ async def offers_open_to(
         page.limit + 1,
     )
     return [OfferForHolder(**row) for row in rows]
+
+
+async def unusable_with_live_tokens(
+    conn: asyncpg.Connection,
+    partner_id: str,
+    tokens_alive_after: datetime,
+    now: datetime,
+    today: date,
+) -> list[str]:
+    """The ids of the partner's vouchers that can no longer be used (revoked, used up,
+    expired, or their holder suspended, revoked or past the card's valid_until `today`)
+    whose newest token expires after `tokens_alive_after`: the only ones a till offline
+    could still be shown a token of that passes its own check. Newest tokens are read
+    from voucher_codes (one row per voucher, replaced at every minting)."""
+    rows = await conn.fetch(
+        """
+        SELECT v.id FROM voucher_codes c
+        JOIN vouchers v ON v.id = c.voucher_id
+        JOIN holders h ON h.id = v.holder_id
+        WHERE c.expires_at > $2 AND v.partner_id = $1
+          AND (v.status <> 'active' OR v.uses_left = 0 OR v.expires_at <= $3
+               OR h.status <> 'active' OR h.valid_until < $4)
+        ORDER BY v.id
+        """,
+        partner_id,
+        tokens_alive_after,
+        now,
+        today,
+    )
+    return [row["id"] for row in rows]

@@ -133,6 +133,11 @@ def plan_update(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
     return {name: [current[name], offer[name]] for name in EDITABLE if current[name] != offer[name]}
 
 
+def _lowered(before: int | None, after: int | None) -> bool:
+    """A limit set, or set lower than it was (None: no limit)."""
+    return after is not None and (before is None or after < before)
+
+
 def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str, Any]) -> None:
     """Once redeemed, nothing may change what a past redemption meant (409 conflict)."""
     errors = _changes_refused_after_redemption(current, offer)
@@ -167,16 +172,18 @@ def _changes_refused_after_redemption(
         errors.append(
             FieldError("ends_at", Said("can only move later once redeemed", "已有核销后只能推后"))
         )
+    # Judged only when lowered: an offline conflict may have taken the counters past a
+    # limit already (docs/rules.md), and that must not forbid every other change.
     used, spent = current["redeemed_count"], current["spent"]
     total, budget = offer["total_redemptions"], offer["budget"]
-    if total is not None and total < used:
+    if _lowered(current["total_redemptions"], total) and total < used:
         errors.append(
             FieldError(
                 "total_redemptions",
                 Said(f"cannot go below the {used} already redeemed", f"不能低于已核销的 {used} 次"),
             )
         )
-    if budget is not None and budget < spent:
+    if _lowered(current["budget"], budget) and budget < spent:
         errors.append(
             FieldError(
                 "budget",
