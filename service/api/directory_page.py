@@ -17,7 +17,7 @@ from aiohttp import web
 
 from schemas.directory import DirectoryQuerySchema
 from service.api.http import load, operation, page_request
-from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, assets, wants_english
+from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, hashed_link, wants_english
 from service.app_keys import CLOCK, POOL, SETTINGS
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.partners import CATEGORIES
@@ -161,7 +161,6 @@ def render(
     english: bool,
     large: bool,
 ) -> str:
-    css = assets()["directory.css"].etag[1:13]
     items = "".join(_entry(entry, english) for entry in entries)
     listing = f'<ul class="partners">{items}</ul>' if items else f"<p>{_word('none', english)}</p>"
     more = (
@@ -176,7 +175,7 @@ def render(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_word("title", english)}</title>
-<link rel="stylesheet" href="/pages/static/directory.css?v={css}">
+<link rel="stylesheet" href="{hashed_link("directory.css")}">
 </head>
 <body>
 <header><h1>{_word("title", english)}</h1>

@@ -50,6 +50,9 @@ SERVER_RENDERED_POLICY = (
 )
 #: Files: an hour in any cache, then asked again (answered 304 while unchanged).
 ASSET_CACHE = "public, max-age=3600, must-revalidate"
+#: A file asked for by the hash its page links it with (`?v=<hash>`): that URL never
+#: changes meaning, so a year in any cache, never revalidated.
+HASHED_ASSET_CACHE = "public, max-age=31536000, immutable"
 #: Pages: always revalidated, so a new release's page (and its asset links) shows at once.
 PAGE_CACHE = "no-cache"
 _TYPES = {
@@ -106,9 +109,14 @@ def assets() -> dict[str, Asset]:
     }
 
 
-def _hashed(file_name: str) -> str:
+def version_of(asset: Asset) -> str:
+    """The hash a page links a file with (`?v=`): the start of its ETag's digest."""
+    return asset.etag[1:13]
+
+
+def hashed_link(file_name: str) -> str:
     """A static file's link as the pages write it: its hash in the query string."""
-    return f"{STATIC_PREFIX}{file_name}?v={assets()[file_name].etag[1:13]}"
+    return f"{STATIC_PREFIX}{file_name}?v={version_of(assets()[file_name])}"
 
 
 @cache
@@ -118,7 +126,7 @@ def scan_worker() -> Asset:
     cache replaces the old one."""
     html = (STATIC_DIR / "scan.html").read_text(encoding="utf-8")
     names = re.findall(r'"' + re.escape(STATIC_PREFIX) + r'([\w.-]+)"', html)
-    files = [_hashed(name) for name in dict.fromkeys(names)]
+    files = [hashed_link(name) for name in dict.fromkeys(names)]
     version = hashlib.sha256(html.encode("utf-8") + " ".join(files).encode("ascii")).hexdigest()
     source = (STATIC_DIR / WORKER_FILE).read_text(encoding="utf-8")
     source = source.replace('const VERSION = "dev";', f'const VERSION = "{version[:16]}";', 1)
@@ -144,7 +152,7 @@ def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: 
         1,
     )
     for file_name in assets():
-        html = html.replace(f'"{STATIC_PREFIX}{file_name}"', f'"{_hashed(file_name)}"')
+        html = html.replace(f'"{STATIC_PREFIX}{file_name}"', f'"{hashed_link(file_name)}"')
     return _asset(html.encode("utf-8"), ".html")
 
 
@@ -256,7 +264,8 @@ async def static_file(request: web.Request) -> web.Response:
     asset = assets().get(request.match_info["name"])
     if asset is None:
         raise ApiError("not_found", Said("No such file", "没有此文件"))
-    return _answer(request, asset, ASSET_CACHE)
+    hashed = request.query.get("v") == version_of(asset)
+    return _answer(request, asset, HASHED_ASSET_CACHE if hashed else ASSET_CACHE)
 
 
 @operation(

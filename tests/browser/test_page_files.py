@@ -167,6 +167,24 @@ def test_accept_encoding_is_read_as_rfc_9110_says(header: str | None, takes_gzip
 
 
 @pytest.mark.parametrize("page", PAGES)
+async def test_files_linked_by_their_hash_are_cached_for_a_year(
+    client: TestClient, page: str
+) -> None:
+    """The page's link names the file's hash (`?v=`): that URL never changes meaning. A
+    link without it, or with an old hash, is kept an hour and then revalidated."""
+    html = await (await client.get(page)).text()
+    links = re.findall(r'"(/pages/static/[^"?]+\?v=[0-9a-f]{12})"', html)
+    assert links
+    for link in links:
+        linked = await client.get(link)
+        assert linked.headers["Cache-Control"] == "public, max-age=31536000, immutable", link
+        plain = await client.get(link.split("?")[0])
+        assert plain.headers["Cache-Control"] == "public, max-age=3600, must-revalidate"
+        old = await client.get(link.split("?")[0] + "?v=000000000000")
+        assert old.headers["Cache-Control"] == "public, max-age=3600, must-revalidate"
+
+
+@pytest.mark.parametrize("page", PAGES)
 async def test_pages_are_revalidated_and_answer_304_while_unchanged(
     client: TestClient, page: str
 ) -> None:
