@@ -30,6 +30,7 @@
     clear: $("clear-button"),
     preview: $("preview"),
     previewOffer: $("preview-offer"),
+    previewTerms: $("preview-terms"),
     previewPurchase: $("preview-purchase"),
     previewDiscount: $("preview-discount"),
     previewPayable: $("preview-payable"),
@@ -402,6 +403,10 @@
     const p = attempt.preview;
     const service = p.offer.kind === "service";
     el.previewOffer.textContent = p.offer.title;
+    // The offer's rules in the service's words, from the till pack (no page writes its own).
+    const packed = kept && kept.pack.offers.find((offer) => offer.id === p.offer.id);
+    el.previewTerms.textContent = packed ? packed.terms[Y.language()] : "";
+    el.previewTerms.hidden = !packed;
     el.previewPurchase.textContent = service && !p.purchase_amount ? "—" : Y.formatFen(p.purchase_amount);
     // A service has no price effect: no minus line that is not taken off.
     el.previewDiscountRow.hidden = service;
