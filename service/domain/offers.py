@@ -229,8 +229,9 @@ def _holder_limit_loosened(current: Mapping[str, Any], offer: Mapping[str, Any])
 
 
 @dataclass(frozen=True, slots=True)
-class Offer:
-    """An offer as stored, with its counters (redeemed_count, spent)."""
+class OfferRules:
+    """What an offer grants, from what purchase, when and to whom: what every view of an
+    offer holds (its terms in words are made of these, service.domain.terms)."""
 
     id: str
     partner_id: str
@@ -249,6 +250,12 @@ class Offer:
     uses_per_voucher: int
     holder_limit_count: int | None
     holder_limit_period: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer(OfferRules):
+    """An offer as stored, with its limits and counters (redeemed_count, spent)."""
+
     total_redemptions: int | None
     budget: int | None
     voucher_valid_days: int | None

@@ -10,6 +10,7 @@ address is raised at once (nothing to record).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,11 +20,21 @@ import asyncpg
 
 from service.clock import Clock
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
 from service.domain.signin import DECOY_PIN
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
 
 R = TypeVar("R")
+
+
+def locked(until: datetime | None, now: datetime, said: Callable[[int], Said]) -> ApiError:
+    """`too_many_attempts` until `until` (a minute when unknown), with Retry-After; `said`
+    words it from the minutes left."""
+    seconds = max(1, math.ceil((until - now).total_seconds() if until else 60))
+    return ApiError(
+        "too_many_attempts", said(math.ceil(seconds / 60)), headers={"Retry-After": str(seconds)}
+    )
 
 
 @dataclass(frozen=True, slots=True)

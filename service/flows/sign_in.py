@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,15 @@ from service.domain.keys import SESSION_PREFIX, generate_session_token, hash_key
 from service.domain.language import Said
 from service.domain.signin import SESSION_TTL
 from service.domain.vouchers import check_holder_active
-from service.flows.credentials import Checked, Known, Lockout, Refusals, accept, check_secret
+from service.flows.credentials import (
+    Checked,
+    Known,
+    Lockout,
+    Refusals,
+    accept,
+    check_secret,
+    locked,
+)
 
 WRONG_CREDENTIALS = Said("The card number or PIN is wrong", "卡号或 PIN 错误")
 
@@ -117,15 +124,13 @@ def _wrong_pin(locked_until: datetime | None, now: datetime) -> ApiError:
 
 
 def _locked(until: datetime | None, now: datetime) -> ApiError:
-    left = (until - now).total_seconds() if until else 60
-    seconds = max(1, math.ceil(left))
-    return ApiError(
-        "too_many_attempts",
-        Said(
-            f"Too many wrong PINs: the card is locked for {math.ceil(seconds / 60)} more minute(s)",
-            f"PIN 错误次数过多：此卡将再锁定 {math.ceil(seconds / 60)} 分钟",
+    return locked(
+        until,
+        now,
+        lambda minutes: Said(
+            f"Too many wrong PINs: the card is locked for {minutes} more minute(s)",
+            f"PIN 错误次数过多：此卡将再锁定 {minutes} 分钟",
         ),
-        headers={"Retry-After": str(seconds)},
     )
 
 

@@ -5,7 +5,6 @@ transaction, applies the rules of service.domain.staff, writes the audit event."
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +26,15 @@ from service.domain.pins import hash_pin_off_loop
 from service.domain.staff import StaffAccount
 from service.domain.text import refuse_hidden_characters
 from service.flows import partners as partners_flow
-from service.flows.credentials import Known, Lockout, Refusals, accept, check_secret, count_failure
+from service.flows.credentials import (
+    Known,
+    Lockout,
+    Refusals,
+    accept,
+    check_secret,
+    count_failure,
+    locked,
+)
 from service.flows.database import Database, connection
 from service.sealing import Sealer, SealError
 
@@ -308,15 +315,13 @@ def _wrong_credentials(locked_until: datetime | None, now: datetime) -> ApiError
 
 
 def _locked(until: datetime | None, now: datetime) -> ApiError:
-    left = (until - now).total_seconds() if until else 60
-    seconds = max(1, math.ceil(left))
-    return ApiError(
-        "too_many_attempts",
-        Said(
-            f"Too many failed sign-ins: try again in {math.ceil(seconds / 60)} minute(s)",
-            f"登录失败次数过多：请在 {math.ceil(seconds / 60)} 分钟后再试",
+    return locked(
+        until,
+        now,
+        lambda minutes: Said(
+            f"Too many failed sign-ins: try again in {minutes} minute(s)",
+            f"登录失败次数过多：请在 {minutes} 分钟后再试",
         ),
-        headers={"Retry-After": str(seconds)},
     )
 
 
