@@ -23,7 +23,6 @@ from service.flows.credentials import (
     Refusals,
     accept,
     check_secret,
-    locked,
 )
 
 WRONG_CREDENTIALS = Said("The card number or PIN is wrong", "卡号或 PIN 错误")
@@ -114,27 +113,16 @@ async def sign_in(
     return token, expires_at
 
 
-def _wrong_pin(locked_until: datetime | None, now: datetime) -> ApiError:
-    """A wrong PIN's answer: the one that locks the card says so at once (docs/pages.md: the
-    wallet tells the holder the card is locked and whom to call), for a real card and an
-    unknown one alike."""
-    if locked_until is not None and locked_until > now:
-        return _locked(locked_until, now)
-    return ApiError("unauthenticated", WRONG_CREDENTIALS)
-
-
-def _locked(until: datetime | None, now: datetime) -> ApiError:
-    return locked(
-        until,
-        now,
-        lambda minutes: Said(
-            f"Too many wrong PINs: the card is locked for {minutes} more minute(s)",
-            f"PIN 错误次数过多：此卡将再锁定 {minutes} 分钟",
-        ),
-    )
-
-
-_REFUSALS = Refusals(wrong=_wrong_pin, locked=_locked)
+#: A wrong PIN that locks the card says so at once (docs/pages.md), for a real card and an
+#: unknown one alike.
+_REFUSALS = Refusals(
+    wrong_secret=WRONG_CREDENTIALS,
+    locked_for=lambda minutes: Said(
+        f"Too many wrong PINs: the card is locked for {minutes} more minute(s)",
+        f"PIN 错误次数过多：此卡将再锁定 {minutes} 分钟",
+    ),
+    says_when_locked=True,
+)
 
 
 def looks_like_session_token(token: str) -> bool:

@@ -33,7 +33,6 @@ from service.flows.credentials import (
     accept,
     check_secret,
     count_failure,
-    locked,
 )
 from service.flows.database import Database, connection
 from service.sealing import Sealer, SealError
@@ -309,23 +308,14 @@ async def _open_session(conn: asyncpg.Connection, account: StaffAccount, now: da
     return SignedIn(account, secret, rules.csrf_token_for(secret), expires_at)
 
 
-def _wrong_credentials(locked_until: datetime | None, now: datetime) -> ApiError:
-    """The same `unauthenticated` whether or not this failure locked the account (docs/staff.md)."""
-    return ApiError("unauthenticated", WRONG_CREDENTIALS)
-
-
-def _locked(until: datetime | None, now: datetime) -> ApiError:
-    return locked(
-        until,
-        now,
-        lambda minutes: Said(
-            f"Too many failed sign-ins: try again in {minutes} minute(s)",
-            f"登录失败次数过多：请在 {minutes} 分钟后再试",
-        ),
-    )
-
-
-_REFUSALS = Refusals(wrong=_wrong_credentials, locked=_locked)
+#: The same `unauthenticated` whether or not a failure locked the account (docs/staff.md).
+_REFUSALS = Refusals(
+    wrong_secret=WRONG_CREDENTIALS,
+    locked_for=lambda minutes: Said(
+        f"Too many failed sign-ins: try again in {minutes} minute(s)",
+        f"登录失败次数过多：请在 {minutes} 分钟后再试",
+    ),
+)
 
 
 def looks_like_session_secret(secret: str) -> bool:
