@@ -394,3 +394,31 @@ async def test_an_offer_taken_past_its_budget_offline_can_still_be_managed(
     with pytest.raises(asyncpg.CheckViolationError):
         await db.execute("UPDATE offers SET spent = spent + 501 WHERE id = $1", till.offer_id)
     await assert_reconciled(db)
+
+
+async def test_reports_and_the_summary_count_offline_redemptions_and_conflicts(
+    client: TestClient, till: Till, db, admin
+) -> None:
+    await created(await redeem(client, till))
+    await created(await redeem(client, till, offline_at=now()))  # voucher_used_up
+    _, token = await till.new_voucher()
+    await created(await redeem(client, till, token=token, offline_at=now()))
+    year = {"from": f"{now().year}-01-01", "to": f"{now().year}-12-31"}
+    report = await (
+        await client.get(
+            "/v1/reports/discounts", params={**year, "group_by": "offer"}, headers=admin
+        )
+    ).json()
+    assert [(r["redemptions"], r["offline"], r["conflicts"]) for r in report["rows"]] == [(3, 2, 1)]
+    assert (report["totals"]["offline"], report["totals"]["conflicts"]) == (2, 1)
+    own = await (
+        await client.get("/v1/reports/discounts", params=year, headers=till.partner)
+    ).json()
+    assert (own["totals"]["offline"], own["totals"]["conflicts"]) == (2, 1)
+    summary = await (await client.get("/v1/reports/summary", params=year, headers=admin)).json()
+    assert (summary["redemptions"], summary["offline"], summary["conflicts"]) == (3, 2, 1)
+    csv_text = await (
+        await client.get("/v1/reports/discounts", params={**year, "format": "csv"}, headers=admin)
+    ).text()
+    header, values = csv_text.lstrip("\ufeff").splitlines()[:2]
+    assert dict(zip(header.split(","), values.split(","), strict=True))["conflicts"] == "1"
