@@ -114,16 +114,9 @@ def _entry(entry: DirectoryEntry, english: bool) -> str:
     )
 
 
-def render(
-    entries: list[DirectoryEntry],
-    next_cursor: str | None,
-    params: Mapping[str, Any],
-    regions: tuple[str, ...],
-    english: bool,
-    large: bool,
-) -> str:
+def _search_form(params: Mapping[str, Any], regions: tuple[str, ...], english: bool) -> str:
+    """The search and filters: a plain GET form, so it works with scripts off."""
     lang = 1 if english else 0
-    css = assets()["directory.css"].etag[1:13]
     categories = {c: PARTNER_CATEGORY_NAMES[c][lang] for c in CATEGORIES}
     holders = {c: CATEGORY_NAMES[c][lang] for c in HOLDER_CATEGORIES}
     region = (
@@ -137,6 +130,39 @@ def render(
         for name, value in (("lang", params.get("lang")), ("large", params.get("large")))
         if value
     )
+    return f"""<form method="get" action="/directory" role="search">{hidden}
+<label for="q">{_word("search", english)}</label>
+<input id="q" name="q" type="search" maxlength="100" value="{escape(params.get("q") or "")}">
+<label for="category">{_word("category", english)}</label>
+{_options("category", categories, params.get("category"), english)}
+<label for="region">{_word("region", english)}</label>
+{region}
+<label for="holder_category">{_word("holder", english)}</label>
+{_options("holder_category", holders, params.get("holder_category"), english)}
+<button type="submit">{_word("find", english)}</button>
+</form>"""
+
+
+def _links(params: Mapping[str, Any], english: bool, large: bool) -> str:
+    """The other language, text size, the wallet and the application form."""
+    other = escape(_query(params, lang=None if english else "en", cursor=None))
+    return f"""<nav><a href="{other}" \
+lang="{"zh-CN" if english else "en"}">{_word("other_language", english)}</a>
+<a href="{escape(_query(params, large=None if large else "1", cursor=None))}">\
+{_word("normal" if large else "large", english)}</a>
+<a href="/wallet">{_word("wallet", english)}</a>
+<a href="/join{"?lang=en" if english else ""}">{_word("join", english)}</a></nav>"""
+
+
+def render(
+    entries: list[DirectoryEntry],
+    next_cursor: str | None,
+    params: Mapping[str, Any],
+    regions: tuple[str, ...],
+    english: bool,
+    large: bool,
+) -> str:
+    css = assets()["directory.css"].etag[1:13]
     items = "".join(_entry(entry, english) for entry in entries)
     listing = f'<ul class="partners">{items}</ul>' if items else f"<p>{_word('none', english)}</p>"
     more = (
@@ -155,25 +181,10 @@ def render(
 </head>
 <body>
 <header><h1>{_word("title", english)}</h1>
-<nav><a href="{escape(_query(params, lang=None if english else "en", cursor=None))}" \
-lang="{"zh-CN" if english else "en"}">{_word("other_language", english)}</a>
-<a href="{escape(_query(params, large=None if large else "1", cursor=None))}">\
-{_word("normal" if large else "large", english)}</a>
-<a href="/wallet">{_word("wallet", english)}</a>
-<a href="/join{"?lang=en" if english else ""}">{_word("join", english)}</a></nav></header>
+{_links(params, english, large)}</header>
 <main>
 <p>{_word("intro", english)}</p>
-<form method="get" action="/directory" role="search">{hidden}
-<label for="q">{_word("search", english)}</label>
-<input id="q" name="q" type="search" maxlength="100" value="{escape(params.get("q") or "")}">
-<label for="category">{_word("category", english)}</label>
-{_options("category", categories, params.get("category"), english)}
-<label for="region">{_word("region", english)}</label>
-{region}
-<label for="holder_category">{_word("holder", english)}</label>
-{_options("holder_category", holders, params.get("holder_category"), english)}
-<button type="submit">{_word("find", english)}</button>
-</form>
+{_search_form(params, regions, english)}
 {listing}
 {more}
 </main>

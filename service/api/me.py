@@ -66,9 +66,9 @@ _page_query = PageQuerySchema()
 _token_out = VoucherTokenSchema()
 
 
-def voucher_view(row: HeldVoucher) -> dict[str, Any]:
+def voucher_view(request: web.Request, row: HeldVoucher) -> dict[str, Any]:
     """A voucher as its holder sees it (the status accounts for expiry)."""
-    return _voucher_out.dump(vouchers_flow.as_shown(row))
+    return _voucher_out.dump(vouchers_flow.as_shown(row, request.app[SETTINGS].timezone))
 
 
 @operation(
@@ -132,7 +132,10 @@ async def list_my_offers(request: web.Request) -> web.Response:
     page = page_request(read_query(request, _page_query))
     async with request.app[POOL].acquire() as conn:
         offers = await vouchers_flow.offers_for(conn, caller_as(request, HolderSession), page)
-    return page_response(offers, _offer_out.dump)
+    tz = request.app[SETTINGS].timezone
+    return page_response(
+        offers, lambda offer: _offer_out.dump(vouchers_flow.offer_as_shown(offer, tz))
+    )
 
 
 @operation(
@@ -151,7 +154,7 @@ async def claim_voucher(request: web.Request) -> web.Response:
         voucher, created = await vouchers_flow.claim(
             conn, request.app[SETTINGS], holder_id, fields["offer_id"], issued_by=holder_id
         )
-    return json_response(voucher_view(voucher), status=201 if created else 200)
+    return json_response(voucher_view(request, voucher), status=201 if created else 200)
 
 
 @operation(
@@ -168,7 +171,7 @@ async def list_my_vouchers(request: web.Request) -> web.Response:
         vouchers = await vouchers_flow.holders_vouchers(
             conn, caller_as(request, HolderSession), page, query.get("status")
         )
-    return page_response(vouchers, voucher_view)
+    return page_response(vouchers, lambda voucher: voucher_view(request, voucher))
 
 
 async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> HeldVoucher:
@@ -188,7 +191,7 @@ async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> HeldVou
 async def get_my_voucher(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         voucher = await own_voucher(request, conn)
-    return json_response(voucher_view(voucher))
+    return json_response(voucher_view(request, voucher))
 
 
 async def fresh_token(request: web.Request) -> vouchers_flow.Minted:

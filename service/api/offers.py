@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from aiohttp import web
 
 from schemas.offers import (
@@ -20,9 +22,12 @@ from service.api.http import (
     read_json,
     read_query,
 )
-from service.app_keys import POOL
+from service.app_keys import POOL, SETTINGS
 from service.domain.auth import Role
 from service.flows import offers as offers_flow
+
+if TYPE_CHECKING:
+    from service.db.offers import Offer
 
 _create = OfferCreateSchema()
 _update = OfferUpdateSchema()
@@ -30,6 +35,12 @@ _query = OfferListQuerySchema()
 _out = OfferSchema()
 
 TAGS = ["offers"]
+
+
+def _shown(request: web.Request, offer: Offer) -> dict[str, Any]:
+    return _out.dump(offers_flow.as_shown(offer, request.app[SETTINGS].timezone))
+
+
 ROLES = [Role.ADMIN, Role.PARTNER]
 
 
@@ -46,7 +57,7 @@ async def create_offer(request: web.Request) -> web.Response:
     fields = await read_json(request, _create)
     async with request.app[POOL].acquire() as conn:
         offer = await offers_flow.create(conn, principal(request), fields)
-    return json_response(_out.dump(offer), status=201)
+    return json_response(_shown(request, offer), status=201)
 
 
 @operation(
@@ -71,7 +82,7 @@ async def list_offers(request: web.Request) -> web.Response:
             title_contains=query.get("q"),
             open_to_category=query.get("category"),
         )
-    return page_response(offers, _out.dump)
+    return page_response(offers, lambda offer: _shown(request, offer))
 
 
 @operation(
@@ -84,7 +95,7 @@ async def list_offers(request: web.Request) -> web.Response:
 async def get_offer(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         offer = await offers_flow.get(conn, principal(request), request.match_info["offer_id"])
-    return json_response(_out.dump(offer))
+    return json_response(_shown(request, offer))
 
 
 @operation(
@@ -103,4 +114,4 @@ async def update_offer(request: web.Request) -> web.Response:
         offer = await offers_flow.change(
             conn, principal(request), request.match_info["offer_id"], changes
         )
-    return json_response(_out.dump(offer))
+    return json_response(_shown(request, offer))

@@ -9,6 +9,7 @@ script with a new page.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import mimetypes
 from dataclasses import dataclass
@@ -58,17 +59,32 @@ _TYPES = {
 }
 
 
+#: Text compresses to a third or less; images here are SVG, text too.
+_COMPRESSIBLE = frozenset(_TYPES)
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     body: bytes
     content_type: str
     etag: str
+    #: The body compressed once, when the file is read (never per request); None when
+    #: gzip would not make it smaller.
+    gzipped: bytes | None = None
+
+    @property
+    def gzip_etag(self) -> str:
+        """A representation of its own (RFC 9110 8.8.3): the compressed bytes differ."""
+        return self.etag[:-1] + '-gzip"'
 
 
 def _asset(body: bytes, suffix: str) -> Asset:
     digest = hashlib.sha256(body).hexdigest()[:32]
     content_type = _TYPES.get(suffix) or mimetypes.types_map.get(suffix, "application/octet-stream")
-    return Asset(body=body, content_type=content_type, etag=f'"{digest}"')
+    gzipped = gzip.compress(body, compresslevel=9, mtime=0) if suffix in _COMPRESSIBLE else None
+    if gzipped is not None and len(gzipped) >= len(body):
+        gzipped = None
+    return Asset(body=body, content_type=content_type, etag=f'"{digest}"', gzipped=gzipped)
 
 
 @cache
@@ -123,18 +139,54 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def _answer(request: web.Request, asset: Asset, cache_control: str, **extra: str) -> web.Response:
-    headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": cache_control, **extra}
-    if _matches(request.headers.get("If-None-Match"), asset.etag):
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether Accept-Encoding admits gzip (named or `*`, with a q above 0)."""
+    for part in (accept_encoding or "").split(","):
+        coding, _, parameters = part.partition(";")
+        if coding.strip().lower() not in ("gzip", "*"):
+            continue
+        name, _, value = parameters.strip().partition("=")
+        try:
+            return name.strip().lower() != "q" or float(value) > 0
+        except ValueError:
+            return False
+    return False
+
+
+def _answer(
+    request: web.Request,
+    asset: Asset,
+    cache_control: str,
+    *,
+    vary: str = "",
+    policy: str = CONTENT_SECURITY_POLICY,
+) -> web.Response:
+    """The asset, gzip-compressed for a client that takes it, or 304 when its ETag matches."""
+    compressed = asset.gzipped is not None and accepts_gzip(request.headers.get("Accept-Encoding"))
+    etag = asset.gzip_etag if compressed else asset.etag
+    varies = ", ".join(filter(None, [vary, "Accept-Encoding" if asset.gzipped else ""]))
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": policy,
+        "ETag": etag,
+        "Cache-Control": cache_control,
+    }
+    if varies:
+        headers["Vary"] = varies
+    if _matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=asset.body, headers={**headers, "Content-Type": asset.content_type})
+    headers["Content-Type"] = asset.content_type
+    if compressed:
+        assert asset.gzipped is not None
+        return web.Response(body=asset.gzipped, headers={**headers, "Content-Encoding": "gzip"})
+    return web.Response(body=asset.body, headers=headers)
 
 
 def _serve_page(request: web.Request, name: str) -> web.Response:
     language = negotiate_language(request.headers.get("Accept-Language"))
     settings = request.app[SETTINGS]
     asset = page(name, language, settings.timezone.key, settings.help_phone)
-    return _answer(request, asset, PAGE_CACHE, Vary="Accept-Language")
+    return _answer(request, asset, PAGE_CACHE, vary="Accept-Language")
 
 
 _PAGE_RESPONSES = {

@@ -28,4 +28,4 @@ async def issue_voucher(request: web.Request) -> web.Response:
         voucher, created = await vouchers_flow.issue_at_desk(
             conn, request.app[SETTINGS], principal(request), fields["holder_id"], fields["offer_id"]
         )
-    return json_response(voucher_view(voucher), status=201 if created else 200)
+    return json_response(voucher_view(request, voucher), status=201 if created else 200)

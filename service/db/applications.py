@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -53,16 +53,19 @@ async def oldest_attempt_if_over(
 ) -> datetime | None:
     """When the oldest attempt of `address` within the window was, if there are `limit`."""
     # docs/api.md: at most `limit` applications from one address within the window.
-    return await conn.fetchval(
-        """
+    return cast(
+        datetime | None,
+        await conn.fetchval(
+            """
         SELECT min(attempted_at) FROM partner_application_attempts
         WHERE address = $1 AND attempted_at > $2::timestamptz - $3::interval
         HAVING count(*) >= $4
         """,
-        address,
-        now,
-        window,
-        limit,
+            address,
+            now,
+            window,
+            limit,
+        ),
     )
 
 
@@ -87,8 +90,10 @@ async def record_attempt(
 async def duplicate_of(conn: asyncpg.Connection, name_key: str, phone_key: str) -> str | None:
     """The id of a partner or an open application of the same name or contact phone."""
     # Rule (docs/api.md): a name or contact phone already a partner's or an open application's.
-    return await conn.fetchval(
-        f"""
+    return cast(
+        str | None,
+        await conn.fetchval(
+            f"""
         SELECT id FROM partners
         WHERE lower(regexp_replace(name, '{_SPACES}', '', 'g')) = $1
            OR ($2 <> '' AND regexp_replace(contact_phone, '[^0-9]', '', 'g') = $2)
@@ -97,8 +102,9 @@ async def duplicate_of(conn: asyncpg.Connection, name_key: str, phone_key: str) 
         WHERE status = 'submitted' AND (name_key = $1 OR ($2 <> '' AND phone_key = $2))
         LIMIT 1
         """,
-        name_key,
-        phone_key,
+            name_key,
+            phone_key,
+        ),
     )
 
 

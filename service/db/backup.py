@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 
@@ -40,14 +41,17 @@ async def contents(conn: asyncpg.Connection) -> Contents:
 
 async def user_relations(conn: asyncpg.Connection) -> int:
     """Tables, sequences and views outside PostgreSQL's own schemas."""
-    return await conn.fetchval(
-        """
+    return cast(
+        int,
+        await conn.fetchval(
+            """
         -- restore loads only into an empty database: any relation here refuses it
         SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
           AND c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')
         """
+        ),
     )
 
 

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -392,8 +392,11 @@ def idempotency_lock_id(partner_id: str, key: str) -> int:
 
 async def try_lock_idempotency_key(conn: asyncpg.Connection, partner_id: str, key: str) -> bool:
     """Rule 2: a second request with a key whose first is still running is told so at once."""
-    return await conn.fetchval(
-        "SELECT pg_try_advisory_xact_lock($1)", idempotency_lock_id(partner_id, key)
+    return cast(
+        bool,
+        await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1)", idempotency_lock_id(partner_id, key)
+        ),
     )
 
 
@@ -564,7 +567,9 @@ async def lock_for_reversal(conn: asyncpg.Connection, redemption_id: str) -> asy
     )
 
 
-async def lock_counters_for_reversal(conn: asyncpg.Connection, redemption: Mapping) -> None:
+async def lock_counters_for_reversal(
+    conn: asyncpg.Connection, redemption: Mapping[str, Any]
+) -> None:
     """Lock the holder's period count, then the offer: the order redeem takes them in.
 
     Data-changing steps of one WITH statement take their locks in no promised order, so
@@ -681,13 +686,16 @@ async def reverse(
 
 async def last_redeemed_at(conn: asyncpg.Connection, voucher_id: str) -> datetime | None:
     """The voucher's latest redemption that was not reversed (a till warns of a double scan)."""
-    return await conn.fetchval(
-        """
+    return cast(
+        datetime | None,
+        await conn.fetchval(
+            """
         SELECT max(r.created_at) FROM redemptions r
         WHERE r.voucher_id = $1
           AND NOT EXISTS (SELECT 1 FROM reversals x WHERE x.redemption_id = r.id)
         """,
-        voucher_id,
+            voucher_id,
+        ),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
 import asyncpg
 
@@ -31,7 +32,10 @@ _OFFER_FOR_HOLDER = {
             "min_purchase",
             "starts_at",
             "ends_at",
+            "eligible_categories",
             "uses_per_voucher",
+            "holder_limit_count",
+            "holder_limit_period",
         )
     },
 }
@@ -62,7 +66,10 @@ class OfferForHolder:
     min_purchase: int | None
     starts_at: datetime | None
     ends_at: datetime | None
+    eligible_categories: list[str]
     uses_per_voucher: int
+    holder_limit_count: int | None
+    holder_limit_period: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,29 +164,35 @@ async def insert_voucher(
 ) -> str | None:
     """Insert an active voucher; None when a concurrent claim inserted it first."""
     # The partial unique index keeps one active voucher per holder and offer.
-    return await conn.fetchval(
-        """
+    return cast(
+        str | None,
+        await conn.fetchval(
+            """
         INSERT INTO vouchers
             (id, holder_id, offer_id, partner_id, uses_total, uses_left, expires_at, issued_by)
         VALUES ($1, $2, $3, $4, $5, $5, $6, $7)
         ON CONFLICT (holder_id, offer_id) WHERE status = 'active' DO NOTHING
         RETURNING id
         """,
-        new_id("voucher"),
-        holder_id,
-        offer_id,
-        partner_id,
-        uses,
-        expires_at,
-        issued_by,
+            new_id("voucher"),
+            holder_id,
+            offer_id,
+            partner_id,
+            uses,
+            expires_at,
+            issued_by,
+        ),
     )
 
 
 async def active_voucher_id(conn: asyncpg.Connection, holder_id: str, offer_id: str) -> str | None:
-    return await conn.fetchval(
-        "SELECT id FROM vouchers WHERE holder_id = $1 AND offer_id = $2 AND status = 'active'",
-        holder_id,
-        offer_id,
+    return cast(
+        str | None,
+        await conn.fetchval(
+            "SELECT id FROM vouchers WHERE holder_id = $1 AND offer_id = $2 AND status = 'active'",
+            holder_id,
+            offer_id,
+        ),
     )
 
 

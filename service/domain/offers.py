@@ -140,19 +140,29 @@ def _lowered(before: int | None, after: int | None) -> bool:
 
 
 def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str, Any]) -> None:
-    """Once redeemed, nothing may change what a past redemption meant (409 conflict).
-
-    Pricing is frozen; the window may only grow; total_redemptions and budget may go
-    down no further than what is already used; uses_per_voucher and the per-holder
-    limit, whose use is counted per voucher and per holder, may only be loosened.
-    """
-    errors = [
-        FieldError(
-            name, Said("cannot change once the offer has redemptions", "优惠已有核销后不能修改")
+    """Once redeemed, nothing may change what a past redemption meant (409 conflict)."""
+    errors = _changes_refused_after_redemption(current, offer)
+    if errors:
+        detail = Said(
+            "The offer has redemptions: "
+            + "; ".join(f"{error.field} {error.message}" for error in errors),
+            "优惠已有核销："
+            + "；".join(
+                f"{error.field} {messages.field_message(error.message, CHINESE)}"
+                for error in errors
+            ),
         )
-        for name in PRICING_FIELDS
-        if offer[name] != current[name]
-    ]
+        raise ApiError("conflict", detail, errors=errors)
+
+
+def _changes_refused_after_redemption(
+    current: Mapping[str, Any], offer: Mapping[str, Any]
+) -> list[FieldError]:
+    """Pricing is frozen; the window may only grow; total_redemptions and budget may go
+    down no further than what is already used; uses_per_voucher and the per-holder
+    limit, whose use is counted per voucher and per holder, may only be loosened."""
+    frozen = Said("cannot change once the offer has redemptions", "优惠已有核销后不能修改")
+    errors = [FieldError(name, frozen) for name in PRICING_FIELDS if offer[name] != current[name]]
     if _starts_later(current["starts_at"], offer["starts_at"]):
         errors.append(
             FieldError(
@@ -163,23 +173,20 @@ def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str
         errors.append(
             FieldError("ends_at", Said("can only move later once redeemed", "已有核销后只能推后"))
         )
-    total = offer["total_redemptions"]
-    if _lowered(current["total_redemptions"], total) and total < current["redeemed_count"]:
+    used, spent = current["redeemed_count"], current["spent"]
+    total, budget = offer["total_redemptions"], offer["budget"]
+    if _lowered(current["total_redemptions"], total) and total < used:
         errors.append(
             FieldError(
                 "total_redemptions",
-                f"cannot go below the {current['redeemed_count']} already redeemed",
+                Said(f"cannot go below the {used} already redeemed", f"不能低于已核销的 {used} 次"),
             )
         )
-    budget = offer["budget"]
-    if _lowered(current["budget"], budget) and budget < current["spent"]:
+    if _lowered(current["budget"], budget) and budget < spent:
         errors.append(
             FieldError(
                 "budget",
-                Said(
-                    f"cannot go below the {current['spent']} already spent",
-                    f"不能低于已花费的 {current['spent']}",
-                ),
+                Said(f"cannot go below the {spent} already spent", f"不能低于已花费的 {spent}"),
             )
         )
     if offer["uses_per_voucher"] < current["uses_per_voucher"]:
@@ -194,17 +201,7 @@ def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str
                 "holder_limit", Said("can only be loosened once redeemed", "已有核销后只能放宽")
             )
         )
-    if errors:
-        detail = Said(
-            "The offer has redemptions: "
-            + "; ".join(f"{error.field} {error.message}" for error in errors),
-            "优惠已有核销："
-            + "；".join(
-                f"{error.field} {messages.field_message(error.message, CHINESE)}"
-                for error in errors
-            ),
-        )
-        raise ApiError("conflict", detail, errors=errors)
+    return errors
 
 
 def _starts_later(before: datetime | None, after: datetime | None) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from service.domain.pricing import BASIS_POINTS, PriceRule
@@ -139,6 +140,59 @@ def terms_of(
             zh.append(f"每人限{holder_limit_count}次")
             en.append(f"{_times(holder_limit_count)} per holder in all")
     return Terms("，".join(zh), ", ".join(en))
+
+
+class OfferRules(Protocol):
+    """What the words of an offer are made of: an offer as stored, or as a holder sees it."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def percent_bp(self) -> int | None: ...
+    @property
+    def max_discount(self) -> int | None: ...
+    @property
+    def amount_off(self) -> int | None: ...
+    @property
+    def fixed_price(self) -> int | None: ...
+    @property
+    def nominal_value(self) -> int | None: ...
+    @property
+    def min_purchase(self) -> int | None: ...
+    @property
+    def starts_at(self) -> datetime | None: ...
+    @property
+    def ends_at(self) -> datetime | None: ...
+    @property
+    def eligible_categories(self) -> Sequence[str]: ...
+    @property
+    def uses_per_voucher(self) -> int: ...
+    @property
+    def holder_limit_count(self) -> int | None: ...
+    @property
+    def holder_limit_period(self) -> str | None: ...
+
+
+def terms_of_offer(offer: OfferRules, tz: ZoneInfo) -> Terms:
+    """An offer's terms in words, from the offer's own fields."""
+    return terms_of(
+        PriceRule(
+            kind=offer.kind,
+            percent_bp=offer.percent_bp,
+            max_discount=offer.max_discount,
+            amount_off=offer.amount_off,
+            fixed_price=offer.fixed_price,
+            nominal_value=offer.nominal_value,
+            min_purchase=offer.min_purchase,
+        ),
+        starts_at=offer.starts_at,
+        ends_at=offer.ends_at,
+        eligible_categories=offer.eligible_categories,
+        uses_per_voucher=offer.uses_per_voucher,
+        holder_limit_count=offer.holder_limit_count,
+        holder_limit_period=offer.holder_limit_period,
+        tz=tz,
+    )
 
 
 def _times(count: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -22,7 +23,14 @@ from service.domain.offers import (
     plan_update,
 )
 from service.domain.pagination import Page, PageRequest, page_of
+from service.domain.terms import terms_of_offer
 from service.flows import partners as partners_flow
+
+
+def as_shown(offer: Offer, tz: ZoneInfo) -> dict[str, Any]:
+    """An offer as its answers show it: its fields and its terms in words."""
+    return {**asdict(offer), "terms": terms_of_offer(offer, tz)}
+
 
 #: Set from the create body; status always starts as draft.
 _CREATED = tuple(name for name in EDITABLE if name != "status")

@@ -21,8 +21,7 @@ from service.domain.errors import ApiError
 from service.domain.language import Said
 from service.domain.periods import local_date
 from service.domain.redemptions import OFFLINE_MAX_AHEAD
-from service.domain.terms import Terms
-from service.flows.directory import offer_terms
+from service.domain.terms import Terms, terms_of_offer
 from service.flows.keyring import Keyring
 
 #: How long a pack may be used offline (docs/api.md): then the till stops redeeming
@@ -73,7 +72,7 @@ async def pack(
         partner_name=till.partner_name,
         till_id=till.key_id,
         till_label=till.label,
-        offers=[PackOffer(offer, offer_terms(offer, tz)) for offer in offers],
+        offers=[PackOffer(offer, terms_of_offer(offer, tz)) for offer in offers],
         jwks=jwks,
         revoked_vouchers=revoked,
         server_time=now,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -18,6 +19,7 @@ from service.domain.auth import HolderSession, Principal
 from service.domain.errors import ApiError
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
+from service.domain.terms import terms_of_offer
 from service.domain.vouchers import (
     Eligibility,
     check_claim,
@@ -91,10 +93,16 @@ async def _written(conn: asyncpg.Connection, voucher_id: str) -> HeldVoucher:
     return voucher
 
 
-def as_shown(voucher: HeldVoucher) -> dict[str, Any]:
-    """A voucher as its holder sees it: the status accounts for expiry."""
+def as_shown(voucher: HeldVoucher, tz: ZoneInfo) -> dict[str, Any]:
+    """A voucher as its holder sees it: the status accounts for expiry; its offer's terms
+    are in words."""
     status = effective_status(voucher.status, voucher.expires_at, datetime.now(UTC))
-    return {**asdict(voucher), "status": status}
+    return {**asdict(voucher), "status": status, "offer": offer_as_shown(voucher.offer, tz)}
+
+
+def offer_as_shown(offer: OfferForHolder, tz: ZoneInfo) -> dict[str, Any]:
+    """An offer as a holder sees it, with its terms in words."""
+    return {**asdict(offer), "terms": terms_of_offer(offer, tz)}
 
 
 async def own_voucher(
