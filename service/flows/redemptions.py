@@ -147,7 +147,11 @@ async def scan(
     if "code" in body:
         return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]))
     token = body["token"]
-    keys = await _keys_for(pool, keyring, token)
+    keys = (
+        await _keys_for(pool, keyring, token)
+        if at is None
+        else await keyring.verifying_keys_at(pool, at)
+    )
     try:
         claims = tokens.verify(
             token,

@@ -422,3 +422,25 @@ async def test_reports_and_the_summary_count_offline_redemptions_and_conflicts(
     ).text()
     header, values = csv_text.lstrip("\ufeff").splitlines()[:2]
     assert dict(zip(header.split(","), values.split(","), strict=True))["conflicts"] == "1"
+
+
+async def test_a_token_signed_by_a_key_retired_since_is_accepted_offline(
+    client: TestClient, till: Till, db, settings
+) -> None:
+    """The JWKS stops publishing a retired key minutes after its last tokens expire; an
+    offline redemption arrives hours later and is judged with the keys of its moment."""
+    made = now() - timedelta(hours=3)
+    token = await minted_at(db, settings, till, made - timedelta(seconds=10))
+    keyring = Keyring(settings.token_ttl, make_sealer(settings.secret_key, settings.data_dir))
+    retired, _ = await keyring.rotate(db)
+    await db.execute(
+        "UPDATE signing_keys SET retired_at = now() - interval '2 hours' WHERE kid = $1", retired
+    )
+    body = await created(await redeem(client, till, token=token, offline_at=made))
+    assert body["conflict"] is None
+    # Made after the key's tokens had all expired: that token was not the programme's.
+    late = made + timedelta(hours=2)
+    refused = await redeem(client, till, token=token, offline_at=late)
+    assert (await problem(refused, 422))["code"] in ("token_invalid", "token_expired")
+    published = await (await client.get("/.well-known/jwks.json")).json()
+    assert retired not in [key["kid"] for key in published["keys"]]
