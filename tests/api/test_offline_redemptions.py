@@ -444,3 +444,12 @@ async def test_a_token_signed_by_a_key_retired_since_is_accepted_offline(
     assert (await problem(refused, 422))["code"] in ("token_invalid", "token_expired")
     published = await (await client.get("/.well-known/jwks.json")).json()
     assert retired not in [key["kid"] for key in published["keys"]]
+
+
+@pytest.mark.parametrize("extreme", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00"])
+async def test_an_offline_at_at_the_ends_of_time_is_a_validation_error(
+    client: TestClient, till: Till, extreme: str
+) -> None:
+    body = await problem(await redeem(client, till, offline_at=extreme), 422)
+    assert body["code"] == "validation_error"
+    assert [error["field"] for error in body["errors"]] == ["offline_at"]
