@@ -32,6 +32,7 @@ from service.api.pages import (
     Asset,
     _answer,
     _asset,
+    hashed_link,
     negotiate_language,
 )
 from service.app_keys import SETTINGS
@@ -103,6 +104,7 @@ def console_page(language: str, timezone: str = "Asia/Shanghai") -> ConsolePage:
         f'<meta name="youdai-timezone" content="{escape(timezone)}">',
         1,
     )
+    html = html.replace('"/pages/static/pricing.js"', f'"{hashed_link("pricing.js")}"', 1)
     built = build()
     for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')

@@ -9,7 +9,6 @@ and large-text mode (`large`) are links. Phone first: one column, tap-to-call nu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -18,8 +17,8 @@ from aiohttp import web
 
 from schemas.directory import DirectoryQuerySchema
 from service.api.http import load, operation, page_request
-from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, assets, wants_english
-from service.app_keys import POOL, SETTINGS
+from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, hashed_link, wants_english
+from service.app_keys import CLOCK, POOL, SETTINGS
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.partners import CATEGORIES
 from service.domain.terms import CATEGORY_NAMES
@@ -162,7 +161,6 @@ def render(
     english: bool,
     large: bool,
 ) -> str:
-    css = assets()["directory.css"].etag[1:13]
     items = "".join(_entry(entry, english) for entry in entries)
     listing = f'<ul class="partners">{items}</ul>' if items else f"<p>{_word('none', english)}</p>"
     more = (
@@ -177,7 +175,7 @@ def render(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_word("title", english)}</title>
-<link rel="stylesheet" href="/pages/static/directory.css?v={css}">
+<link rel="stylesheet" href="{hashed_link("directory.css")}">
 </head>
 <body>
 <header><h1>{_word("title", english)}</h1>
@@ -217,7 +215,7 @@ async def directory_page(request: web.Request) -> web.Response:
         request.app[POOL],
         page_request({**query, "limit": PAGE_SIZE}),
         query,
-        datetime.now(UTC),
+        request.app[CLOCK](),
         settings.timezone,
     )
     shown = {**params, "lang": request.query.get("lang"), "large": "1" if large else None}

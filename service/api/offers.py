@@ -27,7 +27,7 @@ from service.domain.auth import Role
 from service.flows import offers as offers_flow
 
 if TYPE_CHECKING:
-    from service.db.offers import Offer
+    from service.domain.offers import Offer
 
 _create = OfferCreateSchema()
 _update = OfferUpdateSchema()
@@ -55,8 +55,7 @@ ROLES = [Role.ADMIN, Role.PARTNER]
 async def create_offer(request: web.Request) -> web.Response:
     """A partner key's own partner by default; a terminated partner gets no new offers."""
     fields = await read_json(request, _create)
-    async with request.app[POOL].acquire() as conn:
-        offer = await offers_flow.create(conn, principal(request), fields)
+    offer = await offers_flow.create(request.app[POOL], principal(request), fields)
     return json_response(_shown(request, offer), status=201)
 
 
@@ -72,16 +71,15 @@ async def list_offers(request: web.Request) -> web.Response:
     """A partner key sees only its own partner's offers, whatever partner_id it asks for."""
     query = read_query(request, _query)
     page = page_request(query)
-    async with request.app[POOL].acquire() as conn:
-        offers = await offers_flow.list_page(
-            conn,
-            principal(request),
-            page,
-            status=query.get("status"),
-            partner_id=query.get("partner_id"),
-            title_contains=query.get("q"),
-            open_to_category=query.get("category"),
-        )
+    offers = await offers_flow.list_page(
+        request.app[POOL],
+        principal(request),
+        page,
+        status=query.get("status"),
+        partner_id=query.get("partner_id"),
+        title_contains=query.get("q"),
+        open_to_category=query.get("category"),
+    )
     return page_response(offers, lambda offer: _shown(request, offer))
 
 
@@ -93,8 +91,9 @@ async def list_offers(request: web.Request) -> web.Response:
     problems=["not_found"],
 )
 async def get_offer(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
-        offer = await offers_flow.get(conn, principal(request), request.match_info["offer_id"])
+    offer = await offers_flow.get(
+        request.app[POOL], principal(request), request.match_info["offer_id"]
+    )
     return json_response(_shown(request, offer))
 
 
@@ -110,8 +109,7 @@ async def update_offer(request: web.Request) -> web.Response:
     """Status follows draft → active ⇄ paused → ended. Once redeemed, pricing is frozen,
     limits may only be loosened and the window only extended (409 conflict otherwise)."""
     changes = await read_json(request, _update)
-    async with request.app[POOL].acquire() as conn:
-        offer = await offers_flow.change(
-            conn, principal(request), request.match_info["offer_id"], changes
-        )
+    offer = await offers_flow.change(
+        request.app[POOL], principal(request), request.match_info["offer_id"], changes
+    )
     return json_response(_shown(request, offer))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import asyncpg
 
+from service.domain.applications import Application
 from service.domain.pagination import PageRequest
 
 #: Any advisory lock key of its own: submissions are judged one at a time against the
@@ -21,26 +21,6 @@ _COLUMNS = (
 )
 #: A space of any kind, as Python's str.split() sees the ones a name may hold.
 _SPACES = r"[[:space:]\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-
-
-@dataclass(frozen=True, slots=True)
-class Application:
-    id: str
-    name: str
-    category: str
-    contact_name: str
-    contact_phone: str
-    contact_email: str
-    address: str
-    region: str
-    public_phone: str
-    opening_hours: str
-    offer_idea: str
-    status: str
-    rejection_reason: str | None
-    partner_id: str | None
-    created_at: datetime
-    decided_at: datetime | None
 
 
 async def lock_submissions(conn: asyncpg.Connection) -> None:

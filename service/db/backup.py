@@ -58,3 +58,9 @@ async def user_relations(conn: asyncpg.Connection) -> int:
 async def server_settings(conn: asyncpg.Connection) -> list[str]:
     """The names of the settings this server knows (a restore script may set others)."""
     return [row["name"] for row in await conn.fetch("SELECT name FROM pg_settings")]
+
+
+async def export_snapshot(conn: asyncpg.Connection) -> str:
+    """The name of this repeatable-read transaction's snapshot, for pg_dump --snapshot."""
+    snapshot: str = await conn.fetchval("SELECT pg_export_snapshot()")
+    return snapshot

@@ -10,24 +10,12 @@ import asyncpg
 
 from service.db.lockouts import count_failure_sql
 from service.domain.pagination import PageRequest
+from service.domain.staff import StaffAccount
 
 _ACCOUNT_COLUMNS = """
     a.id, a.email, a.display_name, a.role, a.partner_id, a.status, a.totp_enabled,
     a.created_at, a.updated_at
 """
-
-
-@dataclass(frozen=True, slots=True)
-class StaffAccount:
-    id: str
-    email: str
-    display_name: str
-    role: str
-    partner_id: str | None
-    status: str
-    totp_enabled: bool
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
@@ -11,6 +10,7 @@ import asyncpg
 from service.db.offers import open_to_category_sql
 from service.domain.ids import new_id
 from service.domain.pagination import PageRequest
+from service.domain.vouchers import HeldVoucher, OfferForHolder
 
 #: An offer as a holder sees it (name -> SQL over `offers o JOIN partners p`).
 _OFFER_FOR_HOLDER = {
@@ -45,47 +45,6 @@ OFFER_PREFIX = "offer_"
 
 def _offer_columns(prefix: str = "") -> str:
     return ", ".join(f"{sql} AS {prefix}{name}" for name, sql in _OFFER_FOR_HOLDER.items())
-
-
-@dataclass(frozen=True, slots=True)
-class OfferForHolder:
-    """An offer as a holder sees it: what it grants and whose it is."""
-
-    id: str
-    partner_id: str
-    partner_name: str
-    partner_category: str
-    title: str
-    description: str
-    kind: str
-    percent_bp: int | None
-    max_discount: int | None
-    amount_off: int | None
-    fixed_price: int | None
-    nominal_value: int | None
-    min_purchase: int | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    eligible_categories: list[str]
-    uses_per_voucher: int
-    holder_limit_count: int | None
-    holder_limit_period: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class HeldVoucher:
-    """A holder's voucher with its offer; `status` as stored (see effective_status)."""
-
-    id: str
-    offer_id: str
-    holder_id: str
-    partner_id: str
-    status: str
-    uses_left: int
-    expires_at: datetime
-    created_at: datetime
-    saved_total: int  # what its redemptions not reversed took off, in fen
-    offer: OfferForHolder
 
 
 def _held_voucher(row: asyncpg.Record) -> HeldVoucher:

@@ -9,6 +9,7 @@ PATCH and a database row.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -225,3 +226,34 @@ def _holder_limit_loosened(current: Mapping[str, Any], offer: Mapping[str, Any])
         and _PERIOD_LENGTH[offer["holder_limit_period"]]
         <= _PERIOD_LENGTH[current["holder_limit_period"]]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """An offer as stored, with its counters (redeemed_count, spent)."""
+
+    id: str
+    partner_id: str
+    title: str
+    description: str
+    kind: str
+    percent_bp: int | None
+    max_discount: int | None
+    amount_off: int | None
+    fixed_price: int | None
+    nominal_value: int | None
+    min_purchase: int | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    eligible_categories: list[str]
+    uses_per_voucher: int
+    holder_limit_count: int | None
+    holder_limit_period: str | None
+    total_redemptions: int | None
+    budget: int | None
+    voucher_valid_days: int | None
+    status: str
+    redeemed_count: int
+    spent: int
+    created_at: datetime
+    updated_at: datetime

@@ -115,3 +115,47 @@ def effective_status(status: str, expires_at: datetime, now: datetime) -> str:
     if status == "active" and now >= expires_at:
         return "expired"
     return status
+
+
+# A voucher as its holder sees it (db/vouchers.py reads it) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OfferForHolder:
+    """An offer as a holder sees it: what it grants and whose it is."""
+
+    id: str
+    partner_id: str
+    partner_name: str
+    partner_category: str
+    title: str
+    description: str
+    kind: str
+    percent_bp: int | None
+    max_discount: int | None
+    amount_off: int | None
+    fixed_price: int | None
+    nominal_value: int | None
+    min_purchase: int | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    eligible_categories: list[str]
+    uses_per_voucher: int
+    holder_limit_count: int | None
+    holder_limit_period: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldVoucher:
+    """A holder's voucher with its offer; `status` as stored (see effective_status)."""
+
+    id: str
+    offer_id: str
+    holder_id: str
+    partner_id: str
+    status: str
+    uses_left: int
+    expires_at: datetime
+    created_at: datetime
+    saved_total: int  # what its redemptions not reversed took off, in fen
+    offer: OfferForHolder

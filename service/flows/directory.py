@@ -13,7 +13,7 @@ import asyncpg
 
 from service.db import directory as directory_db
 from service.db.directory import ListedPartner
-from service.db.offers import Offer
+from service.domain.offers import Offer
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.terms import Terms, terms_of_offer
 

@@ -15,10 +15,10 @@ import asyncpg
 from service.db import offers as offers_db
 from service.db import redemptions as redemptions_db
 from service.db import vouchers as vouchers_db
-from service.db.offers import Offer
 from service.domain.auth import ScannerKey
 from service.domain.errors import ApiError
 from service.domain.language import Said
+from service.domain.offers import Offer
 from service.domain.periods import local_date
 from service.domain.redemptions import OFFLINE_MAX_AHEAD
 from service.domain.terms import Terms, terms_of_offer

@@ -116,6 +116,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/redemptions/{redemption_id}/reversal"): PARTNERS_AND_SCANNERS,
     ("GET", "/metrics"): ANYONE,
     ("GET", "/scan"): ANYONE,
+    ("GET", "/scan-worker.js"): ANYONE,
     ("GET", "/wallet"): ANYONE,
     ("GET", "/console"): ANYONE,
     ("GET", "/v1/reports/discounts"): PARTNERS_READ,

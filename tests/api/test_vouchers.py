@@ -9,6 +9,7 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestClient
 
+from service.app import create_app
 from service.domain.tokens import TOKEN_TYP
 from tests.helpers import bearer, make_holder, make_offer, make_partner
 
@@ -339,3 +340,22 @@ async def test_every_answer_that_shows_an_offer_carries_its_terms_in_words(
     assert all_offers["items"][0]["terms"] == expected
     directory = await (await client.get("/v1/directory")).json()
     assert directory["items"][0]["offers"][0]["terms"] == expected
+
+
+async def test_a_voucher_is_shown_expired_once_the_apps_clock_passes_its_expiry(
+    database_url: str, settings, aiohttp_client, db
+) -> None:
+    """Flows read the time from the app's clock (service/clock.py): setting it is enough,
+    nothing waits for the voucher to expire."""
+    now = [datetime.now(UTC)]
+    client = await aiohttp_client(create_app(settings, database_url, clock=lambda: now[0]))
+    offer = await make_offer(db, await make_partner(db))
+    _, headers = await session_for(client, db)
+    claimed = await client.post("/v1/me/vouchers", json={"offer_id": offer}, headers=headers)
+    voucher = await claimed.json()
+    assert voucher["status"] == "active"
+    now[0] = datetime.fromisoformat(voucher["expires_at"]) + timedelta(seconds=1)
+    shown = await client.get(f"/v1/me/vouchers/{voucher['id']}", headers=headers)
+    assert (await shown.json())["status"] == "expired"
+    token = await client.get(f"/v1/me/vouchers/{voucher['id']}/token", headers=headers)
+    assert token.status == 409 and (await token.json())["code"] == "voucher_expired"

@@ -74,7 +74,8 @@ async def test_console_has_no_inline_script_or_style_and_names_no_outside_url(
     assert not re.search(r"\son[a-z]+=", html)
     assert not EXTERNAL_URL.search(html)
     preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)"', html)
-    assert len(set(links) - set(preloaded)) == 3  # style sheet, messages, the app module
+    # Style sheet, messages, the app module, and the till's pricing the offer form shares.
+    assert len(set(links) - set(preloaded)) == 4
     assert len(preloaded) == len(list(CONSOLE_DIR.glob("*.js"))) - 1  # every other module
     for path in CONSOLE_DIR.iterdir():
         text = path.read_text(encoding="utf-8")
@@ -91,7 +92,11 @@ async def test_assets_have_content_hashed_names_and_are_cached_for_a_year(
 ) -> None:
     _, links = await linked_files(client, "/console")
     for link in links:
-        assert re.fullmatch(r"/console/assets/[a-z0-9_-]+\.[0-9a-f]{12}\.(js|css|json)", link), link
+        assert re.fullmatch(
+            r"/console/assets/[a-z0-9_-]+\.[0-9a-f]{12}\.(js|css|json)"
+            r"|/pages/static/pricing\.js\?v=[0-9a-f]{12}",
+            link,
+        ), link
         response = await client.get(link)
         assert response.status == 200, link
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"

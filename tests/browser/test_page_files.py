@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from schemas.vouchers import VOUCHER_STATUSES
+from service.api import pages as pages_api
 from service.api.pages import accepts_gzip, negotiate_language
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import CODES
@@ -164,6 +167,24 @@ def test_accept_encoding_is_read_as_rfc_9110_says(header: str | None, takes_gzip
 
 
 @pytest.mark.parametrize("page", PAGES)
+async def test_files_linked_by_their_hash_are_cached_for_a_year(
+    client: TestClient, page: str
+) -> None:
+    """The page's link names the file's hash (`?v=`): that URL never changes meaning. A
+    link without it, or with an old hash, is kept an hour and then revalidated."""
+    html = await (await client.get(page)).text()
+    links = re.findall(r'"(/pages/static/[^"?]+\?v=[0-9a-f]{12})"', html)
+    assert links
+    for link in links:
+        linked = await client.get(link)
+        assert linked.headers["Cache-Control"] == "public, max-age=31536000, immutable", link
+        plain = await client.get(link.split("?")[0])
+        assert plain.headers["Cache-Control"] == "public, max-age=3600, must-revalidate"
+        old = await client.get(link.split("?")[0] + "?v=000000000000")
+        assert old.headers["Cache-Control"] == "public, max-age=3600, must-revalidate"
+
+
+@pytest.mark.parametrize("page", PAGES)
 async def test_pages_are_revalidated_and_answer_304_while_unchanged(
     client: TestClient, page: str
 ) -> None:
@@ -251,3 +272,77 @@ def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
         assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
         zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
         assert zh == en, f"{key}: zh and en take different values"
+
+
+# --- /scan installable: its manifest and service worker --------------------------------------
+
+
+async def test_the_till_links_a_manifest_whose_scope_is_the_till(client: TestClient) -> None:
+    html, links = await linked_files(client, "/scan")
+    manifest_link = re.search(r'<link rel="manifest" href="([^"]+)">', html)
+    assert manifest_link and manifest_link[1] in links
+    response = await client.get(manifest_link[1])
+    assert response.status == 200
+    assert response.content_type == "application/manifest+json"
+    manifest = json.loads(await response.text())
+    assert manifest["start_url"] == manifest["scope"] == "/scan"
+    assert manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        assert (await client.get(icon["src"])).status == 200
+
+
+async def test_the_till_allows_only_its_own_worker_and_manifest(client: TestClient) -> None:
+    for path in ("/scan", "/scan-worker.js"):
+        response = await client.get(path)
+        policy = {
+            directive.split()[0]: directive.split()[1:]
+            for directive in response.headers["Content-Security-Policy"].split(";")
+        }
+        assert policy["worker-src"] == ["'self'"], path
+        assert policy["manifest-src"] == ["'self'"], path
+        assert policy["script-src"] == ["'self'"], path
+
+
+async def test_the_worker_keeps_every_file_the_till_loads_under_its_hashed_name(
+    client: TestClient,
+) -> None:
+    response = await client.get("/scan-worker.js")
+    assert response.status == 200
+    assert response.content_type == "text/javascript"
+    assert response.headers["Cache-Control"] == "no-cache"
+    source = await response.text()
+    files = json.loads(re.search(r"const FILES = (\[.*\]);", source)[1])
+    html = await (await client.get("/scan")).text()
+    # Its scripts, style sheet, texts and icon, and the scripts it loads when offline.
+    linked = set(re.findall(r'"(/pages/static/[^"]+)"', html))
+    assert set(files) == linked
+    assert any("voucher-check.js?v=" in f for f in files)
+    assert any("pricing.js?v=" in f for f in files)
+    for file in files:
+        assert (await client.get(file)).status == 200, file
+    assert re.search(r'const VERSION = "[0-9a-f]{16}";', source)
+    again = await client.get("/scan-worker.js", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status == 304
+
+
+def test_a_release_that_changes_a_file_of_the_till_is_a_new_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def version() -> str:
+        pages_api.assets.cache_clear()
+        pages_api.scan_worker.cache_clear()
+        source = pages_api.scan_worker().body.decode()
+        return re.search(r'const VERSION = "([0-9a-f]+)";', source)[1]
+
+    folder = tmp_path / "static"
+    shutil.copytree(STATIC_DIR, folder)
+    monkeypatch.setattr(pages_api, "STATIC_DIR", folder)
+    try:
+        before = version()
+        assert version() == before
+        (folder / "scan.js").write_text((folder / "scan.js").read_text() + "\n// next release\n")
+        assert version() != before
+    finally:
+        monkeypatch.undo()
+        pages_api.assets.cache_clear()
+        pages_api.scan_worker.cache_clear()

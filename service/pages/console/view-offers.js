@@ -131,6 +131,7 @@ async function editor(context, offer) {
     if (read.errors.length || purchase.error) return say(result, t("preview_incomplete"), "warn");
     const got = quote(read.rule, purchase.fen);
     if (got.belowMinimum) return say(result, t("preview_below_min", { amount: formatFen(read.rule.min_purchase) }), "warn");
+    if (got.invalid) return say(result, t("preview_incomplete"), "warn");
     if (got.service) return say(result, t("preview_service", { value: formatFen(got.discount), payable: formatFen(got.payable) }), "ok");
     say(result, t("preview_money", { purchase: formatFen(purchase.fen), discount: formatFen(got.discount), payable: formatFen(got.payable) }), "ok");
   };
