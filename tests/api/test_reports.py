@@ -129,6 +129,8 @@ async def test_report_by_partner_and_month_sums_each_group_exactly(
         "reversals": 0,
         "purchase_total": 12301,
         "discount_total": 1671,
+        "offline": 0,
+        "conflicts": 0,
     }
 
 
@@ -141,6 +143,8 @@ def row(partner_id, name, month, redemptions, reversals, purchase, discount) -> 
         "reversals": reversals,
         "purchase_total": purchase,
         "discount_total": discount,
+        "offline": 0,
+        "conflicts": 0,
     }
 
 
@@ -156,9 +160,9 @@ async def test_reversal_counts_in_the_month_it_was_made_not_the_redemptions(
 
     assert body["rows"] == [
         {"month": "2026-01", "redemptions": 1, "reversals": 0, "purchase_total": 900,
-         "discount_total": 90},
+         "discount_total": 90, "offline": 0, "conflicts": 0},
         {"month": "2026-02", "redemptions": 0, "reversals": 1, "purchase_total": -900,
-         "discount_total": -90},
+         "discount_total": -90, "offline": 0, "conflicts": 0},
     ]  # fmt: skip
     assert body["totals"]["discount_total"] == 0
     january = await report(client, admin, **{"from": "2026-01-01", "to": "2026-01-31"})
@@ -221,7 +225,14 @@ async def test_every_combination_of_groupings_adds_up_to_the_same_totals(
     await sale(db, settings, programme.veteran_diner, local(2026, 6, 2, 8), 600, 60)
     await sale(db, settings, programme.veteran_diner_2, local(2026, 7, 2, 8), 900, 500)
     await record_reversal(db, settings, first, at=local(2026, 7, 3, 8))
-    expected = {"redemptions": 4, "reversals": 1, "purchase_total": 1900, "discount_total": 600}
+    expected = {
+        "redemptions": 4,
+        "reversals": 1,
+        "purchase_total": 1900,
+        "discount_total": 600,
+        "offline": 0,
+        "conflicts": 0,
+    }
 
     for size in range(5):
         for names in itertools.permutations(("partner", "offer", "category", "month"), size):
@@ -251,7 +262,14 @@ async def test_no_grouping_answers_one_row_of_totals_even_when_empty(
     client: TestClient, admin
 ) -> None:
     body = await report(client, admin, **YEAR_2026)
-    zeros = {"redemptions": 0, "reversals": 0, "purchase_total": 0, "discount_total": 0}
+    zeros = {
+        "redemptions": 0,
+        "reversals": 0,
+        "purchase_total": 0,
+        "discount_total": 0,
+        "offline": 0,
+        "conflicts": 0,
+    }
     assert body["rows"] == [zeros] and body["totals"] == zeros and body["group_by"] == []
     grouped = await report(client, admin, group_by="partner", **YEAR_2026)
     assert grouped["rows"] == [] and grouped["totals"] == zeros
@@ -397,8 +415,8 @@ async def test_csv_has_a_bom_a_header_the_same_rows_and_a_totals_row(
     lines = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert list(lines[0]) == [
         "partner_id", "partner_name", "offer_id", "offer_title", "month", "redemptions",
-        "reversals", "purchase_total", "discount_total", "purchase_total_yuan",
-        "discount_total_yuan",
+        "reversals", "purchase_total", "discount_total", "offline", "conflicts",
+        "purchase_total_yuan", "discount_total_yuan",
     ]  # fmt: skip
     *rows, total = lines
     assert len(rows) == len(expected["rows"])
@@ -444,7 +462,7 @@ async def test_xlsx_opens_with_the_same_rows_and_money_formatted_as_yuan(
     header, *lines = list(sheet.iter_rows(values_only=True))
     assert header == (
         "category", "month", "redemptions", "reversals", "purchase_total", "discount_total",
-        "purchase_total_yuan", "discount_total_yuan",
+        "offline", "conflicts", "purchase_total_yuan", "discount_total_yuan",
     )  # fmt: skip
     *rows, total = [dict(zip(header, line, strict=True)) for line in lines]
     for line, want in zip(rows, expected["rows"], strict=True):
