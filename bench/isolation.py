@@ -258,9 +258,7 @@ FROM (
     FROM redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id
     WHERE x.id IS NULL GROUP BY r.voucher_id
 ) l
-WHERE l.voucher_id = v.id;
-
-VACUUM ANALYZE offers, vouchers;
+WHERE l.voucher_id = v.id
 """
 
 
@@ -273,6 +271,7 @@ async def prepare(dsn: str, redemptions: int) -> str:
         await conn.execute(report_bench._PARTNERS_AND_HOLDERS)
         await report_bench.seed(conn, redemptions)
         await conn.execute(_COUNTERS)
+        await conn.execute("VACUUM ANALYZE offers, vouchers")
         _, key = await keys_flow.issue(
             conn, role=Role.ADMIN, partner_id=None, label="bureau", actor=None
         )
