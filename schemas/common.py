@@ -309,3 +309,12 @@ def messages_to_field_errors(error: ValidationError) -> list[tuple[str, str]]:
 def currency_field() -> fields.Constant:
     """The currency beside every amount (docs/api.md): always CNY, amounts in fen."""
     return fields.Constant(CURRENCY, required=True, metadata={"type": "string", "enum": [CURRENCY]})
+
+
+class TermsSchema(Schema):
+    """An offer's rules in plain words, written by the service (service.domain.terms)."""
+
+    zh = fields.String(required=True, metadata={"example": "满¥10可用，9折，最多减¥50"})
+    en = fields.String(
+        required=True, metadata={"example": "10% off purchases of ¥10 or more, at most ¥50 off"}
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from schemas.common import OneOf, PageQuerySchema, Text, page_schema
+from schemas.common import OneOf, PageQuerySchema, TermsSchema, Text, page_schema
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.partners import CATEGORIES
 
@@ -21,13 +21,6 @@ class DirectoryQuerySchema(PageQuerySchema):
         min_length=1,
         max_length=100,
         metadata={"description": "Part of a partner's name or of an offer's title."},
-    )
-
-
-class TermsSchema(Schema):
-    zh = fields.String(required=True, metadata={"example": "满¥10可用，9折，最多减¥50"})
-    en = fields.String(
-        required=True, metadata={"example": "10% off purchases of ¥10 or more, at most ¥50 off"}
     )
 
 

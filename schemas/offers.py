@@ -21,6 +21,7 @@ from schemas.common import (
     PageQuerySchema,
     StrictInteger,
     StrictSchema,
+    TermsSchema,
     Text,
     Variants,
     currency_field,
@@ -309,6 +310,9 @@ class OfferSchema(Schema):
     )
     spent = fields.Integer(
         required=True, metadata={"description": "Discount value granted so far, in fen."}
+    )
+    terms = fields.Nested(
+        TermsSchema, required=True, metadata={"description": "The offer's rules in words."}
     )
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)

@@ -52,6 +52,33 @@ class RedemptionRequestSchema(StrictSchema):
             )
 
 
+class RedeemRequestSchema(RedemptionRequestSchema):
+    """The redeem body: a preview's, and when a till made it offline, when."""
+
+    offline_at = fields.AwareDateTime(
+        format="iso",
+        metadata={
+            "description": "Sent by a till that redeemed while offline and sends it now: "
+            "when it was made (RFC 3339 with an offset), within the last 72 hours and not "
+            "more than 5 minutes ahead of the service's clock. With a QR token only. Such "
+            "a redemption is recorded even where the rules would have refused it online, "
+            "with that rule's code as `conflict` (docs/rules.md).",
+            "example": "2026-12-06T09:30:00+08:00",
+        },
+    )
+
+    @validates_schema
+    def _offline_needs_a_token(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "offline_at" in data and "code" in data:
+            raise ValidationError(
+                Said(
+                    "a voucher code cannot be checked offline: send the QR token",
+                    "优待码无法离线核验：请发送二维码令牌",
+                ),
+                "offline_at",
+            )
+
+
 class OfferBriefSchema(Schema):
     id = fields.String(required=True)
     title = fields.String(required=True)
@@ -119,6 +146,23 @@ class RedemptionSchema(Schema):
         allow_none=True,
         metadata={"description": "The reversal of a reversed redemption; null otherwise."},
     )
+    offline_at = fields.String(
+        allow_none=True,
+        metadata={
+            "format": "date-time",
+            "description": "When a till made it while offline (`created_at` is when it "
+            "arrived); null for a redemption made online.",
+        },
+    )
+    conflict = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "An offline redemption the rules would have refused online, "
+            "recorded because the discount was already given: the code of the first rule "
+            "it broke (e.g. `voucher_used_up`, `budget_exhausted`). Null otherwise.",
+            "example": "voucher_used_up",
+        },
+    )
 
 
 RedemptionPageSchema = page_schema(RedemptionSchema, "RedemptionPageSchema")
@@ -132,6 +176,19 @@ class RedemptionListQuerySchema(TimeBoundedPageQuerySchema):
         metadata={"description": "The scanner key (till) that redeemed, e.g. key_…"},
     )
     status = OneOf(("completed", "reversed"))
+    offline = fields.Boolean(
+        truthy={"true"},
+        falsy={"false"},
+        metadata={"description": "true: only redemptions made offline; false: only online."},
+    )
+    conflict = fields.Boolean(
+        truthy={"true"},
+        falsy={"false"},
+        metadata={
+            "description": "true: only offline redemptions recorded with a conflict (the "
+            "bureau's list to follow up); false: only those without."
+        },
+    )
 
 
 class ReversalRequestSchema(StrictSchema):

@@ -2,7 +2,14 @@
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import OneOf, PageQuerySchema, StrictSchema, currency_field, page_schema
+from schemas.common import (
+    OneOf,
+    PageQuerySchema,
+    StrictSchema,
+    TermsSchema,
+    currency_field,
+    page_schema,
+)
 
 VOUCHER_STATUSES = ("active", "used_up", "expired", "revoked")
 
@@ -47,6 +54,11 @@ class OfferForHolderSchema(Schema):
     starts_at = fields.DateTime(allow_none=True, required=True)
     ends_at = fields.DateTime(allow_none=True, required=True)
     uses_per_voucher = fields.Integer(required=True)
+    terms = fields.Nested(
+        TermsSchema,
+        required=True,
+        metadata={"description": "The offer's rules in words: what a page shows of them."},
+    )
 
 
 OfferForHolderPageSchema = page_schema(OfferForHolderSchema, "OfferForHolderPageSchema")

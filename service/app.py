@@ -31,6 +31,7 @@ from service.api import (
     redemptions,
     reports,
     staff,
+    till,
     vouchers,
 )
 from service.api import console as console_api
@@ -43,6 +44,7 @@ from service.api.middleware import (
     request_context,
 )
 from service.app_keys import (
+    CLOCK,
     DSN,
     IMPORTS,
     KEY_CACHE,
@@ -53,10 +55,11 @@ from service.app_keys import (
     SETTINGS,
     STOPPING,
 )
+from service.clock import Clock, system_clock
 from service.config import Settings
-from service.db.pool import create_pool
 from service.flows import housekeeping
 from service.flows import ledger as ledger_flow
+from service.flows.database import create_pool
 from service.flows.holder_imports import ImportJobs
 from service.flows.key_cache import KeyCache
 from service.flows.keyring import Keyring
@@ -141,6 +144,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/v1/redemption-refusals", redemptions.list_refusals),
         web.get("/v1/till", redemptions.get_till),
         web.get("/v1/till/redemptions", redemptions.list_till_redemptions),
+        web.get("/v1/till/pack", till.pack),
         # reports
         web.get("/v1/reports/discounts", reports.discounts),
         web.get("/v1/reports/summary", reports.summary),
@@ -166,13 +170,14 @@ def routes() -> list[web.AbstractRouteDef]:
     ]
 
 
-def create_app(settings: Settings, dsn: str) -> web.Application:
+def create_app(settings: Settings, dsn: str, *, clock: Clock = system_clock) -> web.Application:
     app = web.Application(
         middlewares=[request_context, authenticate],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
     app[DSN] = dsn
+    app[CLOCK] = clock
     app[SEALER] = settings.sealer()
     app[KEYRING] = Keyring(settings.token_ttl, app[SEALER])
     app[STOPPING] = asyncio.Event()
@@ -235,7 +240,9 @@ async def _holder_imports(app: web.Application) -> AsyncIterator[None]:
 async def _ledger_sequencer(app: web.Application) -> AsyncIterator[None]:
     """This process's turn at appending the ledger to the tamper-evident log and signing
     checkpoints: one process at a time, under an advisory lock (service/flows/ledger.py)."""
-    task = asyncio.create_task(ledger_flow.run_sequencer(app[POOL], app[KEYRING], app[SETTINGS]))
+    task = asyncio.create_task(
+        ledger_flow.run_sequencer(app[POOL], app[KEYRING], app[SETTINGS], clock=app[CLOCK])
+    )
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
+from service.clock import Clock
 from service.config import Settings
 from service.flows.holder_imports import ImportJobs
 from service.flows.key_cache import KeyCache
@@ -26,3 +27,6 @@ SEALER = web.AppKey("sealer", Sealer)
 IMPORTS = web.AppKey("imports", ImportJobs)
 #: Set on SIGTERM (service/server.py): /readyz answers 503 while the process still serves.
 STOPPING = web.AppKey("stopping", asyncio.Event)
+#: The time for every flow a handler or a task of the app calls (service/clock.py): a test
+#: builds the app with a clock it sets instead of waiting for the hour.
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")

@@ -28,8 +28,7 @@ from typing import IO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from service.config import ConfigError
-from service.db.backup import Contents, contents, server_settings, user_relations
-from service.db.connection import connect, describe
+from service.flows.backup import Contents, dump_in_snapshot, restore_into_empty
 
 #: The first bytes of a pg_dump custom-format archive.
 ARCHIVE_MAGIC = b"PGDMP"
@@ -69,18 +68,11 @@ async def backup(dsn: str, target: Path) -> Contents:
     """Write the archive to `target` (via a temporary file beside it, so a failed or
     interrupted backup never leaves a partial file under the name asked for)."""
     url, env = libpq_target(dsn)
-    conn = await connect(dsn)
-    try:
-        # The snapshot the dump reads stays valid while this transaction is open.
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-            found = await contents(conn)
-            if found.schema_version is None:
-                raise ConfigError(f"{describe(dsn)} holds no youdai data: nothing to back up")
-            await asyncio.to_thread(_dump, url, env, snapshot, target)
-    finally:
-        await conn.close()
-    return found
+
+    async def dump(snapshot: str) -> None:
+        await asyncio.to_thread(_dump, url, env, snapshot, target)
+
+    return await dump_in_snapshot(dsn, dump)
 
 
 def _dump(url: str, env: dict[str, str], snapshot: str, target: Path) -> None:
@@ -134,17 +126,11 @@ async def restore(dsn: str, source: Path) -> Contents:
     """
     await asyncio.to_thread(_check_archive, source)
     url, env = libpq_target(dsn)
-    conn = await connect(dsn)
-    try:
-        if await user_relations(conn):
-            raise ConfigError(
-                f"{describe(dsn)} is not empty: restore only into a new, empty database"
-            )
-        settings = frozenset(await server_settings(conn))
+
+    async def load(settings: frozenset[str]) -> None:
         await asyncio.to_thread(_load, source, url, env, settings)
-        return await contents(conn)
-    finally:
-        await conn.close()
+
+    return await restore_into_empty(dsn, load)
 
 
 def _check_archive(source: Path) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 import asyncpg
 
 from service.config import ConfigError, Settings, load_settings, parse_port
-from service.db.connection import NoSuchDatabase, connect, database, where
+from service.flows.database import NoSuchDatabase, connect, database, where
 from service.flows.housekeeping import migrate_database
 from service.logs import configure_logging
 from service.memory import return_large_allocations_to_the_system
@@ -434,13 +434,13 @@ def _describe_reset(plan: secret_key_flow.ResetPlan, *, done: bool) -> None:
 async def _connect_to_data(settings: Settings, dsn: str) -> asyncpg.Connection:
     """A connection for a command that reads: to a database that holds youdai's schema,
     else one line naming the database looked at and the settings that chose it."""
-    from service.db.migrate import has_schema
+    from service.flows.housekeeping import holds_youdai_data
 
     try:
         conn = await connect(dsn)
     except NoSuchDatabase:
         raise ConfigError(f"{where(settings, dsn)} does not exist") from None
-    if not await has_schema(conn):
+    if not await holds_youdai_data(conn):
         await conn.close()
         raise ConfigError(
             f"{where(settings, dsn)} holds no youdai data (no schema): check DATABASE_URL "
@@ -451,18 +451,18 @@ async def _connect_to_data(settings: Settings, dsn: str) -> asyncpg.Connection:
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0 when every counter and rollup equals its ledger rows, 1 otherwise."""
-    from service.db.reconcile import CHECKS, mismatches
+    from service.flows.housekeeping import RECONCILE_CHECKS, reconcile
 
     async def check(dsn: str) -> dict:
         conn = await _connect_to_data(settings, dsn)
         try:
-            return await mismatches(conn)
+            return await reconcile(conn)
         finally:
             await conn.close()
 
     with database(settings, existing=True) as dsn:
         found = asyncio.run(check(dsn))
-    for name in CHECKS:
+    for name in RECONCILE_CHECKS:
         rows = found.get(name, [])
         print(f"{name}: {'ok' if not rows else f'{len(rows)} mismatch(es)'}")
         for row in rows[:20]:
@@ -471,9 +471,10 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
-    from service.db import partners as partners_db
     from service.domain.auth import Role
+    from service.domain.errors import ApiError
     from service.flows import keys as keys_flow
+    from service.flows import partners as partners_flow
 
     role = Role(args.role)
     if role is Role.ADMIN and args.partner:
@@ -485,8 +486,11 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
         await migrate_database(dsn)
         conn = await connect(dsn)
         try:
-            if args.partner and await partners_db.get_partner(conn, args.partner) is None:
-                raise ConfigError(f"no partner with id {args.partner}")
+            if args.partner:
+                try:
+                    await partners_flow.require(conn, args.partner)
+                except ApiError:
+                    raise ConfigError(f"no partner with id {args.partner}") from None
             row, secret = await keys_flow.issue(
                 conn, role=role, partner_id=args.partner, label=args.label, actor=None
             )

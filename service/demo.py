@@ -16,13 +16,13 @@ from typing import Any
 import asyncpg
 
 from service.config import Settings
-from service.db import audit
-from service.db.connection import connect
 from service.domain.auth import Role, StaffRole
+from service.flows import audit as audit_flow
 from service.flows import holders as holders_flow
 from service.flows import keys as keys_flow
 from service.flows import offers as offers_flow
 from service.flows import partners as partners_flow
+from service.flows.database import connect, take_turns
 
 #: The help number the wallet shows in a demo when YOUDAI_HELP_PHONE is unset (docs/pages.md:
 #: the wallet says whom to call, also when a card locks), so the demo shows what holders
@@ -219,7 +219,7 @@ async def load_demo(settings: Settings, dsn: str) -> str:
     conn = await connect(dsn)
     try:
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+            await take_turns(conn, _LOCK)
             scanner_partner = await _loaded_scanner_partner(conn)
             loaded_now = scanner_partner is None
             if scanner_partner is None:
@@ -268,17 +268,7 @@ async def _demo_staff(conn: asyncpg.Connection, post_office: str) -> list[str]:
 
 async def _loaded_scanner_partner(conn: asyncpg.Connection) -> str | None:
     """The scanner partner's id recorded by an earlier load, or None if none was made."""
-    action, entity_type, entity_id = _MARKER
-    return await conn.fetchval(
-        """
-        SELECT changes -> 'scanner_partner_id' ->> 1 FROM audit_events
-        WHERE action = $1 AND entity_type = $2 AND entity_id = $3
-        ORDER BY id LIMIT 1
-        """,
-        action,
-        entity_type,
-        entity_id,
-    )
+    return await audit_flow.marked_value(conn, _MARKER, "scanner_partner_id")
 
 
 async def _load(conn: asyncpg.Connection, settings: Settings) -> str:
@@ -310,10 +300,9 @@ async def _load(conn: asyncpg.Connection, settings: Settings) -> str:
     for holder in HOLDERS:
         await holders_flow.enrol(conn, None, {**holder, "valid_until": valid_until})
     scanner_partner = partner_ids[SCANNER_PARTNER]
-    await audit.record(
+    await audit_flow.mark(
         conn,
-        None,
-        *_MARKER,
+        _MARKER,
         {
             "scanner_partner_id": [None, scanner_partner],
             "partners": [None, list(partner_ids.values())],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import asyncpg
 from prometheus_client import (
@@ -45,7 +46,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 TOKEN_FAILURE_REASONS = ("token_invalid", "token_expired", "token_not_yet_valid", "wrong_partner")
 
 # `_created` series double the exposition and mean nothing in multiprocess mode.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client is untyped here
 
 HTTP_REQUESTS = Counter(
     "youdai_http_requests",
@@ -181,7 +182,7 @@ def counting_token_failures() -> Iterator[None]:
         raise
 
 
-def redemption_answered(status: int, body: dict, replayed: bool) -> None:
+def redemption_answered(status: int, body: dict[str, Any], replayed: bool) -> None:
     """Count a redeem answer: a replay as `replayed`, a first 201 as `completed` with its
     discount, a refusal answered without raising under its problem code."""
     if replayed:
@@ -213,7 +214,7 @@ def exposition(pool: asyncpg.Pool | None = None) -> bytes:
         record_pool(pool)
     if MULTIPROCESS:
         registry = CollectorRegistry()
-        _multiprocess.MultiProcessCollector(registry)
+        _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 
@@ -221,4 +222,4 @@ def exposition(pool: asyncpg.Pool | None = None) -> bytes:
 def mark_process_dead(pid: int) -> None:
     """Drop a finished worker's live gauges (called by the parent)."""
     if os.environ.get(MULTIPROC_DIR_VARIABLE):
-        _multiprocess.mark_process_dead(pid)
+        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

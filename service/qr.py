@@ -71,7 +71,8 @@ def _version_for(length: int) -> int:
     """The smallest QR version that holds `length` bytes in byte mode."""
     code = qrcode.QRCode(error_correction=ERROR_CORRECTION)
     code.add_data(QRData(b"\0" * length, mode=MODE_8BIT_BYTE))
-    return code.best_fit()
+    version: int = code.best_fit()
+    return version
 
 
 def modules(token: str) -> list[list[bool]]:
@@ -85,7 +86,8 @@ def modules(token: str) -> list[list[bool]]:
     )
     code.add_data(QRData(data, mode=MODE_8BIT_BYTE))
     code.make(fit=False)
-    return code.get_matrix()
+    matrix: list[list[bool]] = code.get_matrix()
+    return matrix
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

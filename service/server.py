@@ -242,96 +242,117 @@ MAX_WORKER_RESTARTS = 5
 RESTART_WINDOW = 60.0
 
 
+class _Supervisor:
+    """The parent of the worker processes: starts them, forwards a stop signal to them,
+    and replaces one that dies unasked (at most MAX_WORKER_RESTARTS in RESTART_WINDOW)."""
+
+    def __init__(self, settings: Settings, dsn: str) -> None:
+        self.settings = settings
+        self.dsn = dsn
+        self.stopping = False
+        self.exit_code = 0
+        self.workers: list[multiprocessing.process.BaseProcess] = []
+        self.readies: list[object] = []
+        self.restarts: deque[float] = deque()  # when each replacement started, in the window
+        self.context = multiprocessing.get_context("spawn")
+
+    def start_worker(self) -> multiprocessing.process.BaseProcess:
+        ready = self.context.Event()  # kept referenced until the worker has unpickled it
+        self.readies.append(ready)
+        process = self.context.Process(
+            target=_worker_main, args=(self.settings, self.dsn, ready), daemon=False
+        )
+        process.start()
+        self.workers.append(process)
+        return process
+
+    def stop_all(self, signum: int = signal.SIGTERM) -> None:
+        for process in self.workers:
+            if process.is_alive() and process.pid:
+                with suppress(ProcessLookupError):
+                    os.kill(process.pid, signum)
+
+    def forward(self, signum: int, _frame: object) -> None:
+        if not self.stopping:
+            log.info("stopping workers", extra={"signal": signal.Signals(signum).name})
+        self.stopping = True
+        self.stop_all(signum)  # SIGINT: the workers skip the shutdown delay too
+
+    def run(self) -> None:
+        for _ in range(self.settings.workers):
+            if self.stopping:
+                break
+            self.start_worker()
+        if self.stopping:  # a signal came while they started: make sure every one hears it
+            self.stop_all()
+        running = {worker.sentinel: worker for worker in self.workers}
+        while running:
+            for sentinel in multiprocessing.connection.wait(list(running)):
+                ended = running.pop(cast(int, sentinel))
+                ended.join()
+                metrics.mark_process_dead(ended.pid or 0)
+                replacement = self.after_exit(ended)
+                if replacement is not None:
+                    running[replacement.sentinel] = replacement
+
+    def after_exit(
+        self, ended: multiprocessing.process.BaseProcess
+    ) -> multiprocessing.process.BaseProcess | None:
+        """A worker ended: its replacement, or None when stopping (or it died too often)."""
+        if self.stopping:
+            if ended.exitcode not in (0, None, -signal.SIGTERM):
+                self.exit_code = 1
+            return None
+        now = time.monotonic()
+        while self.restarts and now - self.restarts[0] > RESTART_WINDOW:
+            self.restarts.popleft()
+        if len(self.restarts) >= MAX_WORKER_RESTARTS:
+            log.error(
+                f"a worker died {MAX_WORKER_RESTARTS + 1} times within "
+                f"{RESTART_WINDOW:.0f} s: stopping the service",
+                extra={"pid": ended.pid, "exitcode": ended.exitcode},
+            )
+            self.exit_code = 1
+            self.stopping = True
+            self.stop_all()
+            return None
+        self.restarts.append(now)
+        replacement = self.start_worker()
+        log.error(
+            "worker died: started another in its place",
+            extra={
+                "pid": ended.pid,
+                "exitcode": ended.exitcode,
+                "replacement_pid": replacement.pid,
+                "restarts_in_window": len(self.restarts),
+            },
+        )
+        if self.stopping:  # a signal came while it started
+            self.stop_all()
+        return replacement
+
+
 def serve_workers(settings: Settings, dsn: str) -> int:
     """Start `settings.workers` processes that all accept on the same port (SO_REUSEPORT);
     replace one that dies (bounded, each logged); return 0 after a requested stop, 1 when
     workers died too often and the service stopped."""
     if not hasattr(socket, "SO_REUSEPORT"):
         raise RuntimeError("--workers needs SO_REUSEPORT (Linux, macOS)")
-    stopping = False
-    workers: list[multiprocessing.process.BaseProcess] = []
-    readies: list[object] = []
-    restarts: deque[float] = deque()  # when each replacement started, within the window
-
-    def stop_all(signum: int = signal.SIGTERM) -> None:
-        for process in workers:
-            if process.is_alive() and process.pid:
-                with suppress(ProcessLookupError):
-                    os.kill(process.pid, signum)
-
-    def forward(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            log.info("stopping workers", extra={"signal": signal.Signals(signum).name})
-        stopping = True
-        stop_all(signum)  # SIGINT: the workers skip the shutdown delay too
-
+    supervisor = _Supervisor(settings, dsn)
     # Handlers first: a signal while the workers start must still reach them.
     previous = {
-        signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)
+        signum: signal.signal(signum, supervisor.forward)
+        for signum in (signal.SIGTERM, signal.SIGINT)
     }
     # Workers share their metrics through files in a folder of this run only (/metrics:
     # docs/running.md).
     metrics_dir = tempfile.mkdtemp(prefix="youdai-metrics-")
     os.environ[metrics.MULTIPROC_DIR_VARIABLE] = metrics_dir
-    exit_code = 0
-    context = multiprocessing.get_context("spawn")
-
-    def start_worker() -> multiprocessing.process.BaseProcess:
-        ready = context.Event()  # kept referenced until the worker has unpickled it
-        readies.append(ready)
-        process = context.Process(target=_worker_main, args=(settings, dsn, ready), daemon=False)
-        process.start()
-        workers.append(process)
-        return process
-
     try:
-        for _ in range(settings.workers):
-            if stopping:
-                break
-            start_worker()
-        if stopping:  # a signal came while they started: make sure every one hears it
-            stop_all()
-        running = {worker.sentinel: worker for worker in workers}
-        while running:
-            for sentinel in multiprocessing.connection.wait(list(running)):
-                ended = running.pop(cast(int, sentinel))
-                ended.join()
-                metrics.mark_process_dead(ended.pid or 0)
-                if stopping:
-                    if ended.exitcode not in (0, None, -signal.SIGTERM):
-                        exit_code = 1
-                    continue
-                now = time.monotonic()
-                while restarts and now - restarts[0] > RESTART_WINDOW:
-                    restarts.popleft()
-                if len(restarts) >= MAX_WORKER_RESTARTS:
-                    log.error(
-                        f"a worker died {MAX_WORKER_RESTARTS + 1} times within "
-                        f"{RESTART_WINDOW:.0f} s: stopping the service",
-                        extra={"pid": ended.pid, "exitcode": ended.exitcode},
-                    )
-                    exit_code = 1
-                    stopping = True
-                    stop_all()
-                    continue
-                restarts.append(now)
-                replacement = start_worker()
-                running[replacement.sentinel] = replacement
-                log.error(
-                    "worker died: started another in its place",
-                    extra={
-                        "pid": ended.pid,
-                        "exitcode": ended.exitcode,
-                        "replacement_pid": replacement.pid,
-                        "restarts_in_window": len(restarts),
-                    },
-                )
-                if stopping:  # a signal came while it started
-                    stop_all()
+        supervisor.run()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         os.environ.pop(metrics.MULTIPROC_DIR_VARIABLE, None)
         shutil.rmtree(metrics_dir, ignore_errors=True)
-    return exit_code
+    return supervisor.exit_code

@@ -4,7 +4,6 @@ lists, reads and decides them."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +30,7 @@ from service.api.http import (
     read_query,
 )
 from service.api.staff import people_origin, setup_url
-from service.app_keys import POOL, SETTINGS
+from service.app_keys import CLOCK, POOL, SETTINGS
 from service.domain.auth import Role
 from service.flows import applications as applications_flow
 from service.flows.applications import Submitted
@@ -61,7 +60,7 @@ async def submit(request: web.Request, fields: dict[str, Any]) -> Submitted:
         request.app[POOL],
         fields,
         address=client_address(request),
-        now=datetime.now(UTC),
+        now=request.app[CLOCK](),
         regions=request.app[SETTINGS].regions,
     )
 
@@ -132,7 +131,7 @@ async def approve_application(request: web.Request) -> web.Response:
         request.app[POOL],
         principal(request),
         request.match_info["application_id"],
-        datetime.now(UTC),
+        request.app[CLOCK](),
     )
     body = {
         "partner": approval.partner,
@@ -160,6 +159,6 @@ async def reject_application(request: web.Request) -> web.Response:
         principal(request),
         request.match_info["application_id"],
         fields["reason"],
-        datetime.now(UTC),
+        request.app[CLOCK](),
     )
     return json_response(_out.dump(asdict(application)))

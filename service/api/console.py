@@ -3,9 +3,10 @@
 The files live in service/pages/console and are read and hashed once per process.
 Each asset is served as `/console/assets/<name>.<hash>.<ext>`, its hash a digest of its
 bytes, so a browser may keep it for a year: a new release changes the name. The scripts
-are ES modules importing each other by relative name (`from "./api.js"`); those names are
-rewritten to the hashed ones before hashing, dependencies first, so a changed module
-changes the name of every module that imports it. An old or unknown name is 404.
+are ES modules importing each other by their plain names (`from "./api.js"`), as written;
+the page carries an import map from each plain name to the hashed one, so a changed
+module changes its own name and the map, and nothing is rewritten. The page itself is
+always revalidated. An old or unknown name is 404.
 
 Every path below /console (but /console/assets/) answers the same page: the page's own
 router reads the path and query, so any view can be bookmarked and reloaded.
@@ -13,24 +14,31 @@ router reads the path and query, so any view can be bookmarked and reloaded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import re
+import json
 from dataclasses import dataclass
 from functools import cache
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from service.api.http import operation
+from service.api.http import OPERATION_ATTR, json_response, operation
 from service.api.pages import (
+    CONTENT_SECURITY_POLICY,
     PAGE_CACHE,
     Asset,
     _answer,
     _asset,
+    hashed_link,
     negotiate_language,
 )
 from service.app_keys import SETTINGS
+from service.domain import applications, holders, offers, partners
+from service.domain.auth import StaffRole, staff_roles_admitted
+from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import ApiError
 from service.domain.language import Said
 from service.pages import CONSOLE_DIR
@@ -39,8 +47,6 @@ TAGS = ["pages"]
 ASSET_PREFIX = "/console/assets/"
 #: Hashed names never change meaning: a year in any cache, never revalidated.
 ASSET_CACHE = "public, max-age=31536000, immutable"
-#: `import … from "./name.js"` and `import("./name.js")` in a module.
-_IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)"\./([a-z0-9_-]+\.js)\"""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,42 +64,37 @@ def _hashed_name(name: str, body: bytes) -> str:
 
 @cache
 def build(directory: Path = CONSOLE_DIR) -> Built:
-    """Read every file once; rewrite module imports to hashed names, dependencies first."""
-    sources = {
-        path.name: path.read_bytes()
-        for path in sorted(directory.iterdir())
-        if path.is_file() and path.suffix != ".html"
-    }
+    """Read every file once and name it by a hash of its own bytes."""
     names: dict[str, str] = {}
-    bodies: dict[str, bytes] = {}
-
-    def resolve(name: str, seen: tuple[str, ...] = ()) -> str:
-        if name in names:
-            return names[name]
-        if name in seen:
-            raise ValueError(f"console modules import each other in a cycle: {seen}")
-        body = sources[name]
-        if name.endswith(".js"):
-            text = body.decode("utf-8")
-
-            def rename(match: re.Match[str]) -> str:
-                return f'{match.group(1)}"./{resolve(match.group(2), (*seen, name))}"'
-
-            body = _IMPORT.sub(rename, text).encode("utf-8")
-        names[name] = _hashed_name(name, body)
-        bodies[names[name]] = body
-        return names[name]
-
-    for name in sources:
-        resolve(name)
-    assets = {
-        hashed: _asset(body, "." + hashed.rpartition(".")[2]) for hashed, body in bodies.items()
-    }
+    assets: dict[str, Asset] = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix != ".html":
+            body = path.read_bytes()
+            names[path.name] = _hashed_name(path.name, body)
+            assets[names[path.name]] = _asset(body, path.suffix)
     return Built(assets=assets, names=names)
 
 
+def import_map(built: Built) -> str:
+    """The page's import map: each module's plain URL to its hashed one (the modules'
+    relative imports resolve to the plain URLs first)."""
+    imports = {
+        ASSET_PREFIX + name: ASSET_PREFIX + hashed
+        for name, hashed in sorted(built.names.items())
+        if name.endswith(".js")
+    }
+    return json.dumps({"imports": imports}, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolePage:
+    asset: Asset
+    #: The page's policy: the one inline script, its import map, allowed by its hash.
+    policy: str
+
+
 @cache
-def console_page(language: str, timezone: str = "Asia/Shanghai") -> Asset:
+def console_page(language: str, timezone: str = "Asia/Shanghai") -> ConsolePage:
     """The page in one language, with the programme's time zone (YOUDAI_TIMEZONE) in a
     meta tag: times and dates are shown in it, whatever the browser's own zone."""
     html = (CONSOLE_DIR / "console.html").read_text(encoding="utf-8")
@@ -103,23 +104,34 @@ def console_page(language: str, timezone: str = "Asia/Shanghai") -> Asset:
         f'<meta name="youdai-timezone" content="{escape(timezone)}">',
         1,
     )
+    html = html.replace('"/pages/static/pricing.js"', f'"{hashed_link("pricing.js")}"', 1)
     built = build()
     for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')
+    mapping = import_map(built)
     # Every module at once, not import by import: the browser fetches them in parallel.
     preloads = "".join(
         f'<link rel="modulepreload" href="{ASSET_PREFIX}{hashed}">\n'
         for name, hashed in sorted(built.names.items())
         if name.endswith(".js") and name != "app.js"
     )
-    html = html.replace('<script type="module"', preloads + '<script type="module"', 1)
-    return _asset(html.encode("utf-8"), ".html")
+    # The map comes before every module and preload, so each import resolves through it.
+    html = html.replace(
+        '<link rel="stylesheet"',
+        f'<script type="importmap">{mapping}</script>\n{preloads}<link rel="stylesheet"',
+        1,
+    )
+    digest = base64.b64encode(hashlib.sha256(mapping.encode("utf-8")).digest()).decode()
+    policy = CONTENT_SECURITY_POLICY.replace(
+        "script-src 'self'", f"script-src 'self' 'sha256-{digest}'", 1
+    )
+    return ConsolePage(_asset(html.encode("utf-8"), ".html"), policy)
 
 
 def _serve(request: web.Request) -> web.Response:
     language = negotiate_language(request.headers.get("Accept-Language"))
     page = console_page(language, request.app[SETTINGS].timezone.key)
-    return _answer(request, page, PAGE_CACHE, Vary="Accept-Language")
+    return _answer(request, page.asset, PAGE_CACHE, vary="Accept-Language", policy=page.policy)
 
 
 @operation(
@@ -178,9 +190,63 @@ async def console_asset(request: web.Request) -> web.Response:
     return _answer(request, asset, ASSET_CACHE)
 
 
+def console_model(router: web.UrlDispatcher) -> dict[str, Any]:
+    """What the console must know that the service decides: each entity's status moves,
+    the staff roles each operation admits (by `may_call`, as the API checks) and the
+    API's enumerations. The console offers what this says, so it never disagrees with
+    the API (the JS copies it replaces did: they offered moves the API refuses)."""
+    operations: dict[str, list[str]] = {}
+    for route in router.routes():
+        op = getattr(route.handler, OPERATION_ATTR, None)
+        if op is None or not op.roles or route.method == "HEAD":
+            continue
+        staff = staff_roles_admitted(
+            op.roles, read_only=route.method == "GET", personal_data=op.personal_data
+        )
+        template = route.resource.canonical if route.resource is not None else ""
+        operations[f"{route.method} {template}"] = [str(role) for role in staff]
+    lifecycles = {
+        name: {
+            status: [next for next in cycle.statuses if next in moves]
+            for status, moves in cycle.moves.items()
+        }
+        for name, cycle in (
+            ("partner", partners.LIFECYCLE),
+            ("offer", offers.LIFECYCLE),
+            ("holder", holders.LIFECYCLE),
+        )
+    }
+    enums = {
+        "partner_category": list(partners.CATEGORIES),
+        "holder_category": list(HOLDER_CATEGORIES),
+        "offer_kind": list(offers.KINDS),
+        "offer_kind_fields": {kind: list(names) for kind, names in offers.KIND_FIELDS.items()},
+        "period": list(offers.PERIODS),
+        "staff_role": [str(role) for role in StaffRole],
+        "application_status": list(applications.STATUSES),
+    }
+    return {"lifecycles": lifecycles, "operations": operations, "enums": enums}
+
+
+@operation(
+    "What the console must know that the service decides",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "`lifecycles`: each entity's status moves; `operations`: the staff "
+            "roles each operation (`METHOD /path`) admits. Revalidated on every load.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def model_file(request: web.Request) -> web.Response:
+    return json_response(console_model(request.app.router), headers={"Cache-Control": PAGE_CACHE})
+
+
 def console_routes() -> list[web.AbstractRouteDef]:
     return [
         web.get(ASSET_PREFIX + "{name}", console_asset),
+        web.get("/console/model.json", model_file),
         web.get("/console", console),
         web.get("/console/{view:.*}", console_view),
     ]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 from aiohttp import web
 
 from schemas.directory import DirectoryPageSchema, DirectoryQuerySchema
 from service.api.http import dumps, operation, page_request, read_query
-from service.app_keys import POOL, SETTINGS
+from service.app_keys import CLOCK, POOL, SETTINGS
 from service.flows import directory as directory_flow
 
 _query = DirectoryQuerySchema()
@@ -38,7 +37,7 @@ async def directory(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     settings = request.app[SETTINGS]
     page = await directory_flow.directory(
-        request.app[POOL], page_request(query), query, datetime.now(UTC), settings.timezone
+        request.app[POOL], page_request(query), query, request.app[CLOCK](), settings.timezone
     )
     body = dumps(
         _out.dump(

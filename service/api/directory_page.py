@@ -9,7 +9,6 @@ and large-text mode (`large`) are links. Phone first: one column, tap-to-call nu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -18,8 +17,8 @@ from aiohttp import web
 
 from schemas.directory import DirectoryQuerySchema
 from service.api.http import load, operation, page_request
-from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, assets, wants_english
-from service.app_keys import POOL, SETTINGS
+from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, hashed_link, wants_english
+from service.app_keys import CLOCK, POOL, SETTINGS
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.partners import CATEGORIES
 from service.domain.terms import CATEGORY_NAMES
@@ -114,16 +113,9 @@ def _entry(entry: DirectoryEntry, english: bool) -> str:
     )
 
 
-def render(
-    entries: list[DirectoryEntry],
-    next_cursor: str | None,
-    params: Mapping[str, Any],
-    regions: tuple[str, ...],
-    english: bool,
-    large: bool,
-) -> str:
+def _search_form(params: Mapping[str, Any], regions: tuple[str, ...], english: bool) -> str:
+    """The search and filters: a plain GET form, so it works with scripts off."""
     lang = 1 if english else 0
-    css = assets()["directory.css"].etag[1:13]
     categories = {c: PARTNER_CATEGORY_NAMES[c][lang] for c in CATEGORIES}
     holders = {c: CATEGORY_NAMES[c][lang] for c in HOLDER_CATEGORIES}
     region = (
@@ -137,6 +129,38 @@ def render(
         for name, value in (("lang", params.get("lang")), ("large", params.get("large")))
         if value
     )
+    return f"""<form method="get" action="/directory" role="search">{hidden}
+<label for="q">{_word("search", english)}</label>
+<input id="q" name="q" type="search" maxlength="100" value="{escape(params.get("q") or "")}">
+<label for="category">{_word("category", english)}</label>
+{_options("category", categories, params.get("category"), english)}
+<label for="region">{_word("region", english)}</label>
+{region}
+<label for="holder_category">{_word("holder", english)}</label>
+{_options("holder_category", holders, params.get("holder_category"), english)}
+<button type="submit">{_word("find", english)}</button>
+</form>"""
+
+
+def _links(params: Mapping[str, Any], english: bool, large: bool) -> str:
+    """The other language, text size, the wallet and the application form."""
+    other = escape(_query(params, lang=None if english else "en", cursor=None))
+    return f"""<nav><a href="{other}" \
+lang="{"zh-CN" if english else "en"}">{_word("other_language", english)}</a>
+<a href="{escape(_query(params, large=None if large else "1", cursor=None))}">\
+{_word("normal" if large else "large", english)}</a>
+<a href="/wallet">{_word("wallet", english)}</a>
+<a href="/join{"?lang=en" if english else ""}">{_word("join", english)}</a></nav>"""
+
+
+def render(
+    entries: list[DirectoryEntry],
+    next_cursor: str | None,
+    params: Mapping[str, Any],
+    regions: tuple[str, ...],
+    english: bool,
+    large: bool,
+) -> str:
     items = "".join(_entry(entry, english) for entry in entries)
     listing = f'<ul class="partners">{items}</ul>' if items else f"<p>{_word('none', english)}</p>"
     more = (
@@ -151,29 +175,14 @@ def render(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_word("title", english)}</title>
-<link rel="stylesheet" href="/pages/static/directory.css?v={css}">
+<link rel="stylesheet" href="{hashed_link("directory.css")}">
 </head>
 <body>
 <header><h1>{_word("title", english)}</h1>
-<nav><a href="{escape(_query(params, lang=None if english else "en", cursor=None))}" \
-lang="{"zh-CN" if english else "en"}">{_word("other_language", english)}</a>
-<a href="{escape(_query(params, large=None if large else "1", cursor=None))}">\
-{_word("normal" if large else "large", english)}</a>
-<a href="/wallet">{_word("wallet", english)}</a>
-<a href="/join{"?lang=en" if english else ""}">{_word("join", english)}</a></nav></header>
+{_links(params, english, large)}</header>
 <main>
 <p>{_word("intro", english)}</p>
-<form method="get" action="/directory" role="search">{hidden}
-<label for="q">{_word("search", english)}</label>
-<input id="q" name="q" type="search" maxlength="100" value="{escape(params.get("q") or "")}">
-<label for="category">{_word("category", english)}</label>
-{_options("category", categories, params.get("category"), english)}
-<label for="region">{_word("region", english)}</label>
-{region}
-<label for="holder_category">{_word("holder", english)}</label>
-{_options("holder_category", holders, params.get("holder_category"), english)}
-<button type="submit">{_word("find", english)}</button>
-</form>
+{_search_form(params, regions, english)}
 {listing}
 {more}
 </main>
@@ -206,7 +215,7 @@ async def directory_page(request: web.Request) -> web.Response:
         request.app[POOL],
         page_request({**query, "limit": PAGE_SIZE}),
         query,
-        datetime.now(UTC),
+        request.app[CLOCK](),
         settings.timezone,
     )
     shown = {**params, "lang": request.query.get("lang"), "large": "1" if large else None}

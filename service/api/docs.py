@@ -17,8 +17,8 @@ from swagger_ui_bundle import swagger_ui_path
 import service
 from schemas.common import ProblemSchema, Variants
 from service.api.http import json_response, operation, operation_of
+from service.api.problems import STATUS
 from service.domain.auth import Role, staff_roles_admitted
-from service.domain.errors import CODES
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
 
@@ -230,7 +230,7 @@ def _responses(spec: APISpec, op: Any, method: str) -> dict[str, Any]:
         codes.append("unsupported_media_type")  # decided for every body: http.operation
     by_status: dict[int, list[str]] = {}
     for code in codes:
-        by_status.setdefault(CODES[code][0], []).append(code)
+        by_status.setdefault(STATUS[code], []).append(code)
     by_status.setdefault(500, ["internal_error"])
     by_status.setdefault(503, ["database_unavailable"])
     for status, codes in sorted(by_status.items()):

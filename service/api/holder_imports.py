@@ -56,8 +56,7 @@ async def import_holders(request: web.Request) -> web.Response:
 async def get_holder_import(request: web.Request) -> web.Response:
     """A job whose server stopped before it finished (a crash, SIGKILL, a shutdown) shows
     `failed`, and nothing of its file was written."""
-    async with request.app[POOL].acquire() as conn:
-        job = await imports_flow.get_import(conn, request.match_info["import_id"])
+    job = await imports_flow.get_import(request.app[POOL], request.match_info["import_id"])
     return json_response(_out.dump(job))
 
 

@@ -45,8 +45,7 @@ async def create_holder(request: web.Request) -> web.Response:
     """The PIN is stored as an argon2id hash and never returned; a card number already
     enrolled is 409 conflict."""
     fields = await read_json(request, _create)
-    async with request.app[POOL].acquire() as conn:
-        holder = await holders_flow.enrol(conn, principal(request), fields)
+    holder = await holders_flow.enrol(request.app[POOL], principal(request), fields)
     return json_response(_out.dump(holder), status=201)
 
 
@@ -60,15 +59,14 @@ async def create_holder(request: web.Request) -> web.Response:
 async def list_holders(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     page = page_request(query)
-    async with request.app[POOL].acquire() as conn:
-        holders = await holders_flow.find(
-            conn,
-            page,
-            category=query.get("category"),
-            status=query.get("status"),
-            region=query.get("region"),
-            q=query.get("q"),
-        )
+    holders = await holders_flow.find(
+        request.app[POOL],
+        page,
+        category=query.get("category"),
+        status=query.get("status"),
+        region=query.get("region"),
+        q=query.get("q"),
+    )
     return page_response(holders, _out.dump)
 
 
@@ -80,8 +78,7 @@ async def list_holders(request: web.Request) -> web.Response:
     problems=["not_found"],
 )
 async def get_holder(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
-        holder = await holders_flow.get(conn, request.match_info["holder_id"])
+    holder = await holders_flow.get(request.app[POOL], request.match_info["holder_id"])
     return json_response(_out.dump(holder))
 
 
@@ -97,8 +94,7 @@ async def update_holder(request: web.Request) -> web.Response:
     """Status follows active ⇄ suspended, either → revoked; nothing leaves revoked (409
     conflict). A new PIN also clears a sign-in lockout."""
     changes = await read_json(request, _update)
-    async with request.app[POOL].acquire() as conn:
-        holder = await holders_flow.change(
-            conn, principal(request), request.match_info["holder_id"], changes
-        )
+    holder = await holders_flow.change(
+        request.app[POOL], principal(request), request.match_info["holder_id"], changes
+    )
     return json_response(_out.dump(holder))

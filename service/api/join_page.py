@@ -20,7 +20,7 @@ from schemas.applications import ApplicationCreateSchema, JoinStatusQuerySchema
 from service.api import applications as applications_api
 from service.api.directory_page import PARTNER_CATEGORY_NAMES
 from service.api.http import load, operation, read_query
-from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, assets, wants_english
+from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, hashed_link, wants_english
 from service.app_keys import POOL, SETTINGS
 from service.domain.errors import ApiError
 from service.domain.language import CHINESE, ENGLISH
@@ -28,7 +28,7 @@ from service.domain.partners import CATEGORIES
 from service.flows import applications as applications_flow
 
 if TYPE_CHECKING:
-    from service.db.applications import Application
+    from service.domain.applications import Application
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -135,7 +135,6 @@ def _word(key: str, english: bool) -> str:
 
 
 def _page(title: str, body: str, english: bool, other_language_href: str) -> str:
-    css = assets()["join.css"].etag[1:13]
     return f"""<!doctype html>
 <html lang="{"en" if english else "zh-CN"}">
 <head>
@@ -143,7 +142,7 @@ def _page(title: str, body: str, english: bool, other_language_href: str) -> str
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>{escape(title)}</title>
-<link rel="stylesheet" href="/pages/static/join.css?v={css}">
+<link rel="stylesheet" href="{hashed_link("join.css")}">
 </head>
 <body>
 <header><h1>{escape(title)}</h1>

@@ -19,7 +19,6 @@ def jwks_max_age(token_ttl: int) -> int:
 )
 async def jwks(request: web.Request) -> web.Response:
     """The active key and retired keys whose tokens may still be unexpired."""
-    async with request.app[POOL].acquire() as conn:
-        document = await request.app[KEYRING].jwks(conn)
+    document = await request.app[KEYRING].jwks(request.app[POOL])
     max_age = jwks_max_age(request.app[SETTINGS].token_ttl)
     return json_response(document, headers={"Cache-Control": f"public, max-age={max_age}"})

@@ -42,14 +42,13 @@ ROLES: list[AnyRole] = [Role.ADMIN, StaffRole.PARTNER_MANAGER]
 async def create_key(request: web.Request) -> web.Response:
     """The secret `key` is in this answer only; it is stored as a SHA-256 hash."""
     fields = await read_json(request, _create)
-    async with request.app[POOL].acquire() as conn:
-        key, secret = await keys_flow.issue_for_partner(
-            conn,
-            principal(request),
-            request.match_info["partner_id"],
-            fields["role"],
-            fields["label"],
-        )
+    key, secret = await keys_flow.issue_for_partner(
+        request.app[POOL],
+        principal(request),
+        request.match_info["partner_id"],
+        fields["role"],
+        fields["label"],
+    )
     return json_response(_created.dump({**asdict(key), "key": secret}), status=201)
 
 
@@ -64,10 +63,9 @@ async def create_key(request: web.Request) -> web.Response:
 async def list_keys(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     page = page_request(query)
-    async with request.app[POOL].acquire() as conn:
-        keys = await keys_flow.list_page(
-            conn, principal(request), request.match_info["partner_id"], page
-        )
+    keys = await keys_flow.list_page(
+        request.app[POOL], principal(request), request.match_info["partner_id"], page
+    )
     return page_response(keys, _out.dump)
 
 
@@ -79,8 +77,7 @@ async def list_keys(request: web.Request) -> web.Response:
     problems=["not_found"],
 )
 async def revoke_key(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
-        key = await keys_flow.revoke(
-            conn, principal(request), request.match_info["key_id"], request.app[KEY_CACHE]
-        )
+    key = await keys_flow.revoke(
+        request.app[POOL], principal(request), request.match_info["key_id"], request.app[KEY_CACHE]
+    )
     return json_response(_out.dump(key))

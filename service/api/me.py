@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -32,16 +33,14 @@ from service.api.http import (
     read_query,
 )
 from service.api.middleware import bearer_secret
-from service.app_keys import KEYRING, POOL, QR_POOL, SETTINGS
+from service.app_keys import CLOCK, KEYRING, POOL, QR_POOL, SETTINGS
 from service.domain.auth import HolderSession, Role
 from service.flows import holders as holders_flow
 from service.flows import sign_in as sign_in_flow
 from service.flows import vouchers as vouchers_flow
 
 if TYPE_CHECKING:
-    import asyncpg
-
-    from service.db.vouchers import HeldVoucher
+    from service.domain.vouchers import HeldVoucher
 
 TAGS = ["holders (self-service)"]
 #: Why a voucher cannot be claimed (by the holder or at a service desk).
@@ -66,9 +65,9 @@ _page_query = PageQuerySchema()
 _token_out = VoucherTokenSchema()
 
 
-def voucher_view(row: HeldVoucher) -> dict[str, Any]:
-    """A voucher as its holder sees it (the status accounts for expiry)."""
-    return _voucher_out.dump(vouchers_flow.as_shown(row))
+def voucher_view(request: web.Request, row: HeldVoucher, now: datetime) -> dict[str, Any]:
+    """A voucher as its holder sees it `now` (the status accounts for expiry)."""
+    return _voucher_out.dump(vouchers_flow.as_shown(row, now, request.app[SETTINGS].timezone))
 
 
 @operation(
@@ -91,6 +90,7 @@ async def create_session(request: web.Request) -> web.Response:
         settings.timezone,
         address=client_address(request),
         address_limit=settings.signin_address_limit,
+        clock=request.app[CLOCK],
     )
     return json_response(
         _session_out.dump({"token": token, "expires_at": expires_at}), status=201, headers=NO_STORE
@@ -115,8 +115,7 @@ async def end_session(request: web.Request) -> web.Response:
 
 @operation("The signed-in holder", roles=[Role.HOLDER], tags=TAGS, responses={200: MeSchema})
 async def get_me(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
-        holder = await holders_flow.get(conn, caller_as(request, HolderSession).holder_id)
+    holder = await holders_flow.get(request.app[POOL], caller_as(request, HolderSession).holder_id)
     return json_response(_me_out.dump(holder), headers=NO_STORE)
 
 
@@ -130,9 +129,13 @@ async def get_me(request: web.Request) -> web.Response:
 async def list_my_offers(request: web.Request) -> web.Response:
     """Active offers inside their window, of active partners, open to the holder's category."""
     page = page_request(read_query(request, _page_query))
-    async with request.app[POOL].acquire() as conn:
-        offers = await vouchers_flow.offers_for(conn, caller_as(request, HolderSession), page)
-    return page_response(offers, _offer_out.dump)
+    offers = await vouchers_flow.offers_for(
+        request.app[POOL], caller_as(request, HolderSession), page
+    )
+    tz = request.app[SETTINGS].timezone
+    return page_response(
+        offers, lambda offer: _offer_out.dump(vouchers_flow.offer_as_shown(offer, tz))
+    )
 
 
 @operation(
@@ -147,11 +150,17 @@ async def claim_voucher(request: web.Request) -> web.Response:
     """A holder has at most one active voucher per offer: claiming again answers 200 with it."""
     fields = await read_json(request, _claim_in)
     holder_id = caller_as(request, HolderSession).holder_id
-    async with request.app[POOL].acquire() as conn:
-        voucher, created = await vouchers_flow.claim(
-            conn, request.app[SETTINGS], holder_id, fields["offer_id"], issued_by=holder_id
-        )
-    return json_response(voucher_view(voucher), status=201 if created else 200)
+    voucher, created = await vouchers_flow.claim(
+        request.app[POOL],
+        request.app[SETTINGS],
+        holder_id,
+        fields["offer_id"],
+        issued_by=holder_id,
+        clock=request.app[CLOCK],
+    )
+    return json_response(
+        voucher_view(request, voucher, request.app[CLOCK]()), status=201 if created else 200
+    )
 
 
 @operation(
@@ -164,18 +173,11 @@ async def claim_voucher(request: web.Request) -> web.Response:
 async def list_my_vouchers(request: web.Request) -> web.Response:
     query = read_query(request, _voucher_query)
     page = page_request(query)
-    async with request.app[POOL].acquire() as conn:
-        vouchers = await vouchers_flow.holders_vouchers(
-            conn, caller_as(request, HolderSession), page, query.get("status")
-        )
-    return page_response(vouchers, voucher_view)
-
-
-async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> HeldVoucher:
-    """The voucher in the path if it is the caller's; another holder's is simply not found."""
-    return await vouchers_flow.own_voucher(
-        conn, caller_as(request, HolderSession), request.match_info["voucher_id"]
+    vouchers = await vouchers_flow.holders_vouchers(
+        request.app[POOL], caller_as(request, HolderSession), page, query.get("status")
     )
+    now = request.app[CLOCK]()
+    return page_response(vouchers, lambda row: voucher_view(request, row, now))
 
 
 @operation(
@@ -186,17 +188,22 @@ async def own_voucher(request: web.Request, conn: asyncpg.Connection) -> HeldVou
     problems=["not_found"],
 )
 async def get_my_voucher(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
-        voucher = await own_voucher(request, conn)
-    return json_response(voucher_view(voucher))
+    voucher = await vouchers_flow.own_voucher(
+        request.app[POOL], caller_as(request, HolderSession), request.match_info["voucher_id"]
+    )
+    return json_response(voucher_view(request, voucher, request.app[CLOCK]()))
 
 
 async def fresh_token(request: web.Request) -> vouchers_flow.Minted:
-    async with request.app[POOL].acquire() as conn:
-        voucher = await own_voucher(request, conn)
-        return await vouchers_flow.mint_token(
-            conn, request.app[KEYRING], request.app[SETTINGS], voucher
-        )
+    """A token for the voucher in the path, if it is the caller's."""
+    return await vouchers_flow.own_token(
+        request.app[POOL],
+        request.app[KEYRING],
+        request.app[SETTINGS],
+        caller_as(request, HolderSession),
+        request.match_info["voucher_id"],
+        clock=request.app[CLOCK],
+    )
 
 
 #: A voucher that cannot be used now gets no token (docs/api.md): the rule it breaks, in
@@ -309,11 +316,14 @@ async def voucher_barcode_svg(request: web.Request) -> web.Response:
         minted = await fresh_token(request)
         code, expires_at = minted.code, minted.expires_at
     else:
-        async with request.app[POOL].acquire() as conn:
-            voucher = await own_voucher(request, conn)
-            expires_at = await vouchers_flow.live_code_expiry(
-                conn, request.app[SETTINGS], voucher, given
-            )
+        expires_at = await vouchers_flow.own_code_expiry(
+            request.app[POOL],
+            request.app[SETTINGS],
+            caller_as(request, HolderSession),
+            request.match_info["voucher_id"],
+            given,
+            clock=request.app[CLOCK],
+        )
         code = given
     image = await request.app[QR_POOL].render(barcodes.code128_svg, code)
     return web.Response(

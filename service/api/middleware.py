@@ -15,8 +15,9 @@ from aiohttp import web
 
 from service import metrics
 from service.api.http import PRINCIPAL_KEY, Handler, dumps, operation_of, problem_language
+from service.api.problems import problem_body
 from service.api.staff_session import staff_session_caller
-from service.app_keys import KEY_CACHE, POOL, SETTINGS
+from service.app_keys import CLOCK, KEY_CACHE, POOL, SETTINGS
 from service.domain.errors import ApiError, validation_error
 from service.domain.keys import looks_like_key
 from service.domain.language import ENGLISH, Said
@@ -46,12 +47,19 @@ _STATUS_CODES = {
 
 
 def problem_response(
-    error: ApiError, request_id: str | None = None, language: str = ENGLISH
+    error: ApiError,
+    request_id: str | None = None,
+    language: str = ENGLISH,
+    *,
+    status: int | None = None,
 ) -> web.Response:
+    """The problem+json answer of `error`, its status the code's (api/problems.py) unless
+    `status` is given (what aiohttp's parser refused with)."""
+    body = problem_body(error, language, status=status)
     # backslashreplace: a detail quoting bad input (a lone surrogate) still encodes.
     response = web.Response(
-        body=dumps(error.problem(language)).encode("utf-8", "backslashreplace"),
-        status=error.status,
+        body=dumps(body).encode("utf-8", "backslashreplace"),
+        status=body["status"],
         content_type="application/problem+json",
         headers=error.headers,
     )
@@ -261,13 +269,14 @@ def answer_parser_errors_as_problems() -> None:
         )
         if status >= 500:
             error = ApiError("internal_error", Said("Something went wrong", "出现了问题"))
+            answered = None
         else:
             error = ApiError(
                 _STATUS_CODES.get(status, "bad_request"),
                 "The request line or headers are malformed or too large",
             )
-            error.status = status
-        response = problem_response(error, uuid.uuid4().hex)
+            answered = status
+        response = problem_response(error, uuid.uuid4().hex, status=answered)
         response.headers["Server"] = "youdai"
         response.force_close()
         return response
@@ -334,7 +343,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             )
         request[PRINCIPAL_KEY] = key_caller
     else:
-        caller = await holder_principal(request.app[POOL], secret, request.app[SETTINGS].timezone)
+        caller = await holder_principal(
+            request.app[POOL], secret, request.app[SETTINGS].timezone, clock=request.app[CLOCK]
+        )
         if caller is None:
             raise ApiError(
                 "unauthenticated", Said("The session is unknown or has expired", "会话未知或已过期")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from aiohttp import web
 
 from schemas.offers import (
@@ -20,9 +22,12 @@ from service.api.http import (
     read_json,
     read_query,
 )
-from service.app_keys import POOL
+from service.app_keys import POOL, SETTINGS
 from service.domain.auth import Role
 from service.flows import offers as offers_flow
+
+if TYPE_CHECKING:
+    from service.domain.offers import Offer
 
 _create = OfferCreateSchema()
 _update = OfferUpdateSchema()
@@ -30,6 +35,12 @@ _query = OfferListQuerySchema()
 _out = OfferSchema()
 
 TAGS = ["offers"]
+
+
+def _shown(request: web.Request, offer: Offer) -> dict[str, Any]:
+    return _out.dump(offers_flow.as_shown(offer, request.app[SETTINGS].timezone))
+
+
 ROLES = [Role.ADMIN, Role.PARTNER]
 
 
@@ -44,9 +55,8 @@ ROLES = [Role.ADMIN, Role.PARTNER]
 async def create_offer(request: web.Request) -> web.Response:
     """A partner key's own partner by default; a terminated partner gets no new offers."""
     fields = await read_json(request, _create)
-    async with request.app[POOL].acquire() as conn:
-        offer = await offers_flow.create(conn, principal(request), fields)
-    return json_response(_out.dump(offer), status=201)
+    offer = await offers_flow.create(request.app[POOL], principal(request), fields)
+    return json_response(_shown(request, offer), status=201)
 
 
 @operation(
@@ -61,17 +71,16 @@ async def list_offers(request: web.Request) -> web.Response:
     """A partner key sees only its own partner's offers, whatever partner_id it asks for."""
     query = read_query(request, _query)
     page = page_request(query)
-    async with request.app[POOL].acquire() as conn:
-        offers = await offers_flow.list_page(
-            conn,
-            principal(request),
-            page,
-            status=query.get("status"),
-            partner_id=query.get("partner_id"),
-            title_contains=query.get("q"),
-            open_to_category=query.get("category"),
-        )
-    return page_response(offers, _out.dump)
+    offers = await offers_flow.list_page(
+        request.app[POOL],
+        principal(request),
+        page,
+        status=query.get("status"),
+        partner_id=query.get("partner_id"),
+        title_contains=query.get("q"),
+        open_to_category=query.get("category"),
+    )
+    return page_response(offers, lambda offer: _shown(request, offer))
 
 
 @operation(
@@ -82,9 +91,10 @@ async def list_offers(request: web.Request) -> web.Response:
     problems=["not_found"],
 )
 async def get_offer(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
-        offer = await offers_flow.get(conn, principal(request), request.match_info["offer_id"])
-    return json_response(_out.dump(offer))
+    offer = await offers_flow.get(
+        request.app[POOL], principal(request), request.match_info["offer_id"]
+    )
+    return json_response(_shown(request, offer))
 
 
 @operation(
@@ -99,8 +109,7 @@ async def update_offer(request: web.Request) -> web.Response:
     """Status follows draft → active ⇄ paused → ended. Once redeemed, pricing is frozen,
     limits may only be loosened and the window only extended (409 conflict otherwise)."""
     changes = await read_json(request, _update)
-    async with request.app[POOL].acquire() as conn:
-        offer = await offers_flow.change(
-            conn, principal(request), request.match_info["offer_id"], changes
-        )
-    return json_response(_out.dump(offer))
+    offer = await offers_flow.change(
+        request.app[POOL], principal(request), request.match_info["offer_id"], changes
+    )
+    return json_response(_shown(request, offer))

@@ -9,8 +9,11 @@ script with a new page.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import mimetypes
+import re
 from dataclasses import dataclass
 from functools import cache
 from html import escape
@@ -47,6 +50,9 @@ SERVER_RENDERED_POLICY = (
 )
 #: Files: an hour in any cache, then asked again (answered 304 while unchanged).
 ASSET_CACHE = "public, max-age=3600, must-revalidate"
+#: A file asked for by the hash its page links it with (`?v=<hash>`): that URL never
+#: changes meaning, so a year in any cache, never revalidated.
+HASHED_ASSET_CACHE = "public, max-age=31536000, immutable"
 #: Pages: always revalidated, so a new release's page (and its asset links) shows at once.
 PAGE_CACHE = "no-cache"
 _TYPES = {
@@ -55,7 +61,18 @@ _TYPES = {
     ".json": "application/json; charset=utf-8",
     ".html": "text/html; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".webmanifest": "application/manifest+json",
 }
+#: The till's service worker, at the root: a worker's scope can be no wider than the
+#: folder it is served from, and this one must cover /scan (docs/pages.md).
+WORKER_PATH = "/scan-worker.js"
+WORKER_FILE = "scan-worker.js"
+#: Pages and the worker say which worker script they allow: only this service's own.
+SCAN_POLICY = CONTENT_SECURITY_POLICY + "; worker-src 'self'; manifest-src 'self'"
+
+
+#: Text compresses to a third or less; images here are SVG, text too.
+_COMPRESSIBLE = frozenset(_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +80,23 @@ class Asset:
     body: bytes
     content_type: str
     etag: str
+    #: The body compressed once, when the file is read (never per request); None when
+    #: gzip would not make it smaller.
+    gzipped: bytes | None = None
+
+    @property
+    def gzip_etag(self) -> str:
+        """A representation of its own (RFC 9110 8.8.3): the compressed bytes differ."""
+        return self.etag[:-1] + '-gzip"'
 
 
 def _asset(body: bytes, suffix: str) -> Asset:
     digest = hashlib.sha256(body).hexdigest()[:32]
     content_type = _TYPES.get(suffix) or mimetypes.types_map.get(suffix, "application/octet-stream")
-    return Asset(body=body, content_type=content_type, etag=f'"{digest}"')
+    gzipped = gzip.compress(body, compresslevel=9, mtime=0) if suffix in _COMPRESSIBLE else None
+    if gzipped is not None and len(gzipped) >= len(body):
+        gzipped = None
+    return Asset(body=body, content_type=content_type, etag=f'"{digest}"', gzipped=gzipped)
 
 
 @cache
@@ -77,8 +105,33 @@ def assets() -> dict[str, Asset]:
     return {
         path.name: _asset(path.read_bytes(), path.suffix)
         for path in sorted(STATIC_DIR.iterdir())
-        if path.is_file() and path.suffix != ".html"
+        if path.is_file() and path.suffix != ".html" and path.name != WORKER_FILE
     }
+
+
+def version_of(asset: Asset) -> str:
+    """The hash a page links a file with (`?v=`): the start of its ETag's digest."""
+    return asset.etag[1:13]
+
+
+def hashed_link(file_name: str) -> str:
+    """A static file's link as the pages write it: its hash in the query string."""
+    return f"{STATIC_PREFIX}{file_name}?v={version_of(assets()[file_name])}"
+
+
+@cache
+def scan_worker() -> Asset:
+    """The till's service worker with the till's files (scan.html's links, hashed) and a
+    version naming them all: a release that changes any file is a new worker, whose
+    cache replaces the old one."""
+    html = (STATIC_DIR / "scan.html").read_text(encoding="utf-8")
+    names = re.findall(r'"' + re.escape(STATIC_PREFIX) + r'([\w.-]+)"', html)
+    files = [hashed_link(name) for name in dict.fromkeys(names)]
+    version = hashlib.sha256(html.encode("utf-8") + " ".join(files).encode("ascii")).hexdigest()
+    source = (STATIC_DIR / WORKER_FILE).read_text(encoding="utf-8")
+    source = source.replace('const VERSION = "dev";', f'const VERSION = "{version[:16]}";', 1)
+    source = source.replace("const FILES = [];", f"const FILES = {json.dumps(files)};", 1)
+    return _asset(source.encode("utf-8"), ".js")
 
 
 @cache
@@ -98,10 +151,8 @@ def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: 
         f'<meta name="youdai-help-phone" content="{escape(help_phone)}">',
         1,
     )
-    for file_name, asset in assets().items():
-        html = html.replace(
-            f'"{STATIC_PREFIX}{file_name}"', f'"{STATIC_PREFIX}{file_name}?v={asset.etag[1:13]}"'
-        )
+    for file_name in assets():
+        html = html.replace(f'"{STATIC_PREFIX}{file_name}"', f'"{hashed_link(file_name)}"')
     return _asset(html.encode("utf-8"), ".html")
 
 
@@ -123,18 +174,55 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def _answer(request: web.Request, asset: Asset, cache_control: str, **extra: str) -> web.Response:
-    headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": cache_control, **extra}
-    if _matches(request.headers.get("If-None-Match"), asset.etag):
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether Accept-Encoding admits gzip (named or `*`, with a q above 0)."""
+    for part in (accept_encoding or "").split(","):
+        coding, _, parameters = part.partition(";")
+        if coding.strip().lower() not in ("gzip", "*"):
+            continue
+        name, _, value = parameters.strip().partition("=")
+        try:
+            return name.strip().lower() != "q" or float(value) > 0
+        except ValueError:
+            return False
+    return False
+
+
+def _answer(
+    request: web.Request,
+    asset: Asset,
+    cache_control: str,
+    *,
+    vary: str = "",
+    policy: str = CONTENT_SECURITY_POLICY,
+) -> web.Response:
+    """The asset, gzip-compressed for a client that takes it, or 304 when its ETag matches."""
+    compressed = asset.gzipped is not None and accepts_gzip(request.headers.get("Accept-Encoding"))
+    etag = asset.gzip_etag if compressed else asset.etag
+    varies = ", ".join(filter(None, [vary, "Accept-Encoding" if asset.gzipped else ""]))
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": policy,
+        "ETag": etag,
+        "Cache-Control": cache_control,
+    }
+    if varies:
+        headers["Vary"] = varies
+    if _matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=asset.body, headers={**headers, "Content-Type": asset.content_type})
+    headers["Content-Type"] = asset.content_type
+    if compressed:
+        assert asset.gzipped is not None
+        return web.Response(body=asset.gzipped, headers={**headers, "Content-Encoding": "gzip"})
+    return web.Response(body=asset.body, headers=headers)
 
 
 def _serve_page(request: web.Request, name: str) -> web.Response:
     language = negotiate_language(request.headers.get("Accept-Language"))
     settings = request.app[SETTINGS]
     asset = page(name, language, settings.timezone.key, settings.help_phone)
-    return _answer(request, asset, PAGE_CACHE, Vary="Accept-Language")
+    policy = SCAN_POLICY if name == "scan" else CONTENT_SECURITY_POLICY
+    return _answer(request, asset, PAGE_CACHE, vary="Accept-Language", policy=policy)
 
 
 _PAGE_RESPONSES = {
@@ -176,12 +264,31 @@ async def static_file(request: web.Request) -> web.Response:
     asset = assets().get(request.match_info["name"])
     if asset is None:
         raise ApiError("not_found", Said("No such file", "没有此文件"))
-    return _answer(request, asset, ASSET_CACHE)
+    hashed = request.query.get("v") == version_of(asset)
+    return _answer(request, asset, HASHED_ASSET_CACHE if hashed else ASSET_CACHE)
+
+
+@operation(
+    "The till's service worker",
+    tags=TAGS,
+    responses={
+        200: {
+            "description": "The script that keeps /scan's files for the day the till has no "
+            "network (scope /scan). Revalidated on every visit, so a release replaces it.",
+            "content": {"text/javascript": {"schema": {"type": "string"}}},
+        },
+        304: "Not modified (If-None-Match matched the ETag)",
+    },
+)
+async def scan_worker_script(request: web.Request) -> web.Response:
+    """/scan registers it; it answers /scan and its files from its cache when offline."""
+    return _answer(request, scan_worker(), PAGE_CACHE, policy=SCAN_POLICY)
 
 
 def page_routes() -> list[web.AbstractRouteDef]:
     return [
         web.get("/scan", scan_page),
+        web.get(WORKER_PATH, scan_worker_script),
         web.get("/wallet", wallet_page),
         web.get(STATIC_PREFIX + "{name}", static_file),
     ]

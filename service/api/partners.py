@@ -41,10 +41,9 @@ TAGS = ["partners"]
 )
 async def create_partner(request: web.Request) -> web.Response:
     fields = await read_json(request, _create)
-    async with request.app[POOL].acquire() as conn:
-        partner = await partners_flow.enrol(
-            conn, principal(request), fields, regions=request.app[SETTINGS].regions
-        )
+    partner = await partners_flow.enrol(
+        request.app[POOL], principal(request), fields, regions=request.app[SETTINGS].regions
+    )
     return json_response(_out.dump(partner), status=201)
 
 
@@ -58,14 +57,13 @@ async def create_partner(request: web.Request) -> web.Response:
 async def list_partners(request: web.Request) -> web.Response:
     """For admin callers only (docs/api.md): a partner reads its own partner by id."""
     query = read_query(request, _query)
-    async with request.app[POOL].acquire() as conn:
-        page = await partners_flow.list_page(
-            conn,
-            page_request(query),
-            status=query.get("status"),
-            category=query.get("category"),
-            name_contains=query.get("q"),
-        )
+    page = await partners_flow.list_page(
+        request.app[POOL],
+        page_request(query),
+        status=query.get("status"),
+        category=query.get("category"),
+        name_contains=query.get("q"),
+    )
     return page_response(page, _out.dump)
 
 
@@ -77,10 +75,9 @@ async def list_partners(request: web.Request) -> web.Response:
     problems=["not_found"],
 )
 async def get_partner(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
-        partner = await partners_flow.get(
-            conn, principal(request), request.match_info["partner_id"]
-        )
+    partner = await partners_flow.get(
+        request.app[POOL], principal(request), request.match_info["partner_id"]
+    )
     return json_response(_out.dump(partner))
 
 
@@ -95,12 +92,11 @@ async def get_partner(request: web.Request) -> web.Response:
 async def update_partner(request: web.Request) -> web.Response:
     """Status follows pending → active ⇄ suspended → terminated; other moves are 409 conflict."""
     changes = await read_json(request, _update)
-    async with request.app[POOL].acquire() as conn:
-        partner = await partners_flow.change(
-            conn,
-            principal(request),
-            request.match_info["partner_id"],
-            changes,
-            regions=request.app[SETTINGS].regions,
-        )
+    partner = await partners_flow.change(
+        request.app[POOL],
+        principal(request),
+        request.match_info["partner_id"],
+        changes,
+        regions=request.app[SETTINGS].regions,
+    )
     return json_response(_out.dump(partner))

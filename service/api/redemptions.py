@@ -10,6 +10,7 @@ from aiohttp import web
 from schemas.common import PageQuerySchema
 from schemas.redemptions import (
     PreviewSchema,
+    RedeemRequestSchema,
     RedemptionListQuerySchema,
     RedemptionPageSchema,
     RedemptionRequestSchema,
@@ -50,6 +51,7 @@ TAGS = ["redemptions"]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 _request = RedemptionRequestSchema()
+_redeem_request = RedeemRequestSchema()
 _reversal_in = ReversalRequestSchema()
 _reversal_out = ReversalSchema()
 _preview_out = PreviewSchema()
@@ -66,8 +68,10 @@ _till_query = PageQuerySchema()
 RULE_PROBLEMS = ["too_many_attempts", *redemption_rules.RULE_PROBLEMS]
 
 
-async def _scan_request(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request, _request)
+async def _scan_request(
+    request: web.Request, schema: RedemptionRequestSchema = _request
+) -> dict[str, Any]:
+    body = await read_json(request, schema)
     # A USB scanner types the code and then Enter: surrounding whitespace is not the token.
     for field in ("token", "code"):
         if field in body:
@@ -85,9 +89,13 @@ def redemption_view(entry: LedgerEntry) -> dict[str, Any]:
             "reason": entry.reversal_reason,
             "actor": entry.reversal_actor,
         }
-    return _out.dump(
-        {**asdict(entry), "created_at": entry.created_at.isoformat(), "reversal": reversal}
-    )
+    return _out.dump({**_times(entry), "reversal": reversal})
+
+
+def _times(entry: LedgerEntry) -> dict[str, Any]:
+    """The entry with created_at and offline_at as text, as the redeem answer has them."""
+    offline_at = None if entry.offline_at is None else entry.offline_at.isoformat()
+    return {**asdict(entry), "created_at": entry.created_at.isoformat(), "offline_at": offline_at}
 
 
 @operation(
@@ -127,7 +135,7 @@ def _idempotency_key(request: web.Request) -> str:
     "Redeem a voucher once (Idempotency-Key required)",
     roles=[Role.SCANNER],
     tags=TAGS,
-    body=RedemptionRequestSchema,
+    body=RedeemRequestSchema,
     headers=[(IDEMPOTENCY_HEADER, True, "1–255 characters; a retry sends the same key")],
     responses={201: RedemptionSchema},
     problems=[*RULE_PROBLEMS, "idempotency_key_reused", "idempotency_key_in_use"],
@@ -135,10 +143,14 @@ def _idempotency_key(request: web.Request) -> str:
 async def redeem(request: web.Request) -> web.Response:
     """The same key and body again answers the first answer with `Idempotent-Replayed: true`;
     the same key with another body is `idempotency_key_reused`; while the first is still
-    running, `idempotency_key_in_use`. Keys are scoped to the scanner's partner, kept 24 h."""
+    running, `idempotency_key_in_use`. Keys are scoped to the scanner's partner, kept 24 h.
+
+    With `offline_at` (a till that redeemed while offline sends it now), a valid token of
+    this partner's offer is recorded even where a rule would have refused it online, with
+    that rule's code as `conflict` (docs/rules.md)."""
     with metrics.counting_redemption_refusals():
         key = _idempotency_key(request)
-        body = await _scan_request(request)
+        body = await _scan_request(request, _redeem_request)
         answer = await flow.redeem(
             request.app[POOL],
             request.app[KEYRING],
@@ -272,4 +284,4 @@ async def list_till_redemptions(request: web.Request) -> web.Response:
 
 
 def _till_redemption_view(entry: TillEntry) -> dict[str, Any]:
-    return _till_redemption_out.dump({**asdict(entry), "created_at": entry.created_at.isoformat()})
+    return _till_redemption_out.dump(_times(entry))

@@ -39,14 +39,14 @@ from service.api.staff_session import (
     clear_session_cookie,
     set_session_cookie,
 )
-from service.app_keys import POOL, QR_POOL, SEALER, SETTINGS
+from service.app_keys import CLOCK, POOL, QR_POOL, SEALER, SETTINGS
 from service.domain import staff as rules
 from service.domain.auth import STAFF_ROLES, StaffPrincipal, StaffRole
 from service.domain.links import link_origin
 from service.flows import staff as staff_flow
 
 if TYPE_CHECKING:
-    from service.db.staff import StaffAccount
+    from service.domain.staff import StaffAccount
 
 TAGS = ["staff"]
 NO_STORE = {"Cache-Control": "no-store"}
@@ -102,6 +102,7 @@ async def sign_in(request: web.Request) -> web.Response:
         totp_code=fields.get("totp_code"),
         address=client_address(request),
         address_limit=request.app[SETTINGS].signin_address_limit,
+        clock=request.app[CLOCK],
     )
     response = json_response(
         _session.dump(
@@ -214,7 +215,11 @@ async def totp_qr_svg(request: web.Request) -> web.Response:
 async def confirm_totp(request: web.Request) -> web.Response:
     fields = await read_json(request, _confirm)
     account = await staff_flow.confirm_totp(
-        request.app[POOL], request.app[SEALER], _staff_caller(request), fields["code"]
+        request.app[POOL],
+        request.app[SEALER],
+        _staff_caller(request),
+        fields["code"],
+        clock=request.app[CLOCK],
     )
     return json_response(_staff.dump(asdict(account)))
 
@@ -230,15 +235,15 @@ async def confirm_totp(request: web.Request) -> web.Response:
 async def invite_staff(request: web.Request) -> web.Response:
     """`setup_url` is in this answer only and works once, for 72 hours."""
     fields = await read_json(request, _invite)
-    async with request.app[POOL].acquire() as conn:
-        invitation = await staff_flow.invite(
-            conn,
-            principal(request),
-            email=fields["email"],
-            role=StaffRole(fields["role"]),
-            display_name=fields["display_name"],
-            partner_id=fields["partner_id"],
-        )
+    invitation = await staff_flow.invite(
+        request.app[POOL],
+        principal(request),
+        email=fields["email"],
+        role=StaffRole(fields["role"]),
+        display_name=fields["display_name"],
+        partner_id=fields["partner_id"],
+        clock=request.app[CLOCK],
+    )
     body = {
         **asdict(invitation.account),
         "setup_url": setup_url(people_origin(request), invitation.setup_token),
@@ -260,8 +265,7 @@ async def list_staff(request: web.Request) -> web.Response:
     filters: dict[str, Any] = {
         name: query.get(name) for name in ("role", "status", "partner_id", "q")
     }
-    async with request.app[POOL].acquire() as conn:
-        accounts = await staff_flow.list_staff(conn, page, filters)
+    accounts = await staff_flow.list_staff(request.app[POOL], page, filters)
     return page_response(accounts, _staff.dump)
 
 
@@ -273,8 +277,7 @@ async def list_staff(request: web.Request) -> web.Response:
     problems=["not_found"],
 )
 async def get_staff(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
-        account = await staff_flow.get_staff(conn, request.match_info["staff_id"])
+    account = await staff_flow.get_staff(request.app[POOL], request.match_info["staff_id"])
     return json_response(_staff.dump(asdict(account)))
 
 
@@ -293,8 +296,7 @@ async def update_staff(request: web.Request) -> web.Response:
     changes = await read_json(request, _update)
     reset = changes.pop("reset_totp", False)
     staff_id = request.match_info["staff_id"]
-    async with request.app[POOL].acquire() as conn:
-        account = await staff_flow.update_staff(
-            conn, principal(request), staff_id, changes, reset_totp=reset
-        )
+    account = await staff_flow.update_staff(
+        request.app[POOL], principal(request), staff_id, changes, reset_totp=reset
+    )
     return json_response(_staff.dump(asdict(account)))

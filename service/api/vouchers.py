@@ -7,7 +7,7 @@ from aiohttp import web
 from schemas.vouchers import VoucherIssueSchema, VoucherSchema
 from service.api.http import json_response, operation, principal, read_json
 from service.api.me import CLAIM_PROBLEMS, voucher_view
-from service.app_keys import POOL, SETTINGS
+from service.app_keys import CLOCK, POOL, SETTINGS
 from service.domain.auth import Role
 from service.flows import vouchers as vouchers_flow
 
@@ -24,8 +24,14 @@ _issue_in = VoucherIssueSchema()
 )
 async def issue_voucher(request: web.Request) -> web.Response:
     fields = await read_json(request, _issue_in)
-    async with request.app[POOL].acquire() as conn:
-        voucher, created = await vouchers_flow.issue_at_desk(
-            conn, request.app[SETTINGS], principal(request), fields["holder_id"], fields["offer_id"]
-        )
-    return json_response(voucher_view(voucher), status=201 if created else 200)
+    voucher, created = await vouchers_flow.issue_at_desk(
+        request.app[POOL],
+        request.app[SETTINGS],
+        principal(request),
+        fields["holder_id"],
+        fields["offer_id"],
+        clock=request.app[CLOCK],
+    )
+    return json_response(
+        voucher_view(request, voucher, request.app[CLOCK]()), status=201 if created else 200
+    )

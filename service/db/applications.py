@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
+from service.domain.applications import Application
 from service.domain.pagination import PageRequest
 
 #: Any advisory lock key of its own: submissions are judged one at a time against the
@@ -23,26 +23,6 @@ _COLUMNS = (
 _SPACES = r"[[:space:]\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
-@dataclass(frozen=True, slots=True)
-class Application:
-    id: str
-    name: str
-    category: str
-    contact_name: str
-    contact_phone: str
-    contact_email: str
-    address: str
-    region: str
-    public_phone: str
-    opening_hours: str
-    offer_idea: str
-    status: str
-    rejection_reason: str | None
-    partner_id: str | None
-    created_at: datetime
-    decided_at: datetime | None
-
-
 async def lock_submissions(conn: asyncpg.Connection) -> None:
     """Until the transaction ends, no other submission is judged."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", SUBMIT_LOCK)
@@ -53,16 +33,19 @@ async def oldest_attempt_if_over(
 ) -> datetime | None:
     """When the oldest attempt of `address` within the window was, if there are `limit`."""
     # docs/api.md: at most `limit` applications from one address within the window.
-    return await conn.fetchval(
-        """
+    return cast(
+        datetime | None,
+        await conn.fetchval(
+            """
         SELECT min(attempted_at) FROM partner_application_attempts
         WHERE address = $1 AND attempted_at > $2::timestamptz - $3::interval
         HAVING count(*) >= $4
         """,
-        address,
-        now,
-        window,
-        limit,
+            address,
+            now,
+            window,
+            limit,
+        ),
     )
 
 
@@ -87,8 +70,10 @@ async def record_attempt(
 async def duplicate_of(conn: asyncpg.Connection, name_key: str, phone_key: str) -> str | None:
     """The id of a partner or an open application of the same name or contact phone."""
     # Rule (docs/api.md): a name or contact phone already a partner's or an open application's.
-    return await conn.fetchval(
-        f"""
+    return cast(
+        str | None,
+        await conn.fetchval(
+            f"""
         SELECT id FROM partners
         WHERE lower(regexp_replace(name, '{_SPACES}', '', 'g')) = $1
            OR ($2 <> '' AND regexp_replace(contact_phone, '[^0-9]', '', 'g') = $2)
@@ -97,8 +82,9 @@ async def duplicate_of(conn: asyncpg.Connection, name_key: str, phone_key: str) 
         WHERE status = 'submitted' AND (name_key = $1 OR ($2 <> '' AND phone_key = $2))
         LIMIT 1
         """,
-        name_key,
-        phone_key,
+            name_key,
+            phone_key,
+        ),
     )
 
 
@@ -181,39 +167,30 @@ async def list_applications(
     return [Application(**row) for row in rows]
 
 
-async def approve(
-    conn: asyncpg.Connection, application_id: str, partner_id: str, now: datetime
+async def decide(
+    conn: asyncpg.Connection,
+    application_id: str,
+    now: datetime,
+    *,
+    partner_id: str | None = None,
+    rejection_reason: str | None = None,
 ) -> Application | None:
-    """Mark an open application approved; None when it is decided already."""
+    """Mark an open application approved (enrolled as `partner_id`) or rejected (with
+    its reason); None when it is decided already (or unknown)."""
+    approved = partner_id is not None
+    assert approved != (rejection_reason is not None), "approve or reject, not both"
     # Rule (docs/api.md): an application is decided once.
     row = await conn.fetchrow(
         f"""
         UPDATE partner_applications
-        SET status = 'approved', partner_id = $2, decided_at = $3
+        SET status = $2, partner_id = $3, rejection_reason = $4, decided_at = $5
         WHERE id = $1 AND status = 'submitted'
         RETURNING {_COLUMNS}
         """,
         application_id,
+        "approved" if approved else "rejected",
         partner_id,
-        now,
-    )
-    return None if row is None else Application(**row)
-
-
-async def reject(
-    conn: asyncpg.Connection, application_id: str, reason: str, now: datetime
-) -> Application | None:
-    """Mark an open application rejected; None when it is decided already (or unknown)."""
-    # Rule (docs/api.md): an application is decided once.
-    row = await conn.fetchrow(
-        f"""
-        UPDATE partner_applications
-        SET status = 'rejected', rejection_reason = $2, decided_at = $3
-        WHERE id = $1 AND status = 'submitted'
-        RETURNING {_COLUMNS}
-        """,
-        application_id,
-        reason,
+        rejection_reason,
         now,
     )
     return None if row is None else Application(**row)

@@ -88,3 +88,22 @@ async def list_events(
         actor_type,
     )
     return [AuditEvent(**row) for row in rows]
+
+
+async def first_new_value(
+    conn: asyncpg.Connection, action: str, entity_type: str, entity_id: str, name: str
+) -> str | None:
+    """The new value of `name` in the first event of `action` on this entity (as text),
+    or None when there is no such event."""
+    value: str | None = await conn.fetchval(
+        """
+        SELECT changes -> $4::text ->> 1 FROM audit_events
+        WHERE action = $1 AND entity_type = $2 AND entity_id = $3
+        ORDER BY id LIMIT 1
+        """,
+        action,
+        entity_type,
+        entity_id,
+        name,
+    )
+    return value

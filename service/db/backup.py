@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 
@@ -40,17 +41,26 @@ async def contents(conn: asyncpg.Connection) -> Contents:
 
 async def user_relations(conn: asyncpg.Connection) -> int:
     """Tables, sequences and views outside PostgreSQL's own schemas."""
-    return await conn.fetchval(
-        """
+    return cast(
+        int,
+        await conn.fetchval(
+            """
         -- restore loads only into an empty database: any relation here refuses it
         SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
           AND c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')
         """
+        ),
     )
 
 
 async def server_settings(conn: asyncpg.Connection) -> list[str]:
     """The names of the settings this server knows (a restore script may set others)."""
     return [row["name"] for row in await conn.fetch("SELECT name FROM pg_settings")]
+
+
+async def export_snapshot(conn: asyncpg.Connection) -> str:
+    """The name of this repeatable-read transaction's snapshot, for pg_dump --snapshot."""
+    snapshot: str = await conn.fetchval("SELECT pg_export_snapshot()")
+    return snapshot

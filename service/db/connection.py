@@ -96,3 +96,8 @@ async def connect(dsn: str) -> asyncpg.Connection:
         raise ConfigError(f"cannot connect to PostgreSQL at {describe(dsn)}: {reason}") from None
     await init_connection(conn)
     return conn
+
+
+async def take_turns(conn: asyncpg.Connection, lock_key: int) -> None:
+    """Until this transaction ends, any other transaction taking `lock_key` waits."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key)

@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from service.db.offers import COLUMNS as OFFER_COLUMNS
-from service.db.offers import Offer
+from service.domain.offers import Offer
 from service.domain.pagination import PageRequest
 
 #: An offer a holder may use at `$now` (and, when `$hc` is given, a holder of that category).

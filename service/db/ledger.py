@@ -76,7 +76,9 @@ _RECORD = """
     x.redemption_id, r.voucher_id, r.offer_id, r.partner_id, r.holder_category,
     COALESCE(x.purchase_amount, r.purchase_amount) AS purchase_amount,
     COALESCE(x.discount_amount, r.discount_amount) AS discount_amount,
-    COALESCE(x.created_at, r.created_at) AS created_at
+    COALESCE(x.created_at, r.created_at) AS created_at,
+    CASE WHEN x.id IS NULL THEN r.offline_at END AS offline_at,
+    CASE WHEN x.id IS NULL THEN r.conflict END AS conflict
 """
 _RECORD_JOIN = """
     LEFT JOIN reversals x ON x.id = {source}.entry_id
@@ -99,6 +101,8 @@ def _record(row: asyncpg.Record) -> LedgerRecord | None:
         purchase_amount=row["purchase_amount"],
         discount_amount=row["discount_amount"],
         created_at=row["created_at"],
+        offline_at=row["offline_at"],
+        conflict=row["conflict"],
     )
 
 

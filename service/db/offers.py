@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from service.db.rows import update_columns
+from service.domain.offers import Offer
 from service.domain.pagination import PageRequest
 
 #: Every column of an offer, as `Offer` holds them (other modules read offers with it).
@@ -18,35 +17,6 @@ COLUMNS = (
     "uses_per_voucher, holder_limit_count, holder_limit_period, total_redemptions, budget, "
     "voucher_valid_days, status, redeemed_count, spent, created_at, updated_at"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Offer:
-    id: str
-    partner_id: str
-    title: str
-    description: str
-    kind: str
-    percent_bp: int | None
-    max_discount: int | None
-    amount_off: int | None
-    fixed_price: int | None
-    nominal_value: int | None
-    min_purchase: int | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    eligible_categories: list[str]
-    uses_per_voucher: int
-    holder_limit_count: int | None
-    holder_limit_period: str | None
-    total_redemptions: int | None
-    budget: int | None
-    voucher_valid_days: int | None
-    status: str
-    redeemed_count: int
-    spent: int
-    created_at: datetime
-    updated_at: datetime
 
 
 def _offer(row: asyncpg.Record | None) -> Offer | None:
@@ -121,3 +91,17 @@ async def list_offers(
 async def set_fields(conn: asyncpg.Connection, offer_id: str, values: dict[str, Any]) -> Offer:
     """Write the given editable columns and updated_at."""
     return Offer(**await update_columns(conn, "offers", offer_id, values, COLUMNS))
+
+
+async def active_offers(conn: asyncpg.Connection, partner_id: str) -> list[Offer]:
+    """Every active offer of an active partner, by id (a till's pack, docs/api.md)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {COLUMNS} FROM offers o
+        WHERE o.partner_id = $1 AND o.status = 'active'
+          AND EXISTS (SELECT 1 FROM partners p WHERE p.id = $1 AND p.status = 'active')
+        ORDER BY o.id
+        """,
+        partner_id,
+    )
+    return [Offer(**row) for row in rows]

@@ -43,7 +43,7 @@ async def connect_or_unreachable(*args: Any, **kwargs: Any) -> asyncpg.Connectio
         raise DatabaseUnreachable(f"{type(error).__name__}: {error}") from error
 
 
-class BoundedPool(asyncpg.Pool):
+class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no types
     """An asyncpg pool whose acquire() gives up after ACQUIRE_TIMEOUT unless told otherwise."""
 
     def acquire(self, *, timeout: float | None = None) -> Any:

@@ -11,24 +11,62 @@ import asyncpg
 
 #: name -> a query returning the rows where a counter disagrees with the ledger.
 CHECKS = {
+    # Offline conflicts count in the totals, and apart (conflict_*) as well.
     "offer counters": """
-        SELECT o.id, o.redeemed_count, o.spent, coalesce(l.uses, 0) AS ledger_uses,
-               coalesce(l.cost, 0) AS ledger_spent
+        SELECT o.id, o.redeemed_count, o.spent, o.conflict_count, o.conflict_spent,
+               coalesce(l.uses, 0) AS ledger_uses, coalesce(l.cost, 0) AS ledger_spent,
+               coalesce(l.conflicts, 0) AS ledger_conflicts,
+               coalesce(l.conflict_cost, 0) AS ledger_conflict_spent
         FROM offers o LEFT JOIN (
-            SELECT r.offer_id, count(*) AS uses, sum(r.budget_cost) AS cost
+            SELECT r.offer_id, count(*) AS uses, sum(r.budget_cost) AS cost,
+                   count(r.conflict) AS conflicts,
+                   coalesce(sum(r.budget_cost) FILTER (WHERE r.conflict IS NOT NULL), 0)
+                       AS conflict_cost
             FROM redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id
             WHERE x.id IS NULL GROUP BY r.offer_id
         ) l ON l.offer_id = o.id
         WHERE o.redeemed_count <> coalesce(l.uses, 0) OR o.spent <> coalesce(l.cost, 0)
+           OR o.conflict_count <> coalesce(l.conflicts, 0)
+           OR o.conflict_spent <> coalesce(l.conflict_cost, 0)
     """,
+    # Uses past the allowance (offline conflicts) are counted in uses_over, never below 0.
     "voucher uses": """
-        SELECT v.id, v.uses_left, v.uses_total, coalesce(l.uses, 0) AS ledger_uses
+        SELECT v.id, v.uses_left, v.uses_over, v.uses_total, coalesce(l.uses, 0) AS ledger_uses
         FROM vouchers v LEFT JOIN (
             SELECT r.voucher_id, count(*) AS uses
             FROM redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id
             WHERE x.id IS NULL GROUP BY r.voucher_id
         ) l ON l.voucher_id = v.id
-        WHERE v.uses_left <> v.uses_total - coalesce(l.uses, 0)
+        WHERE v.uses_left <> greatest(v.uses_total - coalesce(l.uses, 0), 0)
+           OR v.uses_over <> greatest(coalesce(l.uses, 0) - v.uses_total, 0)
+    """,
+    # Rule 1: the redemptions recorded without a conflict (every online one) never
+    # exceed a limit. Only an offline redemption, recorded with its conflict because
+    # the discount was already given, may go past one (docs/rules.md).
+    "limits held without conflicts": """
+        WITH kept AS (
+            SELECT r.* FROM redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id
+            WHERE x.id IS NULL AND r.conflict IS NULL
+        )
+        SELECT 'voucher' AS what, v.id, count(*) AS uses, v.uses_total AS allowed
+        FROM kept k JOIN vouchers v ON v.id = k.voucher_id
+        GROUP BY v.id HAVING count(*) > v.uses_total
+        UNION ALL
+        SELECT 'offer total', o.id, count(*), o.total_redemptions
+        FROM kept k JOIN offers o ON o.id = k.offer_id
+        WHERE o.total_redemptions IS NOT NULL
+        GROUP BY o.id HAVING count(*) > o.total_redemptions
+        UNION ALL
+        SELECT 'offer budget', o.id, sum(k.budget_cost), o.budget
+        FROM kept k JOIN offers o ON o.id = k.offer_id
+        WHERE o.budget IS NOT NULL
+        GROUP BY o.id HAVING sum(k.budget_cost) > o.budget
+        UNION ALL
+        SELECT 'holder limit', o.id, count(*), o.holder_limit_count
+        FROM kept k JOIN offers o ON o.id = k.offer_id
+        WHERE k.holder_period_start IS NOT NULL AND o.holder_limit_count IS NOT NULL
+        GROUP BY o.id, k.holder_id, k.holder_period_start, o.holder_limit_count
+        HAVING count(*) > o.holder_limit_count
     """,
     "holder period counts": """
         SELECT coalesce(u.holder_id, l.holder_id) AS holder_id,
@@ -48,16 +86,18 @@ CHECKS = {
         WITH ledger AS (
             SELECT partner_id, offer_id, holder_category, local_day AS day,
                    1 AS redemptions, 0 AS reversals, purchase_amount AS purchase,
-                   discount_amount AS discount
+                   discount_amount AS discount, (offline_at IS NOT NULL)::int AS offline,
+                   (conflict IS NOT NULL)::int AS conflicts
             FROM redemptions
             UNION ALL
             SELECT partner_id, offer_id, holder_category, local_day,
-                   0, 1, -purchase_amount, -discount_amount
+                   0, 1, -purchase_amount, -discount_amount, 0, 0
             FROM reversals
         ), expected AS (
             SELECT partner_id, offer_id, holder_category, day,
                    sum(redemptions) AS redemptions, sum(reversals) AS reversals,
-                   sum(purchase) AS purchase_total, sum(discount) AS discount_total
+                   sum(purchase) AS purchase_total, sum(discount) AS discount_total,
+                   sum(offline) AS offline, sum(conflicts) AS conflicts
             FROM ledger GROUP BY 1, 2, 3, 4
         )
         SELECT * FROM expected e FULL JOIN discount_rollup t
@@ -66,6 +106,8 @@ CHECKS = {
            OR e.reversals IS DISTINCT FROM t.reversals
            OR e.purchase_total IS DISTINCT FROM t.purchase_total
            OR e.discount_total IS DISTINCT FROM t.discount_total
+           OR e.offline IS DISTINCT FROM t.offline
+           OR e.conflicts IS DISTINCT FROM t.conflicts
     """,
     # Reports read whole months here (migration 0007); the daily rollup is checked above.
     "monthly rollup": """
@@ -73,7 +115,8 @@ CHECKS = {
             SELECT date_trunc('month', day)::date AS month, partner_id, offer_id,
                    holder_category, sum(redemptions) AS redemptions,
                    sum(reversals) AS reversals, sum(purchase_total) AS purchase_total,
-                   sum(discount_total) AS discount_total
+                   sum(discount_total) AS discount_total, sum(offline) AS offline,
+                   sum(conflicts) AS conflicts
             FROM discount_rollup GROUP BY 1, 2, 3, 4
         )
         SELECT * FROM expected e FULL JOIN discount_rollup_monthly m
@@ -82,6 +125,8 @@ CHECKS = {
            OR e.reversals IS DISTINCT FROM m.reversals
            OR e.purchase_total IS DISTINCT FROM m.purchase_total
            OR e.discount_total IS DISTINCT FROM m.discount_total
+           OR e.offline IS DISTINCT FROM m.offline
+           OR e.conflicts IS DISTINCT FROM m.conflicts
     """,
 }
 

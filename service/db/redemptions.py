@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -116,7 +116,8 @@ IDEMPOTENCY_RETENTION = timedelta(hours=24)
 #: Raised by the statement run at once (as a cast error) to undo all of it.
 NOT_APPLIED = "youdai: redemption not applied, a condition no longer held"
 
-#: The statement's inputs, named once: $1…$20 of LedgerWrite.args().
+#: The statement's inputs, named once: $1…$23 of LedgerWrite.args(). `judged_at` is the
+#: moment the rules are judged at: now online, when it was made for an offline redemption.
 _INPUT = """input AS (
     SELECT $1::text AS voucher_id, $2::text AS holder_id, $3::text AS offer_id,
            $4::text AS partner_id, $5::text AS holder_category, $6::text AS scanner_key_id,
@@ -125,11 +126,13 @@ _INPUT = """input AS (
            $11::integer AS holder_limit, $12::text AS redemption_id, $13::timestamptz AS now,
            $14::bigint AS payable_amount, $15::text AS reference, $16::date AS local_day,
            $17::text AS idempotency_key, $18::bytea AS request_hash,
-           $19::jsonb AS response_body, $20::bigint AS lock_id
+           $19::jsonb AS response_body, $20::bigint AS lock_id,
+           $21::timestamptz AS judged_at, $22::timestamptz AS offline_at,
+           $23::text AS conflict
 )"""
 
 
-def _redeem_statement(*, at_once: bool) -> str:
+def _redeem_statement(*, at_once: bool, enforce: bool = True) -> str:
     """The one statement that redeems: every counter moves only within its limit, then
     the ledger row, its daily and monthly rollups and the stored answer; its result names the
     redemption and the voucher's uses left, or nothing when any condition failed.
@@ -140,8 +143,14 @@ def _redeem_statement(*, at_once: bool) -> str:
     under row locks whatever a concurrent request can change, and when anything failed
     part-way a cast error undoes every write of it (NOT_APPLIED).
 
+    Without `enforce` (an offline redemption the rules would have refused: its conflict is
+    recorded with it, docs/rules.md) every counter moves whatever its limit, so that each
+    stays exactly what the ledger says; a voucher's uses beyond its allowance are counted
+    in uses_over, its uses_left never goes below 0. Only in steps.
+
     Rows are locked in one order everywhere (redeem, reversal): voucher, usage, offer.
     """
+    assert enforce or not at_once
     # No idempotency row at once means some condition failed part-way: the cast error
     # then undoes every write of the statement (its own transaction).
     not_applied = (
@@ -160,31 +169,23 @@ def _redeem_statement(*, at_once: bool) -> str:
         else ""
     )
     return f"""
-WITH {_INPUT}{gate}, voucher AS (
-    -- Rule 1: a voucher is never used more times than allowed.
-    UPDATE vouchers v
-    SET uses_left = v.uses_left - 1,
-        status = CASE WHEN v.uses_left = 1 THEN 'used_up' ELSE v.status END,
-        updated_at = i.now
-    FROM input i
-    WHERE v.id = i.voucher_id AND v.status = 'active' AND v.uses_left > 0
-      AND v.expires_at > i.now{" AND (SELECT free FROM gate)" if at_once else ""}
-    RETURNING v.uses_left
-), usage AS (
+WITH {_INPUT}{gate}, {_voucher_use(at_once=at_once, enforce=enforce)}, usage AS (
     -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
     INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
     SELECT i.holder_id, i.offer_id, i.period_start, 1 FROM input i, voucher
     WHERE i.period_start IS NOT NULL
     ON CONFLICT (holder_id, offer_id, period_start)
-    DO UPDATE SET uses = u.uses + 1 WHERE u.uses < (SELECT holder_limit FROM input)
+    DO UPDATE SET uses = u.uses + 1{
+        " WHERE u.uses < (SELECT holder_limit FROM input)" if enforce else ""
+    }
     RETURNING uses
 ), offer AS (
     -- Rule 1: never one use past total_redemptions, never one fen past the budget.
-    UPDATE offers o SET redeemed_count = o.redeemed_count + 1, spent = o.spent + i.budget_cost
+    UPDATE offers o SET redeemed_count = o.redeemed_count + 1, spent = o.spent + i.budget_cost{
+        _CONFLICT_COUNTS if not enforce else ""
+    }
     FROM input i
-    WHERE o.id = i.offer_id AND o.status = 'active'
-      AND (o.total_redemptions IS NULL OR o.redeemed_count < o.total_redemptions)
-      AND (o.budget IS NULL OR o.spent + i.budget_cost <= o.budget)
+    WHERE o.id = i.offer_id{_OFFER_LIMITS if enforce else ""}
       AND EXISTS (SELECT 1 FROM voucher)
       AND (i.period_start IS NULL OR EXISTS (SELECT 1 FROM usage))
     RETURNING o.id
@@ -192,35 +193,40 @@ WITH {_INPUT}{gate}, voucher AS (
     INSERT INTO redemptions
         (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
          purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
-         reference, created_at, local_day)
+         reference, created_at, local_day, offline_at, conflict)
     SELECT i.redemption_id, i.voucher_id, i.offer_id, i.partner_id, i.holder_id,
            i.holder_category, i.scanner_key_id, i.purchase_amount, i.discount_amount,
-           i.payable_amount, i.budget_cost, i.period_start, i.reference, i.now, i.local_day
+           i.payable_amount, i.budget_cost, i.period_start, i.reference, i.now, i.local_day,
+           i.offline_at, i.conflict
     FROM input i, offer
     RETURNING id
 ), rollup AS (
     -- Rule 4: the report totals move in the same statement as the ledger.
     INSERT INTO discount_rollup AS t
-        (partner_id, offer_id, holder_category, day, redemptions, purchase_total, discount_total)
+        (partner_id, offer_id, holder_category, day, redemptions, purchase_total,
+         discount_total, offline, conflicts)
     SELECT i.partner_id, i.offer_id, i.holder_category, i.local_day, 1, i.purchase_amount,
-           i.discount_amount
+           i.discount_amount, (i.offline_at IS NOT NULL)::int, (i.conflict IS NOT NULL)::int
     FROM input i, ledger
     ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
     SET redemptions = t.redemptions + 1,
         purchase_total = t.purchase_total + EXCLUDED.purchase_total,
-        discount_total = t.discount_total + EXCLUDED.discount_total
+        discount_total = t.discount_total + EXCLUDED.discount_total,
+        offline = t.offline + EXCLUDED.offline, conflicts = t.conflicts + EXCLUDED.conflicts
 ), monthly AS (
     -- The same totals by calendar month, for reports of whole months (migration 0007).
     INSERT INTO discount_rollup_monthly AS m
         (partner_id, offer_id, holder_category, month, redemptions, purchase_total,
-         discount_total)
+         discount_total, offline, conflicts)
     SELECT i.partner_id, i.offer_id, i.holder_category, date_trunc('month', i.local_day),
-           1, i.purchase_amount, i.discount_amount
+           1, i.purchase_amount, i.discount_amount, (i.offline_at IS NOT NULL)::int,
+           (i.conflict IS NOT NULL)::int
     FROM input i, ledger
     ON CONFLICT (month, partner_id, offer_id, holder_category) DO UPDATE
     SET redemptions = m.redemptions + 1,
         purchase_total = m.purchase_total + EXCLUDED.purchase_total,
-        discount_total = m.discount_total + EXCLUDED.discount_total
+        discount_total = m.discount_total + EXCLUDED.discount_total,
+        offline = m.offline + EXCLUDED.offline, conflicts = m.conflicts + EXCLUDED.conflicts
 ), idempotency AS (
     -- Rule 2: the answer, stored for the retries with the same key.
     INSERT INTO idempotency_keys
@@ -243,8 +249,46 @@ SELECT (SELECT id FROM ledger) AS id, (SELECT uses_left FROM voucher) AS uses_le
 """
 
 
+#: An offline conflict's use and spending, counted apart (migration 0020): what is left
+#: once they are taken out stays within the offer's total and budget.
+_CONFLICT_COUNTS = """,
+        conflict_count = o.conflict_count + 1, conflict_spent = o.conflict_spent + i.budget_cost"""
+_OFFER_LIMITS = """ AND o.status = 'active'
+      AND (o.total_redemptions IS NULL OR o.redeemed_count < o.total_redemptions)
+      AND (o.budget IS NULL OR o.spent + i.budget_cost <= o.budget)"""
+
+
+def _voucher_use(*, at_once: bool, enforce: bool) -> str:
+    """The voucher CTE: one use taken, within what it allows (`enforce`) or past it."""
+    if not enforce:
+        return """voucher AS (
+    -- An offline conflict: the use is counted whatever is left (uses_over past 0).
+    UPDATE vouchers v
+    SET uses_left = greatest(v.uses_left - 1, 0),
+        uses_over = v.uses_over + CASE WHEN v.uses_left = 0 THEN 1 ELSE 0 END,
+        status = CASE WHEN v.uses_left = 1 AND v.status = 'active' THEN 'used_up'
+                      ELSE v.status END,
+        updated_at = i.now
+    FROM input i
+    WHERE v.id = i.voucher_id
+    RETURNING v.uses_left
+)"""
+    return f"""voucher AS (
+    -- Rule 1: a voucher is never used more times than allowed.
+    UPDATE vouchers v
+    SET uses_left = v.uses_left - 1,
+        status = CASE WHEN v.uses_left = 1 THEN 'used_up' ELSE v.status END,
+        updated_at = i.now
+    FROM input i
+    WHERE v.id = i.voucher_id AND v.status = 'active' AND v.uses_left > 0
+      AND v.expires_at > i.judged_at{" AND (SELECT free FROM gate)" if at_once else ""}
+    RETURNING v.uses_left
+)"""
+
+
 _REDEEM = _redeem_statement(at_once=False)
 _REDEEM_AT_ONCE = _redeem_statement(at_once=True)
+_RECORD_CONFLICT = _redeem_statement(at_once=False, enforce=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +310,13 @@ class LedgerWrite:
     idempotency_key: str | None = None
     request_hash: bytes | None = None
     response_body: dict[str, Any] | None = None
+    #: When the rules were judged: `now` online, when it was made offline.
+    judged_at: datetime | None = None
+    offline_at: datetime | None = None
+    conflict: str | None = None  # an offline redemption's first broken rule's code
 
     def args(self) -> tuple[Any, ...]:
-        """$1…$20 of the redeem statement, in the order _INPUT names them."""
+        """$1…$23 of the redeem statement, in the order _INPUT names them."""
         facts = self.facts
         key = self.idempotency_key
         return (
@@ -292,6 +340,9 @@ class LedgerWrite:
             self.request_hash,
             self.response_body,
             None if key is None else idempotency_lock_id(facts["partner_id"], key),
+            self.now if self.judged_at is None else self.judged_at,
+            self.offline_at,
+            self.conflict,
         )
 
 
@@ -315,6 +366,16 @@ async def redeem_at_once(conn: asyncpg.Connection, write: LedgerWrite) -> asyncp
         return None
 
 
+async def record_conflict(conn: asyncpg.Connection, write: LedgerWrite) -> asyncpg.Record:
+    """Record an offline redemption that the rules would have refused (write.conflict),
+    inside the caller's transaction, the voucher row locked: every counter moves past its
+    limit if need be, so that each stays exactly what the ledger says."""
+    assert write.offline_at is not None and write.conflict is not None
+    row = _applied(await conn.fetchrow(_RECORD_CONFLICT, *write.args()))
+    assert row is not None  # no condition can refuse it
+    return row
+
+
 def _applied(row: asyncpg.Record) -> asyncpg.Record | None:
     """The statement's one row when it wrote the redemption, else None."""
     return row if row["id"] is not None else None
@@ -331,8 +392,11 @@ def idempotency_lock_id(partner_id: str, key: str) -> int:
 
 async def try_lock_idempotency_key(conn: asyncpg.Connection, partner_id: str, key: str) -> bool:
     """Rule 2: a second request with a key whose first is still running is told so at once."""
-    return await conn.fetchval(
-        "SELECT pg_try_advisory_xact_lock($1)", idempotency_lock_id(partner_id, key)
+    return cast(
+        bool,
+        await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1)", idempotency_lock_id(partner_id, key)
+        ),
     )
 
 
@@ -392,7 +456,7 @@ _REDEMPTION = """
     r.payable_amount, r.reference, r.created_at, r.scanner_key_id AS key_id,
     CASE WHEN x.id IS NULL THEN 'completed' ELSE 'reversed' END AS status,
     x.id AS reversal_id, x.created_at AS reversed_at, x.reason AS reversal_reason,
-    x.actor AS reversal_actor
+    x.actor AS reversal_actor, r.offline_at, r.conflict
 """
 _FROM = "redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id"
 
@@ -416,6 +480,8 @@ class LedgerEntry:
     reversed_at: datetime | None
     reversal_reason: str | None
     reversal_actor: dict[str, Any] | None  # as the audit log names an actor (docs/staff.md)
+    offline_at: datetime | None  # when an offline till made it (created_at: when it came)
+    conflict: str | None  # the rule an offline redemption broke (docs/rules.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +515,8 @@ async def list_redemptions(
     status: str | None,
     created_from: datetime | None,
     created_to: datetime | None,
+    offline: bool | None = None,
+    conflict: bool | None = None,
 ) -> list[LedgerEntry]:
     rows = await conn.fetch(
         f"""
@@ -462,6 +530,8 @@ async def list_redemptions(
           AND ($5::text IS NULL OR (x.id IS NULL) = ($5 = 'completed'))
           AND ($6::timestamptz IS NULL OR r.created_at >= $6)
           AND ($7::timestamptz IS NULL OR r.created_at < $7)
+          AND ($9::boolean IS NULL OR (r.offline_at IS NOT NULL) = $9)
+          AND ($10::boolean IS NULL OR (r.conflict IS NOT NULL) = $10)
         ORDER BY r.id DESC
         LIMIT $8
         """,
@@ -473,6 +543,8 @@ async def list_redemptions(
         created_from,
         created_to,
         page.limit + 1,
+        offline,
+        conflict,
     )
     return [LedgerEntry(**row) for row in rows]
 
@@ -495,7 +567,9 @@ async def lock_for_reversal(conn: asyncpg.Connection, redemption_id: str) -> asy
     )
 
 
-async def lock_counters_for_reversal(conn: asyncpg.Connection, redemption: Mapping) -> None:
+async def lock_counters_for_reversal(
+    conn: asyncpg.Connection, redemption: Mapping[str, Any]
+) -> None:
     """Lock the holder's period count, then the offer: the order redeem takes them in.
 
     Data-changing steps of one WITH statement take their locks in no promised order, so
@@ -527,21 +601,26 @@ WITH reversal AS (
     WHERE holder_id = $13 AND offer_id = $3 AND period_start = $14 AND uses > 0
       AND EXISTS (SELECT 1 FROM reversal)
 ), offer AS (
-    UPDATE offers SET redeemed_count = redeemed_count - 1, spent = spent - $15
+    UPDATE offers SET redeemed_count = redeemed_count - 1, spent = spent - $15,
+        conflict_count = conflict_count - $18::int, conflict_spent = conflict_spent - $18 * $15
     WHERE id = $3 AND EXISTS (SELECT 1 FROM reversal)
 ), voucher AS (
     -- The use comes back; a used-up voucher is active again unless its holder has
-    -- claimed a new one for the offer meanwhile (at most one active per offer).
+    -- claimed a new one for the offer meanwhile (at most one active per offer). A voucher
+    -- used past its allowance offline gives back a use beyond it first (uses_over).
     UPDATE vouchers v
-    SET uses_left = v.uses_left + 1, updated_at = $11,
+    SET uses_left = v.uses_left + CASE WHEN v.uses_over > 0 THEN 0 ELSE 1 END,
+        uses_over = greatest(v.uses_over - 1, 0), updated_at = $11,
         status = CASE
+            WHEN v.uses_over > 0 THEN v.status
             WHEN v.status = 'used_up' AND NOT EXISTS (
                 SELECT 1 FROM vouchers w
                 WHERE w.holder_id = v.holder_id AND w.offer_id = v.offer_id
                   AND w.status = 'active' AND w.id <> v.id
             ) THEN 'active'
             ELSE v.status END
-    WHERE v.id = $16 AND v.uses_left < v.uses_total AND EXISTS (SELECT 1 FROM reversal)
+    WHERE v.id = $16 AND (v.uses_left < v.uses_total OR v.uses_over > 0)
+      AND EXISTS (SELECT 1 FROM reversal)
 ), rollup AS (
     -- A reversal counts on the day it happens (report months are never rewritten).
     INSERT INTO discount_rollup AS t
@@ -597,6 +676,8 @@ async def reverse(
         redemption["budget_cost"],
         redemption["voucher_id"],
         actor.audit_actor,
+        # A conflict's use and spending come back from the conflicts' counts too.
+        0 if redemption["conflict"] is None else 1,
     )
 
 
@@ -605,13 +686,16 @@ async def reverse(
 
 async def last_redeemed_at(conn: asyncpg.Connection, voucher_id: str) -> datetime | None:
     """The voucher's latest redemption that was not reversed (a till warns of a double scan)."""
-    return await conn.fetchval(
-        """
+    return cast(
+        datetime | None,
+        await conn.fetchval(
+            """
         SELECT max(r.created_at) FROM redemptions r
         WHERE r.voucher_id = $1
           AND NOT EXISTS (SELECT 1 FROM reversals x WHERE x.redemption_id = r.id)
         """,
-        voucher_id,
+            voucher_id,
+        ),
     )
 
 

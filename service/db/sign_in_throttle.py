@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 import asyncpg
 
@@ -12,15 +13,18 @@ async def window_start_if_over(
 ) -> datetime | None:
     """When the window of `address` started, if it holds `limit` failures or more."""
     # docs/api.md: `limit` failures within the window refuse the address until it ends.
-    return await conn.fetchval(
-        """
+    return cast(
+        datetime | None,
+        await conn.fetchval(
+            """
         SELECT window_started_at FROM sign_in_address_failures
         WHERE address = $1 AND failures >= $4 AND window_started_at > $2::timestamptz - $3::interval
         """,
-        address,
-        now,
-        window,
-        limit,
+            address,
+            now,
+            window,
+            limit,
+        ),
     )
 
 
@@ -29,8 +33,10 @@ async def record_failure(
 ) -> int:
     """Count one failure; a window that is over starts again at `now`. The new count."""
     # docs/api.md: one row per address, counted atomically from every process.
-    return await conn.fetchval(
-        """
+    return cast(
+        int,
+        await conn.fetchval(
+            """
         INSERT INTO sign_in_address_failures AS f (address, failures, window_started_at)
         VALUES ($1, 1, $2)
         ON CONFLICT (address) DO UPDATE SET
@@ -40,9 +46,10 @@ async def record_failure(
                                      THEN f.window_started_at ELSE $2 END
         RETURNING failures
         """,
-        address,
-        now,
-        window,
+            address,
+            now,
+            window,
+        ),
     )
 
 

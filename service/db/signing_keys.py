@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import asyncpg
 
@@ -30,7 +31,9 @@ def _stored(row: asyncpg.Record) -> StoredKey:
 
 
 async def active_kid(conn: asyncpg.Connection) -> str | None:
-    return await conn.fetchval("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
+    return cast(
+        str | None, await conn.fetchval("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
+    )
 
 
 async def load(conn: asyncpg.Connection, kid: str) -> StoredKey | None:
@@ -62,13 +65,16 @@ async def store_sealed(conn: asyncpg.Connection, kid: str, sealed: bytes) -> Non
 
 async def published(conn: asyncpg.Connection, keep_retired_for: timedelta) -> list[asyncpg.Record]:
     """The active key and every retired key whose tokens may not all have expired yet."""
-    return await conn.fetch(
-        """
+    return cast(
+        list[asyncpg.Record],
+        await conn.fetch(
+            """
         SELECT kid, public_pem, retired_at FROM signing_keys
         WHERE retired_at IS NULL OR retired_at > now() - $1::interval
         ORDER BY created_at DESC
         """,
-        keep_retired_for,
+            keep_retired_for,
+        ),
     )
 
 
@@ -93,7 +99,7 @@ async def insert_first(conn: asyncpg.Connection, kid: str, sealed: bytes, public
 async def rotate(conn: asyncpg.Connection, kid: str, sealed: bytes, public: str) -> str | None:
     """Retire the active key and activate this one, in one transaction; the retired kid."""
     async with conn.transaction():
-        retired = await conn.fetchval(
+        retired: str | None = await conn.fetchval(
             "UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL RETURNING kid"
         )
         await conn.execute(

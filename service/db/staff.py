@@ -4,30 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
 from service.db.lockouts import count_failure_sql
 from service.domain.pagination import PageRequest
+from service.domain.staff import StaffAccount
 
 _ACCOUNT_COLUMNS = """
     a.id, a.email, a.display_name, a.role, a.partner_id, a.status, a.totp_enabled,
     a.created_at, a.updated_at
 """
-
-
-@dataclass(frozen=True, slots=True)
-class StaffAccount:
-    id: str
-    email: str
-    display_name: str
-    role: str
-    partner_id: str | None
-    status: str
-    totp_enabled: bool
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,14 +178,17 @@ async def create_invitation(
 
 async def take_invitation(conn: asyncpg.Connection, token_hash: bytes) -> str | None:
     """Use an invitation once; the account id, or None when unknown, used or expired."""
-    return await conn.fetchval(
-        """
+    return cast(
+        str | None,
+        await conn.fetchval(
+            """
         UPDATE staff_invitations SET used_at = now()
         -- A setup link works once, and only within its 72 hours.
         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
         RETURNING staff_id
         """,
-        token_hash,
+            token_hash,
+        ),
     )
 
 
@@ -301,8 +292,11 @@ async def set_pending_totp(conn: asyncpg.Connection, staff_id: str, sealed: byte
 
 
 async def pending_totp(conn: asyncpg.Connection, staff_id: str) -> bytes | None:
-    return await conn.fetchval(
-        "SELECT pending_totp_sealed FROM staff_accounts WHERE id = $1 FOR UPDATE", staff_id
+    return cast(
+        bytes | None,
+        await conn.fetchval(
+            "SELECT pending_totp_sealed FROM staff_accounts WHERE id = $1 FOR UPDATE", staff_id
+        ),
     )
 
 
@@ -321,7 +315,7 @@ async def enable_totp(conn: asyncpg.Connection, staff_id: str, sealed: bytes, st
 
 async def accept_totp_step(conn: asyncpg.Connection, staff_id: str, step: int) -> bool:
     """Remember the step of an accepted code; False when it (or a later one) was used."""
-    result = await conn.execute(
+    result: str = await conn.execute(
         """
         UPDATE staff_accounts SET totp_last_step = $2
         -- A TOTP code is accepted once: never a step at or before the last accepted.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import asyncpg
 
@@ -123,9 +124,12 @@ async def live_expiry(
     conn: asyncpg.Connection, voucher_id: str, code_hash: bytes
 ) -> datetime | None:
     """The expiry of the voucher's code if it is `code_hash` and still valid."""
-    return await conn.fetchval(
-        "SELECT expires_at FROM voucher_codes "
-        "WHERE voucher_id = $1 AND code_hash = $2 AND expires_at > now()",
-        voucher_id,
-        code_hash,
+    return cast(
+        datetime | None,
+        await conn.fetchval(
+            "SELECT expires_at FROM voucher_codes "
+            "WHERE voucher_id = $1 AND code_hash = $2 AND expires_at > now()",
+            voucher_id,
+            code_hash,
+        ),
     )

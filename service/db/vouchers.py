@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import cast
 
 import asyncpg
 
 from service.db.offers import open_to_category_sql
 from service.domain.ids import new_id
 from service.domain.pagination import PageRequest
+from service.domain.vouchers import HeldVoucher, OfferForHolder
 
 #: An offer as a holder sees it (name -> SQL over `offers o JOIN partners p`).
 _OFFER_FOR_HOLDER = {
@@ -31,7 +32,10 @@ _OFFER_FOR_HOLDER = {
             "min_purchase",
             "starts_at",
             "ends_at",
+            "eligible_categories",
             "uses_per_voucher",
+            "holder_limit_count",
+            "holder_limit_period",
         )
     },
 }
@@ -41,44 +45,6 @@ OFFER_PREFIX = "offer_"
 
 def _offer_columns(prefix: str = "") -> str:
     return ", ".join(f"{sql} AS {prefix}{name}" for name, sql in _OFFER_FOR_HOLDER.items())
-
-
-@dataclass(frozen=True, slots=True)
-class OfferForHolder:
-    """An offer as a holder sees it: what it grants and whose it is."""
-
-    id: str
-    partner_id: str
-    partner_name: str
-    partner_category: str
-    title: str
-    description: str
-    kind: str
-    percent_bp: int | None
-    max_discount: int | None
-    amount_off: int | None
-    fixed_price: int | None
-    nominal_value: int | None
-    min_purchase: int | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    uses_per_voucher: int
-
-
-@dataclass(frozen=True, slots=True)
-class HeldVoucher:
-    """A holder's voucher with its offer; `status` as stored (see effective_status)."""
-
-    id: str
-    offer_id: str
-    holder_id: str
-    partner_id: str
-    status: str
-    uses_left: int
-    expires_at: datetime
-    created_at: datetime
-    saved_total: int  # what its redemptions not reversed took off, in fen
-    offer: OfferForHolder
 
 
 def _held_voucher(row: asyncpg.Record) -> HeldVoucher:
@@ -157,29 +123,35 @@ async def insert_voucher(
 ) -> str | None:
     """Insert an active voucher; None when a concurrent claim inserted it first."""
     # The partial unique index keeps one active voucher per holder and offer.
-    return await conn.fetchval(
-        """
+    return cast(
+        str | None,
+        await conn.fetchval(
+            """
         INSERT INTO vouchers
             (id, holder_id, offer_id, partner_id, uses_total, uses_left, expires_at, issued_by)
         VALUES ($1, $2, $3, $4, $5, $5, $6, $7)
         ON CONFLICT (holder_id, offer_id) WHERE status = 'active' DO NOTHING
         RETURNING id
         """,
-        new_id("voucher"),
-        holder_id,
-        offer_id,
-        partner_id,
-        uses,
-        expires_at,
-        issued_by,
+            new_id("voucher"),
+            holder_id,
+            offer_id,
+            partner_id,
+            uses,
+            expires_at,
+            issued_by,
+        ),
     )
 
 
 async def active_voucher_id(conn: asyncpg.Connection, holder_id: str, offer_id: str) -> str | None:
-    return await conn.fetchval(
-        "SELECT id FROM vouchers WHERE holder_id = $1 AND offer_id = $2 AND status = 'active'",
-        holder_id,
-        offer_id,
+    return cast(
+        str | None,
+        await conn.fetchval(
+            "SELECT id FROM vouchers WHERE holder_id = $1 AND offer_id = $2 AND status = 'active'",
+            holder_id,
+            offer_id,
+        ),
     )
 
 
@@ -241,3 +213,33 @@ async def offers_open_to(
         page.limit + 1,
     )
     return [OfferForHolder(**row) for row in rows]
+
+
+async def unusable_with_live_tokens(
+    conn: asyncpg.Connection,
+    partner_id: str,
+    tokens_alive_after: datetime,
+    now: datetime,
+    today: date,
+) -> list[str]:
+    """The ids of the partner's vouchers that can no longer be used (revoked, used up,
+    expired, or their holder suspended, revoked or past the card's valid_until `today`)
+    whose newest token expires after `tokens_alive_after`: the only ones a till offline
+    could still be shown a token of that passes its own check. Newest tokens are read
+    from voucher_codes (one row per voucher, replaced at every minting)."""
+    rows = await conn.fetch(
+        """
+        SELECT v.id FROM voucher_codes c
+        JOIN vouchers v ON v.id = c.voucher_id
+        JOIN holders h ON h.id = v.holder_id
+        WHERE c.expires_at > $2 AND v.partner_id = $1
+          AND (v.status <> 'active' OR v.uses_left = 0 OR v.expires_at <= $3
+               OR h.status <> 'active' OR h.valid_until < $4)
+        ORDER BY v.id
+        """,
+        partner_id,
+        tokens_alive_after,
+        now,
+        today,
+    )
+    return [row["id"] for row in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 STATUSES = ("submitted", "approved", "rejected")
@@ -38,3 +39,26 @@ def hash_status_token(token: str) -> bytes:
 def retry_after_seconds(oldest_in_window: datetime, now: datetime) -> int:
     """Whole seconds until the oldest application in the window leaves it (at least 1)."""
     return max(1, math.ceil((oldest_in_window + ADDRESS_WINDOW - now).total_seconds()))
+
+
+# An application as stored (db/applications.py reads it) -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    id: str
+    name: str
+    category: str
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+    address: str
+    region: str
+    public_phone: str
+    opening_hours: str
+    offer_idea: str
+    status: str
+    rejection_reason: str | None
+    partner_id: str | None
+    created_at: datetime
+    decided_at: datetime | None

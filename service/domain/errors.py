@@ -1,55 +1,57 @@
 """The one error type of the service and its stable codes.
 
-Clients (tills, phones, scripts) act on `code`, so codes never change meaning.
-A middleware renders every ApiError as application/problem+json (RFC 9457).
+Clients (tills, phones, scripts) act on `code`, so codes never change meaning. An error
+carries a code, a detail and its field errors, never an HTTP status: service/api/problems.py
+maps each code to its status and renders application/problem+json (RFC 9457).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from service.domain import messages
 from service.domain.language import CHINESE, ENGLISH, Said
 
-#: code -> (HTTP status, title). The title is a short English summary; `detail` says more.
-CODES: dict[str, tuple[int, str]] = {
-    "validation_error": (422, "The request is not valid"),
-    "below_min_purchase": (422, "The purchase is below the offer's minimum"),
-    "token_invalid": (422, "The voucher token is not valid"),
-    "token_expired": (422, "The voucher token has expired"),
-    "token_not_yet_valid": (422, "The voucher token is not valid yet"),
-    "idempotency_key_reused": (422, "The Idempotency-Key was used with another request"),
-    "bad_request": (400, "Bad request"),
-    "unauthenticated": (401, "Authentication is required"),
-    "totp_required": (401, "A second-factor code is required"),
-    "forbidden": (403, "Not allowed for this caller"),
-    "csrf_failed": (403, "The CSRF token is missing or wrong"),
-    "wrong_partner": (403, "The voucher belongs to another partner"),
-    "not_found": (404, "Not found"),
-    "method_not_allowed": (405, "Method not allowed"),
-    "payload_too_large": (413, "The request body is too large"),
-    "unsupported_media_type": (415, "Unsupported media type"),
-    "not_acceptable": (406, "No acceptable representation"),
-    "voucher_used_up": (409, "The voucher has no uses left"),
-    "voucher_expired": (409, "The voucher has expired"),
-    "voucher_revoked": (409, "The voucher has been revoked"),
-    "holder_ineligible": (409, "The card holder is not eligible for this offer"),
-    "holder_inactive": (409, "The card holder is not active"),
-    "offer_inactive": (409, "The offer is not active"),
-    "partner_inactive": (409, "The partner is not active"),
-    "offer_exhausted": (409, "The offer has no redemptions left"),
-    "budget_exhausted": (409, "The offer's budget is spent"),
-    "holder_limit_reached": (409, "The card holder has reached the offer's limit"),
-    "already_reversed": (409, "The redemption has already been reversed"),
-    "reversal_window_closed": (409, "The redemption is too old to reverse"),
-    "idempotency_key_in_use": (409, "A request with this Idempotency-Key is still running"),
-    "conflict": (409, "Conflict"),
-    "too_many_attempts": (429, "Too many attempts"),
-    "internal_error": (500, "Internal error"),
-    "database_unavailable": (503, "The database is unavailable"),
-    "not_ready": (503, "The service is not ready"),
+#: code -> title: a short English summary of the problem (`detail` says more). Which HTTP
+#: status answers a code is the API's business: service/api/problems.py.
+CODES: dict[str, str] = {
+    "validation_error": "The request is not valid",
+    "below_min_purchase": "The purchase is below the offer's minimum",
+    "token_invalid": "The voucher token is not valid",
+    "token_expired": "The voucher token has expired",
+    "token_not_yet_valid": "The voucher token is not valid yet",
+    "idempotency_key_reused": "The Idempotency-Key was used with another request",
+    "bad_request": "Bad request",
+    "unauthenticated": "Authentication is required",
+    "totp_required": "A second-factor code is required",
+    "forbidden": "Not allowed for this caller",
+    "csrf_failed": "The CSRF token is missing or wrong",
+    "wrong_partner": "The voucher belongs to another partner",
+    "not_found": "Not found",
+    "method_not_allowed": "Method not allowed",
+    "payload_too_large": "The request body is too large",
+    "unsupported_media_type": "Unsupported media type",
+    "not_acceptable": "No acceptable representation",
+    "voucher_used_up": "The voucher has no uses left",
+    "voucher_expired": "The voucher has expired",
+    "voucher_revoked": "The voucher has been revoked",
+    "holder_ineligible": "The card holder is not eligible for this offer",
+    "holder_inactive": "The card holder is not active",
+    "offer_inactive": "The offer is not active",
+    "partner_inactive": "The partner is not active",
+    "offer_exhausted": "The offer has no redemptions left",
+    "budget_exhausted": "The offer's budget is spent",
+    "holder_limit_reached": "The card holder has reached the offer's limit",
+    "already_reversed": "The redemption has already been reversed",
+    "reversal_window_closed": "The redemption is too old to reverse",
+    "idempotency_key_in_use": "A request with this Idempotency-Key is still running",
+    "conflict": "Conflict",
+    "too_many_attempts": "Too many attempts",
+    "internal_error": "Internal error",
+    "database_unavailable": "The database is unavailable",
+    "not_ready": "The service is not ready",
 }
 
 PROBLEM_TYPE_BASE = "https://youdai.example/problems/"
@@ -85,24 +87,30 @@ class ApiError(Exception):
         if code not in CODES:
             raise ValueError(f"unknown problem code {code!r}")
         self.code = code
-        self.status, self.title = CODES[code]
+        self.title = CODES[code]
         self.detail = detail or self.title
         self.errors = errors or []
+        #: What the client may act on beside the code (Retry-After, Allow).
         self.headers = headers or {}
         #: Further members of the problem (RFC 9457 extensions), e.g. `error_count`.
         self.extra = extra or {}
         super().__init__(f"{code}: {self.detail}")
 
+    @property
+    def status(self) -> int:
+        """Transitional, for the redeem path only (issue 27 line 1 replaces it): the HTTP
+        status of this code, as service/api/problems.py says it."""
+        return _http().status(self)
+
     def problem(self, language: str = ENGLISH) -> dict[str, Any]:
-        """The problem+json body, its title, detail and messages in `language` (docs/api.md:
-        Chinese or English); `code` and `field` the same in both. A detail with no Chinese
-        of its own is the Chinese title."""
+        """The problem's members but `status` (the API adds it): title, detail and messages
+        in `language` (docs/api.md: Chinese or English); `code` and `field` the same in
+        both. A detail with no Chinese of its own is the Chinese title."""
         title = messages.title(self.code, self.title, language)
         detail = title if self.detail == self.title else messages.localize(self.detail, language)
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + self.code,
             "title": title,
-            "status": self.status,
             "detail": detail or title,
             "code": self.code,
         }
@@ -112,14 +120,43 @@ class ApiError(Exception):
         return body
 
 
+class HttpRendering(Protocol):
+    """What the API tells the domain of HTTP, for the redeem path's stored refusals only."""
+
+    def status(self, error: ApiError) -> int: ...
+
+    def problem(self, error: ApiError, language: str) -> dict[str, Any]: ...
+
+
+_rendering: list[HttpRendering] = []
+
+
+def install_http_rendering(rendering: HttpRendering) -> None:
+    """Called once by service/api/problems.py. Transitional: the redeem path (flows/
+    redemptions.py) still keeps a refusal's status and problem for replay; once its
+    redesign keeps the code and detail instead, this goes."""
+    _rendering[:] = [rendering]
+
+
+def _http() -> HttpRendering:
+    if not _rendering:
+        raise RuntimeError("service.api.problems is not loaded: no HTTP status to give")
+    return _rendering[0]
+
+
 #: The member under which a problem kept for replay (a refused redemption) keeps its
 #: Chinese, so a retry is answered in its own caller's language.
 STORED_CHINESE = "_zh"
 
 
 def problem_to_store(error: ApiError) -> dict[str, Any]:
-    """A problem to keep and answer again later: in English, and in Chinese beside."""
-    return {**error.problem(ENGLISH), STORED_CHINESE: error.problem(CHINESE)}
+    """A problem to keep and answer again later: in English, and in Chinese beside
+    (transitional, like `ApiError.status`)."""
+    rendering = _http()
+    return {
+        **rendering.problem(error, ENGLISH),
+        STORED_CHINESE: rendering.problem(error, CHINESE),
+    }
 
 
 def stored_problem(body: dict[str, Any], language: str) -> dict[str, Any]:

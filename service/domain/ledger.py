@@ -44,6 +44,9 @@ class LedgerRecord:
     purchase_amount: int
     discount_amount: int
     created_at: datetime
+    #: An offline redemption's: when the till made it, and the rule it broke (if any).
+    offline_at: datetime | None = None
+    conflict: str | None = None
 
 
 def canonical_json(value: Mapping[str, Any]) -> str:
@@ -72,6 +75,12 @@ def leaf_of(index: int, record: LedgerRecord) -> str:
     }
     if record.kind == "reversal":
         leaf["redemption_id"] = record.redemption_id
+    # Facts of an offline redemption, only when there are any: every other leaf is the
+    # same text as before offline tills existed (docs/ledger.md).
+    if record.offline_at is not None:
+        leaf["offline_at"] = rfc3339_utc(record.offline_at)
+    if record.conflict is not None:
+        leaf["conflict"] = record.conflict
     return canonical_json(leaf)
 
 

@@ -9,6 +9,7 @@ PATCH and a database row.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -132,20 +133,35 @@ def plan_update(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
     return {name: [current[name], offer[name]] for name in EDITABLE if current[name] != offer[name]}
 
 
-def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str, Any]) -> None:
-    """Once redeemed, nothing may change what a past redemption meant (409 conflict).
+def _lowered(before: int | None, after: int | None) -> bool:
+    """A limit set, or set lower than it was (None: no limit)."""
+    return after is not None and (before is None or after < before)
 
-    Pricing is frozen; the window may only grow; total_redemptions and budget may go
-    down no further than what is already used; uses_per_voucher and the per-holder
-    limit, whose use is counted per voucher and per holder, may only be loosened.
-    """
-    errors = [
-        FieldError(
-            name, Said("cannot change once the offer has redemptions", "优惠已有核销后不能修改")
+
+def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str, Any]) -> None:
+    """Once redeemed, nothing may change what a past redemption meant (409 conflict)."""
+    errors = _changes_refused_after_redemption(current, offer)
+    if errors:
+        detail = Said(
+            "The offer has redemptions: "
+            + "; ".join(f"{error.field} {error.message}" for error in errors),
+            "优惠已有核销："
+            + "；".join(
+                f"{error.field} {messages.field_message(error.message, CHINESE)}"
+                for error in errors
+            ),
         )
-        for name in PRICING_FIELDS
-        if offer[name] != current[name]
-    ]
+        raise ApiError("conflict", detail, errors=errors)
+
+
+def _changes_refused_after_redemption(
+    current: Mapping[str, Any], offer: Mapping[str, Any]
+) -> list[FieldError]:
+    """Pricing is frozen; the window may only grow; total_redemptions and budget may go
+    down no further than what is already used; uses_per_voucher and the per-holder
+    limit, whose use is counted per voucher and per holder, may only be loosened."""
+    frozen = Said("cannot change once the offer has redemptions", "优惠已有核销后不能修改")
+    errors = [FieldError(name, frozen) for name in PRICING_FIELDS if offer[name] != current[name]]
     if _starts_later(current["starts_at"], offer["starts_at"]):
         errors.append(
             FieldError(
@@ -156,23 +172,22 @@ def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str
         errors.append(
             FieldError("ends_at", Said("can only move later once redeemed", "已有核销后只能推后"))
         )
-    total = offer["total_redemptions"]
-    if total is not None and total < current["redeemed_count"]:
+    # Judged only when lowered: an offline conflict may have taken the counters past a
+    # limit already (docs/rules.md), and that must not forbid every other change.
+    used, spent = current["redeemed_count"], current["spent"]
+    total, budget = offer["total_redemptions"], offer["budget"]
+    if _lowered(current["total_redemptions"], total) and total < used:
         errors.append(
             FieldError(
                 "total_redemptions",
-                f"cannot go below the {current['redeemed_count']} already redeemed",
+                Said(f"cannot go below the {used} already redeemed", f"不能低于已核销的 {used} 次"),
             )
         )
-    budget = offer["budget"]
-    if budget is not None and budget < current["spent"]:
+    if _lowered(current["budget"], budget) and budget < spent:
         errors.append(
             FieldError(
                 "budget",
-                Said(
-                    f"cannot go below the {current['spent']} already spent",
-                    f"不能低于已花费的 {current['spent']}",
-                ),
+                Said(f"cannot go below the {spent} already spent", f"不能低于已花费的 {spent}"),
             )
         )
     if offer["uses_per_voucher"] < current["uses_per_voucher"]:
@@ -187,17 +202,7 @@ def check_change_after_redemption(current: Mapping[str, Any], offer: Mapping[str
                 "holder_limit", Said("can only be loosened once redeemed", "已有核销后只能放宽")
             )
         )
-    if errors:
-        detail = Said(
-            "The offer has redemptions: "
-            + "; ".join(f"{error.field} {error.message}" for error in errors),
-            "优惠已有核销："
-            + "；".join(
-                f"{error.field} {messages.field_message(error.message, CHINESE)}"
-                for error in errors
-            ),
-        )
-        raise ApiError("conflict", detail, errors=errors)
+    return errors
 
 
 def _starts_later(before: datetime | None, after: datetime | None) -> bool:
@@ -221,3 +226,41 @@ def _holder_limit_loosened(current: Mapping[str, Any], offer: Mapping[str, Any])
         and _PERIOD_LENGTH[offer["holder_limit_period"]]
         <= _PERIOD_LENGTH[current["holder_limit_period"]]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRules:
+    """What an offer grants, from what purchase, when and to whom: what every view of an
+    offer holds (its terms in words are made of these, service.domain.terms)."""
+
+    id: str
+    partner_id: str
+    title: str
+    description: str
+    kind: str
+    percent_bp: int | None
+    max_discount: int | None
+    amount_off: int | None
+    fixed_price: int | None
+    nominal_value: int | None
+    min_purchase: int | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    eligible_categories: list[str]
+    uses_per_voucher: int
+    holder_limit_count: int | None
+    holder_limit_period: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer(OfferRules):
+    """An offer as stored, with its limits and counters (redeemed_count, spent)."""
+
+    total_redemptions: int | None
+    budget: int | None
+    voucher_valid_days: int | None
+    status: str
+    redeemed_count: int
+    spent: int
+    created_at: datetime
+    updated_at: datetime

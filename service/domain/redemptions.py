@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from service.domain.errors import ApiError
+from service.domain.errors import ApiError, validation_error
 from service.domain.language import Said
 from service.domain.periods import period_start
 from service.domain.pricing import PriceRule, Quote, budget_cost, quote
@@ -28,6 +28,12 @@ RULE_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 #: Every problem a redemption's rules can answer, in rule order.
 RULE_PROBLEMS = tuple(code for _, problems in RULE_ORDER for code in problems)
+
+
+#: docs/rules.md, "Offline redemptions": how long ago a till may have made a redemption it
+#: sends now, and how far its clock may run ahead of the service's.
+OFFLINE_MAX_AGE = timedelta(hours=72)
+OFFLINE_MAX_AHEAD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +167,51 @@ def budget_exhausted(facts: RedemptionFacts, grant: Grant) -> ApiError:
             f"优惠预算剩余 {left} 分；本次优惠需要 {grant.budget_cost} 分",
         ),
     )
+
+
+def check_offline_at(offline_at: datetime, now: datetime) -> None:
+    """An offline redemption arrives within 72 hours of being made, and was not made in
+    the future (a till's clock may run up to 5 minutes ahead)."""
+    if offline_at < now - OFFLINE_MAX_AGE:
+        raise validation_error(
+            "offline_at",
+            Said(
+                "must be within the last 72 hours; older offline redemptions are not accepted",
+                "必须在过去 72 小时之内；更早的离线核销不再受理",
+            ),
+        )
+    if offline_at > now + OFFLINE_MAX_AHEAD:
+        raise validation_error(
+            "offline_at",
+            Said(
+                "must not be in the future; check the till's clock",
+                "不能晚于当前时间：请检查收银台的时钟",
+            ),
+        )
+
+
+def judge_offline(
+    facts: RedemptionFacts,
+    purchase_amount: int,
+    holder_period_uses: int,
+    offline_at: datetime,
+    tz: ZoneInfo,
+) -> tuple[Grant, str | None]:
+    """An offline redemption: what it granted, and the code of the first rule (RULE_ORDER)
+    that would have refused it online at `offline_at`, or None (docs/rules.md).
+
+    The discount was already given, so a broken rule does not refuse it: it is recorded
+    with its conflict. Except the price: the till prices with the offer as the service
+    does, and refuses a purchase below the minimum itself, so one that comes anyway is
+    refused (below_min_purchase, or validation_error for a missing amount).
+    `holder_period_uses`: the holder's uses in the period that holds `offline_at`."""
+    granted = quote(facts.price_rule, purchase_amount)
+    grant = Grant(granted, budget_cost(granted), holder_period_start(facts, offline_at, tz))
+    try:
+        judge(facts, purchase_amount, holder_period_uses, offline_at, tz)
+    except ApiError as refusal:
+        return grant, refusal.code
+    return grant, None
 
 
 def check_reversal(

@@ -12,6 +12,7 @@ LOCK_DURATION = timedelta(minutes=15)
 #: A holder session lasts long enough to walk to the till and back, no longer.
 SESSION_TTL = timedelta(minutes=30)
 
-#: Verified against unknown card numbers so that they cost as much time as a real card
-#: (an argon2id hash of a PIN nobody has; its value is irrelevant).
+#: Verified against unknown card numbers and emails (and staff accounts without a
+#: password) so that they cost as much time as a real one (flows.credentials; an
+#: argon2id hash of a secret nobody has; its value is irrelevant).
 DECOY_PIN = "000000000000"

@@ -42,9 +42,6 @@ MIN_PASSWORD_SCORE = 3
 #: zxcvbn's own limit on what it judges.
 ZXCVBN_MAX_LENGTH = 72
 
-#: Verified against unknown emails so that they cost the time of a real account.
-DECOY_PASSWORD = "decoy-password-nobody-has"  # noqa: S105 - not a credential
-
 SETUP_PREFIX = "yst_"
 SESSION_PREFIX = "yss_"
 SECRET_BYTES = 32
@@ -198,3 +195,19 @@ def check_key_access(caller: Principal, partner_id: str | None, key_role: str | 
                 "A partner_manager manages scanner keys only", "partner_manager 只能管理收银台密钥"
             ),
         )
+
+
+# A staff account as the service shows it (db/staff.py reads it) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StaffAccount:
+    id: str
+    email: str
+    display_name: str
+    role: str
+    partner_id: str | None
+    status: str
+    totp_enabled: bool
+    created_at: datetime
+    updated_at: datetime

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from service.domain.offers import OfferRules
 from service.domain.pricing import BASIS_POINTS, PriceRule
 
 #: The holder categories as people name them (docs/product.md).
@@ -139,6 +140,28 @@ def terms_of(
             zh.append(f"每人限{holder_limit_count}次")
             en.append(f"{_times(holder_limit_count)} per holder in all")
     return Terms("，".join(zh), ", ".join(en))
+
+
+def terms_of_offer(offer: OfferRules, tz: ZoneInfo) -> Terms:
+    """An offer's terms in words, from the offer's own fields."""
+    return terms_of(
+        PriceRule(
+            kind=offer.kind,
+            percent_bp=offer.percent_bp,
+            max_discount=offer.max_discount,
+            amount_off=offer.amount_off,
+            fixed_price=offer.fixed_price,
+            nominal_value=offer.nominal_value,
+            min_purchase=offer.min_purchase,
+        ),
+        starts_at=offer.starts_at,
+        ends_at=offer.ends_at,
+        eligible_categories=offer.eligible_categories,
+        uses_per_voucher=offer.uses_per_voucher,
+        holder_limit_count=offer.holder_limit_count,
+        holder_limit_period=offer.holder_limit_period,
+        tz=tz,
+    )
 
 
 def _times(count: int) -> str:

@@ -253,6 +253,23 @@ def unverified_kid(token: str) -> str:
     return kid
 
 
+def _signed_claims(token: str, keys: Mapping[str, Ed25519PublicKey], issuer: str) -> dict[str, Any]:
+    """The claims of a token whose signature (by a key in `keys`, with the one pinned
+    algorithm) and issuer are proven; `token_invalid` otherwise."""
+    public_key = keys.get(unverified_kid(token))
+    if public_key is None:
+        raise _invalid(Said("The token is signed with an unknown key", "令牌由未知密钥签名"))
+    try:
+        claims: dict[str, Any] = _DECODER.decode(
+            token, public_key, algorithms=ALGORITHMS, issuer=issuer
+        )
+    except jwt.PyJWTError:
+        raise _invalid(
+            Said("The token's signature or claims are not valid", "令牌的签名或声明无效")
+        ) from None
+    return claims
+
+
 def verify(
     token: str,
     *,
@@ -272,18 +289,7 @@ def verify(
     `max_lifetime` (seconds, the configured TTL) refuses a token that lives longer, as
     `token_invalid`: only a stolen signing key mints such a token (docs/product.md).
     """
-    public_key = keys.get(unverified_kid(token))
-    if public_key is None:
-        raise _invalid(Said("The token is signed with an unknown key", "令牌由未知密钥签名"))
-    try:
-        claims: dict[str, Any] = _DECODER.decode(
-            token, public_key, algorithms=ALGORITHMS, issuer=issuer
-        )
-    except jwt.PyJWTError:
-        raise _invalid(
-            Said("The token's signature or claims are not valid", "令牌的签名或声明无效")
-        ) from None
-
+    claims = _signed_claims(token, keys, issuer)
     # Plain type tests, not a loop: this runs on every scan. `type(x) is int` keeps out bools.
     issued, not_before, expires = claims["iat"], claims["nbf"], claims["exp"]
     if not (type(issued) is int and type(not_before) is int and type(expires) is int):

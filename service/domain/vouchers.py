@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from service.domain.errors import ApiError
 from service.domain.language import Said
+from service.domain.offers import OfferRules
 from service.domain.periods import card_is_valid, end_of_local_day, local_date
 
 #: Days a voucher lives when its offer sets no voucher_valid_days.
@@ -115,3 +116,30 @@ def effective_status(status: str, expires_at: datetime, now: datetime) -> str:
     if status == "active" and now >= expires_at:
         return "expired"
     return status
+
+
+# A voucher as its holder sees it (db/vouchers.py reads it) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OfferForHolder(OfferRules):
+    """An offer as a holder sees it: what it grants and whose it is, never its counters."""
+
+    partner_name: str
+    partner_category: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeldVoucher:
+    """A holder's voucher with its offer; `status` as stored (see effective_status)."""
+
+    id: str
+    offer_id: str
+    holder_id: str
+    partner_id: str
+    status: str
+    uses_left: int
+    expires_at: datetime
+    created_at: datetime
+    saved_total: int  # what its redemptions not reversed took off, in fen
+    offer: OfferForHolder

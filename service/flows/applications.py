@@ -17,9 +17,9 @@ import asyncpg
 
 from service.db import applications as applications_db
 from service.db import audit as audit_db
-from service.db.applications import Application
 from service.db.partners import Partner
 from service.domain import applications as rules
+from service.domain.applications import Application
 from service.domain.auth import Principal, StaffRole
 from service.domain.errors import ApiError
 from service.domain.ids import time_ordered_id
@@ -72,9 +72,9 @@ async def submit(
     now: datetime,
     regions: Collection[str] = (),
 ) -> Submitted:
-    """A new application (status submitted) and its status token, or 429 when `address`
-    has sent ADDRESS_LIMIT within the window, or 409 conflict for a duplicate (which
-    counts against the address too)."""
+    """A new application (status submitted) and its status token; too_many_attempts when
+    `address` has sent ADDRESS_LIMIT within the window, or conflict for a duplicate
+    (which counts against the address too)."""
     check_region(fields.get("region", ""), regions)
     name_key, phone_key = rules.name_key(fields["name"]), rules.phone_key(fields["contact_phone"])
     token = rules.new_status_token()
@@ -132,7 +132,7 @@ async def approve(
     pool: asyncpg.Pool, caller: Principal, application_id: str, now: datetime
 ) -> Approval:
     """Enrol the partner from the application, activate it and invite its
-    partner_manager at the contact email; 409 conflict when already decided (or when a
+    partner_manager at the contact email; conflict when already decided (or when a
     staff account has that email)."""
     async with pool.acquire() as conn, conn.transaction():
         # Row lock: two decisions at once are judged one after the other.
@@ -165,7 +165,7 @@ async def approve(
             display_name=current.contact_name,
             partner_id=partner.id,
         )
-        application = await applications_db.approve(conn, application_id, partner.id, now)
+        application = await applications_db.decide(conn, application_id, now, partner_id=partner.id)
         assert application is not None  # the row is locked and was submitted
         await audit_db.record(
             conn,
@@ -183,7 +183,9 @@ async def reject(
 ) -> Application:
     """Reject an open application with the reason its applicant will read."""
     async with pool.acquire() as conn, conn.transaction():
-        application = await applications_db.reject(conn, application_id, reason, now)
+        application = await applications_db.decide(
+            conn, application_id, now, rejection_reason=reason
+        )
         if application is None:
             if await applications_db.get(conn, application_id) is None:
                 raise ApiError("not_found", NOT_FOUND)

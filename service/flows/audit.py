@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -12,10 +13,11 @@ from service.db.audit import AuditEvent
 from service.domain.auth import Principal
 from service.domain.holders import withhold_personal_data
 from service.domain.pagination import Page, PageRequest, page_of
+from service.flows.database import Database, connection
 
 
 async def events(
-    conn: asyncpg.Connection,
+    db: Database,
     reader: Principal,
     page: PageRequest,
     *,
@@ -26,16 +28,17 @@ async def events(
     occurred_from: datetime | None = None,
     occurred_to: datetime | None = None,
 ) -> Page[AuditEvent]:
-    rows = await audit_db.list_events(
-        conn,
-        page,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        actor_id=actor_id,
-        actor_type=actor_type,
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-    )
+    async with connection(db) as conn:
+        rows = await audit_db.list_events(
+            conn,
+            page,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            actor_id=actor_id,
+            actor_type=actor_type,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+        )
     # docs/product.md: a bureau_auditor reads every event, never a holder's personal data in one.
     if not reader.reads_personal_data:
         rows = [
@@ -45,3 +48,20 @@ async def events(
             for event in rows
         ]
     return page_of(rows, page)
+
+
+async def mark(
+    conn: asyncpg.Connection, marker: tuple[str, str, str], changes: dict[str, list[Any]]
+) -> None:
+    """A system event (no actor) that says something was done, with what it made, in the
+    caller's transaction (the demo's `demo.load`)."""
+    action, entity_type, entity_id = marker
+    await audit_db.record(conn, None, action, entity_type, entity_id, changes)
+
+
+async def marked_value(
+    conn: asyncpg.Connection, marker: tuple[str, str, str], name: str
+) -> str | None:
+    """What the first `mark` of `marker` recorded as the new value of `name`, or None
+    when it was never marked."""
+    return await audit_db.first_new_value(conn, *marker, name)

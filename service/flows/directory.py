@@ -13,10 +13,9 @@ import asyncpg
 
 from service.db import directory as directory_db
 from service.db.directory import ListedPartner
-from service.db.offers import Offer
+from service.domain.offers import Offer
 from service.domain.pagination import Page, PageRequest, page_of
-from service.domain.pricing import PriceRule
-from service.domain.terms import Terms, terms_of
+from service.domain.terms import Terms, terms_of_offer
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,28 +40,6 @@ class DirectoryEntry:
     offers: list[DirectoryOffer] = field(default_factory=list)
 
 
-def offer_terms(offer: Offer, tz: ZoneInfo) -> Terms:
-    """An offer's terms in words, from the offer as stored."""
-    return terms_of(
-        PriceRule(
-            kind=offer.kind,
-            percent_bp=offer.percent_bp,
-            max_discount=offer.max_discount,
-            amount_off=offer.amount_off,
-            fixed_price=offer.fixed_price,
-            nominal_value=offer.nominal_value,
-            min_purchase=offer.min_purchase,
-        ),
-        starts_at=offer.starts_at,
-        ends_at=offer.ends_at,
-        eligible_categories=offer.eligible_categories,
-        uses_per_voucher=offer.uses_per_voucher,
-        holder_limit_count=offer.holder_limit_count,
-        holder_limit_period=offer.holder_limit_period,
-        tz=tz,
-    )
-
-
 def _entry(partner: ListedPartner, offers: list[Offer], tz: ZoneInfo) -> DirectoryEntry:
     return DirectoryEntry(
         id=partner.id,
@@ -77,7 +54,7 @@ def _entry(partner: ListedPartner, offers: list[Offer], tz: ZoneInfo) -> Directo
                 id=offer.id,
                 title=offer.title,
                 kind=offer.kind,
-                terms=offer_terms(offer, tz),
+                terms=terms_of_offer(offer, tz),
                 eligible_categories=offer.eligible_categories,
                 # The end is exclusive: the last day it may be used is the one before.
                 valid_through=(offer.ends_at - timedelta(microseconds=1)).astimezone(tz).date()

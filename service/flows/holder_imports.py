@@ -1,10 +1,10 @@
 """Holder import as a job (docs/api.md): check the whole file, then create or update its
 holders in the background, all or nothing, one job at a time.
 
-1. The file is checked first, with no hashing and keeping no row: a bad file answers 422
-   with its first 1 000 errors and `error_count`.
+1. The file is checked first, with no hashing and keeping no row: a bad file is refused
+   (validation_error) with its first 1 000 errors and `error_count`.
 2. A good file opens the job on a connection of its own, which holds a session advisory
-   lock for as long as the job runs: another import, in any process, is 409 `conflict`;
+   lock for as long as the job runs: another import, in any process, is `conflict`;
    and a job still `running` while nobody holds the lock was cut short (its process
    died) and is marked `failed` by whoever notices first.
 3. The job reads the file again in chunks: for each row, the stored hash of a known card
@@ -39,6 +39,7 @@ from service.domain.holder_imports import CUT_SHORT, STOPPED, HolderImport
 from service.domain.holders import HolderRow, check_holders_csv, iter_holder_rows
 from service.domain.ids import new_id
 from service.domain.language import Said
+from service.flows.database import Database, connection
 from service.pin_hashing import PinHashPool
 
 log = logging.getLogger("youdai.imports")
@@ -59,7 +60,7 @@ Progress = Callable[[int], None]
 
 
 async def check_file(data: bytes) -> int:
-    """The number of holder rows of a good file; a bad one is 422 with its errors."""
+    """The number of holder rows of a good file; a bad one is validation_error with its errors."""
     # Seconds of pure Python for a large file: in a thread it would hold the GIL, and the
     # event loop serving tills would wait for it; in a background process it waits for them.
     check = await run_in_background(check_holders_csv, data)
@@ -80,7 +81,7 @@ async def check_file(data: bytes) -> int:
 
 async def open_job(dsn: str, rows: int) -> tuple[asyncpg.Connection, HolderImport]:
     """A new running job and the connection that holds its lock (the caller runs it with
-    run_job, which closes the connection); 409 while another job runs."""
+    run_job, which closes the connection); conflict while another job runs."""
     # Unreachable, it is database_unavailable like a pooled connection (db/pool.py).
     conn = await connect_or_unreachable(
         dsn,
@@ -249,14 +250,15 @@ async def _mark_failed(dsn: str, job: HolderImport, detail: str) -> HolderImport
         await other.close()
 
 
-async def get_import(conn: asyncpg.Connection, import_id: str) -> HolderImport:
+async def get_import(db: Database, import_id: str) -> HolderImport:
     """A job as it stands; one whose process died mid-job shows `failed`."""
-    job = await imports_db.get_job(conn, import_id)
-    if job is None:
-        raise ApiError("not_found", Said("No such holder import", "没有此持证人导入任务"))
-    if job.status == "running" and await imports_db.fail_abandoned_if_free(conn, CUT_SHORT):
+    async with connection(db) as conn:
         job = await imports_db.get_job(conn, import_id)
-        assert job is not None
+        if job is None:
+            raise ApiError("not_found", Said("No such holder import", "没有此持证人导入任务"))
+        if job.status == "running" and await imports_db.fail_abandoned_if_free(conn, CUT_SHORT):
+            job = await imports_db.get_job(conn, import_id)
+            assert job is not None
     return job
 
 

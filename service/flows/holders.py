@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import asyncpg
-
 from service.db import audit as audit_db
 from service.db import holders as holders_db
 from service.db.holders import Holder
@@ -17,6 +15,7 @@ from service.domain.holders import DATA_FIELDS, check_transition, normalise_card
 from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
+from service.flows.database import Database, connection
 
 #: Shown in audit events instead of a PIN or its hash: "the PIN was set or changed".
 PIN_REDACTED = "***"
@@ -29,13 +28,11 @@ def _audit_values(diff: dict[str, list[Any]]) -> dict[str, list[Any]]:
     }
 
 
-async def enrol(
-    conn: asyncpg.Connection, actor: Principal | None, fields: dict[str, Any]
-) -> Holder:
+async def enrol(db: Database, actor: Principal | None, fields: dict[str, Any]) -> Holder:
     """A new active holder; the PIN is stored as an argon2id hash, a card number already
-    enrolled is 409 conflict."""
+    enrolled is conflict."""
     pin_hash = await pins.hash_pin_off_loop(fields["pin"])
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         holder = await holders_db.insert_holder(conn, new_id("holder"), fields, pin_hash)
         if holder is None:
             raise ApiError(
@@ -55,15 +52,16 @@ async def enrol(
     return holder
 
 
-async def get(conn: asyncpg.Connection, holder_id: str) -> Holder:
-    holder = await holders_db.get_holder(conn, holder_id)
+async def get(db: Database, holder_id: str) -> Holder:
+    async with connection(db) as conn:
+        holder = await holders_db.get_holder(conn, holder_id)
     if holder is None:
         raise ApiError("not_found", Said("No such holder", "没有此持证人"))
     return holder
 
 
 async def find(
-    conn: asyncpg.Connection,
+    db: Database,
     page: PageRequest,
     *,
     category: str | None = None,
@@ -72,25 +70,26 @@ async def find(
     q: str | None = None,
 ) -> Page[Holder]:
     """`q` matches a card number by its beginning (or whole) or the name by any part."""
-    rows = await holders_db.list_holders(
-        conn,
-        page,
-        category=category,
-        status=status,
-        region=region,
-        name_contains=q,
-        card_number_prefix=normalise_card_number(q) if q is not None else None,
-    )
+    async with connection(db) as conn:
+        rows = await holders_db.list_holders(
+            conn,
+            page,
+            category=category,
+            status=status,
+            region=region,
+            name_contains=q,
+            card_number_prefix=normalise_card_number(q) if q is not None else None,
+        )
     return page_of(rows, page)
 
 
 async def change(
-    conn: asyncpg.Connection, actor: Principal | None, holder_id: str, changes: dict[str, Any]
+    db: Database, actor: Principal | None, holder_id: str, changes: dict[str, Any]
 ) -> Holder:
     """Status follows active ⇄ suspended, either → revoked; revoking makes every
     outstanding voucher of the holder unusable at once. A new PIN clears a lockout."""
     new_pin_hash = await pins.hash_pin_off_loop(changes["pin"]) if "pin" in changes else None
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         # Row lock: two concurrent status changes are judged one after the other.
         current = await holders_db.get_holder(conn, holder_id, for_update=True)
         if current is None:

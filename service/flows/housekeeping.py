@@ -12,7 +12,8 @@ from service.db import redemptions as redemptions_db
 from service.db import staff as staff_db
 from service.db import voucher_codes as voucher_codes_db
 from service.db.connection import connect
-from service.db.migrate import migrate
+from service.db.migrate import has_schema, migrate
+from service.db.reconcile import CHECKS, mismatches
 from service.domain.staff import ATTEMPT_WINDOW
 from service.flows import throttle
 from service.flows.keyring import SecretKeyMismatch, seal_plain_keys
@@ -48,3 +49,17 @@ async def migrate_database(dsn: str, sealer: Sealer | None = None) -> list[str]:
         return applied
     finally:
         await conn.close()
+
+
+async def holds_youdai_data(conn: asyncpg.Connection) -> bool:
+    """Whether the database holds youdai's schema (a command that reads needs it)."""
+    return await has_schema(conn)
+
+
+#: What `youdai reconcile` compares, in the order it prints them.
+RECONCILE_CHECKS = CHECKS
+
+
+async def reconcile(conn: asyncpg.Connection) -> dict[str, list[asyncpg.Record]]:
+    """Every counter and rollup that differs from its ledger rows, by check (rule 1)."""
+    return await mismatches(conn)

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,14 +62,22 @@ LAST_RETRY = 5.0
 @dataclass(frozen=True, slots=True)
 class _Entry:
     key: LiveKey
-    good_until: float  # time.monotonic()
+    good_until: float  # on the cache's monotonic clock
 
 
 class KeyCache:
     def __init__(
-        self, dsn: str, *, max_age: float = MAX_AGE, max_entries: int = MAX_ENTRIES
+        self,
+        dsn: str,
+        *,
+        max_age: float = MAX_AGE,
+        max_entries: int = MAX_ENTRIES,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._dsn = dsn
+        #: Seconds that only move forward: how old an entry is. A test replaces it to age
+        #: the entries instead of waiting.
+        self.monotonic = monotonic
         self._max_age = max_age
         self._max_entries = max_entries
         self._entries: dict[bytes, _Entry] = {}  # in insertion order: the eviction order
@@ -98,7 +107,7 @@ class KeyCache:
             self._count("bypassed")
             return None
         entry = self._entries.get(key_hash)
-        if entry is None or entry.good_until <= time.monotonic():
+        if entry is None or entry.good_until <= self.monotonic():
             if entry is not None:
                 self._drop(key_hash)
             self._count("miss")
@@ -120,7 +129,7 @@ class KeyCache:
         if good_for <= 0:
             return
         self._drop(key_hash)
-        self._entries[key_hash] = _Entry(key, time.monotonic() + good_for)
+        self._entries[key_hash] = _Entry(key, self.monotonic() + good_for)
         self._hash_of[key.id] = key_hash
         while len(self._entries) > self._max_entries:
             self._drop(next(iter(self._entries)))

@@ -29,6 +29,7 @@ from service.domain.tokens import (
     signing_key_from_pem,
     verify_key_from_pem,
 )
+from service.flows.database import Database, connection
 from service.sealing import Sealer, SealError
 
 RELOAD_INTERVAL = 1.0
@@ -134,7 +135,8 @@ class Keyring:
         self._loaded_at = time.monotonic()
         return self._published
 
-    async def jwks(self, conn: asyncpg.Connection) -> dict[str, list[dict[str, str]]]:
+    async def jwks(self, db: Database) -> dict[str, list[dict[str, str]]]:
         """The published set, read fresh so every process answers the same."""
-        await self.ensure_active(conn)
-        return {"keys": [public_jwk(key) for key in await self.reload(conn)]}
+        async with connection(db) as conn:
+            await self.ensure_active(conn)
+            return {"keys": [public_jwk(key) for key in await self.reload(conn)]}

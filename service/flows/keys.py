@@ -15,6 +15,7 @@ from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.staff import check_key_access
 from service.flows import partners as partners_flow
+from service.flows.database import Database, connection
 from service.flows.key_cache import KeyCache
 
 
@@ -43,24 +44,26 @@ async def issue(
 
 
 async def issue_for_partner(
-    conn: asyncpg.Connection, caller: Principal, partner_id: str, role: str, label: str
+    db: Database, caller: Principal, partner_id: str, role: str, label: str
 ) -> tuple[Key, str]:
     """A partner or scanner key of an enrolled partner."""
     check_key_access(caller, partner_id, role)
-    await partners_flow.require(conn, partner_id)
-    return await issue(conn, role=Role(role), partner_id=partner_id, label=label, actor=caller)
+    async with connection(db) as conn:
+        await partners_flow.require(conn, partner_id)
+        return await issue(conn, role=Role(role), partner_id=partner_id, label=label, actor=caller)
 
 
 async def list_page(
-    conn: asyncpg.Connection, caller: Principal, partner_id: str, page: PageRequest
+    db: Database, caller: Principal, partner_id: str, page: PageRequest
 ) -> Page[Key]:
     check_key_access(caller, partner_id, None)
-    await partners_flow.require(conn, partner_id)
-    return page_of(await keys_db.list_keys(conn, partner_id, page), page)
+    async with connection(db) as conn:
+        await partners_flow.require(conn, partner_id)
+        return page_of(await keys_db.list_keys(conn, partner_id, page), page)
 
 
 async def revoke(
-    conn: asyncpg.Connection,
+    db: Database,
     caller: Principal | None,
     key_id: str,
     cache: KeyCache | None = None,
@@ -70,7 +73,7 @@ async def revoke(
     The revoking process's `cache` forgets the key as soon as the revocation commits;
     the others do when PostgreSQL's announcement reaches them, moments later.
     """
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         key = await keys_db.get_key(conn, key_id)
         if key is None:
             raise ApiError("not_found", Said("No such key", "没有此密钥"))

@@ -16,12 +16,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from service import metrics
+from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import ledger as ledger_db
 from service.db import signing_keys as signing_db
@@ -184,14 +185,17 @@ async def _halt(conn: asyncpg.Connection, reason: str, now: datetime) -> bool:
     return False
 
 
-async def run_sequencer(pool: asyncpg.Pool, keyring: Keyring, settings: Settings) -> None:
+async def run_sequencer(
+    pool: asyncpg.Pool, keyring: Keyring, settings: Settings, *, clock: Clock = system_clock
+) -> None:
     """The loop of one process, until cancelled; a failed round is logged and retried.
-    After a full batch more may be waiting, so the next round starts at once."""
+    After a full batch more may be waiting, so the next round starts at once. Each round
+    reads the time from `clock`."""
     sweep = 0
     while True:
         full = False
         try:
-            done = await sequence(pool, keyring, settings, datetime.now(UTC), sweep)
+            done = await sequence(pool, keyring, settings, clock(), sweep)
             metrics.LEDGER_CONSISTENT.set(1 if done.consistent else 0)
             metrics.LEDGER_SIZE.set(done.size)
             full, sweep = done.appended == BATCH, done.next_sweep

@@ -5,24 +5,31 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
-
-import asyncpg
+from zoneinfo import ZoneInfo
 
 from service.db import audit as audit_db
 from service.db import offers as offers_db
-from service.db.offers import Offer
 from service.domain.auth import Principal
 from service.domain.errors import ApiError, validation_error
 from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.offers import (
     EDITABLE,
+    Offer,
     check_new_offer,
     check_partner_accepts_offers,
     plan_update,
 )
 from service.domain.pagination import Page, PageRequest, page_of
+from service.domain.terms import terms_of_offer
 from service.flows import partners as partners_flow
+from service.flows.database import Database, connection
+
+
+def as_shown(offer: Offer, tz: ZoneInfo) -> dict[str, Any]:
+    """An offer as its answers show it: its fields and its terms in words."""
+    return {**asdict(offer), "terms": terms_of_offer(offer, tz)}
+
 
 #: Set from the create body; status always starts as draft.
 _CREATED = tuple(name for name in EDITABLE if name != "status")
@@ -54,9 +61,7 @@ def owner_of_new_offer(caller: Principal | None, partner_id: str | None) -> str:
     return caller.partner_id
 
 
-async def create(
-    conn: asyncpg.Connection, caller: Principal | None, fields: dict[str, Any]
-) -> Offer:
+async def create(db: Database, caller: Principal | None, fields: dict[str, Any]) -> Offer:
     """A draft offer of the caller's partner (or, for the bureau, of fields["partner_id"])."""
     partner_id = owner_of_new_offer(caller, fields.get("partner_id"))
     check_new_offer(fields)
@@ -65,7 +70,7 @@ async def create(
     values["description"] = values["description"] or ""
     values["eligible_categories"] = values["eligible_categories"] or []
     values["uses_per_voucher"] = values["uses_per_voucher"] or 1
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         # An offer needs a partner that is not terminated; the share lock keeps it so
         # until this transaction ends.
         partner = await partners_flow.require(conn, partner_id, lock="SHARE")
@@ -80,16 +85,17 @@ async def create(
     return offer
 
 
-async def get(conn: asyncpg.Connection, caller: Principal, offer_id: str) -> Offer:
+async def get(db: Database, caller: Principal, offer_id: str) -> Offer:
     """Rule 5: another partner's offer is not_found, as one that does not exist."""
-    offer = await offers_db.get_offer(conn, offer_id)
+    async with connection(db) as conn:
+        offer = await offers_db.get_offer(conn, offer_id)
     if offer is None or not caller.can_see_partner(offer.partner_id):
         raise ApiError("not_found", Said("No such offer", "没有此优惠"))
     return offer
 
 
 async def list_page(
-    conn: asyncpg.Connection,
+    db: Database,
     caller: Principal,
     page: PageRequest,
     *,
@@ -99,23 +105,24 @@ async def list_page(
     open_to_category: str | None = None,
 ) -> Page[Offer]:
     """A partner sees only its own partner's offers, whatever partner_id it asks for."""
-    rows = await offers_db.list_offers(
-        conn,
-        page,
-        status=status,
-        partner_id=caller.partner_filter(partner_id),
-        title_contains=title_contains,
-        open_to_category=open_to_category,
-    )
+    async with connection(db) as conn:
+        rows = await offers_db.list_offers(
+            conn,
+            page,
+            status=status,
+            partner_id=caller.partner_filter(partner_id),
+            title_contains=title_contains,
+            open_to_category=open_to_category,
+        )
     return page_of(rows, page)
 
 
 async def change(
-    conn: asyncpg.Connection, caller: Principal | None, offer_id: str, changes: dict[str, Any]
+    db: Database, caller: Principal | None, offer_id: str, changes: dict[str, Any]
 ) -> Offer:
     """Apply a PATCH. Status follows draft → active ⇄ paused → ended; once redeemed,
     pricing is frozen, limits may only be loosened and the window only extended."""
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         # Row lock: edits and redemptions of one offer are judged one after the other,
         # so the "once redeemed" rules see the counters as they are.
         current = await offers_db.get_offer(conn, offer_id, for_update=True)

@@ -16,10 +16,11 @@ from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.partners import check_region, check_transition
+from service.flows.database import Database, connection
 
 
 async def enrol(
-    conn: asyncpg.Connection,
+    db: Database,
     actor: Principal | None,
     fields: dict[str, Any],
     *,
@@ -27,7 +28,7 @@ async def enrol(
 ) -> Partner:
     """A new partner, status pending; its region one of `regions` when there are any."""
     check_region(fields.get("region", ""), regions)
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         partner = await partners_db.insert_partner(conn, new_id("partner"), fields)
         created = {name: [None, getattr(partner, name)] for name in EDITABLE}
         await audit_db.record(conn, actor, "partner.create", "partner", partner.id, created)
@@ -42,29 +43,31 @@ async def require(conn: asyncpg.Connection, partner_id: str, *, lock: str | None
     return partner
 
 
-async def get(conn: asyncpg.Connection, caller: Principal, partner_id: str) -> Partner:
+async def get(db: Database, caller: Principal, partner_id: str) -> Partner:
     """Rule 5: admins read every partner, a partner caller only its own (others: not_found)."""
     if not caller.can_see_partner(partner_id):
         raise ApiError("not_found", Said("No such partner", "没有此合作商户"))
-    return await require(conn, partner_id)
+    async with connection(db) as conn:
+        return await require(conn, partner_id)
 
 
 async def list_page(
-    conn: asyncpg.Connection,
+    db: Database,
     page: PageRequest,
     *,
     status: str | None = None,
     category: str | None = None,
     name_contains: str | None = None,
 ) -> Page[Partner]:
-    rows = await partners_db.list_partners(
-        conn, page, status=status, category=category, name_contains=name_contains
-    )
+    async with connection(db) as conn:
+        rows = await partners_db.list_partners(
+            conn, page, status=status, category=category, name_contains=name_contains
+        )
     return page_of(rows, page)
 
 
 async def change(
-    conn: asyncpg.Connection,
+    db: Database,
     actor: Principal | None,
     partner_id: str,
     changes: dict[str, Any],
@@ -73,7 +76,7 @@ async def change(
 ) -> Partner:
     """Apply a PATCH; the status follows pending → active ⇄ suspended → terminated."""
     check_region(changes.get("region", ""), regions)
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         # Row lock: two concurrent status changes are judged one after the other.
         current = await require(conn, partner_id, lock="UPDATE")
         if "status" in changes:

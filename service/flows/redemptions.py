@@ -47,8 +47,10 @@ from service.domain.pricing import CURRENCY, PriceRule
 from service.domain.redemptions import (
     Grant,
     RedemptionFacts,
+    check_offline_at,
     check_reversal,
     judge,
+    judge_offline,
     limit_refusal,
 )
 from service.flows.keyring import Keyring
@@ -129,6 +131,7 @@ async def scan(
     settings: Settings,
     scanner: ScannerKey,
     body: Mapping[str, Any],
+    at: datetime | None = None,
 ) -> Scanned:
     """Rule order 1 and 2 for a token (checked offline, with the published keys) or a
     voucher code (docs/product.md, looked up): a valid one, for this scanner's partner.
@@ -137,7 +140,10 @@ async def scan(
     answer: too_many_attempts, for a key that sent codes.MISS_LIMIT unknown codes this
     minute, or whose partner's keys together sent codes.PARTNER_MISS_LIMIT (counted in
     PostgreSQL, so every replica sees the same count). A code's times are judged as its
-    token's would be, against the TTL configured now (codes.judge_times)."""
+    token's would be, against the TTL configured now (codes.judge_times).
+
+    `at`: the moment a token's times are judged at (default now): an offline redemption's
+    token was checked by the till's clock when it was made (docs/rules.md)."""
     if "code" in body:
         return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]))
     token = body["token"]
@@ -148,6 +154,7 @@ async def scan(
             keys=keys,
             issuer=settings.issuer,
             audience=scanner.partner_id,
+            now=at,
             max_lifetime=settings.token_ttl,
         )
     except ApiError as refusal:
@@ -275,6 +282,7 @@ class RedeemCommand:
     reference: str
     idempotency_key: str
     fingerprint: bytes  # request_hash of the body: "the same request" for the key
+    offline_at: datetime | None = None  # made by a till offline, sent now (docs/rules.md)
 
     @property
     def partner_id(self) -> str:
@@ -302,14 +310,18 @@ async def _redeem(
     body: dict[str, Any],
     key: str,
 ) -> Answer:
+    offline_at: datetime | None = body.get("offline_at")
     command = RedeemCommand(
         scanner=scanner,
-        scanned=await scan(pool, keyring, settings, scanner, body),
+        scanned=await scan(pool, keyring, settings, scanner, body, offline_at),
         purchase_amount=body["purchase_amount"],
         reference=body.get("reference") or "",
         idempotency_key=key,
-        fingerprint=request_hash(body),
+        fingerprint=request_hash(_comparable(body)),
+        offline_at=offline_at,
     )
+    if offline_at is not None:
+        return await _redeem_in_steps(pool, settings.timezone, command)
     answer = await _redeem_at_once(pool, settings.timezone, command)
     if answer is not None:
         return answer
@@ -356,6 +368,13 @@ async def _redeem_at_once(
     return None if written is None else _created(write, written)
 
 
+def _comparable(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as request_hash compares it: an instant in one spelling (UTC)."""
+    if body.get("offline_at") is None:
+        return body
+    return {**body, "offline_at": body["offline_at"].astimezone(UTC).isoformat()}
+
+
 def _stored(
     stored_hash: bytes, status: int, body: dict[str, Any], command: RedeemCommand
 ) -> Answer:
@@ -372,10 +391,17 @@ def _stored(
 
 
 def _ledger_write(
-    row: asyncpg.Record, command: RedeemCommand, grant: Grant, now: datetime, tz: ZoneInfo
+    row: asyncpg.Record,
+    command: RedeemCommand,
+    grant: Grant,
+    now: datetime,
+    tz: ZoneInfo,
+    conflict: str | None = None,
 ) -> redemptions_db.LedgerWrite:
     """What both ways of redeeming write: the ledger row, counters and stored answer
-    (the 201 body; the statement adds uses_left)."""
+    (the 201 body; the statement adds uses_left). An offline redemption is judged at
+    its offline_at and may carry the conflict it is recorded with."""
+    offline_at = command.offline_at
     answer = {
         "id": new_id("redemption"),
         "voucher_id": row["voucher_id"],
@@ -388,6 +414,8 @@ def _ledger_write(
         "status": "completed",
         "reference": command.reference,
         "created_at": now.isoformat(),
+        "offline_at": None if offline_at is None else offline_at.isoformat(),
+        "conflict": conflict,
     }
     return redemptions_db.LedgerWrite(
         redemption_id=answer["id"],
@@ -404,6 +432,9 @@ def _ledger_write(
         idempotency_key=command.idempotency_key,
         request_hash=command.fingerprint,
         response_body=answer,
+        judged_at=offline_at or now,
+        offline_at=offline_at,
+        conflict=conflict,
     )
 
 
@@ -418,10 +449,11 @@ async def _redeem_in_steps(pool: asyncpg.Pool, tz: ZoneInfo, command: RedeemComm
     stored answer, the voucher locked, the rules in order, the write; a refusal is
     stored for replay, and logged if the voucher is known (record_refusal)."""
     known: list[asyncpg.Record] = []  # the voucher's facts, once read
+    in_transaction = _redeem_in_transaction if command.offline_at is None else _record_offline
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
-                return await _redeem_in_transaction(conn, tz, command, known)
+                return await in_transaction(conn, tz, command, known)
         except ApiError as refusal:
             # The transaction is rolled back: nothing of the redemption was written.
             if refusal.code in ("idempotency_key_in_use", "idempotency_key_reused"):
@@ -432,9 +464,8 @@ async def _redeem_in_steps(pool: asyncpg.Pool, tz: ZoneInfo, command: RedeemComm
             raise
 
 
-async def _redeem_in_transaction(
-    conn: asyncpg.Connection, tz: ZoneInfo, command: RedeemCommand, known: list[asyncpg.Record]
-) -> Answer:
+async def _answered_before(conn: asyncpg.Connection, command: RedeemCommand) -> Answer | None:
+    """The Idempotency-Key's lock for this transaction, and its stored answer if any."""
     partner_id, key = command.partner_id, command.idempotency_key
     if not await redemptions_db.try_lock_idempotency_key(conn, partner_id, key):
         raise ApiError(
@@ -445,10 +476,19 @@ async def _redeem_in_transaction(
             ),
         )
     stored = await redemptions_db.stored_answer(conn, partner_id, key)
-    if stored is not None:
-        return _stored(
-            stored["request_hash"], stored["response_status"], stored["response_body"], command
-        )
+    if stored is None:
+        return None
+    return _stored(
+        stored["request_hash"], stored["response_status"], stored["response_body"], command
+    )
+
+
+async def _redeem_in_transaction(
+    conn: asyncpg.Connection, tz: ZoneInfo, command: RedeemCommand, known: list[asyncpg.Record]
+) -> Answer:
+    answered = await _answered_before(conn, command)
+    if answered is not None:
+        return answered
     now = datetime.now(UTC)
     starts = period_starts(now, tz)
     # Judged first on an unlocked read: a refusal, most of what comes this way (a code
@@ -470,6 +510,43 @@ async def _redeem_in_transaction(
             to_facts(latest), grant, latest["holder_period_uses"], latest["offer_status"]
         )
     return _created(write, written)
+
+
+async def _record_offline(
+    conn: asyncpg.Connection, tz: ZoneInfo, command: RedeemCommand, known: list[asyncpg.Record]
+) -> Answer:
+    """An offline redemption (docs/rules.md): recorded whenever its token is valid for this
+    partner and its price stands, judged at its offline_at; with the first rule it broke
+    as its conflict. Without a conflict it is written as an online one is, within every
+    limit; if a limit refuses that write (another voucher's redemption moved a counter
+    since the read), the counters as they are now name the conflict."""
+    answered = await _answered_before(conn, command)
+    if answered is not None:
+        return answered
+    now = datetime.now(UTC)
+    assert command.offline_at is not None
+    check_offline_at(command.offline_at, now)
+    starts = period_starts(command.offline_at, tz)
+    row = _scanner_facts(
+        await redemptions_db.facts_with_uses(conn, command.scanned.voucher(), starts, lock=True),
+        command.partner_id,
+    )
+    known[:] = [row]
+    grant, conflict = judge_offline(
+        to_facts(row), command.purchase_amount, row["holder_period_uses"], command.offline_at, tz
+    )
+    if conflict is None:
+        write = _ledger_write(row, command, grant, now, tz)
+        written = await _write_or_nothing(conn, write)
+        if written is not None:
+            return _created(write, written)
+        latest = await redemptions_db.facts_with_uses(conn, row["voucher_id"], starts, lock=False)
+        assert latest is not None
+        conflict = limit_refusal(
+            to_facts(latest), grant, latest["holder_period_uses"], latest["offer_status"]
+        ).code
+    write = _ledger_write(row, command, grant, now, tz, conflict)
+    return _created(write, await redemptions_db.record_conflict(conn, write))
 
 
 class _NotWritten(Exception):
@@ -629,6 +706,8 @@ async def ledger(
             status=filters.get("status"),
             created_from=created_from,
             created_to=created_to,
+            offline=filters.get("offline"),
+            conflict=filters.get("conflict"),
         )
     return page_of(rows, page)
 

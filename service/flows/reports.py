@@ -13,10 +13,11 @@ from service.domain.auth import Principal
 from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
 from service.domain.pricing import CURRENCY
 from service.domain.reports import MEASURES, Period, totals
+from service.flows.database import Database, connection
 
 
 async def discount_report(
-    conn: asyncpg.Connection,
+    db: Database,
     caller: Principal | None,
     period: Period,
     group_by: Sequence[str],
@@ -29,9 +30,10 @@ async def discount_report(
     (the CLI), which sees all."""
     if caller is not None:
         partner_id = caller.partner_filter(partner_id)
-    rows = await reports_db.discount_rows(
-        conn, period, group_by, partner_id=partner_id, offer_id=offer_id
-    )
+    async with connection(db) as conn:
+        rows = await reports_db.discount_rows(
+            conn, period, group_by, partner_id=partner_id, offer_id=offer_id
+        )
     return {
         "currency": CURRENCY,
         "from_": period.first,
@@ -42,10 +44,10 @@ async def discount_report(
     }
 
 
-async def summary(conn: asyncpg.Connection, period: Period, tz: ZoneInfo) -> dict[str, Any]:
+async def summary(db: Database, period: Period, tz: ZoneInfo) -> dict[str, Any]:
     """The programme's headline for a period (SummarySchema's fields); its totals are
     the discount report's, read in the same snapshot."""
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    async with connection(db) as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         return await summary_in_snapshot(conn, period, tz)
 
 

@@ -2,34 +2,65 @@
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from service.clock import Clock, system_clock
 from service.db import holder_sessions as sessions_db
 from service.domain.auth import Principal, holder_caller
 from service.domain.errors import ApiError
 from service.domain.holders import normalise_card_number
 from service.domain.keys import SESSION_PREFIX, generate_session_token, hash_key
 from service.domain.language import Said
-from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
-from service.domain.signin import DECOY_PIN, SESSION_TTL
+from service.domain.signin import SESSION_TTL
 from service.domain.vouchers import check_holder_active
-from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
+from service.flows.credentials import (
+    Checked,
+    Known,
+    Lockout,
+    Refusals,
+    accept,
+    check_secret,
+)
 
 WRONG_CREDENTIALS = Said("The card number or PIN is wrong", "卡号或 PIN 错误")
 
 
-_decoy: list[str] = []
+class _HolderCards:
+    """Holders' cards and the attempts at card numbers no holder has (flows.credentials)."""
+
+    async def lock(self, conn: asyncpg.Connection, key: str) -> Known[asyncpg.Record] | None:
+        holder = await sessions_db.lock_holder_by_card(conn, key)
+        if holder is None:
+            return None
+        return Known(
+            holder["id"], holder["pin_hash"], holder["locked"], holder["locked_until"], holder
+        )
+
+    async def lock_unknown(self, conn: asyncpg.Connection, key: str) -> Lockout:
+        attempts = await sessions_db.lock_unknown_card(conn, key)
+        return Lockout(attempts["locked"], attempts["locked_until"])
+
+    async def count_failure(self, conn: asyncpg.Connection, row_id: str) -> datetime | None:
+        counted = await sessions_db.record_wrong_pin(conn, row_id)
+        locked_until: datetime | None = counted["locked_until"]
+        return locked_until
+
+    async def count_unknown_failure(self, conn: asyncpg.Connection, key: str) -> datetime | None:
+        counted = await sessions_db.record_wrong_pin_for_unknown_card(conn, key)
+        locked_until: datetime | None = counted["locked_until"]
+        return locked_until
+
+    async def clear_failures(self, conn: asyncpg.Connection, row_id: str) -> None:
+        await sessions_db.clear_wrong_pins(conn, row_id)
+
+    async def store_hash(self, conn: asyncpg.Connection, row_id: str, new_hash: str) -> None:
+        await sessions_db.update_pin_hash(conn, row_id, new_hash)
 
 
-async def _decoy_hash() -> str:
-    """An argon2id hash of a PIN nobody has, made once, off the event loop."""
-    if not _decoy:
-        _decoy.append(await hash_pin_off_loop(DECOY_PIN))
-    return _decoy[0]
+_CARDS = _HolderCards()
 
 
 async def sign_in(
@@ -40,6 +71,7 @@ async def sign_in(
     *,
     address: str,
     address_limit: int,
+    clock: Clock = system_clock,
 ) -> tuple[str, datetime]:
     """A new session token and its expiry, or the documented refusal (docs/api.md).
 
@@ -49,73 +81,57 @@ async def sign_in(
     checked, so concurrent guesses are counted one by one and the lockout holds across
     processes. Failures also count against the client `address`, with every other kind
     of sign-in (flows.throttle): `address_limit` of them refuse the address for a while.
+    The order of these checks is flows.credentials.check_secret, shared with staff.
     """
     card = normalise_card_number(card_number)
-    refusal: ApiError | None = None
     async with pool.acquire() as conn, conn.transaction():
-        await refuse_if_address_throttled(conn, address, datetime.now(UTC), limit=address_limit)
-        holder = await sessions_db.lock_holder_by_card(conn, card)
-        if holder is None:
-            attempts = await sessions_db.lock_unknown_card(conn, card)
-            if attempts["locked"]:
-                raise _locked(attempts["locked_until"])
-            await verify_pin_off_loop(await _decoy_hash(), pin)
-            # Recorded (the transaction commits), then refused below.
-            counted = await sessions_db.record_wrong_pin_for_unknown_card(conn, card)
-            await record_failed_sign_in(conn, address, datetime.now(UTC))
-            refusal = _wrong_pin(counted["locked_until"])
-        elif holder["locked"]:
-            raise _locked(holder["locked_until"])
-        elif not await verify_pin_off_loop(holder["pin_hash"], pin):
-            # Recorded (the transaction commits), then refused below.
-            counted = await sessions_db.record_wrong_pin(conn, holder["id"])
-            await record_failed_sign_in(conn, address, datetime.now(UTC))
-            refusal = _wrong_pin(counted["locked_until"])
-        else:
-            await sessions_db.clear_wrong_pins(conn, holder["id"])
-            now = datetime.now(UTC)
+        checked = await check_secret(
+            conn,
+            _CARDS,
+            _REFUSALS,
+            card,
+            pin,
+            address=address,
+            address_limit=address_limit,
+            clock=clock,
+        )
+        if checked.known is not None:
+            await accept(conn, _CARDS, checked.known, pin)
+            holder = checked.known.row
+            now = clock()
             try:
                 check_holder_active(holder["status"], holder["valid_until"], now, tz)
             except ApiError as inactive:
-                refusal = inactive
+                # The cleared failures commit; the holder is refused below.
+                checked = Checked(None, inactive)
             else:
-                if needs_rehash(holder["pin_hash"]):
-                    new_hash = await hash_pin_off_loop(pin)
-                    await sessions_db.update_pin_hash(conn, holder["id"], new_hash)
                 token = generate_session_token()
                 expires_at = now + SESSION_TTL
                 await sessions_db.create_session(conn, holder["id"], hash_key(token), expires_at)
-    if refusal is not None:
-        raise refusal
+    if checked.refusal is not None:
+        raise checked.refusal
     return token, expires_at
 
 
-def _wrong_pin(locked_until: datetime | None) -> ApiError:
-    """A wrong PIN's answer: the one that locks the card says so at once (docs/pages.md: the
-    wallet tells the holder the card is locked and whom to call), for a real card and an
-    unknown one alike."""
-    if locked_until is not None and locked_until > datetime.now(UTC):
-        return _locked(locked_until)
-    return ApiError("unauthenticated", WRONG_CREDENTIALS)
-
-
-def _locked(until: datetime) -> ApiError:
-    seconds = max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
-    return ApiError(
-        "too_many_attempts",
-        Said(
-            f"Too many wrong PINs: the card is locked for {math.ceil(seconds / 60)} more minute(s)",
-            f"PIN 错误次数过多：此卡将再锁定 {math.ceil(seconds / 60)} 分钟",
-        ),
-        headers={"Retry-After": str(seconds)},
-    )
+#: A wrong PIN that locks the card says so at once (docs/pages.md), for a real card and an
+#: unknown one alike.
+_REFUSALS = Refusals(
+    wrong_secret=WRONG_CREDENTIALS,
+    locked_for=lambda minutes: Said(
+        f"Too many wrong PINs: the card is locked for {minutes} more minute(s)",
+        f"PIN 错误次数过多：此卡将再锁定 {minutes} 分钟",
+    ),
+    says_when_locked=True,
+)
 
 
 def looks_like_session_token(token: str) -> bool:
     return token.startswith(SESSION_PREFIX) and len(token) <= 100
 
 
-async def holder_principal(pool: asyncpg.Pool, token: str, tz: ZoneInfo) -> Principal | None:
+async def holder_principal(
+    pool: asyncpg.Pool, token: str, tz: ZoneInfo, *, clock: Clock = system_clock
+) -> Principal | None:
     """The holder behind a session token; a holder no longer active is refused at once."""
     if not looks_like_session_token(token):
         return None
@@ -123,7 +139,7 @@ async def holder_principal(pool: asyncpg.Pool, token: str, tz: ZoneInfo) -> Prin
         holder = await sessions_db.session_holder(conn, hash_key(token))
     if holder is None:
         return None
-    check_holder_active(holder["status"], holder["valid_until"], datetime.now(UTC), tz)
+    check_holder_active(holder["status"], holder["valid_until"], clock(), tz)
     return holder_caller(holder["id"])
 
 

@@ -5,16 +5,16 @@ transaction, applies the rules of service.domain.staff, writes the audit event."
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from service.clock import Clock, system_clock
 from service.db import audit as audit_db
 from service.db import staff as staff_db
-from service.db.staff import StaffAccount
+from service.db.staff import SignInFacts
 from service.domain import staff as rules
 from service.domain import totp
 from service.domain.auth import Principal, StaffPrincipal, StaffRole
@@ -22,10 +22,19 @@ from service.domain.errors import ApiError, validation_error
 from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
-from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
+from service.domain.pins import hash_pin_off_loop
+from service.domain.staff import StaffAccount
 from service.domain.text import refuse_hidden_characters
 from service.flows import partners as partners_flow
-from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
+from service.flows.credentials import (
+    Known,
+    Lockout,
+    Refusals,
+    accept,
+    check_secret,
+    count_failure,
+)
+from service.flows.database import Database, connection
 from service.sealing import Sealer, SealError
 
 log = logging.getLogger("youdai.staff")
@@ -64,13 +73,14 @@ class TotpEnrolment:
 
 
 async def invite(
-    conn: asyncpg.Connection,
+    db: Database,
     caller: Principal | None,
     *,
     email: str,
     role: StaffRole,
     display_name: str = "",
     partner_id: str | None = None,
+    clock: Clock = system_clock,
 ) -> Invitation:
     """A new account and its one-time setup token (valid 72 hours); `caller` None is
     the command line (`youdai create-staff`)."""
@@ -78,8 +88,8 @@ async def invite(
     refuse_hidden_characters("display_name", display_name)
     email = rules.normalise_email(email)
     token = rules.generate_secret(rules.SETUP_PREFIX)
-    expires_at = datetime.now(UTC) + rules.INVITATION_TTL
-    async with conn.transaction():
+    expires_at = clock() + rules.INVITATION_TTL
+    async with connection(db) as conn, conn.transaction():
         if partner_id is not None:
             await partners_flow.require(conn, partner_id)
         account = await staff_db.create_account(
@@ -112,12 +122,12 @@ async def invite(
 
 
 async def new_setup_link(
-    conn: asyncpg.Connection, caller: Principal | None, staff_id: str
+    db: Database, caller: Principal | None, staff_id: str, *, clock: Clock = system_clock
 ) -> Invitation:
     """A fresh setup token for an existing account (a lost or expired invitation)."""
     token = rules.generate_secret(rules.SETUP_PREFIX)
-    expires_at = datetime.now(UTC) + rules.INVITATION_TTL
-    async with conn.transaction():
+    expires_at = clock() + rules.INVITATION_TTL
+    async with connection(db) as conn, conn.transaction():
         account = await staff_db.lock_account(conn, staff_id)
         if account is None:
             raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
@@ -149,14 +159,40 @@ async def set_up(pool: asyncpg.Pool, setup_token: str, password: str) -> StaffAc
 
 # Sign-in and sessions -------------------------------------------------------------------
 
-_decoy: list[str] = []
+
+class _StaffAccounts:
+    """Staff accounts and the attempts at emails no account has (flows.credentials)."""
+
+    async def lock(self, conn: asyncpg.Connection, key: str) -> Known[SignInFacts] | None:
+        facts = await staff_db.lock_for_sign_in(conn, key)
+        if facts is None:
+            return None
+        usable = facts.account.status == "active"
+        return Known(
+            facts.account.id, facts.password_hash, facts.locked, facts.locked_until, facts, usable
+        )
+
+    async def lock_unknown(self, conn: asyncpg.Connection, key: str) -> Lockout:
+        attempts = await staff_db.lock_unknown_email(conn, key)
+        return Lockout(attempts.locked, attempts.locked_until)
+
+    async def count_failure(self, conn: asyncpg.Connection, row_id: str) -> datetime | None:
+        await staff_db.record_failed_sign_in(conn, row_id, *_LOCKOUT)
+        return None
+
+    async def count_unknown_failure(self, conn: asyncpg.Connection, key: str) -> datetime | None:
+        await staff_db.record_failed_sign_in_unknown(conn, key, *_LOCKOUT)
+        return None
+
+    async def clear_failures(self, conn: asyncpg.Connection, row_id: str) -> None:
+        await staff_db.clear_failed_sign_ins(conn, row_id)
+
+    async def store_hash(self, conn: asyncpg.Connection, row_id: str, new_hash: str) -> None:
+        await staff_db.set_password(conn, row_id, new_hash)
 
 
-async def _decoy_hash() -> str:
-    """An argon2id hash of a password nobody has, made once, off the event loop."""
-    if not _decoy:
-        _decoy.append(await hash_pin_off_loop(rules.DECOY_PASSWORD))
-    return _decoy[0]
+_ACCOUNTS = _StaffAccounts()
+_LOCKOUT = (rules.ATTEMPT_WINDOW, rules.LOCK_DURATION, rules.MAX_FAILED_SIGNINS)
 
 
 async def sign_in(
@@ -168,64 +204,39 @@ async def sign_in(
     totp_code: str | None,
     address: str,
     address_limit: int,
+    clock: Clock = system_clock,
 ) -> SignedIn:
     """A new session, or the docs/staff.md refusal.
 
     An unknown email, an account without a password yet, a disabled account and a wrong
-    password answer the same 401 and take the same time (a hash is verified either way);
-    five failures in 15 minutes lock the account (and an unknown email alike) for 15
-    minutes. The account row stays locked while the password is checked, so concurrent
+    password answer the same `unauthenticated` and take the same time (a hash is verified
+    either way); five failures in 15 minutes lock the account (and an unknown email
+    alike) for 15 minutes. The account row stays locked while the password is checked, so concurrent
     guesses are counted one by one, in every process. Failures also count against the
-    client `address`, together with every other kind of sign-in (flows.throttle).
+    client `address`, together with every other kind of sign-in (flows.throttle). The
+    order of these checks is flows.credentials.check_secret, shared with holders; a
+    wrong second-factor code counts as a failure too.
     """
     email = rules.normalise_email(email)
-    refusal: ApiError | None = None
     signed_in: SignedIn | None = None
     async with pool.acquire() as conn, conn.transaction():
-        await refuse_if_address_throttled(conn, address, datetime.now(UTC), limit=address_limit)
-        facts = await staff_db.lock_for_sign_in(conn, email)
-        if facts is None:
-            attempts = await staff_db.lock_unknown_email(conn, email)
-            if attempts.locked:
-                raise _locked(attempts.locked_until)
-            await verify_pin_off_loop(await _decoy_hash(), password)
-            await staff_db.record_failed_sign_in_unknown(conn, email, *_LOCKOUT)
-            refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
-        elif facts.locked:
-            raise _locked(facts.locked_until)
-        else:
-            account = facts.account
-            password_hash = facts.password_hash or await _decoy_hash()
-            right = await verify_pin_off_loop(password_hash, password)
-            if not right or facts.password_hash is None or account.status != "active":
-                await staff_db.record_failed_sign_in(conn, account.id, *_LOCKOUT)
-                refusal = ApiError("unauthenticated", WRONG_CREDENTIALS)
-            elif account.totp_enabled and not totp_code:
-                refusal = ApiError(
-                    "totp_required",
-                    Said(
-                        "Enter the code of your authenticator app", "请输入身份验证器应用中的验证码"
-                    ),
-                )
-            elif account.totp_enabled and not await _accept_code(
-                conn, sealer, account.id, facts, totp_code or ""
-            ):
-                await staff_db.record_failed_sign_in(conn, account.id, *_LOCKOUT)
-                refusal = ApiError(
-                    "unauthenticated",
-                    Said(
-                        "The authenticator code is wrong or was already used",
-                        "验证码错误或已被使用",
-                    ),
-                )
-            else:
-                await staff_db.clear_failed_sign_ins(conn, account.id)
-                if needs_rehash(password_hash):
-                    await staff_db.set_password(conn, account.id, await hash_pin_off_loop(password))
-                signed_in = await _open_session(conn, account)
-        if refusal is not None and refusal.code == "unauthenticated":
-            # Recorded (the transaction commits), then refused below.
-            await record_failed_sign_in(conn, address, datetime.now(UTC))
+        checked = await check_secret(
+            conn,
+            _ACCOUNTS,
+            _REFUSALS,
+            email,
+            password,
+            address=address,
+            address_limit=address_limit,
+            clock=clock,
+        )
+        refusal = checked.refusal
+        if checked.known is not None:
+            refusal = await _second_factor(conn, sealer, checked.known, totp_code, address, clock)
+            if refusal is None:
+                # Failures are forgotten only once both factors are right.
+                await accept(conn, _ACCOUNTS, checked.known, password)
+                signed_in = await _open_session(conn, checked.known.row.account, clock())
     if refusal is not None:
         raise refusal
     assert signed_in is not None
@@ -233,14 +244,39 @@ async def sign_in(
     return signed_in
 
 
-_LOCKOUT = (rules.ATTEMPT_WINDOW, rules.LOCK_DURATION, rules.MAX_FAILED_SIGNINS)
+async def _second_factor(
+    conn: asyncpg.Connection,
+    sealer: Sealer,
+    known: Known[SignInFacts],
+    code: str | None,
+    address: str,
+    clock: Clock,
+) -> ApiError | None:
+    """The refusal of a missing or wrong authenticator code (a wrong one is counted),
+    or None when the account has no second factor or the code is right."""
+    facts = known.row
+    if not facts.account.totp_enabled:
+        return None
+    if not code:
+        return ApiError(
+            "totp_required",
+            Said("Enter the code of your authenticator app", "请输入身份验证器应用中的验证码"),
+        )
+    if await _accept_code(conn, sealer, facts, code, clock()):
+        return None
+    await count_failure(conn, _ACCOUNTS, known.id, address=address, now=clock())
+    return ApiError(
+        "unauthenticated",
+        Said("The authenticator code is wrong or was already used", "验证码错误或已被使用"),
+    )
 
 
 async def _accept_code(
-    conn: asyncpg.Connection, sealer: Sealer, staff_id: str, facts: Any, code: str
+    conn: asyncpg.Connection, sealer: Sealer, facts: SignInFacts, code: str, now: datetime
 ) -> bool:
+    staff_id = facts.account.id
     secret = _open_secret(sealer, staff_id, facts.totp_secret_sealed)
-    step = totp.accepted_step(secret, code, datetime.now(UTC), facts.totp_last_step)
+    step = totp.accepted_step(secret, code, now, facts.totp_last_step)
     return step is not None and await staff_db.accept_totp_step(conn, staff_id, step)
 
 
@@ -258,9 +294,9 @@ def _open_secret(sealer: Sealer, staff_id: str, sealed: bytes | None) -> str:
         ) from None
 
 
-async def _open_session(conn: asyncpg.Connection, account: StaffAccount) -> SignedIn:
+async def _open_session(conn: asyncpg.Connection, account: StaffAccount, now: datetime) -> SignedIn:
     secret = rules.generate_secret(rules.SESSION_PREFIX)
-    expires_at = rules.session_expiry(datetime.now(UTC))
+    expires_at = rules.session_expiry(now)
     await staff_db.create_session(
         conn,
         session_id=new_id("staff_session"),
@@ -272,17 +308,14 @@ async def _open_session(conn: asyncpg.Connection, account: StaffAccount) -> Sign
     return SignedIn(account, secret, rules.csrf_token_for(secret), expires_at)
 
 
-def _locked(until: datetime | None) -> ApiError:
-    left = (until - datetime.now(UTC)).total_seconds() if until else 60
-    seconds = max(1, math.ceil(left))
-    return ApiError(
-        "too_many_attempts",
-        Said(
-            f"Too many failed sign-ins: try again in {math.ceil(seconds / 60)} minute(s)",
-            f"登录失败次数过多：请在 {math.ceil(seconds / 60)} 分钟后再试",
-        ),
-        headers={"Retry-After": str(seconds)},
-    )
+#: The same `unauthenticated` whether or not a failure locked the account (docs/staff.md).
+_REFUSALS = Refusals(
+    wrong_secret=WRONG_CREDENTIALS,
+    locked_for=lambda minutes: Said(
+        f"Too many failed sign-ins: try again in {minutes} minute(s)",
+        f"登录失败次数过多：请在 {minutes} 分钟后再试",
+    ),
+)
 
 
 def looks_like_session_secret(secret: str) -> bool:
@@ -364,7 +397,12 @@ async def pending_otpauth_uri(pool: asyncpg.Pool, sealer: Sealer, caller: StaffP
 
 
 async def confirm_totp(
-    pool: asyncpg.Pool, sealer: Sealer, caller: StaffPrincipal, code: str
+    pool: asyncpg.Pool,
+    sealer: Sealer,
+    caller: StaffPrincipal,
+    code: str,
+    *,
+    clock: Clock = system_clock,
 ) -> StaffAccount:
     async with pool.acquire() as conn, conn.transaction():
         sealed = await staff_db.pending_totp(conn, caller.staff_id)
@@ -377,7 +415,7 @@ async def confirm_totp(
                 ),
             )
         secret = _open_secret(sealer, caller.staff_id, sealed)
-        step = totp.accepted_step(secret, code, datetime.now(UTC), None)
+        step = totp.accepted_step(secret, code, clock(), None)
         if step is None:
             raise validation_error(
                 "code", Said("is not the current code of this secret", "不是此密钥当前的验证码")
@@ -400,20 +438,22 @@ async def confirm_totp(
 
 
 async def list_staff(
-    conn: asyncpg.Connection, page: PageRequest, filters: dict[str, Any]
+    db: Database, page: PageRequest, filters: dict[str, Any]
 ) -> Page[StaffAccount]:
-    return page_of(await staff_db.list_accounts(conn, page, **filters), page)
+    async with connection(db) as conn:
+        return page_of(await staff_db.list_accounts(conn, page, **filters), page)
 
 
-async def get_staff(conn: asyncpg.Connection, staff_id: str) -> StaffAccount:
-    account = await staff_db.get_account(conn, staff_id)
+async def get_staff(db: Database, staff_id: str) -> StaffAccount:
+    async with connection(db) as conn:
+        account = await staff_db.get_account(conn, staff_id)
     if account is None:
         raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
     return account
 
 
 async def update_staff(
-    conn: asyncpg.Connection,
+    db: Database,
     caller: Principal,
     staff_id: str,
     changes: dict[str, Any],
@@ -424,7 +464,7 @@ async def update_staff(
     phone: the account enrols again). Disabling an account, changing its role or
     partner, or resetting its factor ends all its sessions at once; the last active
     bureau_admin cannot be disabled or demoted."""
-    async with conn.transaction():
+    async with connection(db) as conn, conn.transaction():
         admins = await staff_db.lock_active_bureau_admins(conn)
         before = await staff_db.lock_account(conn, staff_id)
         if before is None:

@@ -27,7 +27,7 @@ async def refuse_if_address_throttled(
     *,
     limit: int = DEFAULT_SIGNIN_ADDRESS_LIMIT,
 ) -> None:
-    """429 too_many_attempts (with Retry-After) when `address` has failed `limit` times
+    """too_many_attempts (with Retry-After) when `address` has failed `limit` times
     in the window; `limit` 0 (YOUDAI_SIGNIN_ADDRESS_LIMIT=0) turns the check off."""
     if limit <= 0:
         return

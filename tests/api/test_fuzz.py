@@ -368,7 +368,7 @@ def _across_query_parameters(path: str, query: dict[str, Any] | None) -> bool:
     numbers = {
         name: int(value)
         for name, value in query.items()
-        if isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+        if isinstance(value, int) or (isinstance(value, str) and value.isdecimal())
     }
     if path == "/v1/ledger/proofs/inclusion":
         return numbers.get("index", 0) >= numbers.get("size", 1)

@@ -9,6 +9,7 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestClient
 
+from service.app import create_app
 from service.domain.tokens import TOKEN_TYP
 from tests.helpers import bearer, make_holder, make_offer, make_partner
 
@@ -302,3 +303,59 @@ async def test_a_paused_offer_resumed_shows_its_vouchers_again(client: TestClien
     for path in SHOWN_AS:
         response = await client.get(f"/v1/me/vouchers/{voucher}/{path}", headers=headers)
         assert response.status == 200, (path, await response.text())
+
+
+async def test_every_answer_that_shows_an_offer_carries_its_terms_in_words(
+    client: TestClient, admin, db
+) -> None:
+    """The wallet and the console show these words; they are the directory's words too, so
+    no page works them out again (docs/product.md: offer terms)."""
+    partner = await make_partner(db)
+    offer = await make_offer(
+        db,
+        partner,
+        percent_bp=1000,
+        max_discount=5000,
+        min_purchase=1000,
+        eligible_categories=["veteran"],
+        holder_limit_count=2,
+        holder_limit_period="month",
+        ends_at=datetime(2099, 1, 2, tzinfo=SHANGHAI),
+    )
+    expected = {
+        "zh": "满¥10可用，9折，最多减¥50，有效期至2099年1月1日，限退役军人使用，每人每月限2次",
+        "en": "10% off purchases of ¥10 or more, at most ¥50 off, valid through 1 Jan 2099, "
+        "for veterans, twice a month per holder",
+    }
+    _, headers = await session_for(client, db, category="veteran")
+    mine = await (await client.get("/v1/me/offers", headers=headers)).json()
+    assert mine["items"][0]["terms"] == expected
+    claimed = await client.post("/v1/me/vouchers", json={"offer_id": offer}, headers=headers)
+    assert (await claimed.json())["offer"]["terms"] == expected
+    listed = await (await client.get("/v1/me/vouchers", headers=headers)).json()
+    assert listed["items"][0]["offer"]["terms"] == expected
+    as_managed = await (await client.get(f"/v1/offers/{offer}", headers=admin)).json()
+    assert as_managed["terms"] == expected
+    all_offers = await (await client.get(f"/v1/offers?partner_id={partner}", headers=admin)).json()
+    assert all_offers["items"][0]["terms"] == expected
+    directory = await (await client.get("/v1/directory")).json()
+    assert directory["items"][0]["offers"][0]["terms"] == expected
+
+
+async def test_a_voucher_is_shown_expired_once_the_apps_clock_passes_its_expiry(
+    database_url: str, settings, aiohttp_client, db
+) -> None:
+    """Flows read the time from the app's clock (service/clock.py): setting it is enough,
+    nothing waits for the voucher to expire."""
+    now = [datetime.now(UTC)]
+    client = await aiohttp_client(create_app(settings, database_url, clock=lambda: now[0]))
+    offer = await make_offer(db, await make_partner(db))
+    _, headers = await session_for(client, db)
+    claimed = await client.post("/v1/me/vouchers", json={"offer_id": offer}, headers=headers)
+    voucher = await claimed.json()
+    assert voucher["status"] == "active"
+    now[0] = datetime.fromisoformat(voucher["expires_at"]) + timedelta(seconds=1)
+    shown = await client.get(f"/v1/me/vouchers/{voucher['id']}", headers=headers)
+    assert (await shown.json())["status"] == "expired"
+    token = await client.get(f"/v1/me/vouchers/{voucher['id']}/token", headers=headers)
+    assert token.status == 409 and (await token.json())["code"] == "voucher_expired"

@@ -7,6 +7,8 @@ No browser needed: these run everywhere.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -14,7 +16,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service.api.console import build
+from service.api.console import build, import_map
+from service.domain import holders, offers, partners
+from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import CODES
 from service.pages import CONSOLE_DIR
 from tests.browser.test_page_files import CJK, EXTERNAL_URL
@@ -40,7 +44,11 @@ async def test_console_is_served_with_a_strict_content_security_policy(client: T
         d.split()[0]: d.split()[1:] for d in response.headers["Content-Security-Policy"].split(";")
     }
     assert policy["default-src"] == ["'self'"]
-    assert policy["script-src"] == ["'self'"]
+    # Files of this service, and the one inline script: the import map, by its hash.
+    html = await response.text()
+    (mapping,) = re.findall(r'<script type="importmap">([^<]*)</script>', html)
+    digest = base64.b64encode(hashlib.sha256(mapping.encode()).digest()).decode()
+    assert policy["script-src"] == ["'self'", f"'sha256-{digest}'"]
     assert policy["style-src"] == ["'self'"]
     assert policy["connect-src"] == ["'self'"]
     assert policy["frame-ancestors"] == ["'none'"]
@@ -61,12 +69,13 @@ async def test_console_has_no_inline_script_or_style_and_names_no_outside_url(
     client: TestClient,
 ) -> None:
     html, links = await linked_files(client, "/console")
-    assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)
+    assert not re.search(r"<script(?![^>]*\ssrc=)(?! type=\"importmap\")[^>]*>", html)
     assert "<style" not in html and not re.search(r"\sstyle=", html)
     assert not re.search(r"\son[a-z]+=", html)
     assert not EXTERNAL_URL.search(html)
     preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)"', html)
-    assert len(set(links) - set(preloaded)) == 3  # style sheet, messages, the app module
+    # Style sheet, messages, the app module, and the till's pricing the offer form shares.
+    assert len(set(links) - set(preloaded)) == 4
     assert len(preloaded) == len(list(CONSOLE_DIR.glob("*.js"))) - 1  # every other module
     for path in CONSOLE_DIR.iterdir():
         text = path.read_text(encoding="utf-8")
@@ -83,7 +92,11 @@ async def test_assets_have_content_hashed_names_and_are_cached_for_a_year(
 ) -> None:
     _, links = await linked_files(client, "/console")
     for link in links:
-        assert re.fullmatch(r"/console/assets/[a-z0-9_-]+\.[0-9a-f]{12}\.(js|css|json)", link), link
+        assert re.fullmatch(
+            r"/console/assets/[a-z0-9_-]+\.[0-9a-f]{12}\.(js|css|json)"
+            r"|/pages/static/pricing\.js\?v=[0-9a-f]{12}",
+            link,
+        ), link
         response = await client.get(link)
         assert response.status == 200, link
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
@@ -92,13 +105,22 @@ async def test_assets_have_content_hashed_names_and_are_cached_for_a_year(
         assert again.status == 304
 
 
-async def test_modules_import_each_other_by_hashed_name(client: TestClient) -> None:
+async def test_modules_import_each_other_through_the_pages_import_map(
+    client: TestClient,
+) -> None:
+    """Modules are served as written (`from "./api.js"`); the page's import map sends each
+    plain URL to the hashed one, and it names every module that exists."""
+    html = await (await client.get("/console")).text()
+    (mapping,) = re.findall(r'<script type="importmap">([^<]*)</script>', html)
+    imports = json.loads(mapping)["imports"]
+    assert html.index('type="importmap"') < html.index('rel="modulepreload"')
+    assert sorted(imports) == sorted(f"/console/assets/{p.name}" for p in CONSOLE_DIR.glob("*.js"))
     built = build()
     app = built.assets[built.names["app.js"]].body.decode()
-    imports = re.findall(r'from "\./([^"]+)"', app)
-    assert imports and all(re.fullmatch(r"[a-z0-9-]+\.[0-9a-f]{12}\.js", name) for name in imports)
-    for name in imports:
-        assert (await client.get("/console/assets/" + name)).status == 200
+    for name in re.findall(r'from "\./([^"]+)"', app):
+        target = imports[f"/console/assets/{name}"]
+        assert re.fullmatch(r"/console/assets/[a-z0-9-]+\.[0-9a-f]{12}\.js", target)
+        assert (await client.get(target)).status == 200
 
 
 @pytest.mark.parametrize(
@@ -109,7 +131,7 @@ async def test_old_or_unknown_asset_names_are_not_found(client: TestClient, name
     assert response.status == 404
 
 
-def test_a_changed_module_changes_the_name_of_every_module_importing_it(tmp_path: Path) -> None:
+def test_a_changed_module_changes_its_own_name_and_the_map_only(tmp_path: Path) -> None:
     (tmp_path / "a.js").write_text('import { b } from "./b.js";\n')
     (tmp_path / "b.js").write_text("export const b = 1;\n")
     first = build(tmp_path)
@@ -118,8 +140,10 @@ def test_a_changed_module_changes_the_name_of_every_module_importing_it(tmp_path
     second = build(tmp_path)
     build.cache_clear()
     assert first.names["b.js"] != second.names["b.js"]
-    assert first.names["a.js"] != second.names["a.js"]
-    assert second.names["b.js"] in second.assets[second.names["a.js"]].body.decode()
+    assert first.names["a.js"] == second.names["a.js"]
+    assert json.loads(import_map(second))["imports"]["/console/assets/b.js"] == (
+        "/console/assets/" + second.names["b.js"]
+    )
 
 
 def test_every_problem_code_has_plain_words_in_both_languages() -> None:
@@ -155,3 +179,32 @@ def test_every_text_the_console_uses_is_written_in_both_languages() -> None:
         assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
         zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
         assert zh == en, f"{key}: zh and en take different values"
+
+
+async def test_the_console_model_is_the_services_own_rules(client: TestClient) -> None:
+    """Life cycles, who may call what and the enumerations come from the service, so the
+    console never offers a move or an action the API refuses (a JS copy once offered
+    "terminate" on an active partner)."""
+    response = await client.get("/console/model.json")
+    assert response.status == 200 and response.headers["Cache-Control"] == "no-cache"
+    model = await response.json()
+    assert model["lifecycles"]["partner"]["active"] == sorted(partners.LIFECYCLE.moves["active"])
+    for name, cycle in (("partner", partners), ("offer", offers), ("holder", holders)):
+        assert {k: set(v) for k, v in model["lifecycles"][name].items()} == {
+            k: set(v) for k, v in cycle.LIFECYCLE.moves.items()
+        }
+    operations = model["operations"]
+    assert operations["PATCH /v1/partners/{partner_id}"] == ["bureau_admin"]
+    assert operations["GET /v1/audit-events"] == ["bureau_admin", "bureau_auditor"]
+    assert operations["POST /v1/offers"] == ["bureau_admin", "partner_manager"]
+    assert model["enums"]["holder_category"] == list(HOLDER_CATEGORIES)
+
+
+async def test_every_operation_the_console_asks_about_exists(client: TestClient) -> None:
+    """roles.js names API operations; a misspelt one would hide a feature from everyone."""
+    model = await (await client.get("/console/model.json")).json()
+    named = re.findall(
+        r'"((?:GET|POST|PATCH|DELETE) /v1/[^"]+)"', (CONSOLE_DIR / "roles.js").read_text()
+    )
+    assert len(named) >= 10
+    assert not [operation for operation in named if operation not in model["operations"]]

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from schemas.vouchers import VOUCHER_STATUSES
-from service.api.pages import negotiate_language
+from service.api import pages as pages_api
+from service.api.pages import accepts_gzip, negotiate_language
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import CODES
 from service.pages import STATIC_DIR
@@ -100,7 +103,7 @@ def test_the_detector_finds_outside_urls() -> None:
 async def test_files_carry_an_etag_and_are_not_sent_again_while_unchanged(
     client: TestClient,
 ) -> None:
-    first = await client.get("/pages/static/scan.js")
+    first = await client.get("/pages/static/scan.js", headers={"Accept-Encoding": "identity"})
     assert first.status == 200
     assert first.content_type == "text/javascript"
     etag = first.headers["ETag"]
@@ -108,13 +111,77 @@ async def test_files_carry_an_etag_and_are_not_sent_again_while_unchanged(
     assert "public" in first.headers["Cache-Control"]
     assert "max-age=3600" in first.headers["Cache-Control"]
 
-    again = await client.get("/pages/static/scan.js", headers={"If-None-Match": etag})
+    again = await client.get(
+        "/pages/static/scan.js", headers={"If-None-Match": etag, "Accept-Encoding": "identity"}
+    )
     assert again.status == 304
     assert await again.read() == b""
     assert again.headers["ETag"] == etag
 
     other = await client.get("/pages/static/scan.js", headers={"If-None-Match": '"stale"'})
     assert other.status == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/scan", "/wallet", "/console", "/pages/static/scan.js", "/pages/static/pages.css"]
+)
+async def test_text_is_sent_gzip_compressed_to_a_browser_that_takes_it(
+    client: TestClient, path: str
+) -> None:
+    """Compressed once when the file is read, not per request; a representation of its
+    own, so its ETag differs and caches keep both apart (Vary)."""
+    plain = await client.get(path, headers={"Accept-Encoding": "identity"})
+    packed = await client.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert (
+        "Accept-Encoding" in packed.headers["Vary"] and "Accept-Encoding" in plain.headers["Vary"]
+    )
+    assert await packed.read() == await plain.read()  # the client decompresses it
+    assert int(packed.headers["Content-Length"]) < int(plain.headers["Content-Length"]) / 2
+    assert packed.headers["ETag"] != plain.headers["ETag"]
+    again = await client.get(
+        path, headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]}
+    )
+    assert again.status == 304
+    refused = await client.get(path, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused.headers
+
+
+@pytest.mark.parametrize(
+    ("header", "takes_gzip"),
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("GZIP;q=0.5", True),
+        ("br, gzip;q=0", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("identity", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding_is_read_as_rfc_9110_says(header: str | None, takes_gzip: bool) -> None:
+    assert accepts_gzip(header) is takes_gzip
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_files_linked_by_their_hash_are_cached_for_a_year(
+    client: TestClient, page: str
+) -> None:
+    """The page's link names the file's hash (`?v=`): that URL never changes meaning. A
+    link without it, or with an old hash, is kept an hour and then revalidated."""
+    html = await (await client.get(page)).text()
+    links = re.findall(r'"(/pages/static/[^"?]+\?v=[0-9a-f]{12})"', html)
+    assert links
+    for link in links:
+        linked = await client.get(link)
+        assert linked.headers["Cache-Control"] == "public, max-age=31536000, immutable", link
+        plain = await client.get(link.split("?")[0])
+        assert plain.headers["Cache-Control"] == "public, max-age=3600, must-revalidate"
+        old = await client.get(link.split("?")[0] + "?v=000000000000")
+        assert old.headers["Cache-Control"] == "public, max-age=3600, must-revalidate"
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -204,5 +271,78 @@ def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
     for key, text in texts.items():
         assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
         zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
-        # A discount is said in 折 in Chinese (9折) and in percent in English (10% off).
-        assert zh == en or key == "terms_percent", f"{key}: zh and en take different values"
+        assert zh == en, f"{key}: zh and en take different values"
+
+
+# --- /scan installable: its manifest and service worker --------------------------------------
+
+
+async def test_the_till_links_a_manifest_whose_scope_is_the_till(client: TestClient) -> None:
+    html, links = await linked_files(client, "/scan")
+    manifest_link = re.search(r'<link rel="manifest" href="([^"]+)">', html)
+    assert manifest_link and manifest_link[1] in links
+    response = await client.get(manifest_link[1])
+    assert response.status == 200
+    assert response.content_type == "application/manifest+json"
+    manifest = json.loads(await response.text())
+    assert manifest["start_url"] == manifest["scope"] == "/scan"
+    assert manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        assert (await client.get(icon["src"])).status == 200
+
+
+async def test_the_till_allows_only_its_own_worker_and_manifest(client: TestClient) -> None:
+    for path in ("/scan", "/scan-worker.js"):
+        response = await client.get(path)
+        policy = {
+            directive.split()[0]: directive.split()[1:]
+            for directive in response.headers["Content-Security-Policy"].split(";")
+        }
+        assert policy["worker-src"] == ["'self'"], path
+        assert policy["manifest-src"] == ["'self'"], path
+        assert policy["script-src"] == ["'self'"], path
+
+
+async def test_the_worker_keeps_every_file_the_till_loads_under_its_hashed_name(
+    client: TestClient,
+) -> None:
+    response = await client.get("/scan-worker.js")
+    assert response.status == 200
+    assert response.content_type == "text/javascript"
+    assert response.headers["Cache-Control"] == "no-cache"
+    source = await response.text()
+    files = json.loads(re.search(r"const FILES = (\[.*\]);", source)[1])
+    html = await (await client.get("/scan")).text()
+    # Its scripts, style sheet, texts and icon, and the scripts it loads when offline.
+    linked = set(re.findall(r'"(/pages/static/[^"]+)"', html))
+    assert set(files) == linked
+    assert any("voucher-check.js?v=" in f for f in files)
+    assert any("pricing.js?v=" in f for f in files)
+    for file in files:
+        assert (await client.get(file)).status == 200, file
+    assert re.search(r'const VERSION = "[0-9a-f]{16}";', source)
+    again = await client.get("/scan-worker.js", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status == 304
+
+
+def test_a_release_that_changes_a_file_of_the_till_is_a_new_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def version() -> str:
+        pages_api.assets.cache_clear()
+        pages_api.scan_worker.cache_clear()
+        source = pages_api.scan_worker().body.decode()
+        return re.search(r'const VERSION = "([0-9a-f]+)";', source)[1]
+
+    folder = tmp_path / "static"
+    shutil.copytree(STATIC_DIR, folder)
+    monkeypatch.setattr(pages_api, "STATIC_DIR", folder)
+    try:
+        before = version()
+        assert version() == before
+        (folder / "scan.js").write_text((folder / "scan.js").read_text() + "\n// next release\n")
+        assert version() != before
+    finally:
+        monkeypatch.undo()
+        pages_api.assets.cache_clear()
+        pages_api.scan_worker.cache_clear()

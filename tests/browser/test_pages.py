@@ -160,8 +160,8 @@ def test_holder_shows_a_voucher_and_the_till_redeems_and_reverses_it(
     phone.fill("#pin", PIN)
     phone.press("#pin", "Enter")
     offer = phone.locator("#offers li", has_text=OFFER_TITLE)
-    expect(offer).to_contain_text("9折")
-    expect(offer).to_contain_text("最多优惠 ¥50.00")
+    # The offer's terms in the service's own words (service.domain.terms).
+    expect(offer).to_contain_text("满¥10可用，9折，最多减¥50")
     assert has_no_horizontal_scroll(phone)
     phone.screenshot(path=OUTPUT / "wallet-offers.png", full_page=True)
 
@@ -182,6 +182,8 @@ def test_holder_shows_a_voucher_and_the_till_redeems_and_reverses_it(
     till.keyboard.press("Enter")
     expect(till.locator("#preview")).to_be_visible()
     expect(till.locator("#preview-offer")).to_have_text(OFFER_TITLE)
+    # The till shows the offer's rules in the service's words (from its till pack).
+    expect(till.locator("#preview-terms")).to_have_text("满¥10可用，9折，最多减¥50，所有持证人可用")
     expect(till.locator("#preview-discount")).to_have_text("−¥12.80")
     expect(till.locator("#preview-payable")).to_have_text("¥115.20")
     assert focused(till) == "confirm"

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from service.api.problems import STATUS, problem_body
 from service.domain import codes, ids, keys, pagination
 from service.domain.errors import CODES, PROBLEM_TYPE_BASE, ApiError, FieldError, field_errors
 
@@ -239,9 +240,9 @@ def test_a_page_request_defaults_to_fifty_from_the_start() -> None:
 
 def test_a_problem_carries_type_title_status_detail_and_code() -> None:
     error = ApiError("offer_inactive", "The offer has ended", extra={"offer_id": "ofr_1"})
-    assert error.problem() == {
+    assert problem_body(error) == {
         "type": PROBLEM_TYPE_BASE + "offer_inactive",
-        "title": CODES["offer_inactive"][1],
+        "title": CODES["offer_inactive"],
         "status": 409,
         "detail": "The offer has ended",
         "code": "offer_inactive",
@@ -263,6 +264,11 @@ def test_field_errors_are_listed_with_their_line_when_known() -> None:
     ]
     assert list(error.problem()["errors"][0]) == ["line", "field", "message"]
     assert error.detail == "pin: too short; name: missing"
+
+
+def test_every_problem_code_has_one_http_status_in_the_api() -> None:
+    assert STATUS.keys() == CODES.keys()
+    assert "status" not in ApiError("not_found").problem()  # the domain says no HTTP
 
 
 def test_an_unknown_problem_code_is_a_programming_error() -> None:

@@ -5,10 +5,12 @@
 import { whenSignedOut } from "./api.js";
 import { h } from "./dom.js";
 import { language, loadMessages, onLanguageChange, problemText, setLanguage, t } from "./i18n.js";
+import { loadModel } from "./model.js";
 import { views } from "./roles.js";
 import { current, go, href, start } from "./router.js";
 import { forget, load, mustEnrol, signOut, signedIn } from "./session.js";
 import { enrolView, setupView, signInView } from "./signin.js";
+import * as applications from "./view-applications.js";
 import * as audit from "./view-audit.js";
 import * as dashboard from "./view-dashboard.js";
 import * as holders from "./view-holders.js";
@@ -23,6 +25,7 @@ const VIEWS = {
   dashboard: dashboard,
   partners: partners,
   partner: partners,
+  applications: applications,
   offers: offers,
   holders: holders,
   redemptions: redemptions,
@@ -111,7 +114,7 @@ async function afterEnrol() {
 }
 
 async function boot() {
-  await loadMessages();
+  await Promise.all([loadMessages(), loadModel()]);
   langButton.addEventListener("click", () => setLanguage(language() === "zh" ? "en" : "zh"));
   onLanguageChange(() => render());
   signOutButton.addEventListener("click", async () => {

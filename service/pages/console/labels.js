@@ -2,11 +2,8 @@
 
 import { t } from "./i18n.js";
 
-export const PARTNER_CATEGORIES = ["postal", "culture_tourism", "catering", "retail", "health", "transport", "other"];
-export const HOLDER_CATEGORIES = ["veteran", "disabled_veteran", "martyr_family", "military_family", "other"];
-export const OFFER_KINDS = ["percent_off", "amount_off", "fixed_price", "service"];
-export const PERIODS = ["day", "week", "month", "year", "ever"];
-export const STAFF_ROLES = ["bureau_admin", "bureau_auditor", "partner_manager"];
+// The enumerations themselves are the service's (model.js); here only their names.
+export { APPLICATION_STATUSES, HOLDER_CATEGORIES, OFFER_KINDS, PARTNER_CATEGORIES, PERIODS, STAFF_ROLES } from "./model.js";
 
 export const partnerCategory = (c) => t("pcat_" + c);
 export const holderCategory = (c) => t("hcat_" + c);

@@ -71,28 +71,14 @@ export function bpToPercentText(bp) {
   return String(Math.floor(bp / 100)) + (cents ? "." + String(cents).padStart(2, "0").replace(/0$/, "") : "");
 }
 
-/** numerator / denominator to the nearest fen, halves up (service.domain.pricing.round_half_up_fen). */
-export function roundHalfUp(numerator, denominator) {
-  return Math.floor((2 * numerator + denominator) / (2 * denominator));
-}
-
 /**
- * What a purchase of `purchase` fen gets under an offer's price rule, as the service
- * computes it (service.domain.pricing.quote): {discount, payable} or {belowMinimum: true}.
+ * What a purchase of `purchase` fen gets under an offer's price rule: the till's own
+ * pricing (pages/static/pricing.js, which the service's pricing vectors check fen for
+ * fen), so the console works out no pricing of its own. {discount, payable, service},
+ * or {belowMinimum}.
  */
 export function quote(rule, purchase) {
-  if (rule.min_purchase !== null && rule.min_purchase !== undefined && purchase < rule.min_purchase) {
-    return { belowMinimum: true };
-  }
-  let discount = 0;
-  if (rule.kind === "service") return { discount: rule.nominal_value || 0, payable: purchase, service: true };
-  if (rule.kind === "percent_off") {
-    discount = roundHalfUp(purchase * rule.percent_bp, 10000);
-    if (rule.max_discount !== null && rule.max_discount !== undefined) discount = Math.min(discount, rule.max_discount);
-  } else if (rule.kind === "amount_off") {
-    discount = Math.min(rule.amount_off, purchase);
-  } else if (rule.kind === "fixed_price") {
-    discount = Math.max(0, purchase - rule.fixed_price);
-  }
-  return { discount: discount, payable: purchase - discount };
+  const got = window.YoudaiPricing.quote(rule, purchase);
+  if (got.problem) return { belowMinimum: got.problem.code === "below_min_purchase", invalid: true };
+  return { discount: got.discount_amount, payable: got.payable_amount, service: rule.kind === "service" };
 }

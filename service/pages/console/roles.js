@@ -1,29 +1,33 @@
-/* What each staff role may do (docs/staff.md), so the console offers only that. The API
- * decides in the end; this only keeps what a role may not do out of sight.
+/* What each staff role may do, so the console offers only that: each thing the console
+ * offers is the API operation that does it, and the roles it admits come from the
+ * service (model.js). The API decides in the end; this keeps the rest out of sight.
  */
 
-const BUREAU = ["bureau_admin", "bureau_auditor"];
+import { admits } from "./model.js";
 
-const RULES = {
-  summary: BUREAU,
-  "partners.list": BUREAU,
-  "partners.write": ["bureau_admin"],
-  "keys.read": ["bureau_admin", "bureau_auditor", "partner_manager"],
-  "keys.write": ["bureau_admin", "partner_manager"],
-  "offers.write": ["bureau_admin", "partner_manager"],
-  holders: ["bureau_admin"],
-  "redemptions.reverse": ["bureau_admin", "partner_manager"],
-  audit: BUREAU,
-  ledger: BUREAU,
-  staff: ["bureau_admin"],
+const OPERATIONS = {
+  summary: "GET /v1/reports/summary",
+  "partners.list": "GET /v1/partners",
+  "partners.write": "PATCH /v1/partners/{partner_id}",
+  "keys.read": "GET /v1/partners/{partner_id}/keys",
+  "keys.write": "POST /v1/partners/{partner_id}/keys",
+  "offers.write": "POST /v1/offers",
+  holders: "GET /v1/holders",
+  "redemptions.reverse": "POST /v1/redemptions/{redemption_id}/reversal",
+  audit: "GET /v1/audit-events",
+  ledger: "GET /v1/ledger/checkpoint",
+  staff: "GET /v1/staff",
+  applications: "GET /v1/partner-applications",
+  "applications.decide": "POST /v1/partner-applications/{application_id}/approval",
 };
 
 export function can(staff, what) {
-  return Boolean(staff) && (RULES[what] || []).includes(staff.role);
+  return Boolean(staff) && admits(staff.role, OPERATIONS[what]);
 }
 
+/** Bureau staff: every partner is theirs to see (the partner list is theirs). */
 export function isBureau(staff) {
-  return Boolean(staff) && BUREAU.includes(staff.role);
+  return can(staff, "partners.list");
 }
 
 /** The views of the navigation, in order, for this account. */
@@ -32,6 +36,7 @@ export function views(staff) {
     ["dashboard", true],
     ["partners", isBureau(staff)],
     ["partner", staff && staff.role === "partner_manager"],
+    ["applications", can(staff, "applications")],
     ["offers", true],
     ["holders", can(staff, "holders")],
     ["redemptions", true],

@@ -43,7 +43,8 @@ export async function render(context) {
   const byMonth = await api("GET", "/v1/reports/discounts", { query: Object.assign({ group_by: "month" }, period) });
   const bySecond = await api("GET", "/v1/reports/discounts", { query: Object.assign({ group_by: bureau ? "partner" : "offer" }, period) });
   const summary = bureau ? await api("GET", "/v1/reports/summary", { query: period }) : null;
-  const failed = [byMonth, bySecond, summary].find((answer) => answer && !answer.ok);
+  const waiting = can(staff, "applications") ? await listAll("/v1/partner-applications", { status: "submitted" }) : null;
+  const failed = [byMonth, bySecond, summary, waiting].find((answer) => answer && !answer.ok);
   if (failed) return viewFrame("nav_dashboard", yearPicker, h("p", { class: "problem", role: "alert" }, problemText(failed.problem)));
 
   let figures;
@@ -57,6 +58,8 @@ export async function render(context) {
       figure("fig_redemptions", s.redemptions, "redemptions"),
       figure("fig_reversals", s.reversals, "reversals"),
       figure("fig_discount_total", formatFen(s.discount_total), "discount_total"),
+      // Not of the year: the firms that asked to join and wait for the bureau now.
+      figure("fig_applications_waiting", h("a", { href: href("applications"), "data-nav": true }, String(waiting.data.items.length)), "applications_waiting"),
     ];
   } else {
     const totals = byMonth.data.totals;

@@ -8,10 +8,9 @@ import { clearErrors, field, formProblem, h, say, showProblem, table, value, vie
 import { problemText, t } from "./i18n.js";
 import { HOLDER_CATEGORIES, holderCategory, options, status } from "./labels.js";
 import { filters, listQuery, pager } from "./lists.js";
+import { nextStatuses, statuses } from "./model.js";
 import { go, href } from "./router.js";
 
-const STATUSES = ["active", "suspended", "revoked"];
-const NEXT = { active: ["suspended", "revoked"], suspended: ["active", "revoked"], revoked: [] };
 const POLL_MS = 500;
 
 export async function render(context) {
@@ -28,7 +27,7 @@ async function list(context) {
   const filterForm = filters(route, [
     field({ name: "q", label: t("search_holder"), type: "search" }),
     field({ name: "category", label: t("category"), type: "select", options: options(HOLDER_CATEGORIES, holderCategory, "any") }),
-    field({ name: "status", label: t("status"), type: "select", options: options(STATUSES, status, "any") }),
+    field({ name: "status", label: t("status"), type: "select", options: options(statuses("holder"), status, "any") }),
   ]);
   const actions = h("p", { class: "actions" },
     h("a", { class: "button primary", href: href("holders", "new"), "data-nav": true }, t("holder_enrol")),
@@ -81,7 +80,7 @@ async function detail(context) {
   if (!answer.ok) return viewFrame("nav_holders", h("p", { class: "problem", role: "alert" }, problemText(answer.problem)));
   const holder = answer.data;
   const message = h("p", { class: "form-problem", role: "alert", tabindex: "-1", hidden: true });
-  const actions = NEXT[holder.status].map((next) =>
+  const actions = nextStatuses("holder", holder.status).map((next) =>
     h("button", { type: "button", class: next === "revoked" ? "danger" : "primary", onclick: async () => {
       if (next === "revoked" && !window.confirm(t("confirm_revoke_holder"))) return;
       const changed = await api("PATCH", "/v1/holders/" + encodeURIComponent(holder.id), { body: { status: next } });

@@ -5,18 +5,13 @@
 
 import { api, listAll } from "./api.js";
 import { checkboxes, checkedValues, clearErrors, dayAfter, dayBefore, field, formProblem, formatTime, h, localDate, say, showProblem, startOfLocalDay, table, value, viewFrame } from "./dom.js";
-import { problemText, t } from "./i18n.js";
+import { language, problemText, t } from "./i18n.js";
 import { HOLDER_CATEGORIES, OFFER_KINDS, PERIODS, holderCategory, kind, options, status } from "./labels.js";
 import { filters, listQuery, pager } from "./lists.js";
+import { mainKindField, nextStatuses, statuses } from "./model.js";
 import { bpToPercentText, fenToYuanText, formatFen, parsePercent, parseYuan, quote } from "./money.js";
 import { can, isBureau } from "./roles.js";
 import { go, href } from "./router.js";
-
-const STATUSES = ["draft", "active", "paused", "ended"];
-/** draft → active ⇄ paused → ended */
-const NEXT = { draft: ["active", "ended"], active: ["paused", "ended"], paused: ["active", "ended"], ended: [] };
-/** The field each kind needs (docs/api.md), typed as money unless percent. */
-const KIND_FIELD = { percent_off: "percent_bp", amount_off: "amount_off", fixed_price: "fixed_price", service: "nominal_value" };
 
 export async function render(context) {
   const { route } = context;
@@ -41,7 +36,7 @@ async function list(context) {
   const answer = await api("GET", "/v1/offers", { query: listQuery(route, ["q", "status", "partner_id", "category"]) });
   const fields = [
     field({ name: "q", label: t("search_title"), type: "search" }),
-    field({ name: "status", label: t("status"), type: "select", options: options(STATUSES, status, "any") }),
+    field({ name: "status", label: t("status"), type: "select", options: options(statuses("offer"), status, "any") }),
   ];
   if (isBureau(staff)) {
     fields.push(field({ name: "partner_id", label: t("partner"), type: "select", options: [{ value: "", label: t("any") }, ...Object.values(partners).map((p) => ({ value: p.id, label: p.name }))] }));
@@ -60,15 +55,9 @@ async function list(context) {
   return viewFrame("nav_offers", create, filters(route, fields), table(columns, answer.data.items, t("nav_offers")), pager(route, answer.data.next_cursor));
 }
 
-/** An offer's price rule in words. */
-export function terms(o) {
-  const min = o.min_purchase ? t("terms_min", { amount: formatFen(o.min_purchase) }) : "";
-  let main = "";
-  if (o.kind === "percent_off") main = t("terms_percent", { percent: bpToPercentText(o.percent_bp) }) + (o.max_discount ? t("terms_cap", { amount: formatFen(o.max_discount) }) : "");
-  if (o.kind === "amount_off") main = t("terms_amount", { amount: formatFen(o.amount_off) });
-  if (o.kind === "fixed_price") main = t("terms_fixed", { amount: formatFen(o.fixed_price) });
-  if (o.kind === "service") main = t("terms_service", { amount: formatFen(o.nominal_value) });
-  return [main, min].filter(Boolean).join(t("list_separator"));
+/** An offer's rules in words, as the service wrote them (no page works them out again). */
+function terms(o) {
+  return o.terms[language()];
 }
 
 /** A date in the programme's time zone as the instant its day starts there. */
@@ -142,6 +131,7 @@ async function editor(context, offer) {
     if (read.errors.length || purchase.error) return say(result, t("preview_incomplete"), "warn");
     const got = quote(read.rule, purchase.fen);
     if (got.belowMinimum) return say(result, t("preview_below_min", { amount: formatFen(read.rule.min_purchase) }), "warn");
+    if (got.invalid) return say(result, t("preview_incomplete"), "warn");
     if (got.service) return say(result, t("preview_service", { value: formatFen(got.discount), payable: formatFen(got.payable) }), "ok");
     say(result, t("preview_money", { purchase: formatFen(purchase.fen), discount: formatFen(got.discount), payable: formatFen(got.payable) }), "ok");
   };
@@ -166,7 +156,7 @@ async function editor(context, offer) {
 
   const message = h("p", { class: "form-problem", role: "alert", tabindex: "-1", hidden: true });
   const statusActions = offer && can(staff, "offers.write")
-    ? NEXT[offer.status].map((next) => h("button", { type: "button", class: next === "ended" ? "danger" : "primary", onclick: async () => {
+    ? nextStatuses("offer", offer.status).map((next) => h("button", { type: "button", class: next === "ended" ? "danger" : "primary", onclick: async () => {
         if (next === "ended" && !window.confirm(t("confirm_end_offer"))) return;
         const changed = await api("PATCH", "/v1/offers/" + encodeURIComponent(offer.id), { body: { status: next } });
         if (!changed.ok) return say(message, problemText(changed.problem), "problem");
@@ -199,7 +189,7 @@ function readRule(form) {
     rule.percent_bp = parsed.bp;
     rule.max_discount = moneyField("max_discount", false, 1);
   } else if (chosen) {
-    rule[KIND_FIELD[chosen]] = moneyField(KIND_FIELD[chosen], true, chosen === "amount_off" ? 1 : 0);
+    rule[mainKindField(chosen)] = moneyField(mainKindField(chosen), true, chosen === "amount_off" ? 1 : 0);
   } else {
     errors.push({ field: "kind", message: t("required") });
   }

@@ -8,16 +8,10 @@ import { clearErrors, copyButton, field, formProblem, formatTime, h, say, showPr
 import { problemText, t } from "./i18n.js";
 import { PARTNER_CATEGORIES, options, partnerCategory, status } from "./labels.js";
 import { filters, listQuery, pager } from "./lists.js";
+import { nextStatuses, statuses } from "./model.js";
 import { can } from "./roles.js";
 import { go, href } from "./router.js";
 
-/** Status changes a partner allows: pending → active ⇄ suspended → terminated. */
-const NEXT = {
-  pending: ["active", "terminated"],
-  active: ["suspended", "terminated"],
-  suspended: ["active", "terminated"],
-  terminated: [],
-};
 const ACTION = { active: "activate", suspended: "suspend", terminated: "terminate" };
 
 export async function render(context) {
@@ -38,7 +32,7 @@ async function list(context) {
   const answer = await api("GET", "/v1/partners", { query: listQuery(route, ["q", "status", "category"]) });
   const filterForm = filters(route, [
     field({ name: "q", label: t("search_name"), type: "search" }),
-    field({ name: "status", label: t("status"), type: "select", options: options(Object.keys(NEXT), status, "any") }),
+    field({ name: "status", label: t("status"), type: "select", options: options(statuses("partner"), status, "any") }),
     field({ name: "category", label: t("category"), type: "select", options: options(PARTNER_CATEGORIES, partnerCategory, "any") }),
   ]);
   const enrol = can(staff, "partners.write") ? h("p", {}, h("a", { class: "button primary", href: href("partners", "new"), "data-nav": true }, t("partner_enrol"))) : null;
@@ -110,7 +104,7 @@ async function detail(context) {
   const bureauWrite = can(staff, "partners.write");
   const message = h("p", { class: "form-problem", role: "alert", tabindex: "-1", hidden: true });
   const actions = bureauWrite
-    ? NEXT[partner.status].map((next) =>
+    ? nextStatuses("partner", partner.status).map((next) =>
         h("button", { type: "button", class: next === "terminated" ? "danger" : "primary", onclick: async () => {
           if (next === "terminated" && !window.confirm(t("confirm_terminate"))) return;
           const changed = await api("PATCH", "/v1/partners/" + encodeURIComponent(partner.id), { body: { status: next } });

@@ -6,8 +6,13 @@
 
 (function () {
   const Y = window.Youdai;
+  const O = window.YoudaiOffline;
   const KEY_STORE = "youdai.scanner_key";
   const DOUBLE_SCAN_MS = 2 * 60 * 1000;
+  /** docs/pages.md: the till pack is fetched again at least every 5 minutes while online. */
+  const PACK_EVERY_MS = 4 * 60 * 1000;
+  /** Offline redemptions are sent when the network is back, and tried again this often. */
+  const SEND_EVERY_MS = 30 * 1000;
   const $ = (id) => document.getElementById(id);
 
   const el = {
@@ -25,6 +30,7 @@
     clear: $("clear-button"),
     preview: $("preview"),
     previewOffer: $("preview-offer"),
+    previewTerms: $("preview-terms"),
     previewPurchase: $("preview-purchase"),
     previewDiscount: $("preview-discount"),
     previewPayable: $("preview-payable"),
@@ -42,6 +48,9 @@
     reverseQuestion: $("reverse-question"),
     reverseReason: $("reverse-reason"),
     reverseCancel: $("reverse-cancel"),
+    networkState: $("network-state"),
+    waiting: $("waiting"),
+    packAge: $("pack-age"),
   };
 
   let scannerKey = localStorage.getItem(KEY_STORE) || "";
@@ -53,6 +62,11 @@
   let till = null; // {partner_name, label} of the key
   let today = []; // this key's redemptions of today, newest first
   let reversing = null; // the redemption the reverse form is about
+  let kept = null; // the till pack as last fetched: {pack, fetched_at}
+  let waiting = 0; // offline redemptions not yet answered by the service
+  let unreachable = false; // the last call to the service found no network
+  let offlineCapable = false; // this browser verifies Ed25519 (WebCrypto)
+  let sending = false;
 
   function mode() {
     if (!el.keySetup.hidden) return "key";
@@ -139,6 +153,8 @@
     "holder_limit_reached",
   ];
 
+  const OFFLINE_BLOCKED = ["offline_unavailable", "offline_no_pack", "offline_pack_stale"];
+
   function nextStep(problem) {
     const code = problem.code;
     if (code === "below_min_purchase") {
@@ -148,6 +164,8 @@
     if (RESCAN.includes(code)) return Y.t("next_rescan");
     if (FULL_PRICE.includes(code)) return Y.t("next_full_price");
     if (code === "too_many_attempts") return Y.t("next_wait");
+    if (code === "offline_code") return Y.t("next_scan_qr");
+    if (OFFLINE_BLOCKED.includes(code)) return Y.t("next_offline_blocked");
     return Y.t("next_try_again");
   }
 
@@ -170,11 +188,18 @@
     refocus();
     loadTill();
     loadToday();
+    sendQueued();
+    refreshPack();
   }
 
   async function loadTill() {
     const answer = await Y.api("GET", "/v1/till", { token: scannerKey });
-    if (!answer.ok) return;
+    if (!answer.ok) {
+      // Offline: the pack says whose till this is.
+      if (!till && kept) till = { partner_name: kept.pack.partner.name, label: kept.pack.till.label };
+      drawIdentity();
+      return;
+    }
     till = answer.data;
     drawIdentity();
   }
@@ -202,6 +227,11 @@
     const answer = await Y.api("GET", "/v1/till", { token: candidate });
     busy = false;
     if (answer.ok) {
+      if (candidate !== scannerKey) {
+        // Another till's key: the old key's pack says nothing about this one.
+        kept = null;
+        await O.dropPack().catch(() => {});
+      }
       scannerKey = candidate;
       localStorage.setItem(KEY_STORE, scannerKey);
       clearOutcome();
@@ -284,7 +314,16 @@
     clearOutcome();
     const body = scanned(token);
     if (amount.fen !== null) body.purchase_amount = amount.fen;
-    const answer = await Y.api("POST", "/v1/redemptions/preview", { token: scannerKey, body: body });
+    const answer = navigator.onLine
+      ? await Y.api("POST", "/v1/redemptions/preview", { token: scannerKey, body: body })
+      : { ok: false, problem: { code: "network_error" } };
+    noteNetwork(answer);
+    if (!answer.ok && answer.problem.code === "network_error") {
+      setBusy(false); // the buttons it may focus are enabled; `busy` holds until it is done
+      await previewOffline(body, noAmount);
+      busy = false;
+      return;
+    }
     busy = false;
     setBusy(false);
     if (!answer.ok) {
@@ -317,11 +356,57 @@
     el.confirm.focus();
   }
 
+  /** No network: the till checks the QR token itself, by its pack, and prices the purchase
+   * by the service's rules (offline.js, pricing.js). A voucher code cannot be checked. */
+  async function previewOffline(body, noAmount) {
+    const refuse = (code, extra) => {
+      showProblem(Object.assign({ code: code }, extra || {}));
+      el.code.value = "";
+      el.amount.value = "";
+      el.code.focus();
+    };
+    if (body.code) return refuse("offline_code");
+    if (!offlineCapable) return refuse("offline_unavailable");
+    if (!kept) return refuse("offline_no_pack");
+    const now = Date.now();
+    if (!O.fresh(kept.pack, now)) return refuse("offline_pack_stale");
+    try {
+      await offlineScripts();
+    } catch (error) {
+      return refuse("offline_unavailable");
+    }
+    const checked = await window.YoudaiVoucherCheck.check(body.token, kept.pack, now);
+    if (checked.problem) return refuse(checked.problem.code);
+    const offer = checked.offer;
+    if (noAmount && offer.kind !== "service") {
+      showOutcome("info", () => Y.t("amount_needed"));
+      el.amount.focus();
+      return;
+    }
+    const quote = window.YoudaiPricing.quote(offer, body.purchase_amount || 0);
+    if (quote.problem) return refuse(quote.problem.code, quote.problem);
+    attempt = {
+      key: Y.newId(),
+      body: body,
+      offline: { voucher: checked.voucher },
+      preview: Object.assign({ offer: { id: offer.id, title: offer.title, kind: offer.kind }, uses_left: null }, quote),
+      doubleScan: false,
+      acknowledged: false,
+    };
+    drawPreview();
+    el.preview.hidden = false;
+    el.confirm.focus();
+  }
+
   function drawPreview() {
     if (!attempt) return;
     const p = attempt.preview;
     const service = p.offer.kind === "service";
     el.previewOffer.textContent = p.offer.title;
+    // The offer's rules in the service's words, from the till pack (no page writes its own).
+    const packed = kept && kept.pack.offers.find((offer) => offer.id === p.offer.id);
+    el.previewTerms.textContent = packed ? packed.terms[Y.language()] : "";
+    el.previewTerms.hidden = !packed;
     el.previewPurchase.textContent = service && !p.purchase_amount ? "—" : Y.formatFen(p.purchase_amount);
     // A service has no price effect: no minus line that is not taken off.
     el.previewDiscountRow.hidden = service;
@@ -329,7 +414,7 @@
     el.previewPayable.textContent = service && !p.purchase_amount ? Y.t("full_price") : Y.formatFen(p.payable_amount);
     el.previewService.hidden = !service;
     el.previewService.textContent = service ? Y.t("service_counted", { value: Y.formatFen(p.discount_amount) }) : "";
-    el.previewUses.textContent = String(p.uses_left);
+    el.previewUses.textContent = p.uses_left === null ? "—" : String(p.uses_left);
     el.previewDouble.hidden = !attempt.doubleScan;
     el.previewDouble.textContent = attempt.doubleScan
       ? Y.t(attempt.acknowledged ? "double_scan_sure" : "double_scan", { time: Y.formatTime(p.last_redeemed_at) })
@@ -353,6 +438,12 @@
     // same Idempotency-Key must carry the same body).
     const reference = el.reference.value.trim();
     if (current.body.reference === undefined && reference) current.body.reference = reference;
+    if (current.offline) {
+      await confirmOffline(current);
+      busy = false;
+      setBusy(false);
+      return;
+    }
     const answer = await Y.api("POST", "/v1/redemptions", {
       token: scannerKey,
       headers: { "Idempotency-Key": current.key },
@@ -393,6 +484,44 @@
     }
     showProblem(answer.problem);
     endAttempt();
+  }
+
+  /** An offline redemption is done for the customer: it waits on this till, with its
+   * Idempotency-Key and the time it was made, until the service has it. */
+  async function confirmOffline(current) {
+    const made = new Date();
+    const body = { token: current.body.token, offline_at: made.toISOString() };
+    if (current.body.purchase_amount !== undefined) body.purchase_amount = current.body.purchase_amount;
+    if (current.body.reference) body.reference = current.body.reference;
+    try {
+      await O.enqueue({
+        key: current.key,
+        voucher: current.offline.voucher,
+        made_at: made.getTime(),
+        seq: performance.now(),
+        body: body,
+      });
+    } catch (error) {
+      // The same voucher was redeemed offline here meanwhile (or storage failed).
+      showProblem({ code: error && error.name === "ConstraintError" ? "voucher_used_up" : "offline_unavailable" });
+      endAttempt();
+      return;
+    }
+    const p = current.preview;
+    const service = p.offer.kind === "service";
+    showOutcome(
+      "success",
+      () => Y.t("offline_accepted"),
+      () => [
+        service
+          ? Y.t("redeemed_service", { value: Y.formatFen(p.discount_amount) })
+          : Y.t("redeemed_amounts", { discount: Y.formatFen(p.discount_amount), payable: Y.formatFen(p.payable_amount) }),
+        p.offer.title,
+      ],
+      () => Y.t("offline_accepted_note"),
+    );
+    endAttempt();
+    await countWaiting();
   }
 
   /** After any result, refusal or cancel: nothing carries over to the next customer. */
@@ -507,6 +636,131 @@
     loadToday();
   }
 
+  // ----- offline: the till pack, the redemptions waiting, the worker -----
+
+  let loading = null;
+
+  /** The offline check and pricing (voucher-check.js, pricing.js): not part of the first
+   * load; fetched when the network goes, from the worker's cache if need be. */
+  function offlineScripts() {
+    if (!loading) {
+      const links = [...document.querySelectorAll('meta[name="youdai-offline-script"]')];
+      loading = Promise.all(
+        links.map(
+          (meta) =>
+            new Promise(function (resolve, reject) {
+              const script = document.createElement("script");
+              script.src = meta.content;
+              script.onload = resolve;
+              script.onerror = reject;
+              document.head.append(script);
+            }),
+        ),
+      ).catch(function (error) {
+        loading = null;
+        throw error;
+      });
+    }
+    return loading;
+  }
+
+  function noteNetwork(answer) {
+    const was = unreachable;
+    unreachable = !answer.ok && answer.problem.code === "network_error";
+    if (unreachable) offlineScripts().catch(() => {});
+    if (was !== unreachable) drawOfflineState();
+  }
+
+  /** GET /v1/till/pack while online, kept for the day the network is gone. */
+  async function refreshPack() {
+    if (!scannerKey || !navigator.onLine) return;
+    const key = scannerKey;
+    const answer = await Y.api("GET", "/v1/till/pack", { token: key });
+    noteNetwork(answer);
+    if (!answer.ok || key !== scannerKey) return;
+    const fetched = Date.now();
+    kept = { pack: answer.data, fetched_at: fetched };
+    await O.savePack(answer.data, fetched);
+    await O.forgetSentBefore(fetched);
+    drawOfflineState();
+  }
+
+  /** Send the waiting redemptions, oldest first. One the service has answered for good
+   * (2xx, or a refusal that will never change) no longer waits; on a network failure, a
+   * 5xx or a wait-and-retry answer the rest stay, in order, for the next try. */
+  async function sendQueued() {
+    if (sending || !scannerKey || !navigator.onLine) return;
+    sending = true;
+    let sent = 0;
+    try {
+      for (const entry of await O.queued()) {
+        const answer = await Y.api("POST", "/v1/redemptions", {
+          token: scannerKey,
+          headers: { "Idempotency-Key": entry.key },
+          body: entry.body,
+        });
+        noteNetwork(answer);
+        if (!answer.ok && !answeredForGood(answer)) break;
+        await O.forget(entry, Date.now());
+        sent += 1;
+      }
+    } finally {
+      sending = false;
+    }
+    await countWaiting();
+    if (sent) loadToday();
+  }
+
+  const TRY_AGAIN = ["network_error", "idempotency_key_in_use", "unauthenticated", "too_many_attempts", "not_ready", "database_unavailable"];
+
+  function answeredForGood(answer) {
+    return answer.status >= 400 && answer.status < 500 && ![408, 429].includes(answer.status) && !TRY_AGAIN.includes(answer.problem.code);
+  }
+
+  async function countWaiting() {
+    waiting = (await O.queued()).length;
+    drawOfflineState();
+  }
+
+  function packAge() {
+    const minutes = Math.floor((Date.now() - kept.fetched_at) / 60000);
+    if (minutes < 1) return Y.t("pack_age_now");
+    if (minutes < 120) return Y.t("pack_age_minutes", { n: minutes });
+    return Y.t("pack_age_hours", { n: Math.floor(minutes / 60) });
+  }
+
+  function drawOfflineState() {
+    const offline = unreachable || !navigator.onLine;
+    Y.say(el.networkState, offline ? Y.t(offlineCapable ? "offline_mode" : "offline_mode_unavailable") : "", offline ? "offline" : "");
+    Y.say(el.waiting, waiting ? Y.t("offline_waiting", { n: waiting }) : "");
+    Y.say(
+      el.packAge,
+      kept ? (O.fresh(kept.pack, Date.now()) ? packAge() : Y.t("pack_stale")) : "",
+    );
+  }
+
+  async function startOffline() {
+    offlineCapable = await O.supported();
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.register("/scan-worker.js", { scope: "/scan" }).catch(() => {});
+    }
+    kept = (await O.storedPack().catch(() => undefined)) || null;
+    await countWaiting().catch(() => {});
+    window.addEventListener("online", function () {
+      unreachable = false;
+      drawOfflineState();
+      sendQueued();
+      refreshPack();
+    });
+    window.addEventListener("offline", function () {
+      drawOfflineState();
+      offlineScripts().catch(() => {});
+    });
+    setInterval(refreshPack, PACK_EVERY_MS);
+    setInterval(sendQueued, SEND_EVERY_MS);
+    setInterval(drawOfflineState, 30 * 1000);
+  }
+
   // ----- keyboard -----
 
   el.code.addEventListener("keydown", function (event) {
@@ -573,10 +827,13 @@
     drawOutcome();
     drawToday();
     drawIdentity();
+    drawOfflineState();
   });
 
-  Y.start().then(function () {
-    if (scannerKey) showTill();
-    else showKeySetup();
-  });
+  Y.start()
+    .then(startOffline)
+    .then(function () {
+      if (scannerKey) showTill();
+      else showKeySetup();
+    });
 })();

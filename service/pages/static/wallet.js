@@ -274,27 +274,9 @@
     return vouchers.find((v) => v.offer_id === offerId && v.status === "active");
   }
 
+  /** The offer's rules in words, as the service wrote them (no page works them out again). */
   function terms(offer) {
-    const parts = [];
-    if (offer.kind === "percent_off") {
-      parts.push(
-        Y.t("terms_percent", {
-          zhe: String((10000 - offer.percent_bp) / 1000),
-          percent: String(offer.percent_bp / 100),
-        }),
-      );
-    } else if (offer.kind === "amount_off") {
-      parts.push(Y.t("terms_amount_off", { amount: Y.formatFen(offer.amount_off) }));
-    } else if (offer.kind === "fixed_price") {
-      parts.push(Y.t("terms_fixed_price", { amount: Y.formatFen(offer.fixed_price) }));
-    } else if (offer.kind === "service") {
-      parts.push(Y.t("terms_service", { amount: Y.formatFen(offer.nominal_value) }));
-    }
-    if (offer.max_discount) parts.push(Y.t("terms_max_discount", { amount: Y.formatFen(offer.max_discount) }));
-    if (offer.min_purchase) parts.push(Y.t("terms_min_purchase", { amount: Y.formatFen(offer.min_purchase) }));
-    if (offer.uses_per_voucher > 1) parts.push(Y.t("terms_uses", { n: offer.uses_per_voucher }));
-    if (offer.ends_at) parts.push(Y.t("terms_until", { date: Y.formatLastDay(offer.ends_at) }));
-    return parts.join(" · ");
+    return offer.terms[Y.language()];
   }
 
   function card(title, lines, buttons, kind) {
