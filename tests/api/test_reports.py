@@ -139,6 +139,7 @@ def row(partner_id, name, month, redemptions, reversals, purchase, discount) -> 
     return {
         "partner_id": partner_id,
         "partner_name": name,
+        "partner_region": "",
         "month": month,
         "redemptions": redemptions,
         "reversals": reversals,
@@ -415,7 +416,8 @@ async def test_csv_has_a_bom_a_header_the_same_rows_and_a_totals_row(
     assert data.startswith(b"\xef\xbb\xbf")
     lines = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert list(lines[0]) == [
-        "partner_id", "partner_name", "offer_id", "offer_title", "month", "redemptions",
+        "partner_id", "partner_name", "partner_region", "offer_id", "offer_title", "month",
+        "redemptions",
         "reversals", "purchase_total", "discount_total", "offline", "conflicts",
         "purchase_total_yuan", "discount_total_yuan",
     ]  # fmt: skip
