@@ -1,6 +1,7 @@
 """/console: the staff's page (docs/staff.md), its scripts, style sheet and texts.
 
-The files live in service/pages/console and are read and hashed once per process.
+The files live in service/pages/console (and service/pages/shared, what the console
+shares with /scan and /wallet) and are read and hashed once per process.
 Each asset is served as `/console/assets/<name>.<hash>.<ext>`, its hash a digest of its
 bytes, so a browser may keep it for a year: a new release changes the name. The scripts
 are ES modules importing each other by their plain names (`from "./api.js"`), as written;
@@ -41,7 +42,7 @@ from service.domain.auth import StaffRole, staff_roles_admitted
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import ApiError
 from service.domain.language import Said
-from service.pages import CONSOLE_DIR
+from service.pages import CONSOLE_DIR, SHARED_DIR
 
 TAGS = ["pages"]
 ASSET_PREFIX = "/console/assets/"
@@ -63,12 +64,14 @@ def _hashed_name(name: str, body: bytes) -> str:
 
 
 @cache
-def build(directory: Path = CONSOLE_DIR) -> Built:
-    """Read every file once and name it by a hash of its own bytes."""
+def build(directories: tuple[Path, ...] = (CONSOLE_DIR, SHARED_DIR)) -> Built:
+    """Read every file once (the console's own and those it shares with the pages) and
+    name it by a hash of its own bytes."""
     names: dict[str, str] = {}
     assets: dict[str, Asset] = {}
-    for path in sorted(directory.iterdir()):
+    for path in sorted(path for directory in directories for path in directory.iterdir()):
         if path.is_file() and path.suffix != ".html":
+            assert path.name not in names, f"{path.name}: one name, one file"
             body = path.read_bytes()
             names[path.name] = _hashed_name(path.name, body)
             assets[names[path.name]] = _asset(body, path.suffix)

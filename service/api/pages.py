@@ -25,7 +25,7 @@ from service.app_keys import SETTINGS
 from service.domain.errors import ApiError
 from service.domain.language import Said
 from service.domain.negotiation import preferred_language
-from service.pages import STATIC_DIR
+from service.pages import SHARED_DIR, STATIC_DIR
 
 TAGS = ["pages"]
 STATIC_PREFIX = "/pages/static/"
@@ -101,10 +101,11 @@ def _asset(body: bytes, suffix: str) -> Asset:
 
 @cache
 def assets() -> dict[str, Asset]:
-    """Every static file but the pages themselves, by file name."""
+    """Every static file but the pages themselves, by file name: the pages' own and those
+    they share with the console (shared/)."""
     return {
         path.name: _asset(path.read_bytes(), path.suffix)
-        for path in sorted(STATIC_DIR.iterdir())
+        for path in sorted([*STATIC_DIR.iterdir(), *SHARED_DIR.iterdir()])
         if path.is_file() and path.suffix != ".html" and path.name != WORKER_FILE
     }
 

@@ -19,10 +19,11 @@ from service.api import pages as pages_api
 from service.api.pages import accepts_gzip, negotiate_language
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import CODES
-from service.pages import STATIC_DIR
+from service.pages import SHARED_DIR, STATIC_DIR
 
 PAGES = ("/scan", "/wallet")
-MESSAGES = json.loads((STATIC_DIR / "messages.json").read_text(encoding="utf-8"))
+#: The one messages file of both front ends (the pages and the console).
+MESSAGES = json.loads((SHARED_DIR / "messages.json").read_text(encoding="utf-8"))
 #: An absolute or protocol-relative URL: http://…, https://…, or //host in a link,
 #: a string or a CSS url(). The SVG namespace (the favicon's xmlns) names, never fetches.
 EXTERNAL_URL = re.compile(
@@ -81,7 +82,7 @@ async def test_no_page_or_file_it_loads_names_an_outside_url(client: TestClient,
 
 
 def test_no_shipped_page_file_names_an_outside_url() -> None:
-    files = sorted(STATIC_DIR.iterdir())
+    files = sorted([*STATIC_DIR.iterdir(), *SHARED_DIR.iterdir()])
     assert {path.suffix for path in files} >= {".html", ".js", ".css", ".json"}
     for path in files:
         assert path.is_file(), f"{path.name}: package-data ships static/* only, no folders"
@@ -245,19 +246,26 @@ async def test_page_is_served_in_the_language_the_browser_prefers(client: TestCl
     assert '<html lang="zh-CN">' in chinese
 
 
-def test_every_problem_code_has_a_chinese_and_an_english_message() -> None:
+def test_every_problem_code_has_one_wording_in_chinese_and_english() -> None:
+    """One wording per code, shared by the pages and the console."""
     problems = MESSAGES["problems"]
     missing = sorted(set(CODES) - set(problems))
     assert not missing, f"messages.json lacks problem codes: {missing}"
+    assert "network_error" in problems  # the client's own: no connection
     for code, text in problems.items():
         assert set(text) == {"zh", "en"}, code
         assert CJK.search(text["zh"]), f"{code}: the zh message is not Chinese"
         assert text["en"].strip() and not CJK.search(text["en"]), code
+        zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
+        assert zh == en, f"{code}: zh and en take different values"
 
 
-def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
-    used = {f"category_{c}" for c in HOLDER_CATEGORIES} | {f"status_{s}" for s in VOUCHER_STATUSES}
-    for path in STATIC_DIR.iterdir():
+def page_text_keys() -> set[str]:
+    """The texts the pages ask for by name (their HTML's data-i18n, their scripts' t(…))."""
+    used = {f"category_{c}" for c in HOLDER_CATEGORIES} | {
+        f"voucher_status_{s}" for s in VOUCHER_STATUSES
+    }
+    for path in [*STATIC_DIR.iterdir(), *SHARED_DIR.glob("*.js")]:
         source = path.read_text(encoding="utf-8")
         if path.suffix == ".html":
             used.update(re.findall(r'data-i18n(?:-[a-z]+)?="([a-z0-9_]+)"', source))
@@ -265,9 +273,12 @@ def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
             used.update(re.findall(r"""\berror:\s*"([a-z0-9_]+)\"""", source))
             for call in re.findall(r"\b(?:t|button|signOut)\(([^)]*)\)", source):
                 used.update(k for k in re.findall(r'"([a-z][a-z0-9_]*)"', call) if k[-1] != "_")
+    return used
+
+
+def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
     texts = MESSAGES["ui"]
-    assert not sorted(used - set(texts)), "texts used but not written in messages.json"
-    assert not sorted(set(texts) - used), "texts written in messages.json but never used"
+    assert not sorted(page_text_keys() - set(texts)), "texts used but not written in messages.json"
     for key, text in texts.items():
         assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
         zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))

@@ -234,7 +234,7 @@ def test_holder_shows_a_voucher_and_the_till_redeems_and_reverses_it(
     # Back on the phone, the reversal has given the use back.
     phone.get_by_role("button", name=ui("back")).click()
     voucher = phone.locator("#vouchers li", has_text=OFFER_TITLE)
-    expect(voucher).to_contain_text(ui("status_active"))
+    expect(voucher).to_contain_text(ui("voucher_status_active"))
     expect(voucher).to_contain_text(ui("uses_left", n=1))
     phone.screenshot(path=OUTPUT / "wallet-home.png", full_page=True)
 

@@ -321,9 +321,9 @@
           v.offer.title,
           [
             ["partner", v.offer.partner_name],
-            ["status status-" + v.status, Y.t("status_" + v.status)],
+            ["status status-" + v.status, Y.t("voucher_status_" + v.status)],
             ["hint", v.status === "active" ? Y.t("uses_left", { n: v.uses_left }) : ""],
-            ["hint", Y.t("valid_until", { date: Y.formatLastDay(v.expires_at) })],
+            ["hint", Y.t("valid_through", { date: Y.formatLastDay(v.expires_at) })],
           ],
           v.status === "active" ? [button("show_qr", () => openVoucher(v), "primary")] : [],
           v.status,
@@ -400,7 +400,7 @@
     el.voucherTerms.textContent = terms(v.offer);
     el.voucherUses.textContent =
       v.status === "active"
-        ? Y.t("uses_left", { n: v.uses_left }) + " · " + Y.t("valid_until", { date: Y.formatLastDay(v.expires_at) })
+        ? Y.t("uses_left", { n: v.uses_left }) + " · " + Y.t("valid_through", { date: Y.formatLastDay(v.expires_at) })
         : "";
     const service = v.offer.kind === "service";
     const saved = shown.redeemed && v.saved_total > 0;
