@@ -15,9 +15,7 @@ router reads the path and query, so any view can be bookmarked and reloaded.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from dataclasses import dataclass
 from functools import cache
 from html import escape
@@ -31,9 +29,12 @@ from service.api.pages import (
     CONTENT_SECURITY_POLICY,
     PAGE_CACHE,
     Asset,
+    Page,
     _answer,
     _asset,
+    allowing,
     hashed_link,
+    import_map_script,
     negotiate_language,
 )
 from service.app_keys import SETTINGS
@@ -78,26 +79,18 @@ def build(directories: tuple[Path, ...] = (CONSOLE_DIR, SHARED_DIR)) -> Built:
     return Built(assets=assets, names=names)
 
 
-def import_map(built: Built) -> str:
+def imports(built: Built) -> dict[str, str]:
     """The page's import map: each module's plain URL to its hashed one (the modules'
     relative imports resolve to the plain URLs first)."""
-    imports = {
+    return {
         ASSET_PREFIX + name: ASSET_PREFIX + hashed
         for name, hashed in sorted(built.names.items())
         if name.endswith(".js")
     }
-    return json.dumps({"imports": imports}, separators=(",", ":"))
-
-
-@dataclass(frozen=True, slots=True)
-class ConsolePage:
-    asset: Asset
-    #: The page's policy: the one inline script, its import map, allowed by its hash.
-    policy: str
 
 
 @cache
-def console_page(language: str, timezone: str = "Asia/Shanghai") -> ConsolePage:
+def console_page(language: str, timezone: str = "Asia/Shanghai") -> Page:
     """The page in one language, with the programme's time zone (YOUDAI_TIMEZONE) in a
     meta tag: times and dates are shown in it, whatever the browser's own zone."""
     html = (CONSOLE_DIR / "console.html").read_text(encoding="utf-8")
@@ -111,7 +104,7 @@ def console_page(language: str, timezone: str = "Asia/Shanghai") -> ConsolePage:
     built = build()
     for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')
-    mapping = import_map(built)
+    script, source = import_map_script(imports(built))
     # Every module at once, not import by import: the browser fetches them in parallel.
     preloads = "".join(
         f'<link rel="modulepreload" href="{ASSET_PREFIX}{hashed}">\n'
@@ -121,14 +114,10 @@ def console_page(language: str, timezone: str = "Asia/Shanghai") -> ConsolePage:
     # The map comes before every module and preload, so each import resolves through it.
     html = html.replace(
         '<link rel="stylesheet"',
-        f'<script type="importmap">{mapping}</script>\n{preloads}<link rel="stylesheet"',
+        f'{script}\n{preloads}<link rel="stylesheet"',
         1,
     )
-    digest = base64.b64encode(hashlib.sha256(mapping.encode("utf-8")).digest()).decode()
-    policy = CONTENT_SECURITY_POLICY.replace(
-        "script-src 'self'", f"script-src 'self' 'sha256-{digest}'", 1
-    )
-    return ConsolePage(_asset(html.encode("utf-8"), ".html"), policy)
+    return Page(_asset(html.encode("utf-8"), ".html"), allowing(CONTENT_SECURITY_POLICY, source))
 
 
 def _serve(request: web.Request) -> web.Response:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service.api.console import build, import_map
+from service.api.console import build, imports
 from service.domain import holders, offers, partners
 from service.domain.categories import HOLDER_CATEGORIES
 from service.pages import CONSOLE_DIR, SHARED_DIR
@@ -71,7 +71,8 @@ async def test_console_has_no_inline_script_or_style_and_names_no_outside_url(
     preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)"', html)
     # Style sheet, messages, the app module, and the till's pricing the offer form shares.
     assert len(set(links) - set(preloaded)) == 4
-    assert len(preloaded) == len(list(CONSOLE_DIR.glob("*.js"))) - 1  # every other module
+    modules = [*CONSOLE_DIR.glob("*.js"), *SHARED_DIR.glob("*.js")]
+    assert len(preloaded) == len(modules) - 1  # every other module
     for path in [*CONSOLE_DIR.iterdir(), *SHARED_DIR.iterdir()]:
         text = path.read_text(encoding="utf-8")
         assert not EXTERNAL_URL.search(text.replace('"http://www.w3.org/2000/svg"', "")), path.name
@@ -107,13 +108,14 @@ async def test_modules_import_each_other_through_the_pages_import_map(
     plain URL to the hashed one, and it names every module that exists."""
     html = await (await client.get("/console")).text()
     (mapping,) = re.findall(r'<script type="importmap">([^<]*)</script>', html)
-    imports = json.loads(mapping)["imports"]
+    mapped = json.loads(mapping)["imports"]
     assert html.index('type="importmap"') < html.index('rel="modulepreload"')
-    assert sorted(imports) == sorted(f"/console/assets/{p.name}" for p in CONSOLE_DIR.glob("*.js"))
+    modules = [*CONSOLE_DIR.glob("*.js"), *SHARED_DIR.glob("*.js")]
+    assert sorted(mapped) == sorted(f"/console/assets/{p.name}" for p in modules)
     built = build()
     app = built.assets[built.names["app.js"]].body.decode()
     for name in re.findall(r'from "\./([^"]+)"', app):
-        target = imports[f"/console/assets/{name}"]
+        target = mapped[f"/console/assets/{name}"]
         assert re.fullmatch(r"/console/assets/[a-z0-9-]+\.[0-9a-f]{12}\.js", target)
         assert (await client.get(target)).status == 200
 
@@ -136,9 +138,7 @@ def test_a_changed_module_changes_its_own_name_and_the_map_only(tmp_path: Path) 
     build.cache_clear()
     assert first.names["b.js"] != second.names["b.js"]
     assert first.names["a.js"] == second.names["a.js"]
-    assert json.loads(import_map(second))["imports"]["/console/assets/b.js"] == (
-        "/console/assets/" + second.names["b.js"]
-    )
+    assert imports(second)["/console/assets/b.js"] == ("/console/assets/" + second.names["b.js"])
 
 
 def _used_keys() -> tuple[set[str], set[str], set[str]]:

@@ -6,6 +6,8 @@ No browser needed: these run everywhere.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import shutil
@@ -32,6 +34,12 @@ EXTERNAL_URL = re.compile(
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def import_map_source(html: str) -> str:
+    """The script-src source allowing the page's import map: its hash."""
+    (mapping,) = re.findall(r'<script type="importmap">([^<]*)</script>', html)
+    return f"'sha256-{base64.b64encode(hashlib.sha256(mapping.encode()).digest()).decode()}'"
+
+
 async def linked_files(client: TestClient, page: str) -> tuple[str, list[str]]:
     response = await client.get(page)
     html = await response.text()
@@ -50,7 +58,8 @@ async def test_pages_are_served_with_a_strict_content_security_policy(
         for directive in response.headers["Content-Security-Policy"].split(";")
     }
     assert policy["default-src"] == ["'self'"]
-    assert policy["script-src"] == ["'self'"]
+    # Files of this service, and the one inline script: the import map, by its hash.
+    assert policy["script-src"] == ["'self'", import_map_source(await response.text())]
     assert policy["style-src"] == ["'self'"]
     assert policy["img-src"] == ["'self'", "data:", "blob:"]
     assert policy["connect-src"] == ["'self'"]
@@ -62,7 +71,7 @@ async def test_pages_are_served_with_a_strict_content_security_policy(
 @pytest.mark.parametrize("page", PAGES)
 async def test_pages_have_no_inline_script_or_style(client: TestClient, page: str) -> None:
     html, _ = await linked_files(client, page)
-    assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)
+    assert not re.search(r"<script(?![^>]*\ssrc=)(?! type=\"importmap\")[^>]*>", html)
     assert "<style" not in html
     assert not re.search(r"\sstyle=", html)
     assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers either
@@ -311,7 +320,8 @@ async def test_the_till_allows_only_its_own_worker_and_manifest(client: TestClie
         }
         assert policy["worker-src"] == ["'self'"], path
         assert policy["manifest-src"] == ["'self'"], path
-        assert policy["script-src"] == ["'self'"], path
+        page_only = [import_map_source(await response.text())] if path == "/scan" else []
+        assert policy["script-src"] == ["'self'", *page_only], path
 
 
 async def test_the_worker_keeps_every_file_the_till_loads_under_its_hashed_name(
@@ -324,8 +334,19 @@ async def test_the_worker_keeps_every_file_the_till_loads_under_its_hashed_name(
     source = await response.text()
     files = json.loads(re.search(r"const FILES = (\[.*\]);", source)[1])
     html = await (await client.get("/scan")).text()
-    # Its scripts, style sheet, texts and icon, and the scripts it loads when offline.
-    linked = set(re.findall(r'"(/pages/static/[^"]+)"', html))
+    # Its scripts, style sheet, texts and icon, every module they import, and the modules
+    # it imports when the network goes: each through the page's import map.
+    (mapping,) = re.findall(r'<script type="importmap">([^<]*)</script>', html)
+    mapped = json.loads(mapping)["imports"]
+    linked = set(re.findall(r'(?:src|href|content)="(/pages/static/[^"]+)"', html))
+    modules = [link for link in linked if link.split("?")[0].endswith(".js")]
+    for module in modules:
+        body = await (await client.get(module)).text()
+        for name in re.findall(r'(?:\bfrom|^import|\bimport\()\s*"\./([\w.-]+\.js)"', body, re.M):
+            target = mapped[f"/pages/static/{name}"]
+            if target not in linked:
+                linked.add(target)
+                modules.append(target)
     assert set(files) == linked
     assert any("voucher-check.js?v=" in f for f in files)
     assert any("pricing.js?v=" in f for f in files)

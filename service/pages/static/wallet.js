@@ -436,7 +436,7 @@
     const answer = await Y.api("GET", "/v1/me/vouchers/" + encodeURIComponent(current.voucher.id) + "/qr.svg", {
       token: session.token,
       accept: "image/svg+xml",
-      raw: true,
+      asResponse: true,
     });
     el.refresh.disabled = false;
     if (shown !== current) return; // closed meanwhile
@@ -489,7 +489,7 @@
     const answer = await Y.api(
       "GET",
       "/v1/me/vouchers/" + encodeURIComponent(current.voucher.id) + "/barcode.svg?code=" + code,
-      { token: session.token, accept: "image/svg+xml", raw: true },
+      { token: session.token, accept: "image/svg+xml", asResponse: true },
     );
     if (!answer.ok || shown !== current) return;
     const url = URL.createObjectURL(await answer.response.blob());
