@@ -33,7 +33,6 @@ from service.api.pages import (
     _answer,
     _asset,
     allowing,
-    hashed_link,
     import_map_script,
     negotiate_language,
 )
@@ -100,7 +99,6 @@ def console_page(language: str, timezone: str = "Asia/Shanghai") -> Page:
         f'<meta name="youdai-timezone" content="{escape(timezone)}">',
         1,
     )
-    html = html.replace('"/pages/static/pricing.js"', f'"{hashed_link("pricing.js")}"', 1)
     built = build()
     for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')

@@ -206,10 +206,10 @@ def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: 
     entries = _entries(html)
     for file_name in assets():
         html = html.replace(f'"{STATIC_PREFIX}{file_name}"', f'"{hashed_link(file_name)}"')
+    # Every module the page may load, now or when asked (the till's offline check).
     imports = {
-        STATIC_PREFIX + file_name: hashed_link(file_name)
-        for file_name in assets()
-        if file_name.endswith(".js")
+        STATIC_PREFIX + module: hashed_link(module)
+        for module in modules_loaded(entries, dynamic=True)
     }
     script, source = import_map_script(imports)
     # The modules the page loads at once, fetched in parallel rather than import by import.

@@ -69,8 +69,8 @@ async def test_console_has_no_inline_script_or_style_and_names_no_outside_url(
     assert not re.search(r"\son[a-z]+=", html)
     assert not EXTERNAL_URL.search(html)
     preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)"', html)
-    # Style sheet, messages, the app module, and the till's pricing the offer form shares.
-    assert len(set(links) - set(preloaded)) == 4
+    # Style sheet, messages and the app module.
+    assert len(set(links) - set(preloaded)) == 3
     modules = [*CONSOLE_DIR.glob("*.js"), *SHARED_DIR.glob("*.js")]
     assert len(preloaded) == len(modules) - 1  # every other module
     for path in [*CONSOLE_DIR.iterdir(), *SHARED_DIR.iterdir()]:
@@ -89,8 +89,7 @@ async def test_assets_have_content_hashed_names_and_are_cached_for_a_year(
     _, links = await linked_files(client, "/console")
     for link in links:
         assert re.fullmatch(
-            r"/console/assets/[a-z0-9_-]+\.[0-9a-f]{12}\.(js|css|json)"
-            r"|/pages/static/pricing\.js\?v=[0-9a-f]{12}",
+            r"/console/assets/[a-z0-9_-]+\.[0-9a-f]{12}\.(js|css|json)",
             link,
         ), link
         response = await client.get(link)
