@@ -126,9 +126,10 @@ FROM (
 _REVERSALS = """
 INSERT INTO reversals
     (id, redemption_id, offer_id, partner_id, holder_category, purchase_amount,
-     discount_amount, reason, actor_id, actor_role, created_at, local_day)
+     discount_amount, reason, actor_id, actor_role, actor, created_at, local_day)
 SELECT 'rev_' || substr(r.id, 5), r.id, r.offer_id, r.partner_id, r.holder_category,
-       r.purchase_amount, r.discount_amount, 'refund', 'bench', 'admin', at,
+       r.purchase_amount, r.discount_amount, 'refund', 'bench', 'admin',
+       '{"type": "system"}'::jsonb, at,
        (at AT TIME ZONE 'Asia/Shanghai')::date
 FROM (
     SELECT *, created_at + (substr(id, 6)::bigint % 20) * interval '1 day' AS at

@@ -108,6 +108,20 @@ class DiscountMeasuresSchema(Schema):
         required=True,
         metadata={"description": "Discount value in fen: granted minus reversed in the period."},
     )
+    offline = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Of the redemptions, those a till made offline (counted on the "
+            "day they arrived, as every redemption is)."
+        },
+    )
+    conflicts = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Of the offline redemptions, those recorded with a conflict: the "
+            "rules would have refused them online (GET /v1/redemptions?conflict=true)."
+        },
+    )
 
 
 class DiscountRowSchema(DiscountMeasuresSchema):
@@ -115,6 +129,9 @@ class DiscountRowSchema(DiscountMeasuresSchema):
 
     partner_id = fields.String()
     partner_name = fields.String()
+    partner_region = fields.String(
+        metadata={"description": "The partner's region (its public profile), as it is now."}
+    )
     offer_id = fields.String()
     offer_title = fields.String()
     category = fields.String(metadata={"enum": list(HOLDER_CATEGORIES)})
@@ -160,9 +177,10 @@ class StatementSchema(Schema):
             "whose payload holds `iss`, `period` {from, to, timezone, starts_at, "
             "ends_before}, `final`, `generated_at`, `currency`, the summary's `partners`, "
             "`holders`, `vouchers_issued`, the report's `redemptions`, `reversals`, "
-            "`purchase_total`, `discount_total`, `by_holder_category`, `by_partner` and "
-            "`log` {size, root, first_index, last_index}. `youdai verify-statement` checks "
-            "it with the JWKS and the exported entries alone."
+            "`purchase_total`, `discount_total`, `offline`, `conflicts`, "
+            "`by_holder_category`, `by_partner` and `log` {size, root, first_index, "
+            "last_index}. `youdai verify-statement` checks it with the JWKS and the exported "
+            "entries alone."
         },
     )
 
@@ -197,6 +215,16 @@ class SummarySchema(Schema):
     )
     redemptions = fields.Integer(required=True)
     reversals = fields.Integer(required=True)
+    offline = fields.Integer(
+        required=True, metadata={"description": "Of the redemptions, those made offline."}
+    )
+    conflicts = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Of the offline redemptions, those the rules would have refused "
+            "online (recorded with a conflict)."
+        },
+    )
     refusals = fields.Integer(
         required=True,
         metadata={

@@ -151,6 +151,8 @@ async def record_redemption(
     at,
     purchase_amount: int = 10_000,
     discount_amount: int = 1_000,
+    offline_at=None,
+    conflict: str | None = None,
 ) -> str:
     """A redemption written at instant `at` through the ledger's own statement (ledger row
     and rollup together, as production writes them), without the rule checks. Its id."""
@@ -173,7 +175,8 @@ async def record_redemption(
             )
             scanner_key_id = row.id
         redemption_id = new_id("redemption")
-        written = await redemptions_db.redeem(
+        write = redemptions_db.record_conflict if conflict else redemptions_db.redeem
+        written = await write(
             db,
             redemptions_db.LedgerWrite(
                 redemption_id=redemption_id,
@@ -187,6 +190,8 @@ async def record_redemption(
                 reference="",
                 now=at,
                 local_day=local_date(at, settings.timezone),
+                offline_at=offline_at,
+                conflict=conflict,
             ),
         )
     assert written is not None, "the voucher or offer refused the redemption"

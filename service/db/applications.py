@@ -167,39 +167,30 @@ async def list_applications(
     return [Application(**row) for row in rows]
 
 
-async def approve(
-    conn: asyncpg.Connection, application_id: str, partner_id: str, now: datetime
+async def decide(
+    conn: asyncpg.Connection,
+    application_id: str,
+    now: datetime,
+    *,
+    partner_id: str | None = None,
+    rejection_reason: str | None = None,
 ) -> Application | None:
-    """Mark an open application approved; None when it is decided already."""
+    """Mark an open application approved (enrolled as `partner_id`) or rejected (with
+    its reason); None when it is decided already (or unknown)."""
+    approved = partner_id is not None
+    assert approved != (rejection_reason is not None), "approve or reject, not both"
     # Rule (docs/api.md): an application is decided once.
     row = await conn.fetchrow(
         f"""
         UPDATE partner_applications
-        SET status = 'approved', partner_id = $2, decided_at = $3
+        SET status = $2, partner_id = $3, rejection_reason = $4, decided_at = $5
         WHERE id = $1 AND status = 'submitted'
         RETURNING {_COLUMNS}
         """,
         application_id,
+        "approved" if approved else "rejected",
         partner_id,
-        now,
-    )
-    return None if row is None else Application(**row)
-
-
-async def reject(
-    conn: asyncpg.Connection, application_id: str, reason: str, now: datetime
-) -> Application | None:
-    """Mark an open application rejected; None when it is decided already (or unknown)."""
-    # Rule (docs/api.md): an application is decided once.
-    row = await conn.fetchrow(
-        f"""
-        UPDATE partner_applications
-        SET status = 'rejected', rejection_reason = $2, decided_at = $3
-        WHERE id = $1 AND status = 'submitted'
-        RETURNING {_COLUMNS}
-        """,
-        application_id,
-        reason,
+        rejection_reason,
         now,
     )
     return None if row is None else Application(**row)

@@ -34,19 +34,19 @@ _ORDER = {
 
 _CELLS = """
     SELECT month, partner_id, offer_id, holder_category,
-           redemptions, reversals, purchase_total, discount_total
+           redemptions, reversals, purchase_total, discount_total, offline, conflicts
     FROM discount_rollup_monthly
     WHERE month >= $3 AND month < $4
       AND ($7::text IS NULL OR partner_id = $7) AND ($8::text IS NULL OR offer_id = $8)
     UNION ALL
     SELECT date_trunc('month', day)::date, partner_id, offer_id, holder_category,
-           redemptions, reversals, purchase_total, discount_total
+           redemptions, reversals, purchase_total, discount_total, offline, conflicts
     FROM discount_rollup
     WHERE day >= $1 AND day < $2
       AND ($7::text IS NULL OR partner_id = $7) AND ($8::text IS NULL OR offer_id = $8)
     UNION ALL
     SELECT date_trunc('month', day)::date, partner_id, offer_id, holder_category,
-           redemptions, reversals, purchase_total, discount_total
+           redemptions, reversals, purchase_total, discount_total, offline, conflicts
     FROM discount_rollup
     WHERE day >= $5 AND day < $6
       AND ($7::text IS NULL OR partner_id = $7) AND ($8::text IS NULL OR offer_id = $8)
@@ -63,7 +63,7 @@ def _query(group_by: Sequence[str]) -> str:
     names = ""
     if "partner" in group_by:
         joins += " LEFT JOIN partners p ON p.id = g.partner_id"
-        names += ", p.name AS partner_name"
+        names += ", p.name AS partner_name, p.region AS partner_region"
     if "offer" in group_by:
         joins += " LEFT JOIN offers o ON o.id = g.offer_id"
         names += ", o.title AS offer_title"

@@ -78,6 +78,22 @@ async def published(conn: asyncpg.Connection, keep_retired_for: timedelta) -> li
     )
 
 
+async def verifying_at(conn: asyncpg.Connection, retired_after: datetime) -> list[asyncpg.Record]:
+    """Every key that was not yet retired at `retired_after`: those whose tokens an offline
+    till may have been shown then (the caller adds a token's life to the moment)."""
+    return cast(
+        list[asyncpg.Record],
+        await conn.fetch(
+            """
+        SELECT kid, public_pem FROM signing_keys
+        WHERE retired_at IS NULL OR retired_at > $1
+        ORDER BY created_at DESC
+        """,
+            retired_after,
+        ),
+    )
+
+
 async def insert_first(conn: asyncpg.Connection, kid: str, sealed: bytes, public: str) -> str:
     """Make this key the active one unless another process got there first; the kid
     that is active afterwards."""

@@ -134,7 +134,9 @@ def plan_update(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
 
 
 def _lowered(before: int | None, after: int | None) -> bool:
-    """A limit set, or set lower than it was (None: no limit)."""
+    """A limit set, or set lower than it was (None: no limit). Only such a change is
+    judged against the counters: an offline conflict may have taken them past the limit
+    already (docs/rules.md), and that must not forbid every other change of the offer."""
     return after is not None and (before is None or after < before)
 
 
@@ -172,8 +174,6 @@ def _changes_refused_after_redemption(
         errors.append(
             FieldError("ends_at", Said("can only move later once redeemed", "已有核销后只能推后"))
         )
-    # Judged only when lowered: an offline conflict may have taken the counters past a
-    # limit already (docs/rules.md), and that must not forbid every other change.
     used, spent = current["redeemed_count"], current["spent"]
     total, budget = offer["total_redemptions"], offer["budget"]
     if _lowered(current["total_redemptions"], total) and total < used:
@@ -229,8 +229,9 @@ def _holder_limit_loosened(current: Mapping[str, Any], offer: Mapping[str, Any])
 
 
 @dataclass(frozen=True, slots=True)
-class Offer:
-    """An offer as stored, with its counters (redeemed_count, spent)."""
+class OfferRules:
+    """What an offer grants, from what purchase, when and to whom: what every view of an
+    offer holds (its terms in words are made of these, service.domain.terms)."""
 
     id: str
     partner_id: str
@@ -249,6 +250,12 @@ class Offer:
     uses_per_voucher: int
     holder_limit_count: int | None
     holder_limit_period: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer(OfferRules):
+    """An offer as stored, with its limits and counters (redeemed_count, spent)."""
+
     total_redemptions: int | None
     budget: int | None
     voucher_valid_days: int | None

@@ -172,8 +172,15 @@ def budget_exhausted(facts: RedemptionFacts, grant: Grant) -> ApiError:
 def check_offline_at(offline_at: datetime, now: datetime) -> None:
     """An offline redemption arrives within 72 hours of being made, and was not made in
     the future (a till's clock may run up to 5 minutes ahead)."""
+    problem = offline_at_problem(offline_at, now)
+    if problem is not None:
+        raise problem
+
+
+def offline_at_problem(offline_at: datetime, now: datetime) -> ApiError | None:
+    """check_offline_at's refusal, or None."""
     if offline_at < now - OFFLINE_MAX_AGE:
-        raise validation_error(
+        return validation_error(
             "offline_at",
             Said(
                 "must be within the last 72 hours; older offline redemptions are not accepted",
@@ -181,13 +188,14 @@ def check_offline_at(offline_at: datetime, now: datetime) -> None:
             ),
         )
     if offline_at > now + OFFLINE_MAX_AHEAD:
-        raise validation_error(
+        return validation_error(
             "offline_at",
             Said(
                 "must not be in the future; check the till's clock",
                 "不能晚于当前时间：请检查收银台的时钟",
             ),
         )
+    return None
 
 
 def judge_offline(

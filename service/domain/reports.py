@@ -24,13 +24,24 @@ from service.domain.periods import local_date, local_midnight
 GROUPS = ("partner", "offer", "category", "month")
 #: The columns each grouping contributes to a row.
 GROUP_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "partner": ("partner_id", "partner_name"),
+    "partner": ("partner_id", "partner_name", "partner_region"),
     "offer": ("offer_id", "offer_title"),
     "category": ("category",),
     "month": ("month",),
 }
-#: What every row and the totals carry; money in fen, net of reversals.
-MEASURES = ("redemptions", "reversals", "purchase_total", "discount_total")
+#: What every row and the totals carry; money in fen, net of reversals. `offline` and
+#: `conflicts`: of the redemptions, how many a till made offline, and how many of those
+#: the rules would have refused online (docs/rules.md).
+MEASURES = (
+    "redemptions",
+    "reversals",
+    "purchase_total",
+    "discount_total",
+    "offline",
+    "conflicts",
+)
+#: Measures a statement signed before offline tills existed does not state.
+LATER_MEASURES = ("offline", "conflicts")
 MONEY_MEASURES = ("purchase_total", "discount_total")
 
 #: Report dates outside these are refused: no programme ran before, and month arithmetic

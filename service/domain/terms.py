@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from service.domain.offers import OfferRules
 from service.domain.pricing import BASIS_POINTS, PriceRule
 
 #: The holder categories as people name them (docs/product.md).
@@ -140,37 +140,6 @@ def terms_of(
             zh.append(f"每人限{holder_limit_count}次")
             en.append(f"{_times(holder_limit_count)} per holder in all")
     return Terms("，".join(zh), ", ".join(en))
-
-
-class OfferRules(Protocol):
-    """What the words of an offer are made of: an offer as stored, or as a holder sees it."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def percent_bp(self) -> int | None: ...
-    @property
-    def max_discount(self) -> int | None: ...
-    @property
-    def amount_off(self) -> int | None: ...
-    @property
-    def fixed_price(self) -> int | None: ...
-    @property
-    def nominal_value(self) -> int | None: ...
-    @property
-    def min_purchase(self) -> int | None: ...
-    @property
-    def starts_at(self) -> datetime | None: ...
-    @property
-    def ends_at(self) -> datetime | None: ...
-    @property
-    def eligible_categories(self) -> Sequence[str]: ...
-    @property
-    def uses_per_voucher(self) -> int: ...
-    @property
-    def holder_limit_count(self) -> int | None: ...
-    @property
-    def holder_limit_period(self) -> str | None: ...
 
 
 def terms_of_offer(offer: OfferRules, tz: ZoneInfo) -> Terms:

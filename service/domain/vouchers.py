@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from service.domain.errors import ApiError
 from service.domain.language import Said
+from service.domain.offers import OfferRules
 from service.domain.periods import card_is_valid, end_of_local_day, local_date
 
 #: Days a voucher lives when its offer sets no voucher_valid_days.
@@ -121,28 +122,11 @@ def effective_status(status: str, expires_at: datetime, now: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class OfferForHolder:
-    """An offer as a holder sees it: what it grants and whose it is."""
+class OfferForHolder(OfferRules):
+    """An offer as a holder sees it: what it grants and whose it is, never its counters."""
 
-    id: str
-    partner_id: str
     partner_name: str
     partner_category: str
-    title: str
-    description: str
-    kind: str
-    percent_bp: int | None
-    max_discount: int | None
-    amount_off: int | None
-    fixed_price: int | None
-    nominal_value: int | None
-    min_purchase: int | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    eligible_categories: list[str]
-    uses_per_voucher: int
-    holder_limit_count: int | None
-    holder_limit_period: str | None
 
 
 @dataclass(frozen=True, slots=True)

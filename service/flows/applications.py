@@ -165,7 +165,7 @@ async def approve(
             display_name=current.contact_name,
             partner_id=partner.id,
         )
-        application = await applications_db.approve(conn, application_id, partner.id, now)
+        application = await applications_db.decide(conn, application_id, now, partner_id=partner.id)
         assert application is not None  # the row is locked and was submitted
         await audit_db.record(
             conn,
@@ -183,7 +183,9 @@ async def reject(
 ) -> Application:
     """Reject an open application with the reason its applicant will read."""
     async with pool.acquire() as conn, conn.transaction():
-        application = await applications_db.reject(conn, application_id, reason, now)
+        application = await applications_db.decide(
+            conn, application_id, now, rejection_reason=reason
+        )
         if application is None:
             if await applications_db.get(conn, application_id) is None:
                 raise ApiError("not_found", NOT_FOUND)

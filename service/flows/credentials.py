@@ -10,6 +10,7 @@ address is raised at once (nothing to record).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ import asyncpg
 
 from service.clock import Clock
 from service.domain.errors import ApiError
+from service.domain.language import Said
 from service.domain.pins import hash_pin_off_loop, needs_rehash, verify_pin_off_loop
 from service.domain.signin import DECOY_PIN
 from service.flows.throttle import record_failed_sign_in, refuse_if_address_throttled
@@ -66,11 +68,28 @@ class Store(Protocol[R]):
 
 @dataclass(frozen=True, slots=True)
 class Refusals:
-    """How one kind of sign-in words its two refusals, given the row's locked_until and
-    the time now."""
+    """How one kind of sign-in words its refusals: `wrong_secret` for a wrong secret,
+    `locked_for` the lockout from the minutes left. `says_when_locked`: the wrong secret
+    that locks the row says so at once (the wallet tells the holder the card is locked and
+    whom to call); otherwise it answers as any wrong secret (staff sign-in)."""
 
-    wrong: Callable[[datetime | None, datetime], ApiError]
-    locked: Callable[[datetime | None, datetime], ApiError]
+    wrong_secret: Said
+    locked_for: Callable[[int], Said]
+    says_when_locked: bool = False
+
+    def wrong(self, locked_until: datetime | None, now: datetime) -> ApiError:
+        if self.says_when_locked and locked_until is not None and locked_until > now:
+            return self.locked(locked_until, now)
+        return ApiError("unauthenticated", self.wrong_secret)
+
+    def locked(self, until: datetime | None, now: datetime) -> ApiError:
+        """`too_many_attempts` until `until` (a minute when unknown), with Retry-After."""
+        seconds = max(1, math.ceil((until - now).total_seconds() if until else 60))
+        return ApiError(
+            "too_many_attempts",
+            self.locked_for(math.ceil(seconds / 60)),
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from itertools import islice
 
 import asyncpg
 
+from service.background import run_in_background
 from service.db import audit
 from service.db import holder_imports as imports_db
 from service.db.pool import connect_or_unreachable, init_connection
@@ -60,8 +61,9 @@ Progress = Callable[[int], None]
 
 async def check_file(data: bytes) -> int:
     """The number of holder rows of a good file; a bad one is validation_error with its errors."""
-    # Seconds of CPU for a large file: not on the event loop.
-    check = await asyncio.to_thread(check_holders_csv, data)
+    # Seconds of pure Python for a large file: in a thread it would hold the GIL, and the
+    # event loop serving tills would wait for it; in a background process it waits for them.
+    check = await run_in_background(check_holders_csv, data)
     if check.error_count:
         first = check.errors[0]
         raise ApiError(

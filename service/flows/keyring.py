@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -127,6 +127,20 @@ class Keyring:
             async with pool.acquire() as conn:
                 await self.reload(conn)
         return self._public
+
+    async def verifying_keys_at(
+        self, pool: asyncpg.Pool, at: datetime
+    ) -> Mapping[str, Ed25519PublicKey]:
+        """Public keys by kid that verified tokens at `at`: for an offline redemption sent
+        hours later, whose token may be signed by a key retired since (docs/rules.md).
+        A key stays usable for that as long as it is stored; only its publication in the
+        JWKS ends soon after it is retired."""
+        async with pool.acquire() as conn:
+            rows = await signing_db.verifying_at(conn, at - self.keep_retired_for)
+        return {
+            row["kid"]: verify_key_from_pem(row["public_pem"], row["kid"]).public_key
+            for row in rows
+        }
 
     async def reload(self, conn: asyncpg.Connection) -> list[SigningKey]:
         rows = await signing_db.published(conn, self.keep_retired_for)

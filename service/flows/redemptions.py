@@ -52,6 +52,7 @@ from service.domain.redemptions import (
     judge,
     judge_offline,
     limit_refusal,
+    offline_at_problem,
 )
 from service.flows.keyring import Keyring
 from service.flows.vouchers import eligibility_of
@@ -147,7 +148,11 @@ async def scan(
     if "code" in body:
         return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]))
     token = body["token"]
-    keys = await _keys_for(pool, keyring, token)
+    keys = (
+        await _keys_for(pool, keyring, token)
+        if at is None
+        else await keyring.verifying_keys_at(pool, at)
+    )
     try:
         claims = tokens.verify(
             token,
@@ -311,9 +316,18 @@ async def _redeem(
     key: str,
 ) -> Answer:
     offline_at: datetime | None = body.get("offline_at")
+    # An offline_at out of bounds is refused where the token's rules come (after a stored
+    # answer, which a retry still gets); its token is not judged at such a moment.
+    out_of_bounds = (
+        None if offline_at is None else offline_at_problem(offline_at, datetime.now(UTC))
+    )
     command = RedeemCommand(
         scanner=scanner,
-        scanned=await scan(pool, keyring, settings, scanner, body, offline_at),
+        scanned=(
+            Scanned(None, out_of_bounds)
+            if out_of_bounds is not None
+            else await scan(pool, keyring, settings, scanner, body, offline_at)
+        ),
         purchase_amount=body["purchase_amount"],
         reference=body.get("reference") or "",
         idempotency_key=key,

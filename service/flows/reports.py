@@ -75,6 +75,8 @@ async def summary_in_snapshot(
         "vouchers_issued": counts["vouchers_issued"],
         "redemptions": report["totals"]["redemptions"],
         "reversals": report["totals"]["reversals"],
+        "offline": report["totals"]["offline"],
+        "conflicts": report["totals"]["conflicts"],
         "refusals": counts["refusals"],
         "discount_total": report["totals"]["discount_total"],
     }

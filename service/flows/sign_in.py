@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,14 @@ from service.domain.keys import SESSION_PREFIX, generate_session_token, hash_key
 from service.domain.language import Said
 from service.domain.signin import SESSION_TTL
 from service.domain.vouchers import check_holder_active
-from service.flows.credentials import Checked, Known, Lockout, Refusals, accept, check_secret
+from service.flows.credentials import (
+    Checked,
+    Known,
+    Lockout,
+    Refusals,
+    accept,
+    check_secret,
+)
 
 WRONG_CREDENTIALS = Said("The card number or PIN is wrong", "卡号或 PIN 错误")
 
@@ -107,29 +113,16 @@ async def sign_in(
     return token, expires_at
 
 
-def _wrong_pin(locked_until: datetime | None, now: datetime) -> ApiError:
-    """A wrong PIN's answer: the one that locks the card says so at once (docs/pages.md: the
-    wallet tells the holder the card is locked and whom to call), for a real card and an
-    unknown one alike."""
-    if locked_until is not None and locked_until > now:
-        return _locked(locked_until, now)
-    return ApiError("unauthenticated", WRONG_CREDENTIALS)
-
-
-def _locked(until: datetime | None, now: datetime) -> ApiError:
-    left = (until - now).total_seconds() if until else 60
-    seconds = max(1, math.ceil(left))
-    return ApiError(
-        "too_many_attempts",
-        Said(
-            f"Too many wrong PINs: the card is locked for {math.ceil(seconds / 60)} more minute(s)",
-            f"PIN 错误次数过多：此卡将再锁定 {math.ceil(seconds / 60)} 分钟",
-        ),
-        headers={"Retry-After": str(seconds)},
-    )
-
-
-_REFUSALS = Refusals(wrong=_wrong_pin, locked=_locked)
+#: A wrong PIN that locks the card says so at once (docs/pages.md), for a real card and an
+#: unknown one alike.
+_REFUSALS = Refusals(
+    wrong_secret=WRONG_CREDENTIALS,
+    locked_for=lambda minutes: Said(
+        f"Too many wrong PINs: the card is locked for {minutes} more minute(s)",
+        f"PIN 错误次数过多：此卡将再锁定 {minutes} 分钟",
+    ),
+    says_when_locked=True,
+)
 
 
 def looks_like_session_token(token: str) -> bool:

@@ -5,7 +5,6 @@ transaction, applies the rules of service.domain.staff, writes the audit event."
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +26,14 @@ from service.domain.pins import hash_pin_off_loop
 from service.domain.staff import StaffAccount
 from service.domain.text import refuse_hidden_characters
 from service.flows import partners as partners_flow
-from service.flows.credentials import Known, Lockout, Refusals, accept, check_secret, count_failure
+from service.flows.credentials import (
+    Known,
+    Lockout,
+    Refusals,
+    accept,
+    check_secret,
+    count_failure,
+)
 from service.flows.database import Database, connection
 from service.sealing import Sealer, SealError
 
@@ -302,25 +308,14 @@ async def _open_session(conn: asyncpg.Connection, account: StaffAccount, now: da
     return SignedIn(account, secret, rules.csrf_token_for(secret), expires_at)
 
 
-def _wrong_credentials(locked_until: datetime | None, now: datetime) -> ApiError:
-    """The same `unauthenticated` whether or not this failure locked the account (docs/staff.md)."""
-    return ApiError("unauthenticated", WRONG_CREDENTIALS)
-
-
-def _locked(until: datetime | None, now: datetime) -> ApiError:
-    left = (until - now).total_seconds() if until else 60
-    seconds = max(1, math.ceil(left))
-    return ApiError(
-        "too_many_attempts",
-        Said(
-            f"Too many failed sign-ins: try again in {math.ceil(seconds / 60)} minute(s)",
-            f"登录失败次数过多：请在 {math.ceil(seconds / 60)} 分钟后再试",
-        ),
-        headers={"Retry-After": str(seconds)},
-    )
-
-
-_REFUSALS = Refusals(wrong=_wrong_credentials, locked=_locked)
+#: The same `unauthenticated` whether or not a failure locked the account (docs/staff.md).
+_REFUSALS = Refusals(
+    wrong_secret=WRONG_CREDENTIALS,
+    locked_for=lambda minutes: Said(
+        f"Too many failed sign-ins: try again in {minutes} minute(s)",
+        f"登录失败次数过多：请在 {minutes} 分钟后再试",
+    ),
+)
 
 
 def looks_like_session_secret(secret: str) -> bool:

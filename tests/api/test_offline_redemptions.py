@@ -394,3 +394,62 @@ async def test_an_offer_taken_past_its_budget_offline_can_still_be_managed(
     with pytest.raises(asyncpg.CheckViolationError):
         await db.execute("UPDATE offers SET spent = spent + 501 WHERE id = $1", till.offer_id)
     await assert_reconciled(db)
+
+
+async def test_reports_and_the_summary_count_offline_redemptions_and_conflicts(
+    client: TestClient, till: Till, db, admin
+) -> None:
+    await created(await redeem(client, till))
+    await created(await redeem(client, till, offline_at=now()))  # voucher_used_up
+    _, token = await till.new_voucher()
+    await created(await redeem(client, till, token=token, offline_at=now()))
+    year = {"from": f"{now().year}-01-01", "to": f"{now().year}-12-31"}
+    report = await (
+        await client.get(
+            "/v1/reports/discounts", params={**year, "group_by": "offer"}, headers=admin
+        )
+    ).json()
+    assert [(r["redemptions"], r["offline"], r["conflicts"]) for r in report["rows"]] == [(3, 2, 1)]
+    assert (report["totals"]["offline"], report["totals"]["conflicts"]) == (2, 1)
+    own = await (
+        await client.get("/v1/reports/discounts", params=year, headers=till.partner)
+    ).json()
+    assert (own["totals"]["offline"], own["totals"]["conflicts"]) == (2, 1)
+    summary = await (await client.get("/v1/reports/summary", params=year, headers=admin)).json()
+    assert (summary["redemptions"], summary["offline"], summary["conflicts"]) == (3, 2, 1)
+    csv_text = await (
+        await client.get("/v1/reports/discounts", params={**year, "format": "csv"}, headers=admin)
+    ).text()
+    header, values = csv_text.lstrip("\ufeff").splitlines()[:2]
+    assert dict(zip(header.split(","), values.split(","), strict=True))["conflicts"] == "1"
+
+
+async def test_a_token_signed_by_a_key_retired_since_is_accepted_offline(
+    client: TestClient, till: Till, db, settings
+) -> None:
+    """The JWKS stops publishing a retired key minutes after its last tokens expire; an
+    offline redemption arrives hours later and is judged with the keys of its moment."""
+    made = now() - timedelta(hours=3)
+    token = await minted_at(db, settings, till, made - timedelta(seconds=10))
+    keyring = Keyring(settings.token_ttl, make_sealer(settings.secret_key, settings.data_dir))
+    retired, _ = await keyring.rotate(db)
+    await db.execute(
+        "UPDATE signing_keys SET retired_at = now() - interval '2 hours' WHERE kid = $1", retired
+    )
+    body = await created(await redeem(client, till, token=token, offline_at=made))
+    assert body["conflict"] is None
+    # Made after the key's tokens had all expired: that token was not the programme's.
+    late = made + timedelta(hours=2)
+    refused = await redeem(client, till, token=token, offline_at=late)
+    assert (await problem(refused, 422))["code"] in ("token_invalid", "token_expired")
+    published = await (await client.get("/.well-known/jwks.json")).json()
+    assert retired not in [key["kid"] for key in published["keys"]]
+
+
+@pytest.mark.parametrize("extreme", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00"])
+async def test_an_offline_at_at_the_ends_of_time_is_a_validation_error(
+    client: TestClient, till: Till, extreme: str
+) -> None:
+    body = await problem(await redeem(client, till, offline_at=extreme), 422)
+    assert body["code"] == "validation_error"
+    assert [error["field"] for error in body["errors"]] == ["offline_at"]

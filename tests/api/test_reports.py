@@ -3,6 +3,7 @@ holder category and month in the programme's time zone; JSON, CSV and XLSX."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -129,6 +130,8 @@ async def test_report_by_partner_and_month_sums_each_group_exactly(
         "reversals": 0,
         "purchase_total": 12301,
         "discount_total": 1671,
+        "offline": 0,
+        "conflicts": 0,
     }
 
 
@@ -136,11 +139,14 @@ def row(partner_id, name, month, redemptions, reversals, purchase, discount) -> 
     return {
         "partner_id": partner_id,
         "partner_name": name,
+        "partner_region": "",
         "month": month,
         "redemptions": redemptions,
         "reversals": reversals,
         "purchase_total": purchase,
         "discount_total": discount,
+        "offline": 0,
+        "conflicts": 0,
     }
 
 
@@ -156,9 +162,9 @@ async def test_reversal_counts_in_the_month_it_was_made_not_the_redemptions(
 
     assert body["rows"] == [
         {"month": "2026-01", "redemptions": 1, "reversals": 0, "purchase_total": 900,
-         "discount_total": 90},
+         "discount_total": 90, "offline": 0, "conflicts": 0},
         {"month": "2026-02", "redemptions": 0, "reversals": 1, "purchase_total": -900,
-         "discount_total": -90},
+         "discount_total": -90, "offline": 0, "conflicts": 0},
     ]  # fmt: skip
     assert body["totals"]["discount_total"] == 0
     january = await report(client, admin, **{"from": "2026-01-01", "to": "2026-01-31"})
@@ -221,7 +227,14 @@ async def test_every_combination_of_groupings_adds_up_to_the_same_totals(
     await sale(db, settings, programme.veteran_diner, local(2026, 6, 2, 8), 600, 60)
     await sale(db, settings, programme.veteran_diner_2, local(2026, 7, 2, 8), 900, 500)
     await record_reversal(db, settings, first, at=local(2026, 7, 3, 8))
-    expected = {"redemptions": 4, "reversals": 1, "purchase_total": 1900, "discount_total": 600}
+    expected = {
+        "redemptions": 4,
+        "reversals": 1,
+        "purchase_total": 1900,
+        "discount_total": 600,
+        "offline": 0,
+        "conflicts": 0,
+    }
 
     for size in range(5):
         for names in itertools.permutations(("partner", "offer", "category", "month"), size):
@@ -251,7 +264,14 @@ async def test_no_grouping_answers_one_row_of_totals_even_when_empty(
     client: TestClient, admin
 ) -> None:
     body = await report(client, admin, **YEAR_2026)
-    zeros = {"redemptions": 0, "reversals": 0, "purchase_total": 0, "discount_total": 0}
+    zeros = {
+        "redemptions": 0,
+        "reversals": 0,
+        "purchase_total": 0,
+        "discount_total": 0,
+        "offline": 0,
+        "conflicts": 0,
+    }
     assert body["rows"] == [zeros] and body["totals"] == zeros and body["group_by"] == []
     grouped = await report(client, admin, group_by="partner", **YEAR_2026)
     assert grouped["rows"] == [] and grouped["totals"] == zeros
@@ -396,9 +416,10 @@ async def test_csv_has_a_bom_a_header_the_same_rows_and_a_totals_row(
     assert data.startswith(b"\xef\xbb\xbf")
     lines = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert list(lines[0]) == [
-        "partner_id", "partner_name", "offer_id", "offer_title", "month", "redemptions",
-        "reversals", "purchase_total", "discount_total", "purchase_total_yuan",
-        "discount_total_yuan",
+        "partner_id", "partner_name", "partner_region", "offer_id", "offer_title", "month",
+        "redemptions",
+        "reversals", "purchase_total", "discount_total", "offline", "conflicts",
+        "purchase_total_yuan", "discount_total_yuan",
     ]  # fmt: skip
     *rows, total = lines
     assert len(rows) == len(expected["rows"])
@@ -444,7 +465,7 @@ async def test_xlsx_opens_with_the_same_rows_and_money_formatted_as_yuan(
     header, *lines = list(sheet.iter_rows(values_only=True))
     assert header == (
         "category", "month", "redemptions", "reversals", "purchase_total", "discount_total",
-        "purchase_total_yuan", "discount_total_yuan",
+        "offline", "conflicts", "purchase_total_yuan", "discount_total_yuan",
     )  # fmt: skip
     *rows, total = [dict(zip(header, line, strict=True)) for line in lines]
     for line, want in zip(rows, expected["rows"], strict=True):
@@ -512,3 +533,32 @@ async def test_monthly_rollup_follows_the_daily_rollup_and_reconcile_finds_nothi
     ]
     await db.execute("UPDATE discount_rollup_monthly SET discount_total = discount_total + 1")
     assert set(await mismatches(db)) == {"monthly rollup"}
+
+
+async def test_an_xlsx_export_taken_while_tills_redeem_adds_up_in_every_file(
+    client: TestClient, admin, db, settings, programme: Programme
+) -> None:
+    # The file is built in a background process (service.background) from rows read in one
+    # statement: whatever commits meanwhile, each file's totals row is the sum of its rows.
+    await _redeem_some(db, settings, programme)
+
+    async def tills() -> None:
+        for n in range(30):
+            voucher = (programme.veteran_post, programme.family_post)[n % 2]
+            await sale(db, settings, voucher, local(2026, 3, 1 + n % 28, 12), 1000 + n, 100)
+
+    writing = asyncio.create_task(tills())
+    params = {"group_by": "partner,month", **YEAR_2026, "format": "xlsx"}
+    seen = set()
+    while not writing.done() or not seen:
+        response = await client.get("/v1/reports/discounts", params=params, headers=admin)
+        assert response.status == 200
+        sheet = openpyxl.load_workbook(io.BytesIO(await response.read())).active
+        header, *lines = list(sheet.iter_rows(values_only=True))
+        *rows, total = [dict(zip(header, line, strict=True)) for line in lines]
+        for measure in ("redemptions", "reversals", "purchase_total", "discount_total"):
+            assert total[measure] == sum(row[measure] for row in rows), measure
+        seen.add(total["redemptions"])
+    await writing
+    final = await report(client, admin, **{k: v for k, v in params.items() if k != "format"})
+    assert final["totals"]["redemptions"] == 3 + 30

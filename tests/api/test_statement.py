@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from service.domain.categories import HOLDER_CATEGORIES
+from service.domain.reports import MEASURES
 from service.domain.statement import verify
 from tests.helpers import Till, make_holder, make_voucher, record_redemption, record_reversal
 
@@ -49,6 +50,7 @@ async def a_random_ledger(
     for _ in range(rng.randint(10, 30)):
         at = around + timedelta(seconds=rng.randint(-2 * 86_400, 2 * 86_400))
         purchase = rng.randint(1, 50_000)
+        offline = rng.random() < 0.3  # a till offline sent it later, perhaps in conflict
         redemptions.append(
             (
                 at,
@@ -59,6 +61,8 @@ async def a_random_ledger(
                     at=at,
                     purchase_amount=purchase,
                     discount_amount=rng.randint(0, purchase),
+                    offline_at=at - timedelta(hours=rng.randint(1, 70)) if offline else None,
+                    conflict=rng.choice([None, "voucher_used_up"]) if offline else None,
                 ),
             )
         )
@@ -86,7 +90,8 @@ async def test_the_statements_figures_are_the_reports_and_verify_from_the_entrie
 
     signed, claims = await statement_of(client, admin, period)
     summary = await (await client.get(f"/v1/reports/summary?{period}", headers=admin)).json()
-    for name in ("redemptions", "reversals", "discount_total", "holders", "vouchers_issued"):
+    names = ("redemptions", "reversals", "discount_total", "holders", "vouchers_issued")
+    for name in (*names, "offline", "conflicts"):
         assert claims[name] == summary[name], name
     assert claims["partners"] == summary["partners"]
     by_category = await (
@@ -94,10 +99,7 @@ async def test_the_statements_figures_are_the_reports_and_verify_from_the_entrie
     ).json()
     assert claims["purchase_total"] == by_category["totals"]["purchase_total"]
     assert claims["by_holder_category"] == {
-        row["category"]: {
-            m: row[m] for m in ("redemptions", "reversals", "purchase_total", "discount_total")
-        }
-        for row in by_category["rows"]
+        row["category"]: {m: row[m] for m in MEASURES} for row in by_category["rows"]
     }
     by_partner = await (
         await client.get(f"/v1/reports/discounts?group_by=partner&{period}", headers=admin)

@@ -37,7 +37,7 @@ from tests.helpers import (
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 GROUPS = ("partner", "offer", "category", "month")
-MEASURES = ("redemptions", "reversals", "purchase_total", "discount_total")
+MEASURES = ("redemptions", "reversals", "purchase_total", "discount_total", "offline", "conflicts")
 
 #: First days of the months the generated rows fall in (year boundary in the middle).
 MONTH_STARTS = [date(2025, 11, 1), date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1),
@@ -73,17 +73,26 @@ class Sale:
     purchase: int
     discount: int
     refunded_at: datetime | None
+    #: None: made online; else made offline (an hour before it arrived), with a conflict
+    #: or not ("" for none).
+    offline: str | None = None
 
 
 sales = st.builds(
-    lambda voucher, at, purchase, share, refund: Sale(
-        voucher, at, purchase, purchase * share // 100, None if refund is None else max(at, refund)
+    lambda voucher, at, purchase, share, refund, offline: Sale(
+        voucher,
+        at,
+        purchase,
+        purchase * share // 100,
+        None if refund is None else max(at, refund),
+        offline,
     ),
     st.integers(min_value=0, max_value=100),
     instants,
     st.integers(min_value=1, max_value=10_000_000),
     st.integers(min_value=0, max_value=100),
     st.none() | instants,
+    st.sampled_from([None, None, "", "voucher_used_up"]),
 )
 periods = st.tuples(
     st.dates(min_value=date(2025, 10, 25), max_value=date(2026, 5, 5)),
@@ -96,6 +105,7 @@ class World:
     vouchers: list[str]
     partner_names: dict[str, str]
     offer_titles: dict[str, str]
+    partner_regions: dict[str, str]
 
 
 @pytest.fixture
@@ -106,6 +116,9 @@ async def world(db: asyncpg.Connection, settings) -> World:
         await make_partner(db, name="老兵饭店", category="catering"): "老兵饭店",
     }
     post, diner = partners
+    regions = {post: "东城街道", diner: "和平里街道"}
+    for partner_id, region in regions.items():
+        await db.execute("UPDATE partners SET region = $2 WHERE id = $1", partner_id, region)
     offers = {}
     for partner_id, title in ((post, "邮政寄递九折"), (diner, "堂食八五折"), (diner, "免费停车")):
         offers[await make_offer(db, partner_id, title=title, uses_per_voucher=10_000)] = title
@@ -114,7 +127,7 @@ async def world(db: asyncpg.Connection, settings) -> World:
         holder = await make_holder(db, category=category)
         for offer_id in offers:
             vouchers.append(await make_voucher(db, settings, holder, offer_id))
-    return World(vouchers, partners, offers)
+    return World(vouchers, partners, offers, regions)
 
 
 async def _start_afresh(db: asyncpg.Connection) -> None:
@@ -123,8 +136,10 @@ async def _start_afresh(db: asyncpg.Connection) -> None:
         "TRUNCATE reversals, redemptions, discount_rollup, discount_rollup_monthly, "
         "holder_offer_usage"
     )
-    await db.execute("UPDATE offers SET redeemed_count = 0, spent = 0")
-    await db.execute("UPDATE vouchers SET uses_left = uses_total, status = 'active'")
+    await db.execute(
+        "UPDATE offers SET redeemed_count = 0, spent = 0, conflict_count = 0, conflict_spent = 0"
+    )
+    await db.execute("UPDATE vouchers SET uses_left = uses_total, uses_over = 0, status = 'active'")
 
 
 def _expected(
@@ -139,7 +154,8 @@ def _expected(
         key = []
         for name in group_by:
             if name == "partner":
-                key += [entry["partner_id"], world.partner_names[entry["partner_id"]]]
+                partner = entry["partner_id"]
+                key += [partner, world.partner_names[partner], world.partner_regions[partner]]
             elif name == "offer":
                 key += [entry["offer_id"], world.offer_titles[entry["offer_id"]]]
             elif name == "category":
@@ -151,15 +167,17 @@ def _expected(
         measures["reversals" if entry["reversal"] else "redemptions"] += 1
         measures["purchase_total"] += sign * entry["purchase_amount"]
         measures["discount_total"] += sign * entry["discount_amount"]
+        measures["offline"] += entry["offline_at"] is not None
+        measures["conflicts"] += entry["conflict"] is not None
     return dict(sums)
 
 
 _LEDGER = """
     SELECT partner_id, offer_id, holder_category, purchase_amount, discount_amount,
-           created_at, false AS reversal FROM redemptions
+           created_at, false AS reversal, offline_at, conflict FROM redemptions
     UNION ALL
     SELECT partner_id, offer_id, holder_category, purchase_amount, discount_amount,
-           created_at, true FROM reversals
+           created_at, true, NULL, NULL FROM reversals
 """
 
 
@@ -182,6 +200,8 @@ async def test_every_grouping_equals_the_ledger_summed_in_python(
             at=sale.at,
             purchase_amount=sale.purchase,
             discount_amount=sale.discount,
+            offline_at=None if sale.offline is None else sale.at - timedelta(hours=1),
+            conflict=sale.offline or None,
         )
         if sale.refunded_at is not None:
             await record_reversal(db, settings, redemption_id, at=sale.refunded_at)

@@ -57,6 +57,8 @@ export async function render(context) {
       figure("fig_vouchers", s.vouchers_issued, "vouchers_issued"),
       figure("fig_redemptions", s.redemptions, "redemptions"),
       figure("fig_reversals", s.reversals, "reversals"),
+      figure("fig_offline", s.offline, "offline"),
+      figure("fig_conflicts", s.conflicts, "conflicts"),
       figure("fig_discount_total", formatFen(s.discount_total), "discount_total"),
       // Not of the year: the firms that asked to join and wait for the bureau now.
       figure("fig_applications_waiting", h("a", { href: href("applications"), "data-nav": true }, String(waiting.data.items.length)), "applications_waiting"),
@@ -66,6 +68,8 @@ export async function render(context) {
     figures = [
       figure("fig_redemptions", totals.redemptions, "redemptions"),
       figure("fig_reversals", totals.reversals, "reversals"),
+      figure("fig_offline", totals.offline, "offline"),
+      figure("fig_conflicts", totals.conflicts, "conflicts"),
       figure("fig_purchase_total", formatFen(totals.purchase_total), "purchase_total"),
       figure("fig_discount_total", formatFen(totals.discount_total), "discount_total"),
     ];

@@ -1,5 +1,7 @@
-/* Redemptions: filter by date, offer, till, partner (bureau) and status; reverse one
- * with a reason (partner_manager for its own, bureau_admin for any).
+/* Redemptions: filter by date, offer, till, partner (bureau), status, and offline or
+ * conflicts only; reverse one with a reason (partner_manager for its own, bureau_admin
+ * for any). A redemption a till made offline shows when it was made, and its conflict
+ * (the rule that would have refused it online, docs/rules.md) in the server's words.
  *
  * The tills are the partner's scanner keys (GET /v1/partners/{id}/keys), revoked ones
  * too: what they redeemed stays in the ledger. A partner_manager has one partner; the
@@ -34,6 +36,8 @@ export async function render(context) {
     field({ name: "offer_id", label: t("offer"), type: "select", options: [{ value: "", label: t("any") }, ...Object.values(offerById).map((o) => ({ value: o.id, label: o.title }))] }),
     tillField(tillsOf ? [{ value: "", label: t("any") }, ...tills.map((k) => ({ value: k.id, label: tillName(k) }))] : null),
     field({ name: "status", label: t("status"), type: "select", options: options(["completed", "reversed"], status, "any") }),
+    field({ name: "offline", label: t("offline_filter"), type: "select", options: [{ value: "", label: t("any") }, { value: "true", label: t("offline_only") }, { value: "false", label: t("online_only") }] }),
+    field({ name: "conflict", label: t("conflict_filter"), type: "select", options: [{ value: "", label: t("any") }, { value: "true", label: t("conflicts_only") }] }),
   ];
   if (isBureau(staff)) fields.splice(2, 0, field({ name: "partner_id", label: t("partner"), type: "select", options: [{ value: "", label: t("any") }, ...Object.values(partnerById).map((p) => ({ value: p.id, label: p.name }))] }));
   const filterForm = filters(route, fields);
@@ -54,7 +58,7 @@ export async function render(context) {
         tillField([{ value: "", label: t("any") }, ...choices.map((k) => ({ value: k.id, label: tillName(k) }))]));
     });
   }
-  const answer = await api("GET", "/v1/redemptions", { query: listQuery(route, ["from", "to", "offer_id", "partner_id", "key_id", "status"]) });
+  const answer = await api("GET", "/v1/redemptions", { query: listQuery(route, ["from", "to", "offer_id", "partner_id", "key_id", "status", "offline", "conflict"]) });
   if (!answer.ok) return viewFrame("nav_redemptions", filterForm, h("p", { class: "problem", role: "alert" }, problemText(answer.problem)));
   const mayReverse = can(staff, "redemptions.reverse");
   const columns = [
@@ -68,9 +72,20 @@ export async function render(context) {
     { label: t("discount_amount"), cell: (r) => formatFen(r.discount_amount), num: true },
     { label: t("status"), cell: (r) => h("span", { class: "status status-" + r.status }, status(r.status)) },
     { label: t("reversal"), cell: (r) => (r.reversal ? reversalText(r.reversal) : "—") },
+    { label: t("offline_column"), cell: offlineCell },
     mayReverse ? { label: t("actions"), cell: (r) => (r.status === "completed" ? reverseControl(r, context) : "") } : null,
   ].filter(Boolean);
   return viewFrame("nav_redemptions", filterForm, table(columns, answer.data.items, t("nav_redemptions")), pager(route, answer.data.next_cursor));
+}
+
+/** Made offline: when, and the conflict it was recorded with, as a badge. */
+function offlineCell(redemption) {
+  if (!redemption.offline_at) return "—";
+  const made = h("span", {}, t("offline_made", { time: formatTime(redemption.offline_at) }));
+  if (!redemption.conflict) return made;
+  const badge = h("span", { class: "status status-conflict", title: redemption.conflict },
+    t("conflict_badge", { rule: problemText({ code: redemption.conflict }) }));
+  return h("span", {}, made, " ", badge);
 }
 
 /** When, by whom and why a redemption was reversed, as the audit log names the actor. */

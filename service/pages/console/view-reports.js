@@ -46,6 +46,8 @@ export async function render(context) {
   columns.push(
     { label: t("redemptions"), cell: (r) => r.redemptions, num: true },
     { label: t("reversals"), cell: (r) => r.reversals, num: true },
+    { label: t("fig_offline"), cell: (r) => r.offline, num: true },
+    { label: t("fig_conflicts"), cell: (r) => r.conflicts, num: true },
     { label: t("purchase_total"), cell: (r) => formatFen(r.purchase_total), num: true },
     { label: t("discount_total"), cell: (r) => formatFen(r.discount_total), num: true }
   );
@@ -58,6 +60,8 @@ export async function render(context) {
     h("dl", { class: "figures", id: "report-totals" },
       h("div", { class: "figure", dataset: { figure: "redemptions" } }, h("dt", {}, t("redemptions")), h("dd", {}, totals.redemptions)),
       h("div", { class: "figure", dataset: { figure: "reversals" } }, h("dt", {}, t("reversals")), h("dd", {}, totals.reversals)),
+      h("div", { class: "figure", dataset: { figure: "offline" } }, h("dt", {}, t("fig_offline")), h("dd", {}, totals.offline)),
+      h("div", { class: "figure", dataset: { figure: "conflicts" } }, h("dt", {}, t("fig_conflicts")), h("dd", {}, totals.conflicts)),
       h("div", { class: "figure", dataset: { figure: "purchase_total" } }, h("dt", {}, t("purchase_total")), h("dd", {}, formatFen(totals.purchase_total))),
       h("div", { class: "figure", dataset: { figure: "discount_total" } }, h("dt", {}, t("discount_total")), h("dd", {}, formatFen(totals.discount_total)))),
     downloads,
