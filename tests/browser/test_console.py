@@ -1258,6 +1258,10 @@ def test_the_till_filter_fills_with_the_tills_of_the_partner_chosen(
     tills.select_option(key["id"])
     page.get_by_role("button", name=ui("apply_filters")).click()
     expect(page).to_have_url(re.compile(f"key_id={key['id']}"))
+    # The list is drawn again with the filters applied: choose on the new form, not on
+    # the one it replaces (a change on the old form would be lost with it).
+    page.wait_for_function("() => !document.querySelector('#view[aria-busy]')")
+    expect(page.locator("#f-key_id")).to_have_value(key["id"])
     page.select_option("#f-partner_id", "")
     expect(page.locator("#f-key_id")).to_be_disabled()
 
