@@ -132,24 +132,7 @@ async def run_job(
         async with PinHashPool(workers) as pool:
             await _stage_every_row(conn, pool, job, data, on_progress)
         hashed = time.perf_counter()
-        async with conn.transaction():
-            created, updated = await imports_db.write_staged(conn)
-            final = await imports_db.finish_job(
-                conn, job.id, status="completed", created=created, updated=updated
-            )
-            assert final is not None, "a job holding the import lock is never marked failed"
-            await audit.record(
-                conn,
-                caller,
-                "holder.import",
-                "holder_import",
-                job.id,
-                {
-                    "rows": [None, job.rows],
-                    "created": [None, created],
-                    "updated": [None, updated],
-                },
-            )
+        final = await _write_staged(conn, job, caller)
         ended = time.perf_counter()
     except asyncio.CancelledError:
         # A statement may be in flight: drop the connection (its transaction, temporary
@@ -169,12 +152,33 @@ async def run_job(
         extra={
             "import_id": job.id,
             "rows": job.rows,
-            "holders_created": created,
-            "holders_updated": updated,
+            "holders_created": final.created,
+            "holders_updated": final.updated,
             "seconds": round(ended - started, 3),
             "write_seconds": round(ended - hashed, 3),
         },
     )
+    return final
+
+
+async def _write_staged(
+    conn: asyncpg.Connection, job: HolderImport, caller: Principal | None
+) -> HolderImport:
+    """In one transaction: the staged rows become holders, the job completed, audited."""
+    async with conn.transaction():
+        created, updated = await imports_db.write_staged(conn)
+        final = await imports_db.finish_job(
+            conn, job.id, status="completed", created=created, updated=updated
+        )
+        assert final is not None, "a job holding the import lock is never marked failed"
+        await audit.record(
+            conn,
+            caller,
+            "holder.import",
+            "holder_import",
+            job.id,
+            {"rows": [None, job.rows], "created": [None, created], "updated": [None, updated]},
+        )
     return final
 
 
