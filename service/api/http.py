@@ -282,6 +282,36 @@ class Operation:
 OPERATION_ATTR = "__youdai_operation__"
 
 
+def _admit(
+    request: web.Request,
+    allowed: tuple[AnyRole, ...],
+    personal_data: bool,
+    before_second_factor: bool,
+) -> None:
+    """401 without a caller, 403 for a caller the operation's roles do not admit (or a
+    person who must enrol a second factor first)."""
+    caller = request.get(PRINCIPAL_KEY)
+    if caller is None:
+        raise ApiError(
+            "unauthenticated",
+            Said("Send Authorization: Bearer <key>", "请发送 Authorization: Bearer <密钥>"),
+        )
+    read_only = request.method in ("GET", "HEAD")
+    if not caller.may_call(allowed, read_only=read_only, personal_data=personal_data):
+        raise ApiError(
+            "forbidden",
+            Said("This key's role may not call this endpoint", "此密钥的角色无权调用此接口"),
+        )
+    if isinstance(caller, StaffPrincipal) and caller.must_enrol_totp and not before_second_factor:
+        raise ApiError(
+            "forbidden",
+            Said(
+                "Enrol a second factor first (POST /v1/staff/me/totp)",
+                "请先绑定第二因素（POST /v1/staff/me/totp）",
+            ),
+        )
+
+
 def operation(
     summary: str,
     *,
@@ -311,39 +341,7 @@ def operation(
     def decorate(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             if allowed:
-                caller = request.get(PRINCIPAL_KEY)
-                if caller is None:
-                    raise ApiError(
-                        "unauthenticated",
-                        Said(
-                            "Send Authorization: Bearer <key>",
-                            "请发送 Authorization: Bearer <密钥>",
-                        ),
-                    )
-                if not caller.may_call(
-                    allowed,
-                    read_only=request.method in ("GET", "HEAD"),
-                    personal_data=personal_data,
-                ):
-                    raise ApiError(
-                        "forbidden",
-                        Said(
-                            "This key's role may not call this endpoint",
-                            "此密钥的角色无权调用此接口",
-                        ),
-                    )
-                if (
-                    isinstance(caller, StaffPrincipal)
-                    and caller.must_enrol_totp
-                    and not before_second_factor
-                ):
-                    raise ApiError(
-                        "forbidden",
-                        Said(
-                            "Enrol a second factor first (POST /v1/staff/me/totp)",
-                            "请先绑定第二因素（POST /v1/staff/me/totp）",
-                        ),
-                    )
+                _admit(request, allowed, personal_data, before_second_factor)
             if body is not None:
                 refuse_other_media_types(request, body_content_type)
             return await handler(request)
