@@ -282,6 +282,17 @@ class Operation:
 OPERATION_ATTR = "__youdai_operation__"
 
 
+def _documented_problems(allowed: tuple[AnyRole, ...], problems: Iterable[str]) -> tuple[str, ...]:
+    """An operation's problems as documented: its own, and those of admitting its caller."""
+    codes = tuple(problems)
+    if allowed:
+        codes = ("unauthenticated", "forbidden", *codes)
+    if Role.HOLDER in allowed:
+        # A holder's session stops working when the holder or the card does.
+        codes = (*codes, "holder_inactive")
+    return codes
+
+
 def _admit(
     request: web.Request,
     allowed: tuple[AnyRole, ...],
@@ -349,12 +360,7 @@ def operation(
         guarded.__name__ = handler.__name__
         guarded.__doc__ = handler.__doc__
         guarded.__module__ = handler.__module__
-        problem_codes = tuple(problems)
-        if allowed:
-            problem_codes = ("unauthenticated", "forbidden", *problem_codes)
-        if Role.HOLDER in allowed:
-            # A holder's session stops working when the holder or the card does.
-            problem_codes = (*problem_codes, "holder_inactive")
+        problem_codes = _documented_problems(allowed, problems)
         setattr(
             guarded,
             OPERATION_ATTR,
