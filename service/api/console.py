@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cache
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from service.api.pages import (
     _asset,
     allowing,
     import_map_script,
+    localized,
     negotiate_language,
 )
 from service.app_keys import SETTINGS
@@ -92,13 +92,7 @@ def imports(built: Built) -> dict[str, str]:
 def console_page(language: str, timezone: str = "Asia/Shanghai") -> Page:
     """The page in one language, with the programme's time zone (YOUDAI_TIMEZONE) in a
     meta tag: times and dates are shown in it, whatever the browser's own zone."""
-    html = (CONSOLE_DIR / "console.html").read_text(encoding="utf-8")
-    html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
-    html = html.replace(
-        '<meta name="youdai-timezone" content="Asia/Shanghai">',
-        f'<meta name="youdai-timezone" content="{escape(timezone)}">',
-        1,
-    )
+    html = localized((CONSOLE_DIR / "console.html").read_text(encoding="utf-8"), language, timezone)
     built = build()
     for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')

@@ -18,6 +18,7 @@ import hashlib
 import json
 import mimetypes
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from html import escape
@@ -186,18 +187,33 @@ class Page:
     policy: str
 
 
+def localized(html: str, language: str, timezone: str) -> str:
+    """A page's HTML in one language (`<html lang>`) with the programme's time zone in its
+    meta tag (dates are shown in it, whatever the browser's own zone)."""
+    html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
+    return html.replace(
+        '<meta name="youdai-timezone" content="Asia/Shanghai">',
+        f'<meta name="youdai-timezone" content="{escape(timezone)}">',
+        1,
+    )
+
+
+def options_html(choices: Mapping[str, str], chosen: str | None, empty_label: str) -> str:
+    """`<option>`s of a server-rendered select: an empty first choice, then `choices`
+    (value → label), the `chosen` one selected."""
+    options = [f'<option value="">{escape(empty_label)}</option>']
+    for value, label in choices.items():
+        selected = " selected" if value == chosen else ""
+        options.append(f'<option value="{escape(value)}"{selected}>{escape(label)}</option>')
+    return "".join(options)
+
+
 @cache
 def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: str = "") -> Page:
     """A page in one language, its asset links carrying each asset's hash, its import map
     and module preloads, and the deployment's programme time zone (dates are shown in it,
     whatever the phone's) and help phone number (YOUDAI_HELP_PHONE) in its meta tags."""
-    html = (STATIC_DIR / f"{name}.html").read_text(encoding="utf-8")
-    html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
-    html = html.replace(
-        '<meta name="youdai-timezone" content="Asia/Shanghai">',
-        f'<meta name="youdai-timezone" content="{escape(timezone)}">',
-        1,
-    )
+    html = localized((STATIC_DIR / f"{name}.html").read_text(encoding="utf-8"), language, timezone)
     html = html.replace(
         '<meta name="youdai-help-phone" content="">',
         f'<meta name="youdai-help-phone" content="{escape(help_phone)}">',
