@@ -33,15 +33,13 @@ async def list_audit_events(request: web.Request) -> web.Response:
     query = read_query(request, _query)
     page = page_request(query)
     bounds = read_time_bounds(query, request.app[SETTINGS].timezone)
-    events = await audit_flow.events(
-        request.app[POOL],
-        principal(request),
-        page,
-        entity_type=query.get("entity"),
-        entity_id=query.get("entity_id"),
-        actor_id=query.get("actor"),
-        actor_type=query.get("actor_type"),
-        occurred_from=bounds["from"],
-        occurred_to=bounds["to"],
-    )
+    filters = {
+        "entity_type": query.get("entity"),
+        "entity_id": query.get("entity_id"),
+        "actor_id": query.get("actor"),
+        "actor_type": query.get("actor_type"),
+        "occurred_from": bounds["from"],
+        "occurred_to": bounds["to"],
+    }
+    events = await audit_flow.events(request.app[POOL], principal(request), page, filters)
     return page_response(events, _out.dump)

@@ -20,8 +20,8 @@ from service.api.http import load, operation, page_request
 from service.api.pages import (
     SECURITY_HEADERS,
     SERVER_RENDERED_POLICY,
-    hashed_link,
     options_html,
+    server_page,
     wants_english,
 )
 from service.app_keys import CLOCK, POOL, SETTINGS
@@ -172,26 +172,18 @@ def render(
         if next_cursor
         else ""
     )
-    return f"""<!doctype html>
-<html lang="{"en" if english else "zh-CN"}"{' class="large"' if large else ""}>
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_word("title", english)}</title>
-<link rel="stylesheet" href="{hashed_link("directory.css")}">
-</head>
-<body>
-<header><h1>{_word("title", english)}</h1>
-{_links(params, english, large)}</header>
-<main>
-<p>{_word("intro", english)}</p>
+    main = f"""<p>{_word("intro", english)}</p>
 {_search_form(params, regions, english)}
 {listing}
-{more}
-</main>
-</body>
-</html>
-"""
+{more}"""
+    return server_page(
+        _word("title", english),
+        "directory.css",
+        _links(params, english, large),
+        main,
+        english,
+        large=large,
+    )
 
 
 #: The page shows more partners at once than the API's default page.

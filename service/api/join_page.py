@@ -23,8 +23,8 @@ from service.api.http import load, operation, read_query
 from service.api.pages import (
     SECURITY_HEADERS,
     SERVER_RENDERED_POLICY,
-    hashed_link,
     options_html,
+    server_page,
     wants_english,
 )
 from service.app_keys import POOL, SETTINGS
@@ -141,27 +141,11 @@ def _word(key: str, english: bool) -> str:
 
 
 def _page(title: str, body: str, english: bool, other_language_href: str) -> str:
-    return f"""<!doctype html>
-<html lang="{"en" if english else "zh-CN"}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{escape(title)}</title>
-<link rel="stylesheet" href="{hashed_link("join.css")}">
-</head>
-<body>
-<header><h1>{escape(title)}</h1>
-<nav><a href="{escape(other_language_href)}" lang="{"zh-CN" if english else "en"}">\
+    nav = f"""<nav><a href="{escape(other_language_href)}" lang="{"zh-CN" if english else "en"}">\
 {_word("other_language", english)}</a>
 <a href="/directory{"?lang=en" if english else ""}">{_word("directory", english)}</a></nav>
-</header>
-<main>
-{body}
-</main>
-</body>
-</html>
 """
+    return server_page(title, "join.css", nav, body, english, noindex=True)
 
 
 def _field(

@@ -251,6 +251,41 @@ def wants_english(request: web.Request, chosen: str | None) -> bool:
     return (chosen or negotiate_language(request.headers.get("Accept-Language"))) == "en"
 
 
+def server_page(
+    title: str,
+    stylesheet: str,
+    nav: str,
+    main: str,
+    english: bool,
+    *,
+    large: bool = False,
+    noindex: bool = False,
+) -> str:
+    """The document of a page rendered on the server (/directory, /join): its language, one
+    style sheet by its hashed link, the title as the heading, `nav` after it in the
+    header, `main` as the content; `large` for large text, `noindex` to keep it out of
+    search engines."""
+    size = ' class="large"' if large else ""
+    robots = '<meta name="robots" content="noindex">\n' if noindex else ""
+    return f"""<!doctype html>
+<html lang="{"en" if english else "zh-CN"}"{size}>
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+{robots}<title>{escape(title)}</title>
+<link rel="stylesheet" href="{hashed_link(stylesheet)}">
+</head>
+<body>
+<header><h1>{escape(title)}</h1>
+{nav}</header>
+<main>
+{main}
+</main>
+</body>
+</html>
+"""
+
+
 def _matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from service.db.lockouts import count_failure_sql
+from service.db.lockouts import clear_failures_sql, count_failure_sql, forget_expired_sql
 from service.domain.signin import ATTEMPT_WINDOW, LOCK_DURATION, MAX_WRONG_PINS
 
 _HOLDER = """
@@ -24,6 +24,8 @@ async def lock_holder_by_card(conn: asyncpg.Connection, card_number: str) -> asy
 
 _WRONG_PIN = count_failure_sql("holders", "id", "failed_pin")
 _WRONG_PIN_UNKNOWN_CARD = count_failure_sql("unknown_card_attempts", "card_number", "failed_pin")
+_CLEAR_WRONG_PINS = clear_failures_sql("holders", "failed_pin")
+_FORGET_UNKNOWN_CARDS = forget_expired_sql("unknown_card_attempts", "failed_pin")
 
 
 async def record_wrong_pin(conn: asyncpg.Connection, holder_id: str) -> asyncpg.Record:
@@ -53,27 +55,12 @@ async def record_wrong_pin_for_unknown_card(
 
 async def forget_unknown_card_attempts(conn: asyncpg.Connection) -> int:
     """Housekeeping: attempts whose window and lock are both over count for nothing."""
-    result = await conn.execute(
-        """
-        DELETE FROM unknown_card_attempts
-        WHERE (locked_until IS NULL OR locked_until < now())
-          AND (failed_pin_window_started_at IS NULL
-               OR failed_pin_window_started_at < now() - $1::interval)
-        """,
-        ATTEMPT_WINDOW,
-    )
+    result = await conn.execute(_FORGET_UNKNOWN_CARDS, ATTEMPT_WINDOW)
     return int(result.split()[-1])
 
 
 async def clear_wrong_pins(conn: asyncpg.Connection, holder_id: str) -> None:
-    await conn.execute(
-        """
-        UPDATE holders SET failed_pin_count = 0, failed_pin_window_started_at = NULL,
-                           locked_until = NULL
-        WHERE id = $1 AND (failed_pin_count <> 0 OR locked_until IS NOT NULL)
-        """,
-        holder_id,
-    )
+    await conn.execute(_CLEAR_WRONG_PINS, holder_id)
 
 
 async def update_pin_hash(conn: asyncpg.Connection, holder_id: str, pin_hash: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from service.db.rows import update_columns
 from service.domain.pagination import PageRequest
 
 _COLUMNS = (
@@ -110,17 +111,10 @@ async def set_fields(
 ) -> Holder:
     """Write the given data columns and, when given, a new PIN hash (which also clears
     the card's sign-in lockout)."""
-    assignments = [f"{name} = ${i}" for i, name in enumerate(values, start=2)]
-    params = list(values.values())
+    also = ""
     if pin_hash is not None:
-        assignments.append(f"pin_hash = ${len(params) + 2}, {_NEW_PIN}")
-        params.append(pin_hash)
-    row = await conn.fetchrow(
-        f"UPDATE holders SET {', '.join(assignments)}, updated_at = now() WHERE id = $1 "
-        f"RETURNING {_COLUMNS}",
-        holder_id,
-        *params,
-    )
+        values, also = {**values, "pin_hash": pin_hash}, _NEW_PIN
+    row = await update_columns(conn, "holders", holder_id, values, _COLUMNS, also=also)
     return Holder(**row)
 
 

@@ -1,5 +1,6 @@
-"""The one SQL template for counting failed sign-ins on a row and locking it: holders'
-cards, unknown card numbers, staff accounts and unknown emails share it."""
+"""The SQL templates for counting failed sign-ins on a row and locking it, clearing them
+and forgetting them: holders' cards, unknown card numbers, staff accounts and unknown
+emails share them."""
 
 from __future__ import annotations
 
@@ -31,4 +32,25 @@ def count_failure_sql(table: str, key: str, counter: str) -> str:
         FROM counted
         WHERE {table}.{key} = $1
         RETURNING {counter}_count, locked_until
+    """
+
+
+def clear_failures_sql(table: str, counter: str) -> str:
+    """Clear the failures and the lock of the row of `table` whose id = $1 (a sign-in that
+    succeeded); a row with nothing to clear is not written."""
+    return f"""
+        UPDATE {table} SET {counter}_count = 0, {counter}_window_started_at = NULL,
+                           locked_until = NULL
+        WHERE id = $1 AND ({counter}_count <> 0 OR locked_until IS NOT NULL)
+    """
+
+
+def forget_expired_sql(table: str, counter: str) -> str:
+    """Housekeeping: delete the rows of `table` whose window ($1) and lock are both over;
+    they count for nothing."""
+    return f"""
+        DELETE FROM {table}
+        WHERE (locked_until IS NULL OR locked_until < now())
+          AND ({counter}_window_started_at IS NULL
+               OR {counter}_window_started_at < now() - $1::interval)
     """

@@ -20,14 +20,8 @@ class StoredKey:
     retired_at: datetime | None
 
 
-def _stored(row: asyncpg.Record) -> StoredKey:
-    return StoredKey(
-        kid=row["kid"],
-        public_pem=row["public_pem"],
-        private_sealed=row["private_sealed"],
-        private_pem=row["private_pem"],
-        retired_at=row["retired_at"],
-    )
+#: A StoredKey's columns, in its fields' order.
+_KEY = "kid, public_pem, private_sealed, private_pem, retired_at"
 
 
 async def active_kid(conn: asyncpg.Connection) -> str | None:
@@ -37,21 +31,17 @@ async def active_kid(conn: asyncpg.Connection) -> str | None:
 
 
 async def load(conn: asyncpg.Connection, kid: str) -> StoredKey | None:
-    row = await conn.fetchrow(
-        "SELECT kid, private_pem, private_sealed, public_pem, retired_at "
-        "FROM signing_keys WHERE kid = $1",
-        kid,
-    )
-    return None if row is None else _stored(row)
+    row = await conn.fetchrow(f"SELECT {_KEY} FROM signing_keys WHERE kid = $1", kid)
+    return None if row is None else StoredKey(**row)
 
 
 async def all_keys(conn: asyncpg.Connection, *, for_update: bool = False) -> list[StoredKey]:
     """Every key, oldest first (sealing and re-sealing walk them all)."""
     rows = await conn.fetch(
-        "SELECT kid, private_pem, private_sealed, public_pem, retired_at FROM signing_keys "
-        "ORDER BY created_at" + (" FOR UPDATE" if for_update else "")
+        f"SELECT {_KEY} FROM signing_keys ORDER BY created_at"
+        + (" FOR UPDATE" if for_update else "")
     )
-    return [_stored(row) for row in rows]
+    return [StoredKey(**row) for row in rows]
 
 
 async def store_sealed(conn: asyncpg.Connection, kid: str, sealed: bytes) -> None:

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import asyncpg
 
-from service.db.lockouts import count_failure_sql
+from service.db.lockouts import clear_failures_sql, count_failure_sql, forget_expired_sql
 from service.domain.pagination import PageRequest
 from service.domain.staff import StaffAccount
 
@@ -243,6 +243,8 @@ async def lock_unknown_email(conn: asyncpg.Connection, email: str) -> Lockout:
 
 _FAILED = count_failure_sql("staff_accounts", "id", "failed_signin")
 _FAILED_UNKNOWN = count_failure_sql("staff_unknown_email_attempts", "email", "failed_signin")
+_CLEAR_FAILED = clear_failures_sql("staff_accounts", "failed_signin")
+_FORGET_UNKNOWN = forget_expired_sql("staff_unknown_email_attempts", "failed_signin")
 
 
 async def record_failed_sign_in(
@@ -258,27 +260,12 @@ async def record_failed_sign_in_unknown(
 
 
 async def clear_failed_sign_ins(conn: asyncpg.Connection, staff_id: str) -> None:
-    await conn.execute(
-        """
-        UPDATE staff_accounts SET failed_signin_count = 0,
-               failed_signin_window_started_at = NULL, locked_until = NULL
-        WHERE id = $1 AND (failed_signin_count <> 0 OR locked_until IS NOT NULL)
-        """,
-        staff_id,
-    )
+    await conn.execute(_CLEAR_FAILED, staff_id)
 
 
 async def forget_unknown_email_attempts(conn: asyncpg.Connection, window: timedelta) -> int:
     """Housekeeping: attempts whose window and lock are both over count for nothing."""
-    result = await conn.execute(
-        """
-        DELETE FROM staff_unknown_email_attempts
-        WHERE (locked_until IS NULL OR locked_until < now())
-          AND (failed_signin_window_started_at IS NULL
-               OR failed_signin_window_started_at < now() - $1::interval)
-        """,
-        window,
-    )
+    result = await conn.execute(_FORGET_UNKNOWN, window)
     return int(result.split()[-1])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, datetime
 from typing import cast
 
@@ -9,35 +10,16 @@ import asyncpg
 
 from service.db.offers import open_to_category_sql
 from service.domain.ids import new_id
+from service.domain.offers import OfferRules
 from service.domain.pagination import PageRequest
 from service.domain.vouchers import HeldVoucher, OfferForHolder
 
-#: An offer as a holder sees it (name -> SQL over `offers o JOIN partners p`).
+#: An offer as a holder sees it (name -> SQL over `offers o JOIN partners p`): the offer's
+#: rules, column for column, and its partner's name and category.
 _OFFER_FOR_HOLDER = {
-    "id": "o.id",
-    "partner_id": "o.partner_id",
+    **{rule.name: f"o.{rule.name}" for rule in fields(OfferRules)},
     "partner_name": "p.name",
     "partner_category": "p.category",
-    **{
-        name: f"o.{name}"
-        for name in (
-            "title",
-            "description",
-            "kind",
-            "percent_bp",
-            "max_discount",
-            "amount_off",
-            "fixed_price",
-            "nominal_value",
-            "min_purchase",
-            "starts_at",
-            "ends_at",
-            "eligible_categories",
-            "uses_per_voucher",
-            "holder_limit_count",
-            "holder_limit_period",
-        )
-    },
 }
 #: Prefix of the offer's columns in a voucher row.
 OFFER_PREFIX = "offer_"

@@ -18,7 +18,7 @@ from service.domain.errors import ApiError, FieldError, field_errors, validation
 from service.domain.language import CHINESE, Said
 from service.domain.lifecycle import Lifecycle
 from service.domain.periods import PERIODS
-from service.domain.pricing import KINDS
+from service.domain.pricing import KINDS, PriceRule
 
 __all__ = ["KINDS", "PERIODS", "STATUSES"]  # with the rules below, what schemas/offers uses
 
@@ -250,6 +250,11 @@ class OfferRules:
     uses_per_voucher: int
     holder_limit_count: int | None
     holder_limit_period: str | None
+
+    @property
+    def price_rule(self) -> PriceRule:
+        """What the offer takes off a purchase: its PRICING_FIELDS, as pricing reads them."""
+        return PriceRule(**{name: getattr(self, name) for name in PRICING_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,15 +145,7 @@ def terms_of(
 def terms_of_offer(offer: OfferRules, tz: ZoneInfo) -> Terms:
     """An offer's terms in words, from the offer's own fields."""
     return terms_of(
-        PriceRule(
-            kind=offer.kind,
-            percent_bp=offer.percent_bp,
-            max_discount=offer.max_discount,
-            amount_off=offer.amount_off,
-            fixed_price=offer.fixed_price,
-            nominal_value=offer.nominal_value,
-            min_purchase=offer.min_purchase,
-        ),
+        offer.price_rule,
         starts_at=offer.starts_at,
         ends_at=offer.ends_at,
         eligible_categories=offer.eligible_categories,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -17,28 +17,12 @@ from service.flows.database import Database, connection
 
 
 async def events(
-    db: Database,
-    reader: Principal,
-    page: PageRequest,
-    *,
-    entity_type: str | None = None,
-    entity_id: str | None = None,
-    actor_id: str | None = None,
-    actor_type: str | None = None,
-    occurred_from: datetime | None = None,
-    occurred_to: datetime | None = None,
+    db: Database, reader: Principal, page: PageRequest, filters: Mapping[str, Any]
 ) -> Page[AuditEvent]:
+    """One page of events, newest first; `filters` are audit_db.list_events's (entity_type,
+    entity_id, actor_id, actor_type, occurred_from, occurred_to)."""
     async with connection(db) as conn:
-        rows = await audit_db.list_events(
-            conn,
-            page,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            actor_id=actor_id,
-            actor_type=actor_type,
-            occurred_from=occurred_from,
-            occurred_to=occurred_to,
-        )
+        rows = await audit_db.list_events(conn, page, **filters)
     # docs/product.md: a bureau_auditor reads every event, never a holder's personal data in one.
     if not reader.reads_personal_data:
         rows = [

@@ -4,7 +4,7 @@ terms in words (service.domain.terms), written here once for every page that sho
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,26 +29,15 @@ class DirectoryOffer:
 
 
 @dataclass(frozen=True, slots=True)
-class DirectoryEntry:
-    id: str
-    name: str
-    category: str
-    region: str
-    address: str
-    public_phone: str
-    opening_hours: str
+class DirectoryEntry(ListedPartner):
+    """A listed partner with the offers the directory shows of it."""
+
     offers: list[DirectoryOffer] = field(default_factory=list)
 
 
 def _entry(partner: ListedPartner, offers: list[Offer], tz: ZoneInfo) -> DirectoryEntry:
     return DirectoryEntry(
-        id=partner.id,
-        name=partner.name,
-        category=partner.category,
-        region=partner.region,
-        address=partner.address,
-        public_phone=partner.public_phone,
-        opening_hours=partner.opening_hours,
+        **asdict(partner),
         offers=[
             DirectoryOffer(
                 id=offer.id,

@@ -69,6 +69,10 @@ class TotpEnrolment:
     otpauth_uri: str
 
 
+#: An account id that is not one (an unknown id in a URL, a row gone since).
+_NO_ACCOUNT = Said("No such staff account", "没有此员工账户")
+
+
 # Invitations and setup ------------------------------------------------------------------
 
 
@@ -130,7 +134,7 @@ async def new_setup_link(
     async with connection(db) as conn, conn.transaction():
         account = await staff_db.lock_account(conn, staff_id)
         if account is None:
-            raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
+            raise ApiError("not_found", _NO_ACCOUNT)
         await staff_db.create_invitation(conn, account.id, rules.hash_secret(token), expires_at)
         await audit_db.record(conn, caller, "staff.setup_link", "staff", account.id, {})
     return Invitation(account, token, expires_at)
@@ -381,18 +385,20 @@ async def enrol_totp(pool: asyncpg.Pool, sealer: Sealer, caller: StaffPrincipal)
     return TotpEnrolment(secret, totp.otpauth_uri(secret, caller.email))
 
 
+#: Showing or confirming an enrolment before POST /v1/staff/me/totp (showing it is
+#: not_found, confirming it a conflict).
+_NO_ENROLMENT = Said(
+    "No enrolment is in progress: POST /v1/staff/me/totp first",
+    "没有进行中的绑定：请先 POST /v1/staff/me/totp",
+)
+
+
 async def pending_otpauth_uri(pool: asyncpg.Pool, sealer: Sealer, caller: StaffPrincipal) -> str:
     """The otpauth URI of the enrolment in progress (drawn as a QR by the console)."""
     async with pool.acquire() as conn, conn.transaction():
         sealed = await staff_db.pending_totp(conn, caller.staff_id)
     if sealed is None:
-        raise ApiError(
-            "not_found",
-            Said(
-                "No enrolment is in progress: POST /v1/staff/me/totp first",
-                "没有进行中的绑定：请先 POST /v1/staff/me/totp",
-            ),
-        )
+        raise ApiError("not_found", _NO_ENROLMENT)
     return totp.otpauth_uri(_open_secret(sealer, caller.staff_id, sealed), caller.email)
 
 
@@ -407,13 +413,7 @@ async def confirm_totp(
     async with pool.acquire() as conn, conn.transaction():
         sealed = await staff_db.pending_totp(conn, caller.staff_id)
         if sealed is None:
-            raise ApiError(
-                "conflict",
-                Said(
-                    "No enrolment is in progress: POST /v1/staff/me/totp first",
-                    "没有进行中的绑定：请先 POST /v1/staff/me/totp",
-                ),
-            )
+            raise ApiError("conflict", _NO_ENROLMENT)
         secret = _open_secret(sealer, caller.staff_id, sealed)
         step = totp.accepted_step(secret, code, clock(), None)
         if step is None:
@@ -448,7 +448,7 @@ async def get_staff(db: Database, staff_id: str) -> StaffAccount:
     async with connection(db) as conn:
         account = await staff_db.get_account(conn, staff_id)
     if account is None:
-        raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
+        raise ApiError("not_found", _NO_ACCOUNT)
     return account
 
 
@@ -468,7 +468,7 @@ async def update_staff(
         admins = await staff_db.lock_active_bureau_admins(conn)
         before = await staff_db.lock_account(conn, staff_id)
         if before is None:
-            raise ApiError("not_found", Said("No such staff account", "没有此员工账户"))
+            raise ApiError("not_found", _NO_ACCOUNT)
         role = StaffRole(changes.get("role", before.role))
         if (
             "role" in changes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,19 +33,14 @@ from service.flows import holders as holders_flow
 from service.flows.database import Database, connection
 from service.flows.keyring import Keyring
 
+_ELIGIBILITY = tuple(fact.name for fact in fields(Eligibility))
+
 
 def eligibility_of(row: Mapping[str, Any]) -> Eligibility:
-    """The eligibility facts of a row read by vouchers_db or redemptions_db (same names)."""
-    return Eligibility(
-        holder_status=row["holder_status"],
-        holder_category=row["holder_category"],
-        card_valid_until=row["card_valid_until"],
-        offer_status=row["offer_status"],
-        offer_starts_at=row["offer_starts_at"],
-        offer_ends_at=row["offer_ends_at"],
-        eligible_categories=tuple(row["eligible_categories"]),
-        partner_status=row["partner_status"],
-    )
+    """The eligibility facts of a row read by vouchers_db or redemptions_db (columns of the
+    same names as Eligibility's fields)."""
+    facts = {name: row[name] for name in _ELIGIBILITY}
+    return Eligibility(**{**facts, "eligible_categories": tuple(facts["eligible_categories"])})
 
 
 async def claim(
