@@ -37,7 +37,7 @@ from service.api.http import (
     read_query,
     read_time_bounds,
 )
-from service.app_keys import KEYRING, POOL, SETTINGS
+from service.app_keys import CLOCK, KEYRING, POOL, SETTINGS
 from service.domain import redemptions as redemption_rules
 from service.domain.auth import Role, ScannerKey
 from service.domain.errors import stored_problem, validation_error
@@ -115,6 +115,7 @@ async def preview(request: web.Request) -> web.Response:
             request.app[SETTINGS],
             caller_as(request, ScannerKey),
             body,
+            request.app[CLOCK](),
         )
     return json_response(_preview_out.dump(result))
 
@@ -158,6 +159,7 @@ async def redeem(request: web.Request) -> web.Response:
             caller_as(request, ScannerKey),
             body,
             key,
+            request.app[CLOCK](),
         )
     metrics.redemption_answered(answer.status, answer.body, answer.replayed)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}

@@ -2,9 +2,10 @@
 the summary and the discounts report, with the log that holds every entry behind them.
 
 Its figures and its log are read in one snapshot: the statement first waits for the
-sequencer's lock (so no round is half seen), appends whatever is still queued, signs a
-checkpoint of the log as it then is, and reads the reports in the same repeatable-read
-transaction — so every redemption the figures count is an entry of the log it names.
+sequencer's lock (so no round is half seen), appends (and folds into the rollups) every
+ledger row below its snapshot's horizon, signs a checkpoint of the log as it then is, and
+reads the rollups in the same repeatable-read transaction — so every redemption the
+figures count is an entry of the log it names.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from service.domain.reports import MEASURES, Period
 from service.domain.statement import STATEMENT_TYP
 from service.flows import reports as reports_flow
 from service.flows.keyring import Keyring
-from service.flows.ledger import BATCH, append_queued, sign_if_due
+from service.flows.ledger import BATCH, append_next, sign_if_due
 
 
 async def statement(
@@ -35,6 +36,8 @@ async def statement(
     async with pool.acquire() as conn:
         await ledger_db.lock_sequencer(conn)
         try:
+            # Read before the snapshot below is taken: every ledger row under it is seen.
+            below = await ledger_db.horizon(conn)
             async with conn.transaction(isolation="repeatable_read"):
                 state = await ledger_db.state(conn)
                 if state.halted_reason is not None:
@@ -48,7 +51,7 @@ async def statement(
                     )
                 size = state.size
                 while True:
-                    appended, size = await append_queued(conn, size, BATCH)
+                    appended, size = await append_next(conn, size, BATCH, below)
                     if not appended:
                         break
                 checkpoint, consistent = await sign_if_due(
@@ -63,9 +66,15 @@ async def statement(
                         ),
                     )
                 latest = checkpoint or await ledger_db.latest_checkpoint(conn)
-                headline = await reports_flow.summary_in_snapshot(conn, period, tz)
-                categories = await reports_flow.discount_report(conn, None, period, ("category",))
-                partners = await reports_flow.discount_report(conn, None, period, ("partner",))
+                # The figures of the log's entries: what the rollups hold now (a ledger
+                # row that committed above the horizon is in neither).
+                headline = await reports_flow.summary_in_snapshot(conn, period, tz, unfolded=False)
+                categories = await reports_flow.discount_report(
+                    conn, None, period, ("category",), unfolded=False
+                )
+                partners = await reports_flow.discount_report(
+                    conn, None, period, ("partner",), unfolded=False
+                )
                 first_index, last_index = await ledger_db.index_span(conn, starts_at, ends_before)
                 key = await keyring.signing_key(conn)
         finally:
