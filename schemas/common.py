@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from service.domain.language import Keyed, Said
-from service.domain.pricing import CURRENCY
+from service.domain.pricing import CURRENCY, KINDS
 from service.domain.text import (
     DISPLAY_TEXT_PATTERN,
     HIDDEN_CHARACTERS,
@@ -317,4 +317,23 @@ class TermsSchema(Schema):
     zh = fields.String(required=True, metadata={"example": "满¥10可用，9折，最多减¥50"})
     en = fields.String(
         required=True, metadata={"example": "10% off purchases of ¥10 or more, at most ¥50 off"}
+    )
+
+
+class OfferRulesSchema(Schema):
+    """What every answer that shows an offer says of what it grants: its kind and pricing
+    fields, its window, and its terms in words (service.domain.terms)."""
+
+    kind = fields.String(required=True, metadata={"enum": list(KINDS)})
+    percent_bp = fields.Integer(allow_none=True, required=True)
+    max_discount = fields.Integer(allow_none=True, required=True)
+    amount_off = fields.Integer(allow_none=True, required=True)
+    fixed_price = fields.Integer(allow_none=True, required=True)
+    nominal_value = fields.Integer(allow_none=True, required=True)
+    min_purchase = fields.Integer(allow_none=True, required=True)
+    currency = currency_field()
+    starts_at = fields.DateTime(allow_none=True, required=True)
+    ends_at = fields.DateTime(allow_none=True, required=True)
+    terms = fields.Nested(
+        TermsSchema, required=True, metadata={"description": "The offer's rules in words."}
     )

@@ -17,14 +17,13 @@ from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, va
 
 from schemas.common import (
     Money,
+    OfferRulesSchema,
     OneOf,
     PageQuerySchema,
     StrictInteger,
     StrictSchema,
-    TermsSchema,
     Text,
     Variants,
-    currency_field,
     page_schema,
 )
 from service.domain.categories import HOLDER_CATEGORIES
@@ -283,21 +282,11 @@ OfferUpdateSchema.openapi_variants = Variants(
 )
 
 
-class OfferSchema(Schema):
+class OfferSchema(OfferRulesSchema):
     id = fields.String(required=True)
     partner_id = fields.String(required=True)
     title = fields.String(required=True)
     description = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"enum": list(KINDS)})
-    percent_bp = fields.Integer(allow_none=True, required=True)
-    max_discount = fields.Integer(allow_none=True, required=True)
-    amount_off = fields.Integer(allow_none=True, required=True)
-    fixed_price = fields.Integer(allow_none=True, required=True)
-    nominal_value = fields.Integer(allow_none=True, required=True)
-    min_purchase = fields.Integer(allow_none=True, required=True)
-    currency = currency_field()
-    starts_at = fields.DateTime(allow_none=True, required=True)
-    ends_at = fields.DateTime(allow_none=True, required=True)
     eligible_categories = fields.List(fields.String(), required=True)
     uses_per_voucher = fields.Integer(required=True)
     holder_limit = fields.Nested(HolderLimitSchema, allow_none=True, required=True)
@@ -310,9 +299,6 @@ class OfferSchema(Schema):
     )
     spent = fields.Integer(
         required=True, metadata={"description": "Discount value granted so far, in fen."}
-    )
-    terms = fields.Nested(
-        TermsSchema, required=True, metadata={"description": "The offer's rules in words."}
     )
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)

@@ -129,6 +129,9 @@ class DiscountRowSchema(DiscountMeasuresSchema):
 
     partner_id = fields.String()
     partner_name = fields.String()
+    partner_region = fields.String(
+        metadata={"description": "The partner's region (its public profile), as it is now."}
+    )
     offer_id = fields.String()
     offer_title = fields.String()
     category = fields.String(metadata={"enum": list(HOLDER_CATEGORIES)})

@@ -7,12 +7,10 @@ from typing import Any
 
 from marshmallow import Schema, fields, pre_dump
 
-from schemas.common import currency_field
-from schemas.directory import TermsSchema
+from schemas.common import OfferRulesSchema
 from schemas.jwks import JwksSchema
 from service.domain.offers import STATUSES
 from service.domain.periods import PERIODS
-from service.domain.pricing import KINDS
 
 
 class PackPartnerSchema(Schema):
@@ -30,29 +28,18 @@ class PackHolderLimitSchema(Schema):
     period = fields.String(required=True, metadata={"enum": list(PERIODS)})
 
 
-class PackOfferSchema(Schema):
+class PackOfferSchema(OfferRulesSchema):
     """An active offer as a till prices and checks it offline: its pricing fields, window,
     limits and terms in words. No counters: they would be stale within minutes."""
 
     id = fields.String(required=True)
     title = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"enum": list(KINDS)})
-    percent_bp = fields.Integer(allow_none=True, required=True)
-    max_discount = fields.Integer(allow_none=True, required=True)
-    amount_off = fields.Integer(allow_none=True, required=True)
-    fixed_price = fields.Integer(allow_none=True, required=True)
-    nominal_value = fields.Integer(allow_none=True, required=True)
-    min_purchase = fields.Integer(allow_none=True, required=True)
-    currency = currency_field()
-    starts_at = fields.DateTime(allow_none=True, required=True)
-    ends_at = fields.DateTime(allow_none=True, required=True)
     eligible_categories = fields.List(fields.String(), required=True)
     uses_per_voucher = fields.Integer(required=True)
     holder_limit = fields.Nested(PackHolderLimitSchema, allow_none=True, required=True)
     total_redemptions = fields.Integer(allow_none=True, required=True)
     budget = fields.Integer(allow_none=True, required=True)
     status = fields.String(required=True, metadata={"enum": list(STATUSES)})
-    terms = fields.Nested(TermsSchema, required=True)
 
     @pre_dump
     def _flatten(self, item: Any, **kwargs: Any) -> dict[str, Any]:

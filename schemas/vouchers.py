@@ -3,11 +3,10 @@
 from marshmallow import Schema, fields, validate
 
 from schemas.common import (
+    OfferRulesSchema,
     OneOf,
     PageQuerySchema,
     StrictSchema,
-    TermsSchema,
-    currency_field,
     page_schema,
 )
 
@@ -34,7 +33,7 @@ class MeSchema(Schema):
     status = fields.String(required=True)
 
 
-class OfferForHolderSchema(Schema):
+class OfferForHolderSchema(OfferRulesSchema):
     """What a holder sees of an offer: what it grants, not the partner's counters."""
 
     id = fields.String(required=True)
@@ -43,22 +42,7 @@ class OfferForHolderSchema(Schema):
     partner_category = fields.String(required=True)
     title = fields.String(required=True)
     description = fields.String(required=True)
-    kind = fields.String(required=True)
-    percent_bp = fields.Integer(allow_none=True, required=True)
-    max_discount = fields.Integer(allow_none=True, required=True)
-    amount_off = fields.Integer(allow_none=True, required=True)
-    fixed_price = fields.Integer(allow_none=True, required=True)
-    nominal_value = fields.Integer(allow_none=True, required=True)
-    min_purchase = fields.Integer(allow_none=True, required=True)
-    currency = currency_field()
-    starts_at = fields.DateTime(allow_none=True, required=True)
-    ends_at = fields.DateTime(allow_none=True, required=True)
     uses_per_voucher = fields.Integer(required=True)
-    terms = fields.Nested(
-        TermsSchema,
-        required=True,
-        metadata={"description": "The offer's rules in words: what a page shows of them."},
-    )
 
 
 OfferForHolderPageSchema = page_schema(OfferForHolderSchema, "OfferForHolderPageSchema")

@@ -181,31 +181,7 @@ def _load(source: Path, url: str, env: dict[str, str], settings: frozenset[str])
             psql, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_errors
         )
         assert runner.stdin is not None
-        script_status = 0
-        for sections, schema in _PARTS:
-            pg_restore = [
-                str(bundled_tool("pg_restore")),
-                *sections,
-                # The restoring user owns everything, whoever owned it where it was dumped.
-                "--no-owner",
-                "--no-acl",
-                "--no-statistics",
-                "--file=-",
-                str(source),
-            ]
-            script = subprocess.Popen(  # noqa: S603
-                pg_restore, env=env, stdout=subprocess.PIPE, stderr=restore_errors
-            )
-            assert script.stdout is not None
-            try:
-                for number, line in enumerate(script.stdout):
-                    if _keep(line, number, schema, settings):
-                        runner.stdin.write(line)
-            except BrokenPipeError:
-                script.kill()  # psql stopped at an error: its message says which
-            script_status = script.wait()
-            if script_status != 0:
-                break
+        script_status = _feed(source, env, runner.stdin, restore_errors, settings)
         if script_status != 0:
             # psql would commit what it has read at the end of its input: end it first,
             # so its transaction rolls back and nothing of a damaged archive is loaded.
@@ -222,6 +198,37 @@ def _load(source: Path, url: str, env: dict[str, str], settings: frozenset[str])
                 f"{source} cannot be read, nothing was loaded: "
                 f"{_last_line(restore_errors, 'pg_restore')}"
             )
+
+
+def _feed(
+    source: Path, env: dict[str, str], sql: IO[bytes], errors: IO[bytes], settings: frozenset[str]
+) -> int:
+    """Write the archive's parts as SQL to `sql` (psql's input), part by part; the exit
+    status of the first pg_restore that failed, else 0."""
+    for sections, schema in _PARTS:
+        pg_restore = [
+            str(bundled_tool("pg_restore")),
+            *sections,
+            # The restoring user owns everything, whoever owned it where it was dumped.
+            "--no-owner",
+            "--no-acl",
+            "--no-statistics",
+            "--file=-",
+            str(source),
+        ]
+        # The wheel's own binaries, with arguments built here: no shell, nothing untrusted.
+        script = subprocess.Popen(pg_restore, env=env, stdout=subprocess.PIPE, stderr=errors)  # noqa: S603
+        assert script.stdout is not None
+        try:
+            for number, line in enumerate(script.stdout):
+                if _keep(line, number, schema, settings):
+                    sql.write(line)
+        except BrokenPipeError:
+            script.kill()  # psql stopped at an error: its message says which
+        status = script.wait()
+        if status != 0:
+            return status
+    return 0
 
 
 def _last_line(file: IO[bytes], name: str) -> str:

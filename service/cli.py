@@ -341,9 +341,8 @@ def cmd_reset_signing_keys(settings: Settings, args: argparse.Namespace) -> int:
     the new key, and a new signing key signs. Asks first, unless --yes."""
     from service.flows import secret_key as secret_key_flow
     from service.flows.keyring import Keyring
-    from service.sealing import KEY_FILE_NAME, Sealer
+    from service.sealing import Sealer
 
-    key_file = settings.data_dir / KEY_FILE_NAME
     if args.new_secret_key_file:
         new_text, new_key = _read_key_file(args.new_secret_key_file, "--new-secret-key-file")
         new = Sealer(new_key)
@@ -380,8 +379,18 @@ def cmd_reset_signing_keys(settings: Settings, args: argparse.Namespace) -> int:
                 return 1
             plan = asyncio.run(apply(dsn))
             _describe_reset(plan, done=True)
+    _install_new_key(settings, args.new_secret_key_file, new_text)
+    return 0
+
+
+def _install_new_key(settings: Settings, given: str | None, new_text: str) -> None:
+    """Put the new key where the installation keeps it (the data folder's key file), or
+    say what to set where it comes from the environment."""
+    from service.sealing import KEY_FILE_NAME
+
+    key_file = settings.data_dir / KEY_FILE_NAME
     if (
-        args.new_secret_key_file
+        given
         and settings.secret_key is None
         and (settings.database_url is None or key_file.exists())
     ):
@@ -390,13 +399,10 @@ def cmd_reset_signing_keys(settings: Settings, args: argparse.Namespace) -> int:
         pending.chmod(0o600)
         pending.replace(key_file)
         print(f"{key_file} holds the new key")
-    elif args.new_secret_key_file:
-        print(
-            f"set YOUDAI_SECRET_KEY to {args.new_secret_key_file}'s key, then restart every process"
-        )
+    elif given:
+        print(f"set YOUDAI_SECRET_KEY to {given}'s key, then restart every process")
     else:
         print("restart every process (they must all have this YOUDAI_SECRET_KEY)")
-    return 0
 
 
 def _confirmed(question: str) -> bool:

@@ -1,6 +1,7 @@
 """/console: the staff's page (docs/staff.md), its scripts, style sheet and texts.
 
-The files live in service/pages/console and are read and hashed once per process.
+The files live in service/pages/console (and service/pages/shared, what the console
+shares with /scan and /wallet) and are read and hashed once per process.
 Each asset is served as `/console/assets/<name>.<hash>.<ext>`, its hash a digest of its
 bytes, so a browser may keep it for a year: a new release changes the name. The scripts
 are ES modules importing each other by their plain names (`from "./api.js"`), as written;
@@ -14,12 +15,9 @@ router reads the path and query, so any view can be bookmarked and reloaded.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from dataclasses import dataclass
 from functools import cache
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +28,12 @@ from service.api.pages import (
     CONTENT_SECURITY_POLICY,
     PAGE_CACHE,
     Asset,
+    Page,
     _answer,
     _asset,
-    hashed_link,
+    allowing,
+    import_map_script,
+    localized,
     negotiate_language,
 )
 from service.app_keys import SETTINGS
@@ -41,7 +42,7 @@ from service.domain.auth import StaffRole, staff_roles_admitted
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import ApiError
 from service.domain.language import Said
-from service.pages import CONSOLE_DIR
+from service.pages import CONSOLE_DIR, SHARED_DIR
 
 TAGS = ["pages"]
 ASSET_PREFIX = "/console/assets/"
@@ -63,52 +64,39 @@ def _hashed_name(name: str, body: bytes) -> str:
 
 
 @cache
-def build(directory: Path = CONSOLE_DIR) -> Built:
-    """Read every file once and name it by a hash of its own bytes."""
+def build(directories: tuple[Path, ...] = (CONSOLE_DIR, SHARED_DIR)) -> Built:
+    """Read every file once (the console's own and those it shares with the pages) and
+    name it by a hash of its own bytes."""
     names: dict[str, str] = {}
     assets: dict[str, Asset] = {}
-    for path in sorted(directory.iterdir()):
+    for path in sorted(path for directory in directories for path in directory.iterdir()):
         if path.is_file() and path.suffix != ".html":
+            assert path.name not in names, f"{path.name}: one name, one file"
             body = path.read_bytes()
             names[path.name] = _hashed_name(path.name, body)
             assets[names[path.name]] = _asset(body, path.suffix)
     return Built(assets=assets, names=names)
 
 
-def import_map(built: Built) -> str:
+def imports(built: Built) -> dict[str, str]:
     """The page's import map: each module's plain URL to its hashed one (the modules'
     relative imports resolve to the plain URLs first)."""
-    imports = {
+    return {
         ASSET_PREFIX + name: ASSET_PREFIX + hashed
         for name, hashed in sorted(built.names.items())
         if name.endswith(".js")
     }
-    return json.dumps({"imports": imports}, separators=(",", ":"))
-
-
-@dataclass(frozen=True, slots=True)
-class ConsolePage:
-    asset: Asset
-    #: The page's policy: the one inline script, its import map, allowed by its hash.
-    policy: str
 
 
 @cache
-def console_page(language: str, timezone: str = "Asia/Shanghai") -> ConsolePage:
+def console_page(language: str, timezone: str = "Asia/Shanghai") -> Page:
     """The page in one language, with the programme's time zone (YOUDAI_TIMEZONE) in a
     meta tag: times and dates are shown in it, whatever the browser's own zone."""
-    html = (CONSOLE_DIR / "console.html").read_text(encoding="utf-8")
-    html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
-    html = html.replace(
-        '<meta name="youdai-timezone" content="Asia/Shanghai">',
-        f'<meta name="youdai-timezone" content="{escape(timezone)}">',
-        1,
-    )
-    html = html.replace('"/pages/static/pricing.js"', f'"{hashed_link("pricing.js")}"', 1)
+    html = localized((CONSOLE_DIR / "console.html").read_text(encoding="utf-8"), language, timezone)
     built = build()
     for name, hashed in built.names.items():
         html = html.replace(f'"{ASSET_PREFIX}{name}"', f'"{ASSET_PREFIX}{hashed}"')
-    mapping = import_map(built)
+    script, source = import_map_script(imports(built))
     # Every module at once, not import by import: the browser fetches them in parallel.
     preloads = "".join(
         f'<link rel="modulepreload" href="{ASSET_PREFIX}{hashed}">\n'
@@ -118,14 +106,10 @@ def console_page(language: str, timezone: str = "Asia/Shanghai") -> ConsolePage:
     # The map comes before every module and preload, so each import resolves through it.
     html = html.replace(
         '<link rel="stylesheet"',
-        f'<script type="importmap">{mapping}</script>\n{preloads}<link rel="stylesheet"',
+        f'{script}\n{preloads}<link rel="stylesheet"',
         1,
     )
-    digest = base64.b64encode(hashlib.sha256(mapping.encode("utf-8")).digest()).decode()
-    policy = CONTENT_SECURITY_POLICY.replace(
-        "script-src 'self'", f"script-src 'self' 'sha256-{digest}'", 1
-    )
-    return ConsolePage(_asset(html.encode("utf-8"), ".html"), policy)
+    return Page(_asset(html.encode("utf-8"), ".html"), allowing(CONTENT_SECURITY_POLICY, source))
 
 
 def _serve(request: web.Request) -> web.Response:

@@ -17,7 +17,13 @@ from aiohttp import web
 
 from schemas.directory import DirectoryQuerySchema
 from service.api.http import load, operation, page_request
-from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, hashed_link, wants_english
+from service.api.pages import (
+    SECURITY_HEADERS,
+    SERVER_RENDERED_POLICY,
+    hashed_link,
+    options_html,
+    wants_english,
+)
 from service.app_keys import CLOCK, POOL, SETTINGS
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.partners import CATEGORIES
@@ -67,11 +73,8 @@ def _word(key: str, english: bool) -> str:
 
 
 def _options(name: str, values: Mapping[str, str], chosen: str | None, english: bool) -> str:
-    options = [f'<option value="">{escape(_word("any", english))}</option>']
-    for value, label in values.items():
-        selected = " selected" if value == chosen else ""
-        options.append(f'<option value="{escape(value)}"{selected}>{escape(label)}</option>')
-    return f'<select id="{name}" name="{name}">{"".join(options)}</select>'
+    options = options_html(values, chosen, _word("any", english))
+    return f'<select id="{name}" name="{name}">{options}</select>'
 
 
 def _query(params: Mapping[str, Any], **changes: Any) -> str:

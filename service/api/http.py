@@ -282,6 +282,47 @@ class Operation:
 OPERATION_ATTR = "__youdai_operation__"
 
 
+def _documented_problems(allowed: tuple[AnyRole, ...], problems: Iterable[str]) -> tuple[str, ...]:
+    """An operation's problems as documented: its own, and those of admitting its caller."""
+    codes = tuple(problems)
+    if allowed:
+        codes = ("unauthenticated", "forbidden", *codes)
+    if Role.HOLDER in allowed:
+        # A holder's session stops working when the holder or the card does.
+        codes = (*codes, "holder_inactive")
+    return codes
+
+
+def _admit(
+    request: web.Request,
+    allowed: tuple[AnyRole, ...],
+    personal_data: bool,
+    before_second_factor: bool,
+) -> None:
+    """401 without a caller, 403 for a caller the operation's roles do not admit (or a
+    person who must enrol a second factor first)."""
+    caller = request.get(PRINCIPAL_KEY)
+    if caller is None:
+        raise ApiError(
+            "unauthenticated",
+            Said("Send Authorization: Bearer <key>", "请发送 Authorization: Bearer <密钥>"),
+        )
+    read_only = request.method in ("GET", "HEAD")
+    if not caller.may_call(allowed, read_only=read_only, personal_data=personal_data):
+        raise ApiError(
+            "forbidden",
+            Said("This key's role may not call this endpoint", "此密钥的角色无权调用此接口"),
+        )
+    if isinstance(caller, StaffPrincipal) and caller.must_enrol_totp and not before_second_factor:
+        raise ApiError(
+            "forbidden",
+            Said(
+                "Enrol a second factor first (POST /v1/staff/me/totp)",
+                "请先绑定第二因素（POST /v1/staff/me/totp）",
+            ),
+        )
+
+
 def operation(
     summary: str,
     *,
@@ -311,39 +352,7 @@ def operation(
     def decorate(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             if allowed:
-                caller = request.get(PRINCIPAL_KEY)
-                if caller is None:
-                    raise ApiError(
-                        "unauthenticated",
-                        Said(
-                            "Send Authorization: Bearer <key>",
-                            "请发送 Authorization: Bearer <密钥>",
-                        ),
-                    )
-                if not caller.may_call(
-                    allowed,
-                    read_only=request.method in ("GET", "HEAD"),
-                    personal_data=personal_data,
-                ):
-                    raise ApiError(
-                        "forbidden",
-                        Said(
-                            "This key's role may not call this endpoint",
-                            "此密钥的角色无权调用此接口",
-                        ),
-                    )
-                if (
-                    isinstance(caller, StaffPrincipal)
-                    and caller.must_enrol_totp
-                    and not before_second_factor
-                ):
-                    raise ApiError(
-                        "forbidden",
-                        Said(
-                            "Enrol a second factor first (POST /v1/staff/me/totp)",
-                            "请先绑定第二因素（POST /v1/staff/me/totp）",
-                        ),
-                    )
+                _admit(request, allowed, personal_data, before_second_factor)
             if body is not None:
                 refuse_other_media_types(request, body_content_type)
             return await handler(request)
@@ -351,12 +360,7 @@ def operation(
         guarded.__name__ = handler.__name__
         guarded.__doc__ = handler.__doc__
         guarded.__module__ = handler.__module__
-        problem_codes = tuple(problems)
-        if allowed:
-            problem_codes = ("unauthenticated", "forbidden", *problem_codes)
-        if Role.HOLDER in allowed:
-            # A holder's session stops working when the holder or the card does.
-            problem_codes = (*problem_codes, "holder_inactive")
+        problem_codes = _documented_problems(allowed, problems)
         setattr(
             guarded,
             OPERATION_ATTR,

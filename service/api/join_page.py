@@ -20,7 +20,13 @@ from schemas.applications import ApplicationCreateSchema, JoinStatusQuerySchema
 from service.api import applications as applications_api
 from service.api.directory_page import PARTNER_CATEGORY_NAMES
 from service.api.http import load, operation, read_query
-from service.api.pages import SECURITY_HEADERS, SERVER_RENDERED_POLICY, hashed_link, wants_english
+from service.api.pages import (
+    SECURITY_HEADERS,
+    SERVER_RENDERED_POLICY,
+    hashed_link,
+    options_html,
+    wants_english,
+)
 from service.app_keys import POOL, SETTINGS
 from service.domain.errors import ApiError
 from service.domain.language import CHINESE, ENGLISH
@@ -179,13 +185,9 @@ def _field(
             if name == "category"
             else {r: r for r in regions}
         )
-        options = [f'<option value="">{_word("choose", english)}</option>']
-        for choice, label in choices.items():
-            selected = " selected" if choice == value else ""
-            options.append(f'<option value="{escape(choice)}"{selected}>{escape(label)}</option>')
+        options = options_html(choices, value, _word("choose", english))
         control = (
-            f'<select id="{name}" name="{name}"{required}{invalid}{described}>'
-            f"{''.join(options)}</select>"
+            f'<select id="{name}" name="{name}"{required}{invalid}{described}>{options}</select>'
         )
     elif kind == "textarea":
         control = (

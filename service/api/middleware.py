@@ -164,58 +164,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     started = time.perf_counter()
     status = 500
     try:
-        try:
-            if "\x00" in request.path:
-                # No id or path holds U+0000 (PostgreSQL text cannot store it).
-                raise ApiError("not_found", Said("No such resource", "没有此资源"))
-            refuse_unprintable_headers(request)
-            refuse_methods_a_fixed_path_lacks(request)
-            response = await handler(request)
-        except ApiError as error:
-            response = problem_response(error, language=problem_language(request))
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            response = problem_response(
-                _from_http_exception(exc), language=problem_language(request)
-            )
-        except DATABASE_DOWN as error:
-            error_log.warning("database unavailable", extra={"exception": type(error).__qualname__})
-            response = problem_response(
-                ApiError(
-                    "database_unavailable",
-                    Said(
-                        "The database is not answering; try again shortly",
-                        "数据库没有响应：请稍后再试",
-                    ),
-                    headers={"Retry-After": "2"},
-                ),
-                language=problem_language(request),
-            )
-        except asyncio.CancelledError:
-            status = CLIENT_CLOSED_REQUEST  # the client went away; nothing is sent
-            raise
-        except Exception as error:
-            if hung_up(request, error):
-                # Not an outage nor a fault of ours: counted as the client's, and the
-                # answer below is never sent (aiohttp drops it on a closed connection).
-                response = web.Response(status=CLIENT_CLOSED_REQUEST)
-            else:
-                log_unexpected("unexpected error", error)
-                response = problem_response(
-                    ApiError(
-                        "internal_error",
-                        Said(
-                            f"Something went wrong; quote request id {request_id}",
-                            f"出现了问题：请提供请求编号 {request_id}",
-                        ),
-                    ),
-                    language=problem_language(request),
-                )
+        response = await _answer(request, handler, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
         status = response.status
         return response
-    except (asyncio.CancelledError, web.HTTPException):
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED_REQUEST  # the client went away; nothing is sent
+        raise
+    except web.HTTPException:
         raise
     except Exception as error:  # rendering the problem itself failed: the last resort
         with contextlib.suppress(Exception):
@@ -237,6 +193,51 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         )
         metrics.observe_request(request.method, template, status, elapsed)
         request_id_var.reset(token)
+
+
+async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
+    """The handler's answer, or what it raised as a problem (docs/codes.md)."""
+    try:
+        if "\x00" in request.path:
+            # No id or path holds U+0000 (PostgreSQL text cannot store it).
+            raise ApiError("not_found", Said("No such resource", "没有此资源"))
+        refuse_unprintable_headers(request)
+        refuse_methods_a_fixed_path_lacks(request)
+        return await handler(request)
+    except ApiError as error:
+        return problem_response(error, language=problem_language(request))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(_from_http_exception(exc), language=problem_language(request))
+    except DATABASE_DOWN as error:
+        error_log.warning("database unavailable", extra={"exception": type(error).__qualname__})
+        return problem_response(
+            ApiError(
+                "database_unavailable",
+                Said(
+                    "The database is not answering; try again shortly", "数据库没有响应：请稍后再试"
+                ),
+                headers={"Retry-After": "2"},
+            ),
+            language=problem_language(request),
+        )
+    except Exception as error:
+        if hung_up(request, error):
+            # Not an outage nor a fault of ours: counted as the client's, and the answer
+            # is never sent (aiohttp drops it on a closed connection).
+            return web.Response(status=CLIENT_CLOSED_REQUEST)
+        log_unexpected("unexpected error", error)
+        return problem_response(
+            ApiError(
+                "internal_error",
+                Said(
+                    f"Something went wrong; quote request id {request_id}",
+                    f"出现了问题：请提供请求编号 {request_id}",
+                ),
+            ),
+            language=problem_language(request),
+        )
 
 
 def answer_parser_errors_as_problems() -> None:

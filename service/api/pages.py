@@ -1,19 +1,24 @@
-"""The /scan and /wallet pages and their static files (service/pages/static).
+"""The /scan and /wallet pages and their static files (service/pages/static, and
+service/pages/shared: what they share with the console).
 
 Nothing comes from outside the service, and the Content-Security-Policy says so:
-scripts and styles only from files served here, never inline. Each file is read once;
-its ETag is a hash of its bytes. The pages link their files with that hash in the
-query string, so a browser may keep a file for an hour without ever mixing an old
-script with a new page.
+scripts and styles only from files served here, never inline but for the page's import
+map, allowed by its hash. Each file is read once; its ETag is a hash of its bytes. The
+pages link their files with that hash in the query string (`?v=`), so a browser keeps a
+file for a year without ever mixing an old script with a new page. The scripts are ES
+modules importing each other by their plain names (`from "./api.js"`), as written; the
+page's import map sends each plain name to the hashed link.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
 import mimetypes
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from html import escape
@@ -25,7 +30,7 @@ from service.app_keys import SETTINGS
 from service.domain.errors import ApiError
 from service.domain.language import Said
 from service.domain.negotiation import preferred_language
-from service.pages import STATIC_DIR
+from service.pages import SHARED_DIR, STATIC_DIR
 
 TAGS = ["pages"]
 STATIC_PREFIX = "/pages/static/"
@@ -101,10 +106,11 @@ def _asset(body: bytes, suffix: str) -> Asset:
 
 @cache
 def assets() -> dict[str, Asset]:
-    """Every static file but the pages themselves, by file name."""
+    """Every static file but the pages themselves, by file name: the pages' own and those
+    they share with the console (shared/)."""
     return {
         path.name: _asset(path.read_bytes(), path.suffix)
-        for path in sorted(STATIC_DIR.iterdir())
+        for path in sorted([*STATIC_DIR.iterdir(), *SHARED_DIR.iterdir()])
         if path.is_file() and path.suffix != ".html" and path.name != WORKER_FILE
     }
 
@@ -119,13 +125,53 @@ def hashed_link(file_name: str) -> str:
     return f"{STATIC_PREFIX}{file_name}?v={version_of(assets()[file_name])}"
 
 
+#: A module's imports of its neighbours: `from "./x.js"` or `import "./x.js"` (loaded with
+#: it), and `import("./x.js")` (loaded when asked for).
+_STATIC_IMPORT = re.compile(r'(?:\bfrom|^import)\s*"\./([\w.-]+\.js)"', re.MULTILINE)
+_DYNAMIC_IMPORT = re.compile(r'\bimport\(\s*"\./([\w.-]+\.js)"\s*\)')
+
+
+def modules_loaded(entries: list[str], *, dynamic: bool) -> list[str]:
+    """Every module the entry modules load (with those `import()` asks for when
+    `dynamic`), the entries first: what a page preloads and the till's worker keeps."""
+    found = list(dict.fromkeys(entries))
+    for name in found:
+        source = assets()[name].body.decode("utf-8")
+        imported = _STATIC_IMPORT.findall(source)
+        if dynamic:
+            imported += _DYNAMIC_IMPORT.findall(source)
+        found.extend(module for module in imported if module not in found)
+    return found
+
+
+def _entries(html: str) -> list[str]:
+    """The modules a page starts (`<script type="module" src>`)."""
+    pattern = r'<script type="module" src="' + re.escape(STATIC_PREFIX) + r'([\w.-]+)"'
+    return re.findall(pattern, html)
+
+
+def import_map_script(imports: dict[str, str]) -> tuple[str, str]:
+    """A page's import map (each module's plain URL to its hashed one), and the
+    script-src source that allows this one inline script: its hash."""
+    mapping = json.dumps({"imports": imports}, separators=(",", ":"))
+    digest = base64.b64encode(hashlib.sha256(mapping.encode("utf-8")).digest()).decode()
+    return f'<script type="importmap">{mapping}</script>', f"'sha256-{digest}'"
+
+
+def allowing(policy: str, script_source: str) -> str:
+    """`policy` with one more script-src source (the import map's hash)."""
+    return policy.replace("script-src 'self'", f"script-src 'self' {script_source}", 1)
+
+
 @cache
 def scan_worker() -> Asset:
-    """The till's service worker with the till's files (scan.html's links, hashed) and a
-    version naming them all: a release that changes any file is a new worker, whose
-    cache replaces the old one."""
+    """The till's service worker with the till's files (scan.html's links and every
+    module they load, now or when the network goes, hashed) and a version naming them
+    all: a release that changes any file is a new worker, whose cache replaces the old
+    one."""
     html = (STATIC_DIR / "scan.html").read_text(encoding="utf-8")
     names = re.findall(r'"' + re.escape(STATIC_PREFIX) + r'([\w.-]+)"', html)
+    names += modules_loaded(_entries(html), dynamic=True)
     files = [hashed_link(name) for name in dict.fromkeys(names)]
     version = hashlib.sha256(html.encode("utf-8") + " ".join(files).encode("ascii")).hexdigest()
     source = (STATIC_DIR / WORKER_FILE).read_text(encoding="utf-8")
@@ -134,26 +180,64 @@ def scan_worker() -> Asset:
     return _asset(source.encode("utf-8"), ".js")
 
 
-@cache
-def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: str = "") -> Asset:
-    """A page in one language, its asset links carrying each asset's hash, and the
-    deployment's programme time zone (dates are shown in it, whatever the phone's) and
-    help phone number (YOUDAI_HELP_PHONE) in its meta tags."""
-    html = (STATIC_DIR / f"{name}.html").read_text(encoding="utf-8")
+@dataclass(frozen=True, slots=True)
+class Page:
+    asset: Asset
+    #: The page's policy: its one inline script, the import map, allowed by its hash.
+    policy: str
+
+
+def localized(html: str, language: str, timezone: str) -> str:
+    """A page's HTML in one language (`<html lang>`) with the programme's time zone in its
+    meta tag (dates are shown in it, whatever the browser's own zone)."""
     html = html.replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
-    html = html.replace(
+    return html.replace(
         '<meta name="youdai-timezone" content="Asia/Shanghai">',
         f'<meta name="youdai-timezone" content="{escape(timezone)}">',
         1,
     )
+
+
+def options_html(choices: Mapping[str, str], chosen: str | None, empty_label: str) -> str:
+    """`<option>`s of a server-rendered select: an empty first choice, then `choices`
+    (value → label), the `chosen` one selected."""
+    options = [f'<option value="">{escape(empty_label)}</option>']
+    for value, label in choices.items():
+        selected = " selected" if value == chosen else ""
+        options.append(f'<option value="{escape(value)}"{selected}>{escape(label)}</option>')
+    return "".join(options)
+
+
+@cache
+def page(name: str, language: str, timezone: str = "Asia/Shanghai", help_phone: str = "") -> Page:
+    """A page in one language, its asset links carrying each asset's hash, its import map
+    and module preloads, and the deployment's programme time zone (dates are shown in it,
+    whatever the phone's) and help phone number (YOUDAI_HELP_PHONE) in its meta tags."""
+    html = localized((STATIC_DIR / f"{name}.html").read_text(encoding="utf-8"), language, timezone)
     html = html.replace(
         '<meta name="youdai-help-phone" content="">',
         f'<meta name="youdai-help-phone" content="{escape(help_phone)}">',
         1,
     )
+    entries = _entries(html)
     for file_name in assets():
         html = html.replace(f'"{STATIC_PREFIX}{file_name}"', f'"{hashed_link(file_name)}"')
-    return _asset(html.encode("utf-8"), ".html")
+    # Every module the page may load, now or when asked (the till's offline check).
+    imports = {
+        STATIC_PREFIX + module: hashed_link(module)
+        for module in modules_loaded(entries, dynamic=True)
+    }
+    script, source = import_map_script(imports)
+    # The modules the page loads at once, fetched in parallel rather than import by import.
+    preloads = "".join(
+        f'<link rel="modulepreload" href="{hashed_link(module)}">\n'
+        for module in modules_loaded(entries, dynamic=False)
+        if module not in entries
+    )
+    # The map comes before every module and preload, so each import resolves through it.
+    html = html.replace('<link rel="stylesheet"', f'{script}\n{preloads}<link rel="stylesheet"', 1)
+    policy = SCAN_POLICY if name == "scan" else CONTENT_SECURITY_POLICY
+    return Page(_asset(html.encode("utf-8"), ".html"), allowing(policy, source))
 
 
 def negotiate_language(accept_language: str | None) -> str:
@@ -220,9 +304,8 @@ def _answer(
 def _serve_page(request: web.Request, name: str) -> web.Response:
     language = negotiate_language(request.headers.get("Accept-Language"))
     settings = request.app[SETTINGS]
-    asset = page(name, language, settings.timezone.key, settings.help_phone)
-    policy = SCAN_POLICY if name == "scan" else CONTENT_SECURITY_POLICY
-    return _answer(request, asset, PAGE_CACHE, vary="Accept-Language", policy=policy)
+    served = page(name, language, settings.timezone.key, settings.help_phone)
+    return _answer(request, served.asset, PAGE_CACHE, vary="Accept-Language", policy=served.policy)
 
 
 _PAGE_RESPONSES = {

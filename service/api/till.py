@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from schemas.till import TillPackSchema
 from service.api.http import caller_as, json_response, operation
-from service.app_keys import KEYRING, POOL, SETTINGS
+from service.app_keys import CLOCK, KEYRING, POOL, SETTINGS
 from service.domain.auth import Role, ScannerKey
 from service.flows import till_pack as flow
 
@@ -29,6 +27,6 @@ async def pack(request: web.Request) -> web.Response:
         request.app[KEYRING],
         request.app[SETTINGS].timezone,
         caller_as(request, ScannerKey),
-        datetime.now(UTC),
+        request.app[CLOCK](),
     )
     return json_response(_out.dump(till_pack), headers={"Cache-Control": "no-store"})

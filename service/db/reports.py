@@ -96,7 +96,7 @@ def _query(group_by: Sequence[str]) -> str:
     names = ""
     if "partner" in group_by:
         joins += " LEFT JOIN partners p ON p.id = g.partner_id"
-        names += ", p.name AS partner_name"
+        names += ", p.name AS partner_name, p.region AS partner_region"
     if "offer" in group_by:
         joins += " LEFT JOIN offers o ON o.id = g.offer_id"
         names += ", o.title AS offer_title"

@@ -27,6 +27,11 @@ class Said(str):
         said.zh = chinese
         return said
 
+    def __reduce__(self) -> tuple[type[Said], tuple[str, str]]:
+        # Both languages survive pickling: a file checked in a background process
+        # (service.background) sends its errors back to the server.
+        return (Said, (str(self), self.zh))
+
     def format(self, *args: object, **kwargs: Any) -> Said:
         """As str.format, in both languages (marshmallow formats a validator's `error`)."""
         return Said(str.format(self, *args, **kwargs), self.zh.format(*args, **kwargs))
@@ -44,6 +49,9 @@ class Keyed(str):
         keyed.key = key
         keyed.params = params or {}
         return keyed
+
+    def __reduce__(self) -> tuple[type[Keyed], tuple[str, str, dict[str, Any]]]:
+        return (Keyed, (str(self), self.key, self.params))
 
     def format(self, *args: object, **kwargs: Any) -> Keyed:
         """As str.format (marshmallow formats its templates so), keeping key and values."""

@@ -24,7 +24,7 @@ from service.domain.periods import local_date, local_midnight
 GROUPS = ("partner", "offer", "category", "month")
 #: The columns each grouping contributes to a row.
 GROUP_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "partner": ("partner_id", "partner_name"),
+    "partner": ("partner_id", "partner_name", "partner_region"),
     "offer": ("offer_id", "offer_title"),
     "category": ("category",),
     "month": ("month",),

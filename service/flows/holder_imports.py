@@ -29,6 +29,7 @@ from itertools import islice
 
 import asyncpg
 
+from service.background import run_in_background
 from service.db import audit
 from service.db import holder_imports as imports_db
 from service.db.pool import connect_or_unreachable, init_connection
@@ -60,8 +61,9 @@ Progress = Callable[[int], None]
 
 async def check_file(data: bytes) -> int:
     """The number of holder rows of a good file; a bad one is validation_error with its errors."""
-    # Seconds of CPU for a large file: not on the event loop.
-    check = await asyncio.to_thread(check_holders_csv, data)
+    # Seconds of pure Python for a large file: in a thread it would hold the GIL, and the
+    # event loop serving tills would wait for it; in a background process it waits for them.
+    check = await run_in_background(check_holders_csv, data)
     if check.error_count:
         first = check.errors[0]
         raise ApiError(
@@ -130,24 +132,7 @@ async def run_job(
         async with PinHashPool(workers) as pool:
             await _stage_every_row(conn, pool, job, data, on_progress)
         hashed = time.perf_counter()
-        async with conn.transaction():
-            created, updated = await imports_db.write_staged(conn)
-            final = await imports_db.finish_job(
-                conn, job.id, status="completed", created=created, updated=updated
-            )
-            assert final is not None, "a job holding the import lock is never marked failed"
-            await audit.record(
-                conn,
-                caller,
-                "holder.import",
-                "holder_import",
-                job.id,
-                {
-                    "rows": [None, job.rows],
-                    "created": [None, created],
-                    "updated": [None, updated],
-                },
-            )
+        final = await _write_staged(conn, job, caller)
         ended = time.perf_counter()
     except asyncio.CancelledError:
         # A statement may be in flight: drop the connection (its transaction, temporary
@@ -167,12 +152,33 @@ async def run_job(
         extra={
             "import_id": job.id,
             "rows": job.rows,
-            "holders_created": created,
-            "holders_updated": updated,
+            "holders_created": final.created,
+            "holders_updated": final.updated,
             "seconds": round(ended - started, 3),
             "write_seconds": round(ended - hashed, 3),
         },
     )
+    return final
+
+
+async def _write_staged(
+    conn: asyncpg.Connection, job: HolderImport, caller: Principal | None
+) -> HolderImport:
+    """In one transaction: the staged rows become holders, the job completed, audited."""
+    async with conn.transaction():
+        created, updated = await imports_db.write_staged(conn)
+        final = await imports_db.finish_job(
+            conn, job.id, status="completed", created=created, updated=updated
+        )
+        assert final is not None, "a job holding the import lock is never marked failed"
+        await audit.record(
+            conn,
+            caller,
+            "holder.import",
+            "holder_import",
+            job.id,
+            {"rows": [None, job.rows], "created": [None, created], "updated": [None, updated]},
+        )
     return final
 
 

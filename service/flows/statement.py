@@ -2,14 +2,14 @@
 the summary and the discounts report, with the log that holds every entry behind them.
 
 Its figures and its log are read in one snapshot: the statement first waits for the
-sequencer's lock (so no round is half seen), appends (and folds into the rollups) every
-ledger row below its snapshot's horizon, signs a checkpoint of the log as it then is, and
-reads the rollups in the same repeatable-read transaction — so every redemption the
-figures count is an entry of the log it names.
+sequencer's lock (so no round is half seen), appends whatever is still queued, signs a
+checkpoint of the log as it then is, and reads the reports in the same repeatable-read
+transaction — so every redemption the figures count is an entry of the log it names.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,19 @@ from service.flows.keyring import Keyring
 from service.flows.ledger import BATCH, append_next, sign_if_due
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What a statement says, read in one snapshot with the log it names."""
+
+    headline: dict[str, Any]
+    categories: dict[str, Any]
+    partners: dict[str, Any]
+    size: int
+    root: bytes | None
+    first_index: int | None
+    last_index: int | None
+
+
 async def statement(
     pool: asyncpg.Pool, keyring: Keyring, settings: Settings, period: Period, now: datetime
 ) -> str:
@@ -39,46 +52,11 @@ async def statement(
             # Read before the snapshot below is taken: every ledger row under it is seen.
             below = await ledger_db.horizon(conn)
             async with conn.transaction(isolation="repeatable_read"):
-                state = await ledger_db.state(conn)
-                if state.halted_reason is not None:
-                    raise ApiError(
-                        "conflict",
-                        Said(
-                            "The stored log no longer proves itself consistent with what was "
-                            f"signed ({state.halted_reason}): no statement is signed",
-                            f"账本已与此前签名的内容不一致（{state.halted_reason}），不能签发声明",
-                        ),
-                    )
-                size = state.size
-                while True:
-                    appended, size = await append_next(conn, size, BATCH, below)
-                    if not appended:
-                        break
-                checkpoint, consistent = await sign_if_due(
-                    conn, keyring, settings, size, now, at_once=True
-                )
-                if not consistent:
-                    raise ApiError(
-                        "conflict",
-                        Said(
-                            "The stored log no longer proves itself consistent",
-                            "账本已与此前签名的内容不一致",
-                        ),
-                    )
-                latest = checkpoint or await ledger_db.latest_checkpoint(conn)
-                # The figures of the log's entries: what the rollups hold now (a ledger
-                # row that committed above the horizon is in neither).
-                headline = await reports_flow.summary_in_snapshot(conn, period, tz, unfolded=False)
-                categories = await reports_flow.discount_report(
-                    conn, None, period, ("category",), unfolded=False
-                )
-                partners = await reports_flow.discount_report(
-                    conn, None, period, ("partner",), unfolded=False
-                )
-                first_index, last_index = await ledger_db.index_span(conn, starts_at, ends_before)
+                read = await _read(conn, keyring, settings, period, now, below)
                 key = await keyring.signing_key(conn)
         finally:
             await ledger_db.unlock_sequencer(conn)
+    headline, categories = read.headline, read.categories
     claims: dict[str, Any] = {
         "iss": settings.issuer,
         "period": {
@@ -101,13 +79,67 @@ async def statement(
         "by_partner": [
             {"partner_id": row["partner_id"], "name": row["partner_name"]}
             | {m: row[m] for m in MEASURES}
-            for row in partners["rows"]
+            for row in read.partners["rows"]
         ],
         "log": {
-            "size": size,
-            "root": b64(latest.root) if latest is not None else None,
-            "first_index": first_index,
-            "last_index": last_index,
+            "size": read.size,
+            "root": b64(read.root) if read.root is not None else None,
+            "first_index": read.first_index,
+            "last_index": read.last_index,
         },
     }
     return sign(key, claims, STATEMENT_TYP)
+
+
+async def _read(
+    conn: asyncpg.Connection,
+    keyring: Keyring,
+    settings: Settings,
+    period: Period,
+    now: datetime,
+    below: int,
+) -> _Read:
+    """In the caller's snapshot, the sequencer held: the log brought up to date and signed,
+    then the figures of the period and the log's span for it."""
+    tz = settings.timezone
+    starts_at, ends_before = period.instants(tz)
+    state = await ledger_db.state(conn)
+    if state.halted_reason is not None:
+        raise ApiError(
+            "conflict",
+            Said(
+                "The stored log no longer proves itself consistent with what was "
+                f"signed ({state.halted_reason}): no statement is signed",
+                f"账本已与此前签名的内容不一致（{state.halted_reason}），不能签发声明",
+            ),
+        )
+    size = state.size
+    while True:
+        appended, size = await append_next(conn, size, BATCH, below)
+        if not appended:
+            break
+    checkpoint, consistent = await sign_if_due(conn, keyring, settings, size, now, at_once=True)
+    if not consistent:
+        raise ApiError(
+            "conflict",
+            Said(
+                "The stored log no longer proves itself consistent", "账本已与此前签名的内容不一致"
+            ),
+        )
+    latest = checkpoint or await ledger_db.latest_checkpoint(conn)
+    first_index, last_index = await ledger_db.index_span(conn, starts_at, ends_before)
+    # The figures of the log's entries: what the rollups hold now (a ledger row that
+    # committed above the horizon is in neither).
+    return _Read(
+        headline=await reports_flow.summary_in_snapshot(conn, period, tz, unfolded=False),
+        categories=await reports_flow.discount_report(
+            conn, None, period, ("category",), unfolded=False
+        ),
+        partners=await reports_flow.discount_report(
+            conn, None, period, ("partner",), unfolded=False
+        ),
+        size=size,
+        root=latest.root if latest is not None else None,
+        first_index=first_index,
+        last_index=last_index,
+    )

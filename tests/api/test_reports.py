@@ -3,6 +3,7 @@ holder category and month in the programme's time zone; JSON, CSV and XLSX."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -139,6 +140,7 @@ def row(partner_id, name, month, redemptions, reversals, purchase, discount) -> 
     return {
         "partner_id": partner_id,
         "partner_name": name,
+        "partner_region": "",
         "month": month,
         "redemptions": redemptions,
         "reversals": reversals,
@@ -415,7 +417,8 @@ async def test_csv_has_a_bom_a_header_the_same_rows_and_a_totals_row(
     assert data.startswith(b"\xef\xbb\xbf")
     lines = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert list(lines[0]) == [
-        "partner_id", "partner_name", "offer_id", "offer_title", "month", "redemptions",
+        "partner_id", "partner_name", "partner_region", "offer_id", "offer_title", "month",
+        "redemptions",
         "reversals", "purchase_total", "discount_total", "offline", "conflicts",
         "purchase_total_yuan", "discount_total_yuan",
     ]  # fmt: skip
@@ -533,3 +536,32 @@ async def test_monthly_rollup_follows_the_daily_rollup_and_reconcile_finds_nothi
     ]
     await db.execute("UPDATE discount_rollup_monthly SET discount_total = discount_total + 1")
     assert set(await mismatches(db)) == {"monthly rollup"}
+
+
+async def test_an_xlsx_export_taken_while_tills_redeem_adds_up_in_every_file(
+    client: TestClient, admin, db, settings, programme: Programme
+) -> None:
+    # The file is built in a background process (service.background) from rows read in one
+    # statement: whatever commits meanwhile, each file's totals row is the sum of its rows.
+    await _redeem_some(db, settings, programme)
+
+    async def tills() -> None:
+        for n in range(30):
+            voucher = (programme.veteran_post, programme.family_post)[n % 2]
+            await sale(db, settings, voucher, local(2026, 3, 1 + n % 28, 12), 1000 + n, 100)
+
+    writing = asyncio.create_task(tills())
+    params = {"group_by": "partner,month", **YEAR_2026, "format": "xlsx"}
+    seen = set()
+    while not writing.done() or not seen:
+        response = await client.get("/v1/reports/discounts", params=params, headers=admin)
+        assert response.status == 200
+        sheet = openpyxl.load_workbook(io.BytesIO(await response.read())).active
+        header, *lines = list(sheet.iter_rows(values_only=True))
+        *rows, total = [dict(zip(header, line, strict=True)) for line in lines]
+        for measure in ("redemptions", "reversals", "purchase_total", "discount_total"):
+            assert total[measure] == sum(row[measure] for row in rows), measure
+        seen.add(total["redemptions"])
+    await writing
+    final = await report(client, admin, **{k: v for k, v in params.items() if k != "format"})
+    assert final["totals"]["redemptions"] == 3 + 30

@@ -23,7 +23,7 @@ from aiohttp import web
 from service.app import create_app
 from service.config import load_settings
 from service.db.pool import init_connection
-from service.pages import STATIC_DIR
+from service.pages import SHARED_DIR
 from tests.conftest import ROOT, TestServer, free_port
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
 HELP_PHONE = "010-6551 2345"
 #: Screenshots of the pages, for people to look at (gitignored).
 OUTPUT = ROOT / "tests" / "output"
-MESSAGES = json.loads((STATIC_DIR / "messages.json").read_text(encoding="utf-8"))
+MESSAGES = json.loads((SHARED_DIR / "messages.json").read_text(encoding="utf-8"))
 
 
 def ui(key: str, lang: str = "zh", **values: object) -> str:

@@ -28,10 +28,8 @@ import openpyxl
 import pytest
 
 from service.domain.auth import Role
-from service.pages import CONSOLE_DIR
 from service.qr import usable_cores
-from tests.browser.conftest import OUTPUT, Console, LiveApp, serving
-from tests.browser.conftest import ui as page_ui
+from tests.browser.conftest import MESSAGES, OUTPUT, Console, LiveApp, serving, ui
 from tests.conftest import TestServer
 from tests.helpers import make_holder, make_key, make_offer, make_partner
 
@@ -45,20 +43,12 @@ except ImportError:  # pragma: no cover - before the staff accounts of issue 16 
     pytest.skip("staff accounts (issue 16) are not in this tree", allow_module_level=True)
 
 expect = sync_api.expect
-MESSAGES = json.loads((CONSOLE_DIR / "messages.json").read_text(encoding="utf-8"))
 LAPTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
 PIN = "204816"
 SHOTS = OUTPUT / "console"
 #: Rows of the holder import whose progress is watched, per core hashing them.
 IMPORT_ROWS_PER_CORE = 300
-
-
-def ui(key: str, lang: str = "zh", **values: object) -> str:
-    text = MESSAGES["ui"][key][lang]
-    for name, value in values.items():
-        text = text.replace("{" + name + "}", str(value))
-    return text
 
 
 # -- arranging --------------------------------------------------------------------------
@@ -576,7 +566,7 @@ def redeem_at_the_till(page: Any, scanner: str, token: str, purchase: str) -> No
     page.keyboard.press("Enter")
     expect(page.locator("#confirm")).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.locator("#outcome")).to_contain_text(page_ui("redeemed"))
+    expect(page.locator("#outcome")).to_contain_text(ui("redeemed"))
 
 
 def test_a_redemption_made_at_a_till_is_found_by_its_till_and_reversed_with_a_reason(
@@ -1268,6 +1258,10 @@ def test_the_till_filter_fills_with_the_tills_of_the_partner_chosen(
     tills.select_option(key["id"])
     page.get_by_role("button", name=ui("apply_filters")).click()
     expect(page).to_have_url(re.compile(f"key_id={key['id']}"))
+    # The list is drawn again with the filters applied: choose on the new form, not on
+    # the one it replaces (a change on the old form would be lost with it).
+    page.wait_for_function("() => !document.querySelector('#view[aria-busy]')")
+    expect(page.locator("#f-key_id")).to_have_value(key["id"])
     page.select_option("#f-partner_id", "")
     expect(page.locator("#f-key_id")).to_be_disabled()
 

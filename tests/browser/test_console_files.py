@@ -1,6 +1,7 @@
 """/console over HTTP: served from the package under a strict Content-Security-Policy,
 its files by content-hashed names cached for a year, every path below /console the same
-page, and every text it shows written in Chinese and English in one messages.json.
+page, and every text it shows written in Chinese and English in the messages.json it
+shares with the pages.
 
 No browser needed: these run everywhere.
 """
@@ -16,18 +17,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service.api.console import build, import_map
+from service.api.console import build, imports
 from service.domain import holders, offers, partners
 from service.domain.categories import HOLDER_CATEGORIES
-from service.domain.errors import CODES
-from service.pages import CONSOLE_DIR
-from tests.browser.test_page_files import CJK, EXTERNAL_URL
+from service.pages import CONSOLE_DIR, SHARED_DIR
+from tests.browser.test_page_files import EXTERNAL_URL, MESSAGES, page_text_keys
 from tests.browser.test_page_files import linked_files as _linked_files
-
-MESSAGES = json.loads((CONSOLE_DIR / "messages.json").read_text(encoding="utf-8"))
-#: The console's own problem texts beyond the service's CODES: the page's network failure,
-#: and codes of the staff accounts (issue 16) that may not be in CODES on every branch.
-CLIENT_CODES = {"network_error"}
 
 
 async def linked_files(client: TestClient, page: str) -> tuple[str, list[str]]:
@@ -74,10 +69,11 @@ async def test_console_has_no_inline_script_or_style_and_names_no_outside_url(
     assert not re.search(r"\son[a-z]+=", html)
     assert not EXTERNAL_URL.search(html)
     preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)"', html)
-    # Style sheet, messages, the app module, and the till's pricing the offer form shares.
-    assert len(set(links) - set(preloaded)) == 4
-    assert len(preloaded) == len(list(CONSOLE_DIR.glob("*.js"))) - 1  # every other module
-    for path in CONSOLE_DIR.iterdir():
+    # Style sheet, messages and the app module.
+    assert len(set(links) - set(preloaded)) == 3
+    modules = [*CONSOLE_DIR.glob("*.js"), *SHARED_DIR.glob("*.js")]
+    assert len(preloaded) == len(modules) - 1  # every other module
+    for path in [*CONSOLE_DIR.iterdir(), *SHARED_DIR.iterdir()]:
         text = path.read_text(encoding="utf-8")
         assert not EXTERNAL_URL.search(text.replace('"http://www.w3.org/2000/svg"', "")), path.name
         if path.suffix == ".js":
@@ -93,8 +89,7 @@ async def test_assets_have_content_hashed_names_and_are_cached_for_a_year(
     _, links = await linked_files(client, "/console")
     for link in links:
         assert re.fullmatch(
-            r"/console/assets/[a-z0-9_-]+\.[0-9a-f]{12}\.(js|css|json)"
-            r"|/pages/static/pricing\.js\?v=[0-9a-f]{12}",
+            r"/console/assets/[a-z0-9_-]+\.[0-9a-f]{12}\.(js|css|json)",
             link,
         ), link
         response = await client.get(link)
@@ -112,13 +107,14 @@ async def test_modules_import_each_other_through_the_pages_import_map(
     plain URL to the hashed one, and it names every module that exists."""
     html = await (await client.get("/console")).text()
     (mapping,) = re.findall(r'<script type="importmap">([^<]*)</script>', html)
-    imports = json.loads(mapping)["imports"]
+    mapped = json.loads(mapping)["imports"]
     assert html.index('type="importmap"') < html.index('rel="modulepreload"')
-    assert sorted(imports) == sorted(f"/console/assets/{p.name}" for p in CONSOLE_DIR.glob("*.js"))
+    modules = [*CONSOLE_DIR.glob("*.js"), *SHARED_DIR.glob("*.js")]
+    assert sorted(mapped) == sorted(f"/console/assets/{p.name}" for p in modules)
     built = build()
     app = built.assets[built.names["app.js"]].body.decode()
     for name in re.findall(r'from "\./([^"]+)"', app):
-        target = imports[f"/console/assets/{name}"]
+        target = mapped[f"/console/assets/{name}"]
         assert re.fullmatch(r"/console/assets/[a-z0-9-]+\.[0-9a-f]{12}\.js", target)
         assert (await client.get(target)).status == 200
 
@@ -134,25 +130,14 @@ async def test_old_or_unknown_asset_names_are_not_found(client: TestClient, name
 def test_a_changed_module_changes_its_own_name_and_the_map_only(tmp_path: Path) -> None:
     (tmp_path / "a.js").write_text('import { b } from "./b.js";\n')
     (tmp_path / "b.js").write_text("export const b = 1;\n")
-    first = build(tmp_path)
+    first = build((tmp_path,))
     (tmp_path / "b.js").write_text("export const b = 2;\n")
     build.cache_clear()
-    second = build(tmp_path)
+    second = build((tmp_path,))
     build.cache_clear()
     assert first.names["b.js"] != second.names["b.js"]
     assert first.names["a.js"] == second.names["a.js"]
-    assert json.loads(import_map(second))["imports"]["/console/assets/b.js"] == (
-        "/console/assets/" + second.names["b.js"]
-    )
-
-
-def test_every_problem_code_has_plain_words_in_both_languages() -> None:
-    problems = MESSAGES["problems"]
-    assert not sorted(set(CODES) - set(problems)), "console messages.json lacks problem codes"
-    assert set(problems) >= CLIENT_CODES
-    for code, text in problems.items():
-        assert set(text) == {"zh", "en"}, code
-        assert CJK.search(text["zh"]) and text["en"].strip() and not CJK.search(text["en"]), code
+    assert imports(second)["/console/assets/b.js"] == ("/console/assets/" + second.names["b.js"])
 
 
 def _used_keys() -> tuple[set[str], set[str], set[str]]:
@@ -161,7 +146,7 @@ def _used_keys() -> tuple[set[str], set[str], set[str]]:
     asked: set[str] = set()
     quoted: set[str] = set()
     prefixes: set[str] = set()
-    for path in CONSOLE_DIR.glob("*.js"):
+    for path in [*CONSOLE_DIR.glob("*.js"), *SHARED_DIR.glob("*.js")]:
         source = path.read_text(encoding="utf-8")
         asked.update(re.findall(r'\b(?:t|viewFrame|figure)\("([a-z0-9_]*[a-z0-9])"', source))
         quoted.update(re.findall(r'"([a-z][a-z0-9_]*)"', source))
@@ -169,16 +154,21 @@ def _used_keys() -> tuple[set[str], set[str], set[str]]:
     return asked, quoted, prefixes
 
 
-def test_every_text_the_console_uses_is_written_in_both_languages() -> None:
+def test_every_text_the_console_uses_is_written_in_the_one_messages_file() -> None:
     texts = MESSAGES["ui"]
-    asked, quoted, prefixes = _used_keys()
+    asked, _, _ = _used_keys()
     assert not sorted(asked - set(texts)), "texts used but not written in messages.json"
-    unused = [k for k in texts if k not in quoted and not any(k.startswith(p) for p in prefixes)]
+
+
+def test_every_text_written_is_used_by_the_console_or_the_pages() -> None:
+    _, quoted, prefixes = _used_keys()
+    used = page_text_keys()
+    unused = [
+        key
+        for key in MESSAGES["ui"]
+        if key not in used and key not in quoted and not any(key.startswith(p) for p in prefixes)
+    ]
     assert not unused, f"texts written but never used: {unused}"
-    for key, text in texts.items():
-        assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
-        zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
-        assert zh == en, f"{key}: zh and en take different values"
 
 
 async def test_the_console_model_is_the_services_own_rules(client: TestClient) -> None:

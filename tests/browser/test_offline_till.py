@@ -189,11 +189,14 @@ def test_a_voucher_code_offline_is_refused_and_the_qr_asked_for(
 # --- pricing ----------------------------------------------------------------------------------
 
 
-PRICE_IN_PAGE = """(cases) => cases.map((c) => {
-    const got = window.YoudaiPricing.quote(c.offer, c.purchase_amount);
-    return got.problem ? {refusal: got.problem.code}
-        : {discount_amount: got.discount_amount, payable_amount: got.payable_amount};
-})"""
+PRICE_IN_PAGE = """async (cases) => {
+    const { quote } = await import("/pages/static/pricing.js");
+    return cases.map((c) => {
+        const got = quote(c.offer, c.purchase_amount);
+        return got.problem ? {refusal: got.problem.code}
+            : {discount_amount: got.discount_amount, payable_amount: got.payable_amount};
+    });
+}"""
 ANSWER = ("refusal", "discount_amount", "payable_amount")
 
 
@@ -204,9 +207,9 @@ def test_the_pages_pricing_agrees_with_the_services_fen_for_fen(till: Any) -> No
     assert len(cases) >= 300
     till.goto("/scan")
     expect(till.locator("#key-input")).to_be_visible()
-    # pricing.js is not part of the first load: the till loads it when the network goes.
-    pricing = till.locator('meta[name="youdai-offline-script"][content*="pricing.js"]')
-    till.add_script_tag(url=pricing.get_attribute("content"))
+    # pricing.js is not part of the first load: the till imports it when the network goes.
+    loaded = till.evaluate("performance.getEntriesByType('resource').map((r) => r.name)")
+    assert not [name for name in loaded if "pricing.js" in name]
     got = till.evaluate(PRICE_IN_PAGE, cases)
     disagreements = [
         (case, page)

@@ -6,6 +6,8 @@ No browser needed: these run everywhere.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import shutil
@@ -19,16 +21,23 @@ from service.api import pages as pages_api
 from service.api.pages import accepts_gzip, negotiate_language
 from service.domain.categories import HOLDER_CATEGORIES
 from service.domain.errors import CODES
-from service.pages import STATIC_DIR
+from service.pages import SHARED_DIR, STATIC_DIR
 
 PAGES = ("/scan", "/wallet")
-MESSAGES = json.loads((STATIC_DIR / "messages.json").read_text(encoding="utf-8"))
+#: The one messages file of both front ends (the pages and the console).
+MESSAGES = json.loads((SHARED_DIR / "messages.json").read_text(encoding="utf-8"))
 #: An absolute or protocol-relative URL: http://…, https://…, or //host in a link,
 #: a string or a CSS url(). The SVG namespace (the favicon's xmlns) names, never fetches.
 EXTERNAL_URL = re.compile(
     r"""https?:(?!//www\.w3\.org/2000/svg")|(?:(?:src|href|action)\s*=\s*["']?|url\(\s*["']?|["'`])//[^/\s"'`]"""
 )
 CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def import_map_source(html: str) -> str:
+    """The script-src source allowing the page's import map: its hash."""
+    (mapping,) = re.findall(r'<script type="importmap">([^<]*)</script>', html)
+    return f"'sha256-{base64.b64encode(hashlib.sha256(mapping.encode()).digest()).decode()}'"
 
 
 async def linked_files(client: TestClient, page: str) -> tuple[str, list[str]]:
@@ -49,7 +58,8 @@ async def test_pages_are_served_with_a_strict_content_security_policy(
         for directive in response.headers["Content-Security-Policy"].split(";")
     }
     assert policy["default-src"] == ["'self'"]
-    assert policy["script-src"] == ["'self'"]
+    # Files of this service, and the one inline script: the import map, by its hash.
+    assert policy["script-src"] == ["'self'", import_map_source(await response.text())]
     assert policy["style-src"] == ["'self'"]
     assert policy["img-src"] == ["'self'", "data:", "blob:"]
     assert policy["connect-src"] == ["'self'"]
@@ -61,7 +71,7 @@ async def test_pages_are_served_with_a_strict_content_security_policy(
 @pytest.mark.parametrize("page", PAGES)
 async def test_pages_have_no_inline_script_or_style(client: TestClient, page: str) -> None:
     html, _ = await linked_files(client, page)
-    assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)
+    assert not re.search(r"<script(?![^>]*\ssrc=)(?! type=\"importmap\")[^>]*>", html)
     assert "<style" not in html
     assert not re.search(r"\sstyle=", html)
     assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers either
@@ -81,7 +91,7 @@ async def test_no_page_or_file_it_loads_names_an_outside_url(client: TestClient,
 
 
 def test_no_shipped_page_file_names_an_outside_url() -> None:
-    files = sorted(STATIC_DIR.iterdir())
+    files = sorted([*STATIC_DIR.iterdir(), *SHARED_DIR.iterdir()])
     assert {path.suffix for path in files} >= {".html", ".js", ".css", ".json"}
     for path in files:
         assert path.is_file(), f"{path.name}: package-data ships static/* only, no folders"
@@ -245,19 +255,26 @@ async def test_page_is_served_in_the_language_the_browser_prefers(client: TestCl
     assert '<html lang="zh-CN">' in chinese
 
 
-def test_every_problem_code_has_a_chinese_and_an_english_message() -> None:
+def test_every_problem_code_has_one_wording_in_chinese_and_english() -> None:
+    """One wording per code, shared by the pages and the console."""
     problems = MESSAGES["problems"]
     missing = sorted(set(CODES) - set(problems))
     assert not missing, f"messages.json lacks problem codes: {missing}"
+    assert "network_error" in problems  # the client's own: no connection
     for code, text in problems.items():
         assert set(text) == {"zh", "en"}, code
         assert CJK.search(text["zh"]), f"{code}: the zh message is not Chinese"
         assert text["en"].strip() and not CJK.search(text["en"]), code
+        zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
+        assert zh == en, f"{code}: zh and en take different values"
 
 
-def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
-    used = {f"category_{c}" for c in HOLDER_CATEGORIES} | {f"status_{s}" for s in VOUCHER_STATUSES}
-    for path in STATIC_DIR.iterdir():
+def page_text_keys() -> set[str]:
+    """The texts the pages ask for by name (their HTML's data-i18n, their scripts' t(…))."""
+    used = {f"category_{c}" for c in HOLDER_CATEGORIES} | {
+        f"voucher_status_{s}" for s in VOUCHER_STATUSES
+    }
+    for path in [*STATIC_DIR.iterdir(), *SHARED_DIR.glob("*.js")]:
         source = path.read_text(encoding="utf-8")
         if path.suffix == ".html":
             used.update(re.findall(r'data-i18n(?:-[a-z]+)?="([a-z0-9_]+)"', source))
@@ -265,9 +282,12 @@ def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
             used.update(re.findall(r"""\berror:\s*"([a-z0-9_]+)\"""", source))
             for call in re.findall(r"\b(?:t|button|signOut)\(([^)]*)\)", source):
                 used.update(k for k in re.findall(r'"([a-z][a-z0-9_]*)"', call) if k[-1] != "_")
+    return used
+
+
+def test_every_text_the_pages_use_is_written_in_both_languages() -> None:
     texts = MESSAGES["ui"]
-    assert not sorted(used - set(texts)), "texts used but not written in messages.json"
-    assert not sorted(set(texts) - used), "texts written in messages.json but never used"
+    assert not sorted(page_text_keys() - set(texts)), "texts used but not written in messages.json"
     for key, text in texts.items():
         assert set(text) == {"zh", "en"} and text["zh"].strip() and text["en"].strip(), key
         zh, en = (sorted(re.findall(r"{(\w+)}", text[lang])) for lang in ("zh", "en"))
@@ -300,7 +320,8 @@ async def test_the_till_allows_only_its_own_worker_and_manifest(client: TestClie
         }
         assert policy["worker-src"] == ["'self'"], path
         assert policy["manifest-src"] == ["'self'"], path
-        assert policy["script-src"] == ["'self'"], path
+        page_only = [import_map_source(await response.text())] if path == "/scan" else []
+        assert policy["script-src"] == ["'self'", *page_only], path
 
 
 async def test_the_worker_keeps_every_file_the_till_loads_under_its_hashed_name(
@@ -313,8 +334,19 @@ async def test_the_worker_keeps_every_file_the_till_loads_under_its_hashed_name(
     source = await response.text()
     files = json.loads(re.search(r"const FILES = (\[.*\]);", source)[1])
     html = await (await client.get("/scan")).text()
-    # Its scripts, style sheet, texts and icon, and the scripts it loads when offline.
-    linked = set(re.findall(r'"(/pages/static/[^"]+)"', html))
+    # Its scripts, style sheet, texts and icon, every module they import, and the modules
+    # it imports when the network goes: each through the page's import map.
+    (mapping,) = re.findall(r'<script type="importmap">([^<]*)</script>', html)
+    mapped = json.loads(mapping)["imports"]
+    linked = set(re.findall(r'(?:src|href|content)="(/pages/static/[^"]+)"', html))
+    modules = [link for link in linked if link.split("?")[0].endswith(".js")]
+    for module in modules:
+        body = await (await client.get(module)).text()
+        for name in re.findall(r'(?:\bfrom|^import|\bimport\()\s*"\./([\w.-]+\.js)"', body, re.M):
+            target = mapped[f"/pages/static/{name}"]
+            if target not in linked:
+                linked.add(target)
+                modules.append(target)
     assert set(files) == linked
     assert any("voucher-check.js?v=" in f for f in files)
     assert any("pricing.js?v=" in f for f in files)

@@ -501,7 +501,7 @@ def test_dates_are_the_last_valid_local_day_whatever_the_phones_time_zone(
         page = console.listen(context.new_page())
         sign_in(page, card)
         voucher = page.locator("#vouchers li", has_text="满20减5")
-        expect(voucher).to_contain_text(ui("valid_until", date="2027-01-01"))
+        expect(voucher).to_contain_text(ui("valid_through", date="2027-01-01"))
         context.close()
 
 

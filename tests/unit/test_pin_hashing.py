@@ -19,7 +19,7 @@ PAGES_PER_FRESH_BUFFER = pins.MEMORY_COST_KIB * 1024 // resource.getpagesize()
 WORKER = f"""
 import os, resource
 from service.domain import pins
-from service.pin_hashing import _start_worker
+from service.background import _start_worker
 _start_worker(os.getppid())
 pins.hash_pin("000000")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

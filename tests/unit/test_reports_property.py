@@ -109,6 +109,7 @@ class World:
     vouchers: list[str]
     partner_names: dict[str, str]
     offer_titles: dict[str, str]
+    partner_regions: dict[str, str]
 
 
 @pytest.fixture
@@ -119,6 +120,9 @@ async def world(db: asyncpg.Connection, settings) -> World:
         await make_partner(db, name="老兵饭店", category="catering"): "老兵饭店",
     }
     post, diner = partners
+    regions = {post: "东城街道", diner: "和平里街道"}
+    for partner_id, region in regions.items():
+        await db.execute("UPDATE partners SET region = $2 WHERE id = $1", partner_id, region)
     offers = {}
     for partner_id, title in ((post, "邮政寄递九折"), (diner, "堂食八五折"), (diner, "免费停车")):
         offers[await make_offer(db, partner_id, title=title, uses_per_voucher=10_000)] = title
@@ -127,7 +131,7 @@ async def world(db: asyncpg.Connection, settings) -> World:
         holder = await make_holder(db, category=category)
         for offer_id in offers:
             vouchers.append(await make_voucher(db, settings, holder, offer_id))
-    return World(vouchers, partners, offers)
+    return World(vouchers, partners, offers, regions)
 
 
 async def _start_afresh(db: asyncpg.Connection) -> None:
@@ -155,7 +159,8 @@ def _expected(
         key = []
         for name in group_by:
             if name == "partner":
-                key += [entry["partner_id"], world.partner_names[entry["partner_id"]]]
+                partner = entry["partner_id"]
+                key += [partner, world.partner_names[partner], world.partner_regions[partner]]
             elif name == "offer":
                 key += [entry["offer_id"], world.offer_titles[entry["offer_id"]]]
             elif name == "category":

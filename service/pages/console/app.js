@@ -2,7 +2,7 @@
  * Each view module exports render(context) → nodes (or a promise of them).
  */
 
-import { whenSignedOut } from "./api.js";
+import { useStaffSession, whenSignedOut } from "./api.js";
 import { h } from "./dom.js";
 import { language, loadMessages, onLanguageChange, problemText, setLanguage, t } from "./i18n.js";
 import { loadModel } from "./model.js";
@@ -114,7 +114,8 @@ async function afterEnrol() {
 }
 
 async function boot() {
-  await Promise.all([loadMessages(), loadModel()]);
+  useStaffSession();
+  await Promise.all([loadMessages("youdai.console.lang"), loadModel()]);
   langButton.addEventListener("click", () => setLanguage(language() === "zh" ? "en" : "zh"));
   onLanguageChange(() => render());
   signOutButton.addEventListener("click", async () => {

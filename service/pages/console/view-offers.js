@@ -9,7 +9,8 @@ import { language, problemText, t } from "./i18n.js";
 import { HOLDER_CATEGORIES, OFFER_KINDS, PERIODS, holderCategory, kind, options, status } from "./labels.js";
 import { filters, listQuery, pager } from "./lists.js";
 import { mainKindField, nextStatuses, statuses } from "./model.js";
-import { bpToPercentText, fenToYuanText, formatFen, parsePercent, parseYuan, quote } from "./money.js";
+import { bpToPercentText, fenToYuanText, formatFen, parsePercent, parseYuan } from "./money.js";
+import { quote } from "./pricing.js";
 import { can, isBureau } from "./roles.js";
 import { go, href } from "./router.js";
 
@@ -129,11 +130,15 @@ async function editor(context, offer) {
     const read = readRule(form);
     const purchase = parseYuan(sample.value, { required: true, minimum: 1 });
     if (read.errors.length || purchase.error) return say(result, t("preview_incomplete"), "warn");
+    // The till's own pricing (pricing.js, checked fen for fen against the service's).
     const got = quote(read.rule, purchase.fen);
-    if (got.belowMinimum) return say(result, t("preview_below_min", { amount: formatFen(read.rule.min_purchase) }), "warn");
-    if (got.invalid) return say(result, t("preview_incomplete"), "warn");
-    if (got.service) return say(result, t("preview_service", { value: formatFen(got.discount), payable: formatFen(got.payable) }), "ok");
-    say(result, t("preview_money", { purchase: formatFen(purchase.fen), discount: formatFen(got.discount), payable: formatFen(got.payable) }), "ok");
+    const [discount, payable] = [formatFen(got.discount_amount), formatFen(got.payable_amount)];
+    if (got.problem && got.problem.code === "below_min_purchase") {
+      return say(result, t("preview_below_min", { amount: formatFen(read.rule.min_purchase) }), "warn");
+    }
+    if (got.problem) return say(result, t("preview_incomplete"), "warn");
+    if (read.rule.kind === "service") return say(result, t("preview_service", { value: discount, payable: payable }), "ok");
+    say(result, t("preview_money", { purchase: formatFen(purchase.fen), discount: discount, payable: payable }), "ok");
   };
   form.addEventListener("input", updatePreview);
   form.addEventListener("change", showKind);

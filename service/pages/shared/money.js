@@ -70,15 +70,3 @@ export function bpToPercentText(bp) {
   const cents = bp % 100;
   return String(Math.floor(bp / 100)) + (cents ? "." + String(cents).padStart(2, "0").replace(/0$/, "") : "");
 }
-
-/**
- * What a purchase of `purchase` fen gets under an offer's price rule: the till's own
- * pricing (pages/static/pricing.js, which the service's pricing vectors check fen for
- * fen), so the console works out no pricing of its own. {discount, payable, service},
- * or {belowMinimum}.
- */
-export function quote(rule, purchase) {
-  const got = window.YoudaiPricing.quote(rule, purchase);
-  if (got.problem) return { belowMinimum: got.problem.code === "below_min_purchase", invalid: true };
-  return { discount: got.discount_amount, payable: got.payable_amount, service: rule.kind === "service" };
-}
