@@ -328,21 +328,6 @@ def _write_statement(*, enforce: bool) -> str:
     conflict (docs/rules.md): every counter moves whatever its limit, so that each stays
     exactly what the ledger says — a voucher's uses past its allowance in uses_over (its
     uses_left never below 0), the offer's in conflict_count and conflict_spent."""
-    allowed = (
-        """v.status = 'active' AND v.uses_left > 0 AND v.expires_at > i.judged_at
-       AND o.status = 'active'
-       AND (o.total_redemptions IS NULL OR o.redeemed_count < o.total_redemptions)
-       AND (o.budget IS NULL OR o.spent + i.budget_cost <= o.budget)
-       AND (i.period_start IS NULL OR o.holder_uses < i.holder_limit)"""
-        if enforce
-        else "true"
-    )
-    voucher_limit = (
-        """ AND v.status = 'active' AND v.uses_left > 0
-      AND v.expires_at > i.judged_at"""
-        if enforce
-        else ""
-    )
     voucher_set = (
         """uses_left = v.uses_left - 1,
         status = CASE WHEN v.uses_left = 1 THEN 'used_up' ELSE v.status END"""
@@ -351,6 +336,12 @@ def _write_statement(*, enforce: bool) -> str:
         uses_over = v.uses_over + CASE WHEN v.uses_left = 0 THEN 1 ELSE 0 END,
         status = CASE WHEN v.uses_left = 1 AND v.status = 'active' THEN 'used_up'
                       ELSE v.status END"""
+    )
+    voucher_limit = (
+        """ AND v.status = 'active' AND v.uses_left > 0
+      AND v.expires_at > i.judged_at"""
+        if enforce
+        else ""
     )
     holder_limit = " WHERE u.uses < (SELECT holder_limit FROM input)" if enforce else ""
     offer_limits = (
@@ -373,32 +364,14 @@ WITH {_INPUT}, gate AS (
                               i.partner_id, i.idempotency_key,
                               i.now - $19::interval) AS state
     FROM input i
-), voucher_now AS (
-    -- The rows as they are now, locked in the one order (voucher, count, offer) ...
-    SELECT v.status, v.uses_left, v.expires_at FROM vouchers v
-    WHERE v.id = $1 AND (SELECT state FROM gate) = 'free'
-    FOR UPDATE OF v
-), holder_now AS (
-    SELECT u.uses FROM holder_offer_usage u
-    WHERE u.holder_id = $2 AND u.offer_id = $3 AND u.period_start = $10
-      AND EXISTS (SELECT 1 FROM voucher_now)
-    FOR UPDATE OF u
-), offer_now AS (
-    SELECT o.status, o.redeemed_count, o.spent, o.total_redemptions, o.budget,
-           coalesce((SELECT uses FROM holder_now), 0) AS holder_uses
-    FROM offers o
-    WHERE o.id = $3 AND EXISTS (SELECT 1 FROM voucher_now)
-    FOR UPDATE OF o
-), allowed AS (
-    -- ... and every limit judged on them before any moves: all of it, or none.
-    SELECT {allowed} AS ok
-    FROM voucher_now v, offer_now o, input i
 ), voucher AS (
-    -- Rule 1: a voucher is never used more times than allowed.
+    -- Rule 1: a voucher is never used more times than allowed. Each counter moves only
+    -- within its limit, judged on the row as it is once locked, in the one order
+    -- (voucher, count, offer) reversals take them in.
     UPDATE vouchers v
     SET {voucher_set}, updated_at = i.now
     FROM input i
-    WHERE v.id = $1 AND (SELECT ok FROM allowed){voucher_limit}
+    WHERE v.id = $1 AND (SELECT state FROM gate) = 'free'{voucher_limit}
     RETURNING v.uses_left
 ), usage AS (
     -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
@@ -433,7 +406,8 @@ WITH {_INPUT}, gate AS (
               payable_amount, reference, created_at, uses_left, offline_at, conflict
 )
 SELECT (SELECT state FROM gate) AS gate, l.*,
-       -- Nothing moved unless all did (migration 0023: else this undoes the statement).
+       -- All of it or nothing: a voucher use with no ledger row (another request reached
+       -- a later limit first) undoes the statement (migration 0023).
        youdai_written_whole(EXISTS (SELECT 1 FROM ledger) OR NOT EXISTS (SELECT 1 FROM voucher))
            AS whole
 FROM input i LEFT JOIN ledger l ON true
@@ -441,12 +415,13 @@ FROM input i LEFT JOIN ledger l ON true
 
 
 #: The one statement that redeems, its own transaction, on what the rules allowed on the
-#: read: the key's lock and no answer to it yet, then the voucher, the holder's period
-#: count and the offer locked (the order reversals take them in), every limit judged
-#: again on them as they are now, and only then every counter moved — each still only
-#: within its limit — and the ledger row, with the key it answers. Its one row says
-#: which: the redemption, or nothing written and the gate's word (`in_use`,
-#: `answered`; or `free`: another request reached a limit first).
+#: read: the key's lock and no answer to it yet, then each counter moved only within its
+#: limit as the locked row stands (voucher, holder's period count, offer: the order
+#: reversals take them in), and the ledger row, with the key it answers. Its one row
+#: says which: the redemption, or nothing written and the gate's word (`in_use`,
+#: `answered`; or `free`: another request reached a limit first — when that limit was
+#: the count's or the offer's, the voucher's use already taken is undone with the
+#: statement, by youdai_written_whole).
 _WRITE = _write_statement(enforce=True)
 _RECORD_CONFLICT = _write_statement(enforce=False)
 

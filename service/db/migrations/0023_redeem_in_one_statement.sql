@@ -28,10 +28,11 @@ BEGIN
     RETURN 'free';
 END $$;
 
--- The write's last line of defence: it judges every limit on the rows it has locked
--- before it moves any, so a step can only fail when a row it could not lock (a holder's
--- period count that did not exist yet) appeared meanwhile. Then nothing of it may stay:
--- this error undoes the statement, and the flow runs the redeem again.
+-- All of the write or nothing: each counter moves only within its limit, in order
+-- (voucher, holder's period count, offer), so when another request reached the count's
+-- or the offer's limit first, the voucher's use is already taken and no ledger row
+-- follows. Then nothing of it may stay: this error undoes the statement, and the flow
+-- reads and judges again (the read names the limit reached).
 CREATE FUNCTION youdai_written_whole(applied boolean) RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
