@@ -102,6 +102,7 @@ async def scan(
     settings: Settings,
     scanner: ScannerKey,
     body: Mapping[str, Any],
+    now: datetime,
     at: datetime | None = None,
 ) -> Scanned:
     """Rule order 1 and 2 for a token (checked offline, with the published keys) or a
@@ -113,10 +114,10 @@ async def scan(
     PostgreSQL, so every replica sees the same count). A code's times are judged as its
     token's would be, against the TTL configured now (codes.judge_times).
 
-    `at`: the moment a token's times are judged at (default now): an offline redemption's
-    token was checked by the till's clock when it was made (docs/rules.md)."""
+    `at`: the moment a token's times are judged at (default `now`): an offline
+    redemption's token was checked by the till's clock when it was made (docs/rules.md)."""
     if "code" in body:
-        return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]))
+        return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]), now)
     token = body["token"]
     keys = (
         await _keys_for(pool, keyring, token)
@@ -129,7 +130,7 @@ async def scan(
             keys=keys,
             issuer=settings.issuer,
             audience=scanner.partner_id,
-            now=at,
+            now=now if at is None else at,
             max_lifetime=settings.token_ttl,
         )
     except ApiError as refusal:
@@ -138,9 +139,8 @@ async def scan(
 
 
 async def _resolve_code(
-    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, code: str
+    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, code: str, now: datetime
 ) -> Scanned:
-    now = datetime.now(UTC)
     minute = codes.minute_of(now)
     async with pool.acquire() as conn:
         found = await voucher_codes_db.lookup(
@@ -192,7 +192,7 @@ async def preview(
 ) -> dict[str, Any]:
     """What a redemption would grant now, or the first rule it would break. Writes no
     redemption and moves no counter; a refusal of a known voucher is logged (one row)."""
-    voucher_id = (await scan(pool, keyring, settings, scanner, body)).voucher()
+    voucher_id = (await scan(pool, keyring, settings, scanner, body, now)).voucher()
     tz = settings.timezone
     async with pool.acquire() as conn:
         facts = _known(
@@ -298,7 +298,7 @@ async def redeem(
         scanned=(
             Scanned(None, out_of_bounds)
             if out_of_bounds is not None
-            else await scan(pool, keyring, settings, scanner, body, offline_at)
+            else await scan(pool, keyring, settings, scanner, body, now, offline_at)
         ),
         purchase_amount=body["purchase_amount"],
         reference=body.get("reference") or "",
@@ -507,15 +507,15 @@ async def _keep(
 
 
 async def reverse(
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     settings: Settings,
     caller: Principal,
     redemption_id: str,
     reason: str,
+    now: datetime,
 ) -> dict[str, Any]:
     """Reverse a redemption once: the use, the budget and the period count come back."""
-    now = datetime.now(UTC)
-    async with conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         row = await redemptions_db.lock_for_reversal(conn, redemption_id)
         if row is None or not caller.can_see_partner(row["partner_id"]):
             raise ApiError("not_found", Said("No such redemption", "没有此核销记录"))
@@ -630,13 +630,12 @@ async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> Till:
 
 
 async def till_today(
-    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, page: PageRequest
+    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, page: PageRequest, now: datetime
 ) -> Page[TillEntry]:
     """This scanner key's own redemptions of today (programme time zone), newest first:
     what a till may reverse on a refund. Other keys' redemptions, even of the same
     partner, are not shown (a partner key lists them all with GET /v1/redemptions)."""
     assert scanner.key_id is not None
-    now = datetime.now(UTC)
     today = local_date(now, settings.timezone)
     since = local_midnight(today, settings.timezone)
     until = end_of_local_day(today, settings.timezone)
