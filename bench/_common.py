@@ -201,3 +201,22 @@ def descendants(pid: int) -> set[int]:
             todo.extend(children - found)
             found |= children
     return found
+
+
+# --- ledger rows loaded in bulk ---------------------------------------------------------
+
+#: The sequencer's watermark moved past every ledger row (migration 0021): for rows a
+#: benchmark loads in bulk together with their log or their rollups, which the sequencer
+#: must then neither append nor fold again.
+WATERMARK_PAST_ALL = """
+    INSERT INTO ledger_watermark (xact_id, kind, id)
+    SELECT xact_id, kind, id FROM (
+        (SELECT xact_id, 0 AS kind, id FROM redemptions WHERE xact_id IS NOT NULL
+         ORDER BY xact_id DESC, id DESC LIMIT 1)
+        UNION ALL
+        (SELECT xact_id, 1, id FROM reversals WHERE xact_id IS NOT NULL
+         ORDER BY xact_id DESC, id DESC LIMIT 1)
+    ) last ORDER BY 1 DESC, 2 DESC LIMIT 1
+    ON CONFLICT (one) DO UPDATE
+    SET xact_id = EXCLUDED.xact_id, kind = EXCLUDED.kind, id = EXCLUDED.id
+"""

@@ -154,33 +154,34 @@ async def record_redemption(
     offline_at=None,
     conflict: str | None = None,
 ) -> str:
-    """A redemption written at instant `at` through the ledger's own statement (ledger row
-    and rollup together, as production writes them), without the rule checks. Its id."""
+    """A redemption written at instant `at` through the redeem's own two statements (the
+    read, the write), without the rule checks: no Idempotency-Key. Made offline at
+    `offline_at`, with `conflict`: recorded past any limit. Its id."""
     from service.db import redemptions as redemptions_db
     from service.domain.ids import new_id
     from service.domain.periods import local_date, period_starts
     from service.flows import keys as keys_flow
 
-    async with db.transaction():
-        facts = await redemptions_db.facts_with_uses(
-            db, voucher_id, period_starts(at, settings.timezone), lock=True
+    async with db.transaction():  # (the write takes its locks in the caller's transaction)
+        start = await redemptions_db.begin(
+            db, voucher_id, "", new_id("key"), period_starts(at, settings.timezone), at
         )
+        facts = start.voucher
+        assert facts is not None
         scanner_key_id = await db.fetchval(
             "SELECT id FROM api_keys WHERE partner_id = $1 AND role = 'scanner' LIMIT 1",
-            facts["partner_id"],
+            facts.partner_id,
         )
         if scanner_key_id is None:
             row, _ = await keys_flow.issue(
-                db, role=Role.SCANNER, partner_id=facts["partner_id"], label="till", actor=None
+                db, role=Role.SCANNER, partner_id=facts.partner_id, label="till", actor=None
             )
             scanner_key_id = row.id
-        redemption_id = new_id("redemption")
-        write = redemptions_db.record_conflict if conflict else redemptions_db.redeem
-        written = await write(
+        written = await redemptions_db.write(
             db,
-            redemptions_db.LedgerWrite(
-                redemption_id=redemption_id,
-                facts=facts,
+            redemptions_db.RedemptionWrite(
+                redemption_id=new_id("redemption"),
+                voucher=facts,
                 scanner_key_id=scanner_key_id,
                 purchase_amount=purchase_amount,
                 discount_amount=discount_amount,
@@ -190,12 +191,14 @@ async def record_redemption(
                 reference="",
                 now=at,
                 local_day=local_date(at, settings.timezone),
+                idempotency_key=None,
+                request_hash=None,
                 offline_at=offline_at,
                 conflict=conflict,
             ),
         )
-    assert written is not None, "the voucher or offer refused the redemption"
-    return redemption_id
+    assert written.redeemed is not None, "the voucher or offer refused the redemption"
+    return written.redeemed.id
 
 
 async def record_reversal(db: asyncpg.Connection, settings, redemption_id: str, *, at) -> str:
@@ -218,6 +221,26 @@ async def record_reversal(db: asyncpg.Connection, settings, redemption_id: str, 
         )
     assert written is not None, "already reversed"
     return reversal_id
+
+
+async def fold_all(db: asyncpg.Connection, at_most: int | None = None) -> int:
+    """Every ledger row committed so far (or the next `at_most`) into the log and the
+    report rollups, as the sequencer's rounds put them there (the app's own rounds may
+    be doing it too: this waits for the sequencer's lock). The log's size."""
+    from service.db import ledger as ledger_db
+    from service.flows.ledger import BATCH, append_next
+
+    await ledger_db.lock_sequencer(db)
+    try:
+        while True:
+            batch = BATCH if at_most is None else at_most
+            async with db.transaction():
+                size = (await ledger_db.state(db)).size
+                appended, size = await append_next(db, size, batch, await ledger_db.horizon(db))
+            if not appended or at_most is not None:
+                return size
+    finally:
+        await ledger_db.unlock_sequencer(db)
 
 
 #: A password the policy accepts (long, not common), for arranging staff accounts.

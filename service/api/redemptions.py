@@ -37,7 +37,7 @@ from service.api.http import (
     read_query,
     read_time_bounds,
 )
-from service.app_keys import KEYRING, POOL, SETTINGS
+from service.app_keys import CLOCK, KEYRING, POOL, SETTINGS
 from service.domain import redemptions as redemption_rules
 from service.domain.auth import Role, ScannerKey
 from service.domain.errors import stored_problem, validation_error
@@ -115,6 +115,7 @@ async def preview(request: web.Request) -> web.Response:
             request.app[SETTINGS],
             caller_as(request, ScannerKey),
             body,
+            request.app[CLOCK](),
         )
     return json_response(_preview_out.dump(result))
 
@@ -158,6 +159,7 @@ async def redeem(request: web.Request) -> web.Response:
             caller_as(request, ScannerKey),
             body,
             key,
+            request.app[CLOCK](),
         )
     metrics.redemption_answered(answer.status, answer.body, answer.replayed)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
@@ -221,14 +223,14 @@ async def reverse(request: web.Request) -> web.Response:
     The redemption itself is never changed: the reversal is a ledger row of its own."""
     body = await read_json(request, _reversal_in)
     with metrics.counting_reversal_refusals():
-        async with request.app[POOL].acquire() as conn:
-            reversal = await flow.reverse(
-                conn,
-                request.app[SETTINGS],
-                principal(request),
-                request.match_info["redemption_id"],
-                body["reason"],
-            )
+        reversal = await flow.reverse(
+            request.app[POOL],
+            request.app[SETTINGS],
+            principal(request),
+            request.match_info["redemption_id"],
+            body["reason"],
+            request.app[CLOCK](),
+        )
     metrics.reversal_completed(reversal["discount_amount"])
     return json_response(_reversal_out.dump(reversal), status=201)
 
@@ -278,7 +280,11 @@ async def list_till_redemptions(request: web.Request) -> web.Response:
     query = read_query(request, _till_query)
     page = page_request(query)
     rows = await flow.till_today(
-        request.app[POOL], request.app[SETTINGS], caller_as(request, ScannerKey), page
+        request.app[POOL],
+        request.app[SETTINGS],
+        caller_as(request, ScannerKey),
+        page,
+        request.app[CLOCK](),
     )
     return page_response(rows, _till_redemption_view)
 

@@ -1,6 +1,7 @@
-"""SQL of the tamper-evident log (migration 0016): the queue the ledger's triggers fill,
-the entries with their leaf text, the complete subtrees' hashes, the signed checkpoints,
-and why signing stopped, if it did."""
+"""SQL of the tamper-evident log (migrations 0016, 0021): the ledger rows not yet in the
+log, in their one order, and the watermark below which every row is; the entries with
+their leaf text, the complete subtrees' hashes, the signed checkpoints, and why signing
+stopped, if it did."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from service.domain.merkle import Node
 
 #: Arbitrary but fixed: the advisory lock of the one process that appends at a time.
 SEQUENCER_LOCK = 7_201_309_116
+#: The shared advisory lock (two int4 keys) that every transaction writing a ledger row
+#: takes before it has a transaction id (migration 0021): the sequencer reads its holders
+#: to know below which transaction id no ledger row can still be committed.
+LEDGER_WRITER = (7_201, 309_117)
+
+
+async def enter_as_ledger_writer(conn: asyncpg.Connection) -> None:
+    """Take LEDGER_WRITER for this transaction: before its first write (see `horizon`)."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *LEDGER_WRITER)
 
 
 async def try_lock_sequencer(conn: asyncpg.Connection) -> bool:
@@ -69,6 +79,16 @@ class Queued:
     record: LedgerRecord
 
 
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """A place in the ledger's one order: (transaction id, 0 redemption | 1 reversal, id).
+    Every row at or below the stored watermark is in the log and in the rollups."""
+
+    xact_id: int
+    kind: int
+    id: str
+
+
 #: A ledger row as the log records it, from the redemption or reversal whose id is
 #: `{source}.entry_id` (a reversal's voucher, offer and partner are its redemption's).
 _RECORD = """
@@ -107,8 +127,8 @@ def _record(row: asyncpg.Record) -> LedgerRecord | None:
 
 
 async def queued(conn: asyncpg.Connection, limit: int) -> list[Queued]:
-    """The oldest queued entries, in queue order (a reversal always after its redemption:
-    it could only be written once the redemption had committed)."""
+    """The oldest entries left in the queue of migration 0016 (rows written before 0021),
+    in queue order; they are appended before any other. No trigger fills it any more."""
     rows = await conn.fetch(
         f"""
         SELECT q.seq, q.entry_id, {_RECORD}
@@ -124,6 +144,102 @@ async def queued(conn: asyncpg.Connection, limit: int) -> list[Queued]:
         assert record is not None, "a queued entry's ledger row is written with it"
         queue.append(Queued(row["seq"], record))
     return queue
+
+
+_HORIZON = """
+    SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next,
+           array(
+               SELECT t.transactionid::text::bigint
+               FROM pg_locks a JOIN pg_locks t
+                 ON t.virtualtransaction = a.virtualtransaction
+                AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
+               WHERE a.locktype = 'advisory' AND a.granted
+                 AND a.database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database())
+                 AND a.classid = $1::oid AND a.objid = $2::oid AND a.objsubid = 2
+           ) AS writers
+"""
+
+
+async def horizon(conn: asyncpg.Connection) -> int:
+    """The transaction id below which no ledger row can commit any more, for rows read
+    in a snapshot taken by a LATER statement (migration 0021, docs/ledger.md): the next
+    one of a read-committed transaction, or the first of a repeatable-read one begun
+    after this.
+
+    The lower of: the next transaction id as this statement starts, and the lowest id
+    among the transactions holding LEDGER_WRITER now. A writer below that had its id
+    before this statement, and took LEDGER_WRITER before its id: if it still ran, it
+    would be among the holders. So it has ended, and a later snapshot sees all its rows.
+    (pg_locks shows 32-bit ids: each is widened with the epoch of `next`.)"""
+    row = await conn.fetchrow(_HORIZON, *LEDGER_WRITER)
+    nxt: int = row["next"]
+    lowest = nxt
+    for low32 in row["writers"]:
+        full = (nxt & ~0xFFFFFFFF) | low32
+        if full >= nxt:  # assigned before the epoch turned
+            full -= 1 << 32
+        lowest = min(lowest, full)
+    return lowest
+
+
+#: The watermark as one row, the very start when none is stored (an emptied database).
+WATERMARK = """(SELECT coalesce(max(xact_id), 0) AS xact_id, coalesce(max(kind), 0) AS kind,
+        coalesce(max(id), '') AS id FROM ledger_watermark)"""
+
+
+async def watermark(conn: asyncpg.Connection) -> Watermark:
+    row = await conn.fetchrow(f"SELECT * FROM {WATERMARK} w")
+    return Watermark(row["xact_id"], row["kind"], row["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class Sequenced:
+    place: Watermark
+    record: LedgerRecord
+
+
+#: The next ledger rows after a watermark, in the one order, below a horizon. Each table
+#: is read along its (xact_id, id) index from its own bound: $1, $2 for redemptions and
+#: $3, $4 for reversals (see `_bounds`); $5 the horizon, $6 how many.
+_NEXT = f"""
+    WITH next AS (
+        (SELECT r.xact_id, 0 AS rank, r.id AS entry_id FROM redemptions r
+         WHERE (r.xact_id, r.id) > ($1, $2) AND r.xact_id < $5
+         ORDER BY r.xact_id, r.id LIMIT $6)
+        UNION ALL
+        (SELECT x.xact_id, 1, x.id FROM reversals x
+         WHERE (x.xact_id, x.id) > ($3, $4) AND x.xact_id < $5
+         ORDER BY x.xact_id, x.id LIMIT $6)
+        ORDER BY 1, 2, 3 LIMIT $6
+    )
+    SELECT n.xact_id, n.rank, n.entry_id, {_RECORD}
+    FROM next n {_RECORD_JOIN.format(source="n")}
+    ORDER BY n.xact_id, n.rank, n.entry_id
+"""
+
+
+def _bounds(after: Watermark) -> tuple[int, str, int, str]:
+    """Each table's (xact_id, id) lower bound, exclusive, for the rows after `after`:
+    within one transaction its redemptions come before its reversals."""
+    if after.kind == 0:
+        return after.xact_id, after.id, after.xact_id, ""
+    return after.xact_id + 1, "", after.xact_id, after.id
+
+
+async def unsequenced(
+    conn: asyncpg.Connection, after: Watermark, below: int, limit: int
+) -> list[Sequenced]:
+    """Up to `limit` ledger rows after `after` whose transaction id is below `below`, in
+    the one order (a reversal's transaction always starts after its redemption's commit,
+    so it comes later)."""
+    rows = await conn.fetch(_NEXT, *_bounds(after), below, limit)
+    found = []
+    for row in rows:
+        record = _record(row)
+        assert record is not None, "a ledger row read now exists"
+        found.append(Sequenced(Watermark(row["xact_id"], row["rank"], row["entry_id"]), record))
+    return found
 
 
 async def stored_entries(conn: asyncpg.Connection, start: int, end: int) -> list[StoredEntry]:
@@ -164,10 +280,12 @@ async def append(
     *,
     entries: Sequence[tuple[int, LedgerRecord, str]],
     nodes: Sequence[tuple[Node, bytes]],
-    consumed: Sequence[int],
+    consumed: Sequence[int] = (),
+    through: Watermark | None = None,
 ) -> None:
-    """Store entries (index, record, leaf) and the subtrees they complete and take them
-    off the queue: all in the caller's transaction."""
+    """Store entries (index, record, leaf) and the subtrees they complete, and take them
+    off the queue (`consumed`) or move the watermark `through` the last of them: all in
+    the caller's transaction."""
     await conn.execute(
         """
         INSERT INTO ledger_entries (log_index, entry_id, leaf, created_at)
@@ -187,7 +305,19 @@ async def append(
         [node.index for node, _ in nodes],
         [digest for _, digest in nodes],
     )
-    await conn.execute("DELETE FROM ledger_queue WHERE seq = ANY($1::bigint[])", list(consumed))
+    if consumed:
+        await conn.execute("DELETE FROM ledger_queue WHERE seq = ANY($1::bigint[])", list(consumed))
+    if through is not None:
+        await conn.execute(
+            """
+            INSERT INTO ledger_watermark (xact_id, kind, id) VALUES ($1, $2, $3)
+            ON CONFLICT (one) DO UPDATE
+            SET xact_id = EXCLUDED.xact_id, kind = EXCLUDED.kind, id = EXCLUDED.id
+            """,
+            through.xact_id,
+            through.kind,
+            through.id,
+        )
 
 
 async def halt(conn: asyncpg.Connection, reason: str, now: datetime) -> None:

@@ -1,10 +1,12 @@
 """SQL for the redemption ledger, its counters and idempotency keys.
 
-Every limit is enforced by a conditional write inside the redeem transaction (never a
-read-then-write in Python): the voucher row is locked, the holder's period counter and
-the offer's counters only move when they stay within their limits, and the ledger row,
-the daily rollup and the idempotency key are written by the same statement. If any
-condition fails, nothing is returned and the caller rolls the transaction back.
+A redeem is two statements (service/flows/redemptions.py): `begin` reads, unlocked,
+everything the rules need and any answer already given to the key; `write`, its own
+transaction, takes the key's lock, locks the rows, judges every limit on them as they
+are, moves every counter only within its limit and appends the ledger row, which also
+keeps the key and the answer (migration 0022) — all of it or nothing. A refusal is kept
+for replay by `store_refusal`. The report rollups and the tamper-evident log follow the
+ledger off the request path (migration 0021).
 """
 
 from __future__ import annotations
@@ -17,13 +19,23 @@ from typing import Any, cast
 
 import asyncpg
 
+from service.db.ledger import LEDGER_WRITER, enter_as_ledger_writer
 from service.domain.auth import Principal
 from service.domain.pagination import PageRequest
 from service.domain.periods import PERIODS
+from service.domain.pricing import PriceRule
+from service.domain.redemptions import RedemptionFacts
+from service.domain.vouchers import Eligibility
 
-#: Everything the rules need: the voucher, its holder, offer and partner, in one read.
-_FACTS_COLUMNS = """
-           v.id AS voucher_id, v.partner_id, v.holder_id, v.offer_id,
+#: Idempotency-Keys are answered again this long (docs/api.md: 24 h); the one place it is
+#: written.
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+
+#: Everything the rules need: the voucher, its holder, offer and partner, and the holder's
+#: uses of the offer in its limit period ($2…$6: the start of each period now, the
+#: offer's own period picks one).
+_FACTS = """
+    SELECT v.id AS voucher_id, v.partner_id, v.holder_id, v.offer_id,
            v.status AS voucher_status, v.uses_left AS voucher_uses_left,
            v.expires_at AS voucher_expires_at,
            h.status AS holder_status, h.category AS holder_category,
@@ -33,271 +45,221 @@ _FACTS_COLUMNS = """
            o.max_discount, o.amount_off, o.fixed_price, o.nominal_value, o.min_purchase,
            o.holder_limit_count, o.holder_limit_period, o.total_redemptions,
            o.redeemed_count, o.budget, o.spent,
-           p.status AS partner_status
-"""
-_FACTS_FROM = """
+           p.status AS partner_status,
+           -- A subquery on the whole key, not a join: whatever a connection's cached plan
+           -- thought of the table's size when it was made, this is one index lookup.
+           coalesce((SELECT u.uses FROM holder_offer_usage u
+                     WHERE u.holder_id = v.holder_id AND u.offer_id = v.offer_id
+                       AND u.period_start = CASE o.holder_limit_period
+                            WHEN 'day' THEN $2::timestamptz WHEN 'week' THEN $3::timestamptz
+                            WHEN 'month' THEN $4::timestamptz WHEN 'year' THEN $5::timestamptz
+                            WHEN 'ever' THEN $6::timestamptz END), 0) AS holder_period_uses
     FROM vouchers v
     JOIN holders h ON h.id = v.holder_id
     JOIN offers o ON o.id = v.offer_id
     JOIN partners p ON p.id = v.partner_id
-"""
-#: The holder's uses of the offer in its limit period: $2…$6 are the start of each period
-#: now (`period_starts`), the offer's own period picks one.
-_PERIOD_USES_JOIN = """
-    LEFT JOIN holder_offer_usage u
-      ON u.holder_id = v.holder_id AND u.offer_id = v.offer_id
-     AND u.period_start = CASE o.holder_limit_period
-            WHEN 'day' THEN $2::timestamptz WHEN 'week' THEN $3::timestamptz
-            WHEN 'month' THEN $4::timestamptz WHEN 'year' THEN $5::timestamptz
-            WHEN 'ever' THEN $6::timestamptz END
-"""
-_FACTS_WITH_USES = f"""
-    SELECT {_FACTS_COLUMNS}, coalesce(u.uses, 0) AS holder_period_uses
-    {_FACTS_FROM} {_PERIOD_USES_JOIN}
     WHERE v.id = $1
 """
-_FACTS_AND_ANSWER = f"""
-    SELECT {_FACTS_COLUMNS}, coalesce(u.uses, 0) AS holder_period_uses,
-           k.request_hash AS stored_request_hash, k.response_status AS stored_status,
-           k.response_body AS stored_body
-    {_FACTS_FROM} {_PERIOD_USES_JOIN}
-    LEFT JOIN idempotency_keys k
-      ON k.partner_id = $7 AND k.key = $8 AND k.created_at > now() - $9::interval
-    WHERE v.id = $1
-"""
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherFacts:
+    """One voucher as the redemption rules judge it, with the ids its ledger row needs."""
+
+    voucher_id: str
+    partner_id: str
+    holder_id: str
+    offer_id: str
+    offer_title: str
+    offer_kind: str
+    offer_status: str
+    holder_category: str
+    rules: RedemptionFacts
+    #: The holder's uses of the offer in the limit period that holds now.
+    holder_period_uses: int
+
+
+def _facts(row: Mapping[str, Any]) -> VoucherFacts:
+    return VoucherFacts(
+        voucher_id=row["voucher_id"],
+        partner_id=row["partner_id"],
+        holder_id=row["holder_id"],
+        offer_id=row["offer_id"],
+        offer_title=row["offer_title"],
+        offer_kind=row["kind"],
+        offer_status=row["offer_status"],
+        holder_category=row["holder_category"],
+        rules=RedemptionFacts(
+            eligibility=Eligibility(
+                holder_status=row["holder_status"],
+                holder_category=row["holder_category"],
+                card_valid_until=row["card_valid_until"],
+                offer_status=row["offer_status"],
+                offer_starts_at=row["offer_starts_at"],
+                offer_ends_at=row["offer_ends_at"],
+                eligible_categories=tuple(row["eligible_categories"]),
+                partner_status=row["partner_status"],
+            ),
+            voucher_status=row["voucher_status"],
+            voucher_uses_left=row["voucher_uses_left"],
+            voucher_expires_at=row["voucher_expires_at"],
+            price_rule=PriceRule(
+                kind=row["kind"],
+                percent_bp=row["percent_bp"],
+                max_discount=row["max_discount"],
+                amount_off=row["amount_off"],
+                fixed_price=row["fixed_price"],
+                nominal_value=row["nominal_value"],
+                min_purchase=row["min_purchase"],
+            ),
+            holder_limit_count=row["holder_limit_count"],
+            holder_limit_period=row["holder_limit_period"],
+            total_redemptions=row["total_redemptions"],
+            redeemed_count=row["redeemed_count"],
+            budget=row["budget"],
+            spent=row["spent"],
+        ),
+        holder_period_uses=row["holder_period_uses"],
+    )
 
 
 def _in_order(period_starts: Mapping[str, datetime]) -> tuple[datetime, ...]:
     return tuple(period_starts[period] for period in PERIODS)  # $2…$6
 
 
-async def facts_with_uses(
-    conn: asyncpg.Connection,
-    voucher_id: str,
-    period_starts: Mapping[str, datetime],
-    *,
-    lock: bool,
-) -> asyncpg.Record | None:
-    """The facts and the holder's uses in the offer's limit period (holder_period_uses;
-    `period_starts`: the start of each period now), in one read. With `lock`, the voucher
-    row stays locked until the transaction ends: concurrent redemptions of one voucher
-    take turns."""
-    return await conn.fetchrow(
-        _FACTS_WITH_USES + (" FOR UPDATE OF v" if lock else ""),
-        voucher_id,
-        *_in_order(period_starts),
-    )
+async def read_facts(
+    conn: asyncpg.Connection, voucher_id: str, period_starts: Mapping[str, datetime]
+) -> VoucherFacts | None:
+    """The voucher's facts, unlocked (a preview; `period_starts`: each period's start now)."""
+    row = await conn.fetchrow(_FACTS, voucher_id, *_in_order(period_starts))
+    return None if row is None else _facts(row)
 
 
-async def facts_and_answer(
-    conn: asyncpg.Connection,
-    voucher_id: str,
-    partner_id: str,
-    idempotency_key: str,
-    period_starts: Mapping[str, datetime],
-) -> asyncpg.Record | None:
-    """`facts_with_uses`, unlocked, and in the same read the answer stored for the
-    Idempotency-Key (stored_* columns, NULL when there is none)."""
-    return await conn.fetchrow(
-        _FACTS_AND_ANSWER,
-        voucher_id,
-        *_in_order(period_starts),
-        partner_id,
-        idempotency_key,
-        IDEMPOTENCY_RETENTION,
-    )
-
-
-# --- the redeem statement -------------------------------------------------------------
-
-#: Idempotency-Keys are kept this long (docs/api.md: 24 h); the one place it is written.
-IDEMPOTENCY_RETENTION = timedelta(hours=24)
-
-#: Raised by the statement run at once (as a cast error) to undo all of it.
-NOT_APPLIED = "youdai: redemption not applied, a condition no longer held"
-
-#: The statement's inputs, named once: $1…$23 of LedgerWrite.args(). `judged_at` is the
-#: moment the rules are judged at: now online, when it was made for an offline redemption.
-_INPUT = """input AS (
-    SELECT $1::text AS voucher_id, $2::text AS holder_id, $3::text AS offer_id,
-           $4::text AS partner_id, $5::text AS holder_category, $6::text AS scanner_key_id,
-           $7::bigint AS purchase_amount, $8::bigint AS discount_amount,
-           $9::bigint AS budget_cost, $10::timestamptz AS period_start,
-           $11::integer AS holder_limit, $12::text AS redemption_id, $13::timestamptz AS now,
-           $14::bigint AS payable_amount, $15::text AS reference, $16::date AS local_day,
-           $17::text AS idempotency_key, $18::bytea AS request_hash,
-           $19::jsonb AS response_body, $20::bigint AS lock_id,
-           $21::timestamptz AS judged_at, $22::timestamptz AS offline_at,
-           $23::text AS conflict
-)"""
-
-
-def _redeem_statement(*, at_once: bool, enforce: bool = True) -> str:
-    """The one statement that redeems: every counter moves only within its limit, then
-    the ledger row, its daily and monthly rollups and the stored answer; its result names the
-    redemption and the voucher's uses left, or nothing when any condition failed.
-
-    In steps (`at_once=False`) it runs inside the caller's transaction, the voucher row
-    already locked: on no result the caller rolls back. At once it is its own
-    transaction on unlocked facts: it first takes the Idempotency-Key's lock, re-checks
-    under row locks whatever a concurrent request can change, and when anything failed
-    part-way a cast error undoes every write of it (NOT_APPLIED).
-
-    Without `enforce` (an offline redemption the rules would have refused: its conflict is
-    recorded with it, docs/rules.md) every counter moves whatever its limit, so that each
-    stays exactly what the ledger says; a voucher's uses beyond its allowance are counted
-    in uses_over, its uses_left never goes below 0. Only in steps.
-
-    Rows are locked in one order everywhere (redeem, reversal): voucher, usage, offer.
-    """
-    assert enforce or not at_once
-    # No idempotency row at once means some condition failed part-way: the cast error
-    # then undoes every write of the statement (its own transaction).
-    not_applied = (
-        f""",
-       (SELECT '{NOT_APPLIED}'::text WHERE NOT EXISTS (SELECT 1 FROM idempotency))::integer
-       AS not_applied"""
-        if at_once
-        else ""
-    )
-    gate = (
-        """, gate AS (
-    -- Another request with this Idempotency-Key is in its transaction: apply nothing.
-    SELECT pg_try_advisory_xact_lock(lock_id) AS free FROM input
-)"""
-        if at_once
-        else ""
-    )
-    return f"""
-WITH {_INPUT}{gate}, {_voucher_use(at_once=at_once, enforce=enforce)}, usage AS (
-    -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
-    INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
-    SELECT i.holder_id, i.offer_id, i.period_start, 1 FROM input i, voucher
-    WHERE i.period_start IS NOT NULL
-    ON CONFLICT (holder_id, offer_id, period_start)
-    DO UPDATE SET uses = u.uses + 1{
-        " WHERE u.uses < (SELECT holder_limit FROM input)" if enforce else ""
-    }
-    RETURNING uses
-), offer AS (
-    -- Rule 1: never one use past total_redemptions, never one fen past the budget.
-    UPDATE offers o SET redeemed_count = o.redeemed_count + 1, spent = o.spent + i.budget_cost{
-        _CONFLICT_COUNTS if not enforce else ""
-    }
-    FROM input i
-    WHERE o.id = i.offer_id{_OFFER_LIMITS if enforce else ""}
-      AND EXISTS (SELECT 1 FROM voucher)
-      AND (i.period_start IS NULL OR EXISTS (SELECT 1 FROM usage))
-    RETURNING o.id
-), ledger AS (
-    INSERT INTO redemptions
-        (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
-         purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
-         reference, created_at, local_day, offline_at, conflict)
-    SELECT i.redemption_id, i.voucher_id, i.offer_id, i.partner_id, i.holder_id,
-           i.holder_category, i.scanner_key_id, i.purchase_amount, i.discount_amount,
-           i.payable_amount, i.budget_cost, i.period_start, i.reference, i.now, i.local_day,
-           i.offline_at, i.conflict
-    FROM input i, offer
-    RETURNING id
-), rollup AS (
-    -- Rule 4: the report totals move in the same statement as the ledger.
-    INSERT INTO discount_rollup AS t
-        (partner_id, offer_id, holder_category, day, redemptions, purchase_total,
-         discount_total, offline, conflicts)
-    SELECT i.partner_id, i.offer_id, i.holder_category, i.local_day, 1, i.purchase_amount,
-           i.discount_amount, (i.offline_at IS NOT NULL)::int, (i.conflict IS NOT NULL)::int
-    FROM input i, ledger
-    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
-    SET redemptions = t.redemptions + 1,
-        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
-        discount_total = t.discount_total + EXCLUDED.discount_total,
-        offline = t.offline + EXCLUDED.offline, conflicts = t.conflicts + EXCLUDED.conflicts
-), monthly AS (
-    -- The same totals by calendar month, for reports of whole months (migration 0007).
-    INSERT INTO discount_rollup_monthly AS m
-        (partner_id, offer_id, holder_category, month, redemptions, purchase_total,
-         discount_total, offline, conflicts)
-    SELECT i.partner_id, i.offer_id, i.holder_category, date_trunc('month', i.local_day),
-           1, i.purchase_amount, i.discount_amount, (i.offline_at IS NOT NULL)::int,
-           (i.conflict IS NOT NULL)::int
-    FROM input i, ledger
-    ON CONFLICT (month, partner_id, offer_id, holder_category) DO UPDATE
-    SET redemptions = m.redemptions + 1,
-        purchase_total = m.purchase_total + EXCLUDED.purchase_total,
-        discount_total = m.discount_total + EXCLUDED.discount_total,
-        offline = m.offline + EXCLUDED.offline, conflicts = m.conflicts + EXCLUDED.conflicts
-), idempotency AS (
-    -- Rule 2: the answer, stored for the retries with the same key.
-    INSERT INTO idempotency_keys
-        (partner_id, key, request_hash, response_status, response_body, created_at)
-    SELECT i.partner_id, i.idempotency_key, i.request_hash, 201,
-           i.response_body || jsonb_build_object('uses_left', voucher.uses_left), i.now
-    FROM input i, ledger, voucher
-    WHERE i.idempotency_key IS NOT NULL
-    ON CONFLICT (partner_id, key) DO UPDATE
-    SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
-        response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at
-    -- Only a key past its retention may be taken over: a live one was checked first
-    -- (in steps, under its lock) or was answered since it was read (at once).
-    WHERE idempotency_keys.created_at
-          < EXCLUDED.created_at - interval '{IDEMPOTENCY_RETENTION.total_seconds():.0f} seconds'
-    RETURNING 1
-)
--- One row, always: its scalar subqueries are what makes NOT_APPLIED be evaluated.
-SELECT (SELECT id FROM ledger) AS id, (SELECT uses_left FROM voucher) AS uses_left{not_applied}
-"""
-
-
-#: An offline conflict's use and spending, counted apart (migration 0020): what is left
-#: once they are taken out stays within the offer's total and budget.
-_CONFLICT_COUNTS = """,
-        conflict_count = o.conflict_count + 1, conflict_spent = o.conflict_spent + i.budget_cost"""
-_OFFER_LIMITS = """ AND o.status = 'active'
-      AND (o.total_redemptions IS NULL OR o.redeemed_count < o.total_redemptions)
-      AND (o.budget IS NULL OR o.spent + i.budget_cost <= o.budget)"""
-
-
-def _voucher_use(*, at_once: bool, enforce: bool) -> str:
-    """The voucher CTE: one use taken, within what it allows (`enforce`) or past it."""
-    if not enforce:
-        return """voucher AS (
-    -- An offline conflict: the use is counted whatever is left (uses_over past 0).
-    UPDATE vouchers v
-    SET uses_left = greatest(v.uses_left - 1, 0),
-        uses_over = v.uses_over + CASE WHEN v.uses_left = 0 THEN 1 ELSE 0 END,
-        status = CASE WHEN v.uses_left = 1 AND v.status = 'active' THEN 'used_up'
-                      ELSE v.status END,
-        updated_at = i.now
-    FROM input i
-    WHERE v.id = i.voucher_id
-    RETURNING v.uses_left
-)"""
-    return f"""voucher AS (
-    -- Rule 1: a voucher is never used more times than allowed.
-    UPDATE vouchers v
-    SET uses_left = v.uses_left - 1,
-        status = CASE WHEN v.uses_left = 1 THEN 'used_up' ELSE v.status END,
-        updated_at = i.now
-    FROM input i
-    WHERE v.id = i.voucher_id AND v.status = 'active' AND v.uses_left > 0
-      AND v.expires_at > i.judged_at{" AND (SELECT free FROM gate)" if at_once else ""}
-    RETURNING v.uses_left
-)"""
-
-
-_REDEEM = _redeem_statement(at_once=False)
-_REDEEM_AT_ONCE = _redeem_statement(at_once=True)
-_RECORD_CONFLICT = _redeem_statement(at_once=False, enforce=False)
+# --- the redeem: one read, one write ----------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerWrite:
-    """One redemption to write: its ledger row, the counters it moves, its stored answer
-    (without uses_left, which the statement adds)."""
+class Redeemed:
+    """A redemption as its ledger row keeps it: the 201 answered, and answered again."""
+
+    id: str
+    voucher_id: str
+    offer_id: str
+    partner_id: str
+    purchase_amount: int
+    discount_amount: int
+    payable_amount: int
+    reference: str
+    created_at: datetime
+    uses_left: int  # the voucher's, once this use was taken
+    offline_at: datetime | None  # an offline till's redemption: when it was made
+    conflict: str | None  # the rule it broke, recorded all the same (docs/rules.md)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """What an Idempotency-Key was answered: a redemption, or a refusal kept for replay."""
+
+    request_hash: bytes
+    redeemed: Redeemed | None
+    status: int
+    #: A refusal's problem (problem_to_store), or an answer kept before migration 0022.
+    body: dict[str, Any] | None
+
+
+#: The live answer to key $K of partner $P as of `now` $N: its redemption (migration
+#: 0022) or its kept refusal (idempotency_keys), at most one row.
+_ANSWERED = """
+    SELECT r.request_hash AS a_request_hash, 201 AS a_status, NULL::jsonb AS a_problem,
+           r.id AS a_id, r.voucher_id AS a_voucher_id, r.offer_id AS a_offer_id,
+           r.partner_id AS a_partner_id, r.purchase_amount AS a_purchase_amount,
+           r.discount_amount AS a_discount_amount, r.payable_amount AS a_payable_amount,
+           r.reference AS a_reference, r.created_at AS a_created_at,
+           r.uses_left AS a_uses_left, r.offline_at AS a_offline_at,
+           r.conflict AS a_conflict
+    FROM redemptions r
+    WHERE r.partner_id = $P AND r.idempotency_key = $K
+      AND r.created_at > $N::timestamptz - $R::interval
+    UNION ALL
+    SELECT k.request_hash, k.response_status, k.response_body,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM idempotency_keys k
+    WHERE k.partner_id = $P AND k.key = $K AND k.created_at > $N::timestamptz - $R::interval
+    LIMIT 1
+"""
+
+
+def _answered(params: Mapping[str, int]) -> str:
+    """_ANSWERED with its placeholders numbered for the statement it goes in."""
+    text = _ANSWERED
+    for name, number in params.items():
+        text = text.replace(f"${name}", f"${number}")
+    return text
+
+
+def _redeemed(row: Mapping[str, Any], prefix: str = "") -> Redeemed | None:
+    if row[f"{prefix}id"] is None:
+        return None
+    return Redeemed(**{name: row[prefix + name] for name in Redeemed.__dataclass_fields__})
+
+
+def _stored(row: Mapping[str, Any]) -> StoredAnswer | None:
+    """The answer _ANSWERED found (its columns are a_*), if any."""
+    if row["a_request_hash"] is None:
+        return None
+    return StoredAnswer(
+        bytes(row["a_request_hash"]), _redeemed(row, "a_"), row["a_status"], row["a_problem"]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemStart:
+    """What a redeem's read finds: the answer its Idempotency-Key was given already, and
+    the voucher (None: unknown). Nothing is locked: a refusal, most of what a burst of
+    rescans gets, never waits for a voucher another request holds."""
+
+    answered: StoredAnswer | None
+    voucher: VoucherFacts | None
+
+
+_BEGIN = f"""
+    SELECT a.*, f.*
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL ({_answered({"P": 7, "K": 8, "N": 9, "R": 10})}) a ON true
+    LEFT JOIN LATERAL ({_FACTS}) f ON true
+"""
+
+
+async def begin(
+    conn: asyncpg.Connection,
+    voucher_id: str | None,
+    partner_id: str,
+    key: str,
+    period_starts: Mapping[str, datetime],
+    now: datetime,
+) -> RedeemStart:
+    """The redeem's one read (see RedeemStart)."""
+    row = await conn.fetchrow(
+        _BEGIN,
+        voucher_id,
+        *_in_order(period_starts),
+        partner_id,
+        key,
+        now,
+        IDEMPOTENCY_RETENTION,
+    )
+    return RedeemStart(
+        answered=_stored(row),
+        voucher=None if row["voucher_id"] is None else _facts(row),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionWrite:
+    """One redemption to write: its ledger row, the counters it moves, its key."""
 
     redemption_id: str
-    facts: Mapping[str, Any]
+    voucher: VoucherFacts
     scanner_key_id: str
     purchase_amount: int
     discount_amount: int
@@ -307,78 +269,265 @@ class LedgerWrite:
     reference: str
     now: datetime
     local_day: date
-    idempotency_key: str | None = None
-    request_hash: bytes | None = None
-    response_body: dict[str, Any] | None = None
-    #: When the rules were judged: `now` online, when it was made offline.
-    judged_at: datetime | None = None
-    offline_at: datetime | None = None
-    conflict: str | None = None  # an offline redemption's first broken rule's code
+    idempotency_key: str | None
+    request_hash: bytes | None
+    offline_at: datetime | None = None  # made by a till offline (docs/rules.md)
+    #: The first rule an offline redemption broke: recorded past every limit.
+    conflict: str | None = None
 
     def args(self) -> tuple[Any, ...]:
-        """$1…$23 of the redeem statement, in the order _INPUT names them."""
-        facts = self.facts
-        key = self.idempotency_key
+        """$1…$23 of the write, in the order _INPUT names them."""
+        facts = self.voucher
         return (
-            facts["voucher_id"],
-            facts["holder_id"],
-            facts["offer_id"],
-            facts["partner_id"],
-            facts["holder_category"],
+            facts.voucher_id,
+            facts.holder_id,
+            facts.offer_id,
+            facts.partner_id,
+            facts.holder_category,
             self.scanner_key_id,
             self.purchase_amount,
             self.discount_amount,
             self.budget_cost,
             self.holder_period_start,
-            facts["holder_limit_count"],
+            facts.rules.holder_limit_count,
             self.redemption_id,
             self.now,
             self.payable_amount,
             self.reference,
             self.local_day,
-            key,
+            self.idempotency_key,
             self.request_hash,
-            self.response_body,
-            None if key is None else idempotency_lock_id(facts["partner_id"], key),
-            self.now if self.judged_at is None else self.judged_at,
+            IDEMPOTENCY_RETENTION,
+            self.offline_at or self.now,  # the rules' moment: when it was made
             self.offline_at,
             self.conflict,
+            idempotency_lock_id(facts.partner_id, self.idempotency_key or self.redemption_id),
         )
 
 
-async def redeem(conn: asyncpg.Connection, write: LedgerWrite) -> asyncpg.Record | None:
-    """Apply one redemption inside the caller's transaction, the voucher row locked;
-    None when a limit (or a concurrent change) refused it: the caller rolls back."""
-    return _applied(await conn.fetchrow(_REDEEM, *write.args()))
+#: The write's inputs, named once: $1…$23 of RedemptionWrite.args() ($19, the retention,
+#: is _ANSWERED's). The rows themselves are found by the parameters ($1 the voucher, $2 $3
+#: $10 the holder's period count, $3 the offer), not by a join with `input`: a connection
+#: keeps a generic plan, and one made while a table was nearly empty would hash-join a
+#: whole table (measured: a sequential scan of every period count in each redeem).
+_INPUT = """input AS (
+    SELECT $1::text AS voucher_id, $2::text AS holder_id, $3::text AS offer_id,
+           $4::text AS partner_id, $5::text AS holder_category, $6::text AS scanner_key_id,
+           $7::bigint AS purchase_amount, $8::bigint AS discount_amount,
+           $9::bigint AS budget_cost, $10::timestamptz AS period_start,
+           $11::integer AS holder_limit, $12::text AS redemption_id, $13::timestamptz AS now,
+           $14::bigint AS payable_amount, $15::text AS reference, $16::date AS local_day,
+           $17::text AS idempotency_key, $18::bytea AS request_hash,
+           $20::timestamptz AS judged_at, $21::timestamptz AS offline_at,
+           $22::text AS conflict, $23::bigint AS lock_id
+)"""
 
 
-async def redeem_at_once(conn: asyncpg.Connection, write: LedgerWrite) -> asyncpg.Record | None:
-    """Apply one redemption checked on unlocked facts, in ONE statement run outside any
-    transaction (so it is its own): one round trip instead of five. Returns the
-    redemption's id and the voucher's uses left; None when any condition failed, in
-    which case nothing at all was written and the caller redeems in steps."""
-    assert write.idempotency_key is not None
+def _write_statement(*, enforce: bool) -> str:
+    """_WRITE, or without `enforce` the recording of an offline redemption with its
+    conflict (docs/rules.md): every counter moves whatever its limit, so that each stays
+    exactly what the ledger says — a voucher's uses past its allowance in uses_over (its
+    uses_left never below 0), the offer's in conflict_count and conflict_spent."""
+    voucher_set = (
+        """uses_left = v.uses_left - 1,
+        status = CASE WHEN v.uses_left = 1 THEN 'used_up' ELSE v.status END"""
+        if enforce
+        else """uses_left = greatest(v.uses_left - 1, 0),
+        uses_over = v.uses_over + CASE WHEN v.uses_left = 0 THEN 1 ELSE 0 END,
+        status = CASE WHEN v.uses_left = 1 AND v.status = 'active' THEN 'used_up'
+                      ELSE v.status END"""
+    )
+    voucher_limit = (
+        """ AND v.status = 'active' AND v.uses_left > 0
+      AND v.expires_at > i.judged_at"""
+        if enforce
+        else ""
+    )
+    holder_limit = " WHERE u.uses < (SELECT holder_limit FROM input)" if enforce else ""
+    offer_limits = (
+        """ AND o.status = 'active'
+      AND (o.total_redemptions IS NULL OR o.redeemed_count < o.total_redemptions)
+      AND (o.budget IS NULL OR o.spent + i.budget_cost <= o.budget)"""
+        if enforce
+        else ""
+    )
+    conflict_counts = (
+        ""
+        if enforce
+        else """,
+        conflict_count = o.conflict_count + 1, conflict_spent = o.conflict_spent + i.budget_cost"""
+    )
+    return f"""
+WITH {_INPUT}, gate AS (
+    -- Rule 2: the key's lock, and no live answer to it (migration 0023); a ledger writer.
+    SELECT youdai_redeem_gate(i.lock_id, {LEDGER_WRITER[0]}, {LEDGER_WRITER[1]},
+                              i.partner_id, i.idempotency_key,
+                              i.now - $19::interval) AS state
+    FROM input i
+), voucher AS (
+    -- Rule 1: a voucher is never used more times than allowed. Each counter moves only
+    -- within its limit, judged on the row as it is once locked, in the one order
+    -- (voucher, count, offer) reversals take them in.
+    UPDATE vouchers v
+    SET {voucher_set}, updated_at = i.now
+    FROM input i
+    WHERE v.id = $1 AND (SELECT state FROM gate) = 'free'{voucher_limit}
+    RETURNING v.uses_left
+), usage AS (
+    -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
+    INSERT INTO holder_offer_usage AS u (holder_id, offer_id, period_start, uses)
+    SELECT i.holder_id, i.offer_id, i.period_start, 1 FROM input i, voucher
+    WHERE i.period_start IS NOT NULL
+    ON CONFLICT (holder_id, offer_id, period_start)
+    DO UPDATE SET uses = u.uses + 1{holder_limit}
+    RETURNING uses
+), offer AS (
+    -- Rule 1: never one use past total_redemptions, never one fen past the budget.
+    UPDATE offers o SET redeemed_count = o.redeemed_count + 1,
+        spent = o.spent + i.budget_cost{conflict_counts}
+    FROM input i
+    WHERE o.id = $3{offer_limits}
+      AND EXISTS (SELECT 1 FROM voucher)
+      AND (i.period_start IS NULL OR EXISTS (SELECT 1 FROM usage))
+    RETURNING o.id
+), ledger AS (
+    -- Rules 2 and 3: the redemption, with the key it answers and what it answered.
+    INSERT INTO redemptions
+        (id, voucher_id, offer_id, partner_id, holder_id, holder_category, scanner_key_id,
+         purchase_amount, discount_amount, payable_amount, budget_cost, holder_period_start,
+         reference, created_at, local_day, idempotency_key, request_hash, uses_left,
+         offline_at, conflict)
+    SELECT i.redemption_id, i.voucher_id, i.offer_id, i.partner_id, i.holder_id,
+           i.holder_category, i.scanner_key_id, i.purchase_amount, i.discount_amount,
+           i.payable_amount, i.budget_cost, i.period_start, i.reference, i.now, i.local_day,
+           i.idempotency_key, i.request_hash, voucher.uses_left, i.offline_at, i.conflict
+    FROM input i, offer, voucher
+    RETURNING id, voucher_id, offer_id, partner_id, purchase_amount, discount_amount,
+              payable_amount, reference, created_at, uses_left, offline_at, conflict
+)
+SELECT (SELECT state FROM gate) AS gate, l.*,
+       -- All of it or nothing: a voucher use with no ledger row (another request reached
+       -- a later limit first) undoes the statement (migration 0023).
+       youdai_written_whole(EXISTS (SELECT 1 FROM ledger) OR NOT EXISTS (SELECT 1 FROM voucher))
+           AS whole
+FROM input i LEFT JOIN ledger l ON true
+"""
+
+
+#: The one statement that redeems, its own transaction, on what the rules allowed on the
+#: read: the key's lock and no answer to it yet, then each counter moved only within its
+#: limit as the locked row stands (voucher, holder's period count, offer: the order
+#: reversals take them in), and the ledger row, with the key it answers. Its one row
+#: says which: the redemption, or nothing written and the gate's word (`in_use`,
+#: `answered`; or `free`: another request reached a limit first — when that limit was
+#: the count's or the offer's, the voucher's use already taken is undone with the
+#: statement, by youdai_written_whole).
+_WRITE = _write_statement(enforce=True)
+_RECORD_CONFLICT = _write_statement(enforce=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The write's outcome: the redemption, or why none was written."""
+
+    redeemed: Redeemed | None
+    #: The key's gate: "free" (then a limit refused, if nothing was written), "in_use"
+    #: (another request with the key runs now), "answered" (one has just answered it).
+    gate: str
+
+
+#: SQLSTATE of youdai_written_whole (migration 0023): the statement was undone.
+WRITTEN_IN_PART = "YD001"
+
+
+async def write(conn: asyncpg.Connection, redemption: RedemptionWrite) -> Written:
+    """Write one redemption judged on `begin`'s facts: all of it, or nothing (_WRITE). An
+    offline redemption with a conflict is recorded past every limit (_RECORD_CONFLICT)."""
+    statement = _WRITE if redemption.conflict is None else _RECORD_CONFLICT
     try:
-        return _applied(await conn.fetchrow(_REDEEM_AT_ONCE, *write.args()))
-    except asyncpg.InvalidTextRepresentationError as error:
-        if NOT_APPLIED not in str(error):
+        row = await conn.fetchrow(statement, *redemption.args())
+    except asyncpg.PostgresError as error:
+        if error.sqlstate != WRITTEN_IN_PART:
             raise
-        return None
+        return Written(None, "free")  # undone: a count appeared meanwhile; judge again
+    return Written(_redeemed(row), row["gate"])
 
 
-async def record_conflict(conn: asyncpg.Connection, write: LedgerWrite) -> asyncpg.Record:
-    """Record an offline redemption that the rules would have refused (write.conflict),
-    inside the caller's transaction, the voucher row locked: every counter moves past its
-    limit if need be, so that each stays exactly what the ledger says."""
-    assert write.offline_at is not None and write.conflict is not None
-    row = _applied(await conn.fetchrow(_RECORD_CONFLICT, *write.args()))
-    assert row is not None  # no condition can refuse it
-    return row
+# --- refusals: kept for replay, logged ----------------------------------------------------
 
 
-def _applied(row: asyncpg.Record) -> asyncpg.Record | None:
-    """The statement's one row when it wrote the redemption, else None."""
-    return row if row["id"] is not None else None
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refused redemption of a known voucher: never anything about its holder."""
+
+    id: str
+    partner_id: str
+    offer_id: str
+    scanner_key_id: str
+    code: str
+    stage: str
+    created_at: datetime
+
+
+_STORE_REFUSAL = f"""
+WITH gate AS (
+    -- Rule 2: kept only while no other request holds the key, nor has answered it.
+    SELECT youdai_redeem_gate($1, {LEDGER_WRITER[0]}, {LEDGER_WRITER[1]}, $2, $3,
+                              $7::timestamptz - $8::interval) AS state
+), kept AS (
+    INSERT INTO idempotency_keys
+        (partner_id, key, request_hash, response_status, response_body, created_at)
+    SELECT $2::text, $3::text, $4::bytea, $5::integer, $6::jsonb, $7::timestamptz FROM gate
+    WHERE gate.state = 'free'
+    ON CONFLICT (partner_id, key) DO UPDATE
+    SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+        response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at
+), logged AS (
+    INSERT INTO redemption_refusals
+        (id, partner_id, offer_id, scanner_key_id, code, stage, created_at)
+    SELECT $9::text, $10::text, $11::text, $12::text, $13::text, 'redeem', $7 FROM gate
+    WHERE gate.state = 'free' AND $9::text IS NOT NULL
+)
+SELECT state FROM gate
+"""
+
+
+async def store_refusal(
+    conn: asyncpg.Connection,
+    partner_id: str,
+    key: str,
+    request_hash: bytes,
+    status: int,
+    problem: dict[str, Any],
+    now: datetime,
+    logged: Refusal | None,
+) -> str:
+    """Keep a refusal for replay, and log it when its voucher is known (`logged`): one
+    statement. The key's gate as in `Written.gate`: kept only when "free"."""
+    return str(
+        await conn.fetchval(
+            _STORE_REFUSAL,
+            idempotency_lock_id(partner_id, key),
+            partner_id,
+            key,
+            request_hash,
+            status,
+            problem,
+            now,
+            IDEMPOTENCY_RETENTION,
+            *(
+                (None,) * 5
+                if logged is None
+                else (
+                    logged.id,
+                    logged.partner_id,
+                    logged.offer_id,
+                    logged.scanner_key_id,
+                    logged.code,
+                )
+            ),
+        )
+    )
 
 
 # --- idempotency ------------------------------------------------------------------------
@@ -390,58 +539,9 @@ def idempotency_lock_id(partner_id: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-async def try_lock_idempotency_key(conn: asyncpg.Connection, partner_id: str, key: str) -> bool:
-    """Rule 2: a second request with a key whose first is still running is told so at once."""
-    return cast(
-        bool,
-        await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock($1)", idempotency_lock_id(partner_id, key)
-        ),
-    )
-
-
-async def stored_answer(
-    conn: asyncpg.Connection, partner_id: str, key: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """
-        SELECT request_hash, response_status, response_body FROM idempotency_keys
-        WHERE partner_id = $1 AND key = $2 AND created_at > now() - $3::interval
-        """,
-        partner_id,
-        key,
-        IDEMPOTENCY_RETENTION,
-    )
-
-
-async def store_answer(
-    conn: asyncpg.Connection,
-    partner_id: str,
-    key: str,
-    request_hash: bytes,
-    status: int,
-    body: dict[str, Any],
-) -> None:
-    """Record a refusal for replay (a success is recorded by `redeem` itself)."""
-    await conn.execute(
-        """
-        INSERT INTO idempotency_keys (partner_id, key, request_hash, response_status, response_body)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (partner_id, key) DO UPDATE
-        SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
-            response_body = EXCLUDED.response_body, created_at = now()
-        WHERE idempotency_keys.created_at < now() - $6::interval
-        """,
-        partner_id,
-        key,
-        request_hash,
-        status,
-        body,
-        IDEMPOTENCY_RETENTION,
-    )
-
-
 async def purge_idempotency_keys(conn: asyncpg.Connection) -> int:
+    """Forget the refusals kept past their retention (a redemption's key is its ledger
+    row's, answered again only while it is live)."""
     result = await conn.execute(
         "DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval",
         IDEMPOTENCY_RETENTION,
@@ -554,7 +654,10 @@ async def list_redemptions(
 
 async def lock_for_reversal(conn: asyncpg.Connection, redemption_id: str) -> asyncpg.Record | None:
     """The redemption with its voucher row locked (same lock order as redeem: voucher
-    first), and whether it was already reversed."""
+    first), and whether it was already reversed. The transaction becomes a ledger writer
+    first (migration 0021): its id comes with the voucher's lock, after the redemption
+    committed, so the reversal follows its redemption in the log's order."""
+    await enter_as_ledger_writer(conn)
     return await conn.fetchrow(
         """
         SELECT r.*, v.status AS voucher_status,
@@ -621,25 +724,6 @@ WITH reversal AS (
             ELSE v.status END
     WHERE v.id = $16 AND (v.uses_left < v.uses_total OR v.uses_over > 0)
       AND EXISTS (SELECT 1 FROM reversal)
-), rollup AS (
-    -- A reversal counts on the day it happens (report months are never rewritten).
-    INSERT INTO discount_rollup AS t
-        (partner_id, offer_id, holder_category, day, reversals, purchase_total, discount_total)
-    SELECT $4, $3, $5, $12, 1, -$6::bigint, -$7::bigint FROM reversal
-    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
-    SET reversals = t.reversals + 1,
-        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
-        discount_total = t.discount_total + EXCLUDED.discount_total
-), monthly AS (
-    INSERT INTO discount_rollup_monthly AS m
-        (partner_id, offer_id, holder_category, month, reversals, purchase_total,
-         discount_total)
-    SELECT $4, $3, $5, date_trunc('month', $12::date), 1, -$6::bigint, -$7::bigint
-    FROM reversal
-    ON CONFLICT (month, partner_id, offer_id, holder_category) DO UPDATE
-    SET reversals = m.reversals + 1,
-        purchase_total = m.purchase_total + EXCLUDED.purchase_total,
-        discount_total = m.discount_total + EXCLUDED.discount_total
 )
 SELECT id, created_at FROM reversal
 """
@@ -697,19 +781,6 @@ async def last_redeemed_at(conn: asyncpg.Connection, voucher_id: str) -> datetim
             voucher_id,
         ),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A refused redemption of a known voucher: never anything about its holder."""
-
-    id: str
-    partner_id: str
-    offer_id: str
-    scanner_key_id: str
-    code: str
-    stage: str
-    created_at: datetime
 
 
 async def record_refusal(conn: asyncpg.Connection, refusal: Refusal) -> None:

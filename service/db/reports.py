@@ -1,9 +1,13 @@
-"""SQL for the reports. They read the rollups, never the ledger, so they cost the same
-at ten thousand redemptions as at ten million.
+"""SQL for the reports. They read the rollups and the few ledger rows not folded into
+them yet, so they cost the same at ten thousand redemptions as at ten million, and are
+exact at every instant.
 
 A period is read as whole months from discount_rollup_monthly and the days of a
-partial first or last month from discount_rollup (see migration 0007). Both are kept
-in the transaction of each ledger row; `youdai reconcile` compares them with it.
+partial first or last month from discount_rollup (see migration 0007). The sequencer
+folds ledger rows into both in batches, in the transaction that moves its watermark
+(`fold`, migration 0021); the rows above the watermark are added as they are
+(`_UNFOLDED`). One statement reads both, in one snapshot: a row is counted once, folded
+or not. `youdai reconcile` compares the rollups with the rows folded.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from service.db.ledger import WATERMARK
 from service.domain.reports import GROUP_COLUMNS, MEASURES, Period, month_label
 
 #: grouping -> the rollup column it groups by (constants: the only text put into SQL).
@@ -32,7 +37,29 @@ _ORDER = {
     "month": "g.month",
 }
 
-_CELLS = """
+#: The ledger rows above the sequencer's watermark (service/db/ledger.py: `_bounds`),
+#: as rollup cells of one row each: what the rollups do not hold yet. Each table is read
+#: from its (xact_id, id) index, from the watermark on: a few rows, whatever its size.
+_UNFOLDED = f"""
+    SELECT r.partner_id, r.offer_id, r.holder_category, r.local_day,
+           1 AS redemptions, 0 AS reversals, r.purchase_amount AS purchase_total,
+           r.discount_amount AS discount_total, (r.offline_at IS NOT NULL)::int AS offline,
+           (r.conflict IS NOT NULL)::int AS conflicts
+    FROM redemptions r
+    WHERE r.xact_id >= (SELECT w.xact_id + w.kind FROM {WATERMARK} w)
+      AND (r.xact_id, r.id) > (SELECT w.xact_id + w.kind,
+                                      CASE WHEN w.kind = 0 THEN w.id ELSE '' END
+                               FROM {WATERMARK} w)
+    UNION ALL
+    SELECT x.partner_id, x.offer_id, x.holder_category, x.local_day,
+           0, 1, -x.purchase_amount, -x.discount_amount, 0, 0
+    FROM reversals x
+    WHERE x.xact_id >= (SELECT w.xact_id FROM {WATERMARK} w)
+      AND (x.xact_id, x.id) > (SELECT w.xact_id, CASE WHEN w.kind = 1 THEN w.id ELSE '' END
+                               FROM {WATERMARK} w)
+"""
+
+_CELLS = f"""
     SELECT month, partner_id, offer_id, holder_category,
            redemptions, reversals, purchase_total, discount_total, offline, conflicts
     FROM discount_rollup_monthly
@@ -49,6 +76,12 @@ _CELLS = """
            redemptions, reversals, purchase_total, discount_total, offline, conflicts
     FROM discount_rollup
     WHERE day >= $5 AND day < $6
+      AND ($7::text IS NULL OR partner_id = $7) AND ($8::text IS NULL OR offer_id = $8)
+    UNION ALL
+    SELECT date_trunc('month', local_day)::date, partner_id, offer_id, holder_category,
+           redemptions, reversals, purchase_total, discount_total, offline, conflicts
+    FROM ({_UNFOLDED}) e
+    WHERE $9 AND local_day >= $1 AND local_day < $6
       AND ($7::text IS NULL OR partner_id = $7) AND ($8::text IS NULL OR offer_id = $8)
 """
 
@@ -98,9 +131,11 @@ async def discount_rows(
     *,
     partner_id: str | None = None,
     offer_id: str | None = None,
+    unfolded: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per group that had any redemption or reversal in the period (rule 4:
-    completed minus reversed, each counted on its own local day)."""
+    completed minus reversed, each counted on its own local day). Without `unfolded`,
+    only what the rollups hold: the entries of the log (the signed statement)."""
     split = period.split()
     records = await conn.fetch(
         _query(group_by),
@@ -109,8 +144,63 @@ async def discount_rows(
         *split.tail,
         partner_id,
         offer_id,
+        unfolded,
     )
     return [_row(record, group_by) for record in records]
+
+
+_FOLD = """
+WITH entries AS (
+    SELECT partner_id, offer_id, holder_category, local_day, 1 AS redemptions,
+           0 AS reversals, purchase_amount AS purchase, discount_amount AS discount,
+           (offline_at IS NOT NULL)::int AS offline, (conflict IS NOT NULL)::int AS conflicts
+    FROM redemptions WHERE id = ANY($1::text[])
+    UNION ALL
+    -- A reversal counts on the day it was made, taking its amounts back.
+    SELECT partner_id, offer_id, holder_category, local_day, 0, 1,
+           -purchase_amount, -discount_amount, 0, 0
+    FROM reversals WHERE id = ANY($2::text[])
+), days AS (
+    SELECT partner_id, offer_id, holder_category, local_day AS day,
+           sum(redemptions) AS redemptions, sum(reversals) AS reversals,
+           sum(purchase) AS purchase_total, sum(discount) AS discount_total,
+           sum(offline) AS offline, sum(conflicts) AS conflicts
+    FROM entries GROUP BY 1, 2, 3, 4
+), daily AS (
+    INSERT INTO discount_rollup AS t
+        (partner_id, offer_id, holder_category, day,
+         redemptions, reversals, purchase_total, discount_total, offline, conflicts)
+    SELECT * FROM days
+    ON CONFLICT (day, partner_id, offer_id, holder_category) DO UPDATE
+    SET redemptions = t.redemptions + EXCLUDED.redemptions,
+        reversals = t.reversals + EXCLUDED.reversals,
+        purchase_total = t.purchase_total + EXCLUDED.purchase_total,
+        discount_total = t.discount_total + EXCLUDED.discount_total,
+        offline = t.offline + EXCLUDED.offline, conflicts = t.conflicts + EXCLUDED.conflicts
+)
+INSERT INTO discount_rollup_monthly AS m
+    (month, partner_id, offer_id, holder_category,
+     redemptions, reversals, purchase_total, discount_total, offline, conflicts)
+SELECT date_trunc('month', day)::date, partner_id, offer_id, holder_category,
+       sum(redemptions), sum(reversals), sum(purchase_total), sum(discount_total),
+       sum(offline), sum(conflicts)
+FROM days GROUP BY 1, 2, 3, 4
+ON CONFLICT (month, partner_id, offer_id, holder_category) DO UPDATE
+SET redemptions = m.redemptions + EXCLUDED.redemptions,
+    reversals = m.reversals + EXCLUDED.reversals,
+    purchase_total = m.purchase_total + EXCLUDED.purchase_total,
+    discount_total = m.discount_total + EXCLUDED.discount_total,
+    offline = m.offline + EXCLUDED.offline, conflicts = m.conflicts + EXCLUDED.conflicts
+"""
+
+
+async def fold(
+    conn: asyncpg.Connection, redemption_ids: Sequence[str], reversal_ids: Sequence[str]
+) -> None:
+    """Rule 4: add these ledger rows to the daily and monthly rollups, in the caller's
+    transaction, which also moves the watermark past them (service/flows/ledger.py)."""
+    if redemption_ids or reversal_ids:
+        await conn.execute(_FOLD, list(redemption_ids), list(reversal_ids))
 
 
 _SUMMARY_COUNTS = """

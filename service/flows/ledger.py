@@ -25,6 +25,7 @@ from service import metrics
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import ledger as ledger_db
+from service.db import reports as reports_db
 from service.db import signing_keys as signing_db
 from service.db.connection import connect
 from service.domain import merkle
@@ -34,6 +35,7 @@ from service.domain.language import Said
 from service.domain.ledger import (
     CHECKPOINT_TYP,
     Checkpoint,
+    LedgerRecord,
     b64,
     first_difference,
     leaf_of,
@@ -71,7 +73,8 @@ class Round:
 async def sequence(
     pool: asyncpg.Pool, keyring: Keyring, settings: Settings, now: datetime, sweep: int = 0
 ) -> Round:
-    """One round: append what is queued (up to a batch); when a checkpoint is due,
+    """One round: append the ledger rows below the horizon (up to a batch) and fold them
+    into the rollups; when a checkpoint is due,
     recheck chunk `sweep` of the stored log first, then sign. A process that does not
     get the lock does nothing this round.
 
@@ -83,7 +86,7 @@ async def sequence(
         state = await ledger_db.state(conn)
         if not await ledger_db.try_lock_sequencer(conn):
             return Round(0, state.size, None, state.halted_reason is None, sweep)
-        appended, size = await append_queued(conn, state.size, BATCH)
+        appended, size = await append_next(conn, state.size, BATCH, await ledger_db.horizon(conn))
         chunks = -(-size // SWEEP_CHUNK)
         consistent = state.halted_reason is None
         signed = None
@@ -108,24 +111,51 @@ async def _checkpoint_due(conn: asyncpg.Connection, size: int, now: datetime) ->
     return latest.size != size and now - latest.at >= CHECKPOINT_INTERVAL
 
 
-async def append_queued(conn: asyncpg.Connection, size: int, limit: int) -> tuple[int, int]:
-    """Append up to `limit` queued entries to a log of `size` (the caller holds the
-    sequencer's lock); (how many, the new size)."""
-    batch = await ledger_db.queued(conn, limit)
+async def append_next(
+    conn: asyncpg.Connection, size: int, limit: int, below: int
+) -> tuple[int, int]:
+    """Append up to `limit` ledger rows to a log of `size` (the caller holds the
+    sequencer's lock), in the one order, and fold them into the report rollups, moving
+    the watermark past them — all in the caller's transaction, so a crash leaves no gap,
+    no duplicate and no row counted twice. `below`: the horizon (ledger_db.horizon),
+    under which no ledger row can commit any more. Rows queued before migration 0021
+    come first (already in the rollups). (How many, the new size.)"""
+    queue = await ledger_db.queued(conn, limit)
+    if queue:
+        await _append(conn, size, [q.record for q in queue], consumed=[q.seq for q in queue])
+        return len(queue), size + len(queue)
+    batch = await ledger_db.unsequenced(conn, await ledger_db.watermark(conn), below, limit)
     if not batch:
         return 0, size
+    records = [row.record for row in batch]
+    await _append(conn, size, records, through=batch[-1].place)
+    await reports_db.fold(
+        conn,
+        [r.id for r in records if r.kind == "redemption"],
+        [r.id for r in records if r.kind == "reversal"],
+    )
+    return len(batch), size + len(batch)
+
+
+async def _append(
+    conn: asyncpg.Connection,
+    size: int,
+    records: list[LedgerRecord],
+    *,
+    consumed: list[int] | None = None,
+    through: ledger_db.Watermark | None = None,
+) -> None:
     entries = [
-        (size + offset, queued.record, leaf_of(size + offset, queued.record))
-        for offset, queued in enumerate(batch)
+        (size + offset, record, leaf_of(size + offset, record))
+        for offset, record in enumerate(records)
     ]
     frontier = await ledger_db.node_hashes(conn, merkle.nodes_of(0, size))
     made = merkle.extend(
         size, [merkle.leaf_hash(leaf.encode()) for _, _, leaf in entries], frontier
     )
     await ledger_db.append(
-        conn, entries=entries, nodes=made, consumed=[queued.seq for queued in batch]
+        conn, entries=entries, nodes=made, consumed=consumed or (), through=through
     )
-    return len(batch), size + len(batch)
 
 
 async def recheck(conn: asyncpg.Connection, start: int, end: int, size: int) -> str | None:

@@ -1,17 +1,14 @@
 """Preview, redeem and reverse: the heart of the service.
 
-Redeem runs in one transaction: the Idempotency-Key's advisory lock, the voucher row
-lock, the rule checks, and one statement that moves every counter within its limit and
-appends the ledger row, the rollup and the idempotency answer. Either all of it
-commits or none of it does. A refusal rolls everything back and is then stored on its
-own for replay.
-
-The common case takes a shorter way with the same guarantees (`_redeem_at_once`): one
-unlocked read, the rules, and one statement that is its own transaction, re-checks
-under row locks whatever a concurrent request may have changed, and writes all or
-nothing. Two round trips instead of six: under load, round trips are what a redeem
-costs. Anything but a clean success (a refusal, a key in use, a race lost) leaves
-that way having written nothing and is answered in steps as above.
+A redeem reads like pretix's `perform_checkin`: one path from the command to the answer.
+One read finds any answer the Idempotency-Key was given and the voucher with everything
+the rules need (no lock: a refusal waits for no one); the rules are judged here, in the
+domain's one order; one write — a statement that is its own transaction — takes the
+key's lock, locks the rows, judges every limit again on them as they are and writes the
+redemption (every counter within its limit, the ledger row with its key), or nothing.
+When another request got there in between, the path runs again: its new read sees what
+happened and the rules name the refusal. A refusal is kept for replay in one statement.
+Two round trips; no row lock is held across one. The time comes in from the caller.
 
 The work runs shielded from cancellation: a till that gives up mid-request never
 leaves half a redemption, and its retry with the same key gets the first answer.
@@ -35,7 +32,7 @@ from service.config import Settings
 from service.db import audit as audit_db
 from service.db import redemptions as redemptions_db
 from service.db import voucher_codes as voucher_codes_db
-from service.db.redemptions import LedgerEntry, Till, TillEntry
+from service.db.redemptions import LedgerEntry, Redeemed, Till, TillEntry, VoucherFacts
 from service.domain import codes, tokens
 from service.domain.auth import Principal, ScannerKey
 from service.domain.errors import ApiError, problem_to_store
@@ -43,11 +40,9 @@ from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
 from service.domain.periods import end_of_local_day, local_date, local_midnight, period_starts
-from service.domain.pricing import CURRENCY, PriceRule
+from service.domain.pricing import CURRENCY
 from service.domain.redemptions import (
     Grant,
-    RedemptionFacts,
-    check_offline_at,
     check_reversal,
     judge,
     judge_offline,
@@ -55,7 +50,6 @@ from service.domain.redemptions import (
     offline_at_problem,
 )
 from service.flows.keyring import Keyring
-from service.flows.vouchers import eligibility_of
 
 log = logging.getLogger(__name__)
 
@@ -73,30 +67,6 @@ def request_hash(body: dict[str, Any]) -> bytes:
     """What makes two requests "the same" for an Idempotency-Key: the validated body."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).digest()
-
-
-def to_facts(row: asyncpg.Record) -> RedemptionFacts:
-    return RedemptionFacts(
-        eligibility=eligibility_of(row),
-        voucher_status=row["voucher_status"],
-        voucher_uses_left=row["voucher_uses_left"],
-        voucher_expires_at=row["voucher_expires_at"],
-        price_rule=PriceRule(
-            kind=row["kind"],
-            percent_bp=row["percent_bp"],
-            max_discount=row["max_discount"],
-            amount_off=row["amount_off"],
-            fixed_price=row["fixed_price"],
-            nominal_value=row["nominal_value"],
-            min_purchase=row["min_purchase"],
-        ),
-        holder_limit_count=row["holder_limit_count"],
-        holder_limit_period=row["holder_limit_period"],
-        total_redemptions=row["total_redemptions"],
-        redeemed_count=row["redeemed_count"],
-        budget=row["budget"],
-        spent=row["spent"],
-    )
 
 
 async def _keys_for(pool: asyncpg.Pool, keyring: Keyring, token: str) -> Mapping[str, Any]:
@@ -132,6 +102,7 @@ async def scan(
     settings: Settings,
     scanner: ScannerKey,
     body: Mapping[str, Any],
+    now: datetime,
     at: datetime | None = None,
 ) -> Scanned:
     """Rule order 1 and 2 for a token (checked offline, with the published keys) or a
@@ -143,10 +114,10 @@ async def scan(
     PostgreSQL, so every replica sees the same count). A code's times are judged as its
     token's would be, against the TTL configured now (codes.judge_times).
 
-    `at`: the moment a token's times are judged at (default now): an offline redemption's
-    token was checked by the till's clock when it was made (docs/rules.md)."""
+    `at`: the moment a token's times are judged at (default `now`): an offline
+    redemption's token was checked by the till's clock when it was made (docs/rules.md)."""
     if "code" in body:
-        return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]))
+        return await _resolve_code(pool, settings, scanner, codes.normalise(body["code"]), now)
     token = body["token"]
     keys = (
         await _keys_for(pool, keyring, token)
@@ -159,7 +130,7 @@ async def scan(
             keys=keys,
             issuer=settings.issuer,
             audience=scanner.partner_id,
-            now=at,
+            now=now if at is None else at,
             max_lifetime=settings.token_ttl,
         )
     except ApiError as refusal:
@@ -168,9 +139,8 @@ async def scan(
 
 
 async def _resolve_code(
-    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, code: str
+    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, code: str, now: datetime
 ) -> Scanned:
-    now = datetime.now(UTC)
     minute = codes.minute_of(now)
     async with pool.acquire() as conn:
         found = await voucher_codes_db.lookup(
@@ -200,15 +170,16 @@ async def _resolve_code(
     return Scanned(found.voucher_id)
 
 
-def _scanner_facts(row: asyncpg.Record | None, partner_id: str) -> asyncpg.Record:
-    if row is None:
+def _known(facts: VoucherFacts | None, partner_id: str) -> VoucherFacts:
+    """Rule 2 for a voucher read by id: it exists, and is this scanner's partner's."""
+    if facts is None:
         raise ApiError(
             "token_invalid",
             Said("The voucher in this code does not exist", "此优待码对应的优待券不存在"),
         )
-    if row["partner_id"] != partner_id:
+    if facts.partner_id != partner_id:
         raise ApiError("wrong_partner", tokens.WRONG_PARTNER)
-    return row
+    return facts
 
 
 async def preview(
@@ -217,62 +188,68 @@ async def preview(
     settings: Settings,
     scanner: ScannerKey,
     body: Mapping[str, Any],
+    now: datetime,
 ) -> dict[str, Any]:
     """What a redemption would grant now, or the first rule it would break. Writes no
     redemption and moves no counter; a refusal of a known voucher is logged (one row)."""
-    voucher_id = (await scan(pool, keyring, settings, scanner, body)).voucher()
-    now = datetime.now(UTC)
+    voucher_id = (await scan(pool, keyring, settings, scanner, body, now)).voucher()
     tz = settings.timezone
     async with pool.acquire() as conn:
-        row = _scanner_facts(
-            await redemptions_db.facts_with_uses(
-                conn, voucher_id, period_starts(now, tz), lock=False
-            ),
+        facts = _known(
+            await redemptions_db.read_facts(conn, voucher_id, period_starts(now, tz)),
             scanner.partner_id,
         )
-        facts = to_facts(row)
         try:
-            grant = judge(facts, body["purchase_amount"], row["holder_period_uses"], now, tz)
+            grant = judge(facts.rules, body["purchase_amount"], facts.holder_period_uses, now, tz)
         except ApiError as refusal:
-            await record_refusal(conn, row, scanner, refusal, "preview")
+            await record_refusal(conn, facts, scanner, refusal, "preview", now)
             raise
         last_redeemed_at = await redemptions_db.last_redeemed_at(conn, voucher_id)
     return {
-        "offer": {"id": row["offer_id"], "title": row["offer_title"], "kind": row["kind"]},
+        "offer": {"id": facts.offer_id, "title": facts.offer_title, "kind": facts.offer_kind},
         "purchase_amount": grant.quote.purchase_amount,
         "discount_amount": grant.quote.discount_amount,
         "payable_amount": grant.quote.payable_amount,
         "currency": CURRENCY,
-        "uses_left": facts.voucher_uses_left,
+        "uses_left": facts.rules.voucher_uses_left,
         "last_redeemed_at": last_redeemed_at,
     }
 
 
+def _logged(
+    facts: VoucherFacts | None, scanner: ScannerKey, refusal: ApiError, stage: str, now: datetime
+) -> redemptions_db.Refusal | None:
+    """A refused redemption of a known voucher as kept, as pretix keeps failed scans: when,
+    which offer, which till key, which problem; nothing about the holder. Bad input (a
+    priced offer sent without an amount) is not a refused voucher."""
+    if facts is None or refusal.code == "validation_error":
+        return None
+    return redemptions_db.Refusal(
+        id=new_id("refusal"),
+        partner_id=facts.partner_id,
+        offer_id=facts.offer_id,
+        scanner_key_id=scanner.key_id,
+        code=refusal.code,
+        stage=stage,
+        created_at=now,
+    )
+
+
 async def record_refusal(
     conn: asyncpg.Connection,
-    row: Mapping[str, Any],
+    facts: VoucherFacts,
     scanner: ScannerKey,
     refusal: ApiError,
     stage: str,
+    now: datetime,
 ) -> None:
-    """Keep a refused redemption of a known voucher, as pretix keeps failed scans: when,
-    which offer, which till key, which problem; nothing about the holder. One INSERT,
-    and it never changes the answer: if it fails, the refusal is still what is said."""
-    if refusal.code == "validation_error":
-        return  # bad input (a priced offer sent without an amount), not a refused voucher
+    """Log a refused preview (`_logged`). One INSERT, and it never changes the answer: if
+    it fails, the refusal is still what is said."""
+    logged = _logged(facts, scanner, refusal, stage, now)
+    if logged is None:
+        return
     try:
-        await redemptions_db.record_refusal(
-            conn,
-            redemptions_db.Refusal(
-                id=new_id("refusal"),
-                partner_id=row["partner_id"],
-                offer_id=row["offer_id"],
-                scanner_key_id=scanner.key_id,
-                code=refusal.code,
-                stage=stage,
-                created_at=datetime.now(UTC),
-            ),
-        )
+        await redemptions_db.record_refusal(conn, logged)
     except (TimeoutError, asyncpg.PostgresError, OSError) as error:
         log.warning("refusal not recorded", extra={"code": refusal.code, "error": str(error)})
 
@@ -293,6 +270,13 @@ class RedeemCommand:
     def partner_id(self) -> str:
         return self.scanner.partner_id
 
+    def judged_at(self, now: datetime) -> datetime:
+        """When the rules are judged: when an offline till made it (an offline_at out of
+        bounds is refused with the token's rules, and never used), else now."""
+        if self.offline_at is None or self.scanned.refusal is not None:
+            return now
+        return self.offline_at
+
 
 async def redeem(
     pool: asyncpg.Pool,
@@ -301,85 +285,123 @@ async def redeem(
     scanner: ScannerKey,
     body: dict[str, Any],
     idempotency_key: str,
+    now: datetime,
 ) -> Answer:
-    """Redeem once, whatever happens to the caller meanwhile (see module docstring)."""
-    work = asyncio.ensure_future(_redeem(pool, keyring, settings, scanner, body, idempotency_key))
-    return await asyncio.shield(work)
-
-
-async def _redeem(
-    pool: asyncpg.Pool,
-    keyring: Keyring,
-    settings: Settings,
-    scanner: ScannerKey,
-    body: dict[str, Any],
-    key: str,
-) -> Answer:
+    """Redeem once, whatever happens to the caller meanwhile (see module docstring).
+    With `offline_at` in the body, a till's offline redemption (docs/rules.md)."""
     offline_at: datetime | None = body.get("offline_at")
     # An offline_at out of bounds is refused where the token's rules come (after a stored
     # answer, which a retry still gets); its token is not judged at such a moment.
-    out_of_bounds = (
-        None if offline_at is None else offline_at_problem(offline_at, datetime.now(UTC))
-    )
+    out_of_bounds = None if offline_at is None else offline_at_problem(offline_at, now)
     command = RedeemCommand(
         scanner=scanner,
         scanned=(
             Scanned(None, out_of_bounds)
             if out_of_bounds is not None
-            else await scan(pool, keyring, settings, scanner, body, offline_at)
+            else await scan(pool, keyring, settings, scanner, body, now, offline_at)
         ),
         purchase_amount=body["purchase_amount"],
         reference=body.get("reference") or "",
-        idempotency_key=key,
+        idempotency_key=idempotency_key,
         fingerprint=request_hash(_comparable(body)),
         offline_at=offline_at,
     )
-    if offline_at is not None:
-        return await _redeem_in_steps(pool, settings.timezone, command)
-    answer = await _redeem_at_once(pool, settings.timezone, command)
-    if answer is not None:
-        return answer
-    return await _redeem_in_steps(pool, settings.timezone, command)
+    work = asyncio.ensure_future(_redeem(pool, settings.timezone, command, now))
+    return await asyncio.shield(work)
 
 
-async def _redeem_at_once(
-    pool: asyncpg.Pool, tz: ZoneInfo, command: RedeemCommand
-) -> Answer | None:
-    """The common case in two round trips: a redemption that every rule allows, or the
-    replay of a stored answer. None for anything else (a refusal, a key in use, a race
-    lost part-way), which `_redeem_in_steps` then answers in the documented order
-    (docs/rules.md); this path has written nothing in that case.
+class _Refused(Exception):
+    """A rule refused: leave the transaction (rolled back), keep the refusal for replay."""
 
-    One unlocked read gives the facts, the holder's period count and any stored answer;
-    the rules run on them; then one statement (its own transaction) re-checks under row
-    locks whatever a concurrent request can change and writes everything, or nothing.
-    """
-    if command.scanned.refusal is not None:
-        return None  # a stored answer comes before the token's rules: in steps
-    now = datetime.now(UTC)
+    def __init__(self, problem: ApiError, facts: VoucherFacts | None) -> None:
+        super().__init__(problem.code)
+        self.problem = problem
+        self.facts = facts  # the voucher, when it is known: the refusal is logged
+
+
+#: Attempts of one redeem whose write found that another request got there first (a
+#: limit reached, the key answered): the next read sees what it did, as it committed.
+ATTEMPTS = 3
+
+
+async def _redeem(
+    pool: asyncpg.Pool, tz: ZoneInfo, command: RedeemCommand, now: datetime
+) -> Answer:
+    """The one path: read, the rules in order, write; or the refusal, kept."""
+    conflict: str | None = None  # an offline redemption's, found by a race lost
     async with pool.acquire() as conn:
-        row = await redemptions_db.facts_and_answer(
-            conn,
-            command.scanned.voucher(),
-            command.partner_id,
-            command.idempotency_key,
-            period_starts(now, tz),
-        )
-        if row is None or row["partner_id"] != command.partner_id:
-            return None
-        if row["stored_status"] is not None:
-            return _stored(
-                row["stored_request_hash"], row["stored_status"], row["stored_body"], command
+        for attempt in range(1, ATTEMPTS + 1):
+            start = await redemptions_db.begin(
+                conn,
+                command.scanned.voucher_id,
+                command.partner_id,
+                command.idempotency_key,
+                period_starts(command.judged_at(now), tz),  # the holder's period then
+                now,
             )
-        try:
-            grant = judge(
-                to_facts(row), command.purchase_amount, row["holder_period_uses"], now, tz
+            try:
+                decided = _decide(start, command, now, tz)
+                if isinstance(decided, Answer):
+                    return decided
+                facts, grant, broken = decided
+                written = await redemptions_db.write(
+                    conn, _write_of(facts, command, grant, now, tz, broken or conflict)
+                )
+                if written.redeemed is not None:
+                    return Answer(201, created_body(written.redeemed))
+                if written.gate == "in_use":
+                    raise _key_in_use()
+                if written.gate == "answered" and attempt < ATTEMPTS:
+                    continue  # the next read replays it
+                # Another request reached a limit first: the next read names it.
+                limit = limit_refusal(
+                    facts.rules, grant, facts.holder_period_uses, facts.offer_status
+                )
+                if attempt < ATTEMPTS:
+                    conflict = limit.code if command.offline_at is not None else None
+                    continue
+                raise _Refused(limit, facts)
+            except _Refused as refused:
+                gate = await _keep(conn, command, refused, now)
+                if gate == "in_use":
+                    raise _key_in_use() from None
+                if gate == "answered" and attempt < ATTEMPTS:
+                    continue  # answered meanwhile: the next read replays it
+                raise refused.problem from None
+    raise AssertionError("the last attempt answers")
+
+
+def _decide(
+    start: redemptions_db.RedeemStart, command: RedeemCommand, now: datetime, tz: ZoneInfo
+) -> Answer | tuple[VoucherFacts, Grant, str | None]:
+    """pretix's check-in order: the key's first answer, then the rules in the domain's
+    order (docs/rules.md) — the grant, or the first rule broken (_Refused). An
+    offline redemption is judged at its offline_at, and a broken rule (after the token
+    and the price) is the conflict it is recorded with, not a refusal."""
+    if start.answered is not None:
+        return _replay(start.answered, command)
+    if command.scanned.refusal is not None:  # token and partner, checked when scanned
+        raise _Refused(command.scanned.refusal, None)
+    try:
+        facts = _known(start.voucher, command.partner_id)
+    except ApiError as refusal:
+        raise _Refused(refusal, None) from None
+    try:
+        if command.offline_at is not None:
+            return (
+                facts,
+                *judge_offline(
+                    facts.rules,
+                    command.purchase_amount,
+                    facts.holder_period_uses,
+                    command.offline_at,
+                    tz,
+                ),
             )
-        except ApiError:
-            return None
-        write = _ledger_write(row, command, grant, now, tz)
-        written = await redemptions_db.redeem_at_once(conn, write)
-    return None if written is None else _created(write, written)
+        grant = judge(facts.rules, command.purchase_amount, facts.holder_period_uses, now, tz)
+    except ApiError as refusal:
+        raise _Refused(refusal, facts) from None
+    return facts, grant, None
 
 
 def _comparable(body: dict[str, Any]) -> dict[str, Any]:
@@ -389,11 +411,19 @@ def _comparable(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "offline_at": body["offline_at"].astimezone(UTC).isoformat()}
 
 
-def _stored(
-    stored_hash: bytes, status: int, body: dict[str, Any], command: RedeemCommand
-) -> Answer:
+def _key_in_use() -> ApiError:
+    return ApiError(
+        "idempotency_key_in_use",
+        Said(
+            "A request with this Idempotency-Key is still running",
+            "使用此 Idempotency-Key 的请求仍在处理中",
+        ),
+    )
+
+
+def _replay(answered: redemptions_db.StoredAnswer, command: RedeemCommand) -> Answer:
     """The first answer to an Idempotency-Key again, if the request is the same one."""
-    if bytes(stored_hash) != command.fingerprint:
+    if answered.request_hash != command.fingerprint:
         raise ApiError(
             "idempotency_key_reused",
             Said(
@@ -401,39 +431,43 @@ def _stored(
                 "此 Idempotency-Key 已用于另一个请求：请使用新的键",
             ),
         )
-    return Answer(status, body, replayed=True)
+    if answered.redeemed is not None:
+        return Answer(201, created_body(answered.redeemed), replayed=True)
+    assert answered.body is not None
+    return Answer(answered.status, answered.body, replayed=True)
 
 
-def _ledger_write(
-    row: asyncpg.Record,
+def created_body(redeemed: Redeemed) -> dict[str, Any]:
+    """The 201 of a redemption, from its ledger row: first answered and replayed alike."""
+    return {
+        "id": redeemed.id,
+        "voucher_id": redeemed.voucher_id,
+        "offer_id": redeemed.offer_id,
+        "partner_id": redeemed.partner_id,
+        "purchase_amount": redeemed.purchase_amount,
+        "discount_amount": redeemed.discount_amount,
+        "payable_amount": redeemed.payable_amount,
+        "currency": CURRENCY,
+        "status": "completed",
+        "reference": redeemed.reference,
+        "created_at": redeemed.created_at.isoformat(),
+        "uses_left": redeemed.uses_left,
+        "offline_at": None if redeemed.offline_at is None else redeemed.offline_at.isoformat(),
+        "conflict": redeemed.conflict,
+    }
+
+
+def _write_of(
+    facts: VoucherFacts,
     command: RedeemCommand,
     grant: Grant,
     now: datetime,
     tz: ZoneInfo,
-    conflict: str | None = None,
-) -> redemptions_db.LedgerWrite:
-    """What both ways of redeeming write: the ledger row, counters and stored answer
-    (the 201 body; the statement adds uses_left). An offline redemption is judged at
-    its offline_at and may carry the conflict it is recorded with."""
-    offline_at = command.offline_at
-    answer = {
-        "id": new_id("redemption"),
-        "voucher_id": row["voucher_id"],
-        "offer_id": row["offer_id"],
-        "partner_id": command.partner_id,
-        "purchase_amount": grant.quote.purchase_amount,
-        "discount_amount": grant.quote.discount_amount,
-        "payable_amount": grant.quote.payable_amount,
-        "currency": CURRENCY,
-        "status": "completed",
-        "reference": command.reference,
-        "created_at": now.isoformat(),
-        "offline_at": None if offline_at is None else offline_at.isoformat(),
-        "conflict": conflict,
-    }
-    return redemptions_db.LedgerWrite(
-        redemption_id=answer["id"],
-        facts=row,
+    conflict: str | None,
+) -> redemptions_db.RedemptionWrite:
+    return redemptions_db.RedemptionWrite(
+        redemption_id=new_id("redemption"),
+        voucher=facts,
         scanner_key_id=command.scanner.key_id,
         purchase_amount=grant.quote.purchase_amount,
         discount_amount=grant.quote.discount_amount,
@@ -445,192 +479,43 @@ def _ledger_write(
         local_day=local_date(now, tz),
         idempotency_key=command.idempotency_key,
         request_hash=command.fingerprint,
-        response_body=answer,
-        judged_at=offline_at or now,
-        offline_at=offline_at,
+        offline_at=command.offline_at,
         conflict=conflict,
     )
 
 
-def _created(write: redemptions_db.LedgerWrite, written: asyncpg.Record) -> Answer:
-    """The 201: the answer stored with the write, uses_left as the write left it."""
-    assert write.response_body is not None
-    return Answer(201, {**write.response_body, "uses_left": written["uses_left"]})
-
-
-async def _redeem_in_steps(pool: asyncpg.Pool, tz: ZoneInfo, command: RedeemCommand) -> Answer:
-    """Every case, one step at a time in one transaction: the Idempotency-Key's lock, its
-    stored answer, the voucher locked, the rules in order, the write; a refusal is
-    stored for replay, and logged if the voucher is known (record_refusal)."""
-    known: list[asyncpg.Record] = []  # the voucher's facts, once read
-    in_transaction = _redeem_in_transaction if command.offline_at is None else _record_offline
-    async with pool.acquire() as conn:
-        try:
-            async with conn.transaction():
-                return await in_transaction(conn, tz, command, known)
-        except ApiError as refusal:
-            # The transaction is rolled back: nothing of the redemption was written.
-            if refusal.code in ("idempotency_key_in_use", "idempotency_key_reused"):
-                raise
-            await _store_refusal(conn, command, refusal)
-            if known:
-                await record_refusal(conn, known[0], command.scanner, refusal, "redeem")
-            raise
-
-
-async def _answered_before(conn: asyncpg.Connection, command: RedeemCommand) -> Answer | None:
-    """The Idempotency-Key's lock for this transaction, and its stored answer if any."""
-    partner_id, key = command.partner_id, command.idempotency_key
-    if not await redemptions_db.try_lock_idempotency_key(conn, partner_id, key):
-        raise ApiError(
-            "idempotency_key_in_use",
-            Said(
-                "A request with this Idempotency-Key is still running",
-                "使用此 Idempotency-Key 的请求仍在处理中",
-            ),
-        )
-    stored = await redemptions_db.stored_answer(conn, partner_id, key)
-    if stored is None:
-        return None
-    return _stored(
-        stored["request_hash"], stored["response_status"], stored["response_body"], command
-    )
-
-
-async def _redeem_in_transaction(
-    conn: asyncpg.Connection, tz: ZoneInfo, command: RedeemCommand, known: list[asyncpg.Record]
-) -> Answer:
-    answered = await _answered_before(conn, command)
-    if answered is not None:
-        return answered
-    now = datetime.now(UTC)
-    starts = period_starts(now, tz)
-    # Judged first on an unlocked read: a refusal, most of what comes this way (a code
-    # scanned again, a burst of scans of one), neither waits for the voucher's lock nor
-    # holds it. What that read sees was true at one instant, as any answer is.
-    await _judge_in_steps(conn, tz, command, starts, now, known, lock=False)
-    # Granted: judged again under the voucher's lock, on what the write will find.
-    row, grant = await _judge_in_steps(conn, tz, command, starts, now, known, lock=True)
-    write = _ledger_write(row, command, grant, now, tz)
-    written = await _write_or_nothing(conn, write)
-    if written is None:
-        # A concurrent redemption of another voucher moved a counter since the read (this
-        # voucher is locked): the counters as they are now say which limit.
-        latest = _scanner_facts(
-            await redemptions_db.facts_with_uses(conn, row["voucher_id"], starts, lock=False),
-            command.partner_id,
-        )
-        raise limit_refusal(
-            to_facts(latest), grant, latest["holder_period_uses"], latest["offer_status"]
-        )
-    return _created(write, written)
-
-
-async def _record_offline(
-    conn: asyncpg.Connection, tz: ZoneInfo, command: RedeemCommand, known: list[asyncpg.Record]
-) -> Answer:
-    """An offline redemption (docs/rules.md): recorded whenever its token is valid for this
-    partner and its price stands, judged at its offline_at; with the first rule it broke
-    as its conflict. Without a conflict it is written as an online one is, within every
-    limit; if a limit refuses that write (another voucher's redemption moved a counter
-    since the read), the counters as they are now name the conflict."""
-    answered = await _answered_before(conn, command)
-    if answered is not None:
-        return answered
-    now = datetime.now(UTC)
-    assert command.offline_at is not None
-    check_offline_at(command.offline_at, now)
-    starts = period_starts(command.offline_at, tz)
-    row = _scanner_facts(
-        await redemptions_db.facts_with_uses(conn, command.scanned.voucher(), starts, lock=True),
-        command.partner_id,
-    )
-    known[:] = [row]
-    grant, conflict = judge_offline(
-        to_facts(row), command.purchase_amount, row["holder_period_uses"], command.offline_at, tz
-    )
-    if conflict is None:
-        write = _ledger_write(row, command, grant, now, tz)
-        written = await _write_or_nothing(conn, write)
-        if written is not None:
-            return _created(write, written)
-        latest = await redemptions_db.facts_with_uses(conn, row["voucher_id"], starts, lock=False)
-        assert latest is not None
-        conflict = limit_refusal(
-            to_facts(latest), grant, latest["holder_period_uses"], latest["offer_status"]
-        ).code
-    write = _ledger_write(row, command, grant, now, tz, conflict)
-    return _created(write, await redemptions_db.record_conflict(conn, write))
-
-
-class _NotWritten(Exception):
-    """The redeem statement refused: leave its savepoint, undoing what it did write."""
-
-
-async def _write_or_nothing(
-    conn: asyncpg.Connection, write: redemptions_db.LedgerWrite
-) -> asyncpg.Record | None:
-    """The redeem statement in a savepoint. When a limit refuses it part-way, the writes it
-    made before that (the voucher's use, the holder's period count) are undone at once, so
-    that reading the counters again shows other requests' work, not this one's."""
+async def _keep(
+    conn: asyncpg.Connection, command: RedeemCommand, refused: _Refused, now: datetime
+) -> str:
+    """Keep a refusal for replay, and log it if its voucher is known: one statement. It
+    never changes the answer; the key's gate ("free" if it could not be kept)."""
+    problem = refused.problem
     try:
-        async with conn.transaction():
-            written = await redemptions_db.redeem(conn, write)
-            if written is None:
-                raise _NotWritten
-            return written
-    except _NotWritten:
-        return None
-
-
-async def _judge_in_steps(
-    conn: asyncpg.Connection,
-    tz: ZoneInfo,
-    command: RedeemCommand,
-    starts: Mapping[str, datetime],
-    now: datetime,
-    known: list[asyncpg.Record],
-    *,
-    lock: bool,
-) -> tuple[asyncpg.Record, Grant]:
-    """The voucher's facts read (locked or not) and the rules run on them in order."""
-    row = _scanner_facts(
-        await redemptions_db.facts_with_uses(conn, command.scanned.voucher(), starts, lock=lock),
-        command.partner_id,
-    )
-    known[:] = [row]  # the voucher is known: a refusal from here on is logged
-    grant = judge(to_facts(row), command.purchase_amount, row["holder_period_uses"], now, tz)
-    return row, grant
-
-
-async def _store_refusal(
-    conn: asyncpg.Connection, command: RedeemCommand, refusal: ApiError
-) -> None:
-    """Keep a refusal for replay, unless another request with the key holds it now."""
-    async with conn.transaction():
-        if await redemptions_db.try_lock_idempotency_key(
-            conn, command.partner_id, command.idempotency_key
-        ):
-            await redemptions_db.store_answer(
-                conn,
-                command.partner_id,
-                command.idempotency_key,
-                command.fingerprint,
-                refusal.status,
-                problem_to_store(refusal),
-            )
+        return await redemptions_db.store_refusal(
+            conn,
+            command.partner_id,
+            command.idempotency_key,
+            command.fingerprint,
+            problem.status,
+            problem_to_store(problem),
+            now,
+            _logged(refused.facts, command.scanner, problem, "redeem", now),
+        )
+    except (TimeoutError, asyncpg.PostgresError, OSError) as error:
+        log.warning("refusal not kept", extra={"code": problem.code, "error": str(error)})
+        return "free"
 
 
 async def reverse(
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     settings: Settings,
     caller: Principal,
     redemption_id: str,
     reason: str,
+    now: datetime,
 ) -> dict[str, Any]:
     """Reverse a redemption once: the use, the budget and the period count come back."""
-    now = datetime.now(UTC)
-    async with conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         row = await redemptions_db.lock_for_reversal(conn, redemption_id)
         if row is None or not caller.can_see_partner(row["partner_id"]):
             raise ApiError("not_found", Said("No such redemption", "没有此核销记录"))
@@ -745,13 +630,12 @@ async def till(pool: asyncpg.Pool, scanner: ScannerKey) -> Till:
 
 
 async def till_today(
-    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, page: PageRequest
+    pool: asyncpg.Pool, settings: Settings, scanner: ScannerKey, page: PageRequest, now: datetime
 ) -> Page[TillEntry]:
     """This scanner key's own redemptions of today (programme time zone), newest first:
     what a till may reverse on a refund. Other keys' redemptions, even of the same
     partner, are not shown (a partner key lists them all with GET /v1/redemptions)."""
     assert scanner.key_id is not None
-    now = datetime.now(UTC)
     today = local_date(now, settings.timezone)
     since = local_midnight(today, settings.timezone)
     until = end_of_local_day(today, settings.timezone)

@@ -24,6 +24,7 @@ async def discount_report(
     *,
     partner_id: str | None = None,
     offer_id: str | None = None,
+    unfolded: bool = True,
 ) -> dict[str, Any]:
     """The report (DiscountReportSchema's fields). A partner caller sees only its own
     partner's rows, whatever `partner_id` or `offer_id` it asks for; None is the system
@@ -32,7 +33,7 @@ async def discount_report(
         partner_id = caller.partner_filter(partner_id)
     async with connection(db) as conn:
         rows = await reports_db.discount_rows(
-            conn, period, group_by, partner_id=partner_id, offer_id=offer_id
+            conn, period, group_by, partner_id=partner_id, offer_id=offer_id, unfolded=unfolded
         )
     return {
         "currency": CURRENCY,
@@ -52,12 +53,12 @@ async def summary(db: Database, period: Period, tz: ZoneInfo) -> dict[str, Any]:
 
 
 async def summary_in_snapshot(
-    conn: asyncpg.Connection, period: Period, tz: ZoneInfo
+    conn: asyncpg.Connection, period: Period, tz: ZoneInfo, *, unfolded: bool = True
 ) -> dict[str, Any]:
     """`summary`, in the caller's repeatable-read transaction."""
     start, end = period.instants(tz)
     counts, by_category = await reports_db.summary_counts(conn, start, end)
-    report = await discount_report(conn, None, period, ())
+    report = await discount_report(conn, None, period, (), unfolded=unfolded)
     categories = {
         category: by_category.get(category, {"enrolled": 0, "active": 0})
         for category in PARTNER_CATEGORIES

@@ -24,7 +24,7 @@ from service.domain.reports import MEASURES, Period
 from service.domain.statement import STATEMENT_TYP
 from service.flows import reports as reports_flow
 from service.flows.keyring import Keyring
-from service.flows.ledger import BATCH, append_queued, sign_if_due
+from service.flows.ledger import BATCH, append_next, sign_if_due
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +49,10 @@ async def statement(
     async with pool.acquire() as conn:
         await ledger_db.lock_sequencer(conn)
         try:
+            # Read before the snapshot below is taken: every ledger row under it is seen.
+            below = await ledger_db.horizon(conn)
             async with conn.transaction(isolation="repeatable_read"):
-                read = await _read(conn, keyring, settings, period, now)
+                read = await _read(conn, keyring, settings, period, now, below)
                 key = await keyring.signing_key(conn)
         finally:
             await ledger_db.unlock_sequencer(conn)
@@ -90,7 +92,12 @@ async def statement(
 
 
 async def _read(
-    conn: asyncpg.Connection, keyring: Keyring, settings: Settings, period: Period, now: datetime
+    conn: asyncpg.Connection,
+    keyring: Keyring,
+    settings: Settings,
+    period: Period,
+    now: datetime,
+    below: int,
 ) -> _Read:
     """In the caller's snapshot, the sequencer held: the log brought up to date and signed,
     then the figures of the period and the log's span for it."""
@@ -108,7 +115,7 @@ async def _read(
         )
     size = state.size
     while True:
-        appended, size = await append_queued(conn, size, BATCH)
+        appended, size = await append_next(conn, size, BATCH, below)
         if not appended:
             break
     checkpoint, consistent = await sign_if_due(conn, keyring, settings, size, now, at_once=True)
@@ -121,10 +128,16 @@ async def _read(
         )
     latest = checkpoint or await ledger_db.latest_checkpoint(conn)
     first_index, last_index = await ledger_db.index_span(conn, starts_at, ends_before)
+    # The figures of the log's entries: what the rollups hold now (a ledger row that
+    # committed above the horizon is in neither).
     return _Read(
-        headline=await reports_flow.summary_in_snapshot(conn, period, tz),
-        categories=await reports_flow.discount_report(conn, None, period, ("category",)),
-        partners=await reports_flow.discount_report(conn, None, period, ("partner",)),
+        headline=await reports_flow.summary_in_snapshot(conn, period, tz, unfolded=False),
+        categories=await reports_flow.discount_report(
+            conn, None, period, ("category",), unfolded=False
+        ),
+        partners=await reports_flow.discount_report(
+            conn, None, period, ("partner",), unfolded=False
+        ),
         size=size,
         root=latest.root if latest is not None else None,
         first_index=first_index,

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from service.domain.auth import Role
-from tests.helpers import Till, bearer, make_key
+from tests.helpers import Till, bearer, fold_all, make_key
 
 
 @pytest.fixture
@@ -71,6 +71,8 @@ async def test_redeem_records_the_discount_and_answers_without_holder_data(
     assert stored["discount_amount"] == 1500 and stored["reference"] == "receipt 42"
     offer = await db.fetchrow("SELECT redeemed_count, spent FROM offers")
     assert (offer["redeemed_count"], offer["spent"]) == (1, 1500)
+    # The report rollups follow the ledger off the request path (migration 0021).
+    await fold_all(db)
     rollup = await db.fetchrow("SELECT * FROM discount_rollup")
     assert (rollup["redemptions"], rollup["discount_total"], rollup["purchase_total"]) == (
         1,
@@ -436,12 +438,48 @@ async def test_revoking_a_holder_makes_their_vouchers_unusable_at_once(
 
 
 async def test_idempotency_keys_are_forgotten_after_24_hours(client: TestClient, till, db) -> None:
+    """A redemption's key is answered again from its own ledger row, a refusal's from
+    idempotency_keys, for 24 hours; then the same key is a new request, and housekeeping
+    forgets the refusal."""
     from service.db.redemptions import purge_idempotency_keys
 
-    await redeem(client, till, key="old")
-    await redeem(client, till, key="new")
-    await db.execute(
-        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'"
-    )
+    assert (await redeem(client, till, key="redeemed")).status == 201
+    assert await problem_code(await redeem(client, till, key="refused"), 409) == "voucher_used_up"
+    assert await db.fetchval("SELECT count(*) FROM idempotency_keys") == 1  # the refusal only
+    replayed = await redeem(client, till, key="redeemed")
+    assert replayed.status == 201 and replayed.headers["Idempotent-Replayed"] == "true"
+    # A day and an hour later (the ledger is append-only: its trigger is stepped past).
+    async with db.transaction():
+        await db.execute("SET LOCAL session_replication_role = replica")
+        await db.execute("UPDATE redemptions SET created_at = created_at - interval '25 hours'")
+        await db.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+    again = await redeem(client, till, key="redeemed")
+    assert await problem_code(again, 409) == "voucher_used_up"  # judged anew: used up
+    assert "Idempotent-Replayed" not in again.headers
     assert await purge_idempotency_keys(db) == 1
-    assert [r["key"] for r in await db.fetch("SELECT key FROM idempotency_keys")] == ["new"]
+    assert [r["key"] for r in await db.fetch("SELECT key FROM idempotency_keys")] == ["redeemed"]
+
+
+async def test_a_redeem_writes_its_ledger_row_and_counters_and_nothing_else(
+    client: TestClient, till, db
+) -> None:
+    """Issue 30: the key and its answer are the ledger row's; the log and the report
+    rollups follow off the request path (the app's sequencer is held off here)."""
+    from service.db import ledger as ledger_db
+
+    await ledger_db.lock_sequencer(db)
+    try:
+        first = await redeem(client, till, key="receipt-1")
+        assert first.status == 201
+        row = await db.fetchrow("SELECT * FROM redemptions")
+        assert row["idempotency_key"] == "receipt-1" and row["uses_left"] == 0
+        assert row["xact_id"] is not None
+        for table in ("idempotency_keys", "discount_rollup", "discount_rollup_monthly"):
+            assert await db.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+        assert await db.fetchval("SELECT count(*) FROM ledger_queue") == 0
+        again = await redeem(client, till, key="receipt-1")
+        assert again.status == 201 and await again.json() == await first.json()
+    finally:
+        await ledger_db.unlock_sequencer(db)
+    assert await fold_all(db) == 1
+    assert await db.fetchval("SELECT redemptions FROM discount_rollup") == 1

@@ -1,7 +1,8 @@
 """The log's sequencer across processes and crashes (docs/ledger.md): three servers on one
 database append a long queue while they are killed with SIGKILL, one after another and
 restarted; the log ends with every ledger row exactly once, indexes 0…n-1 with no gap,
-and stored hashes that are the RFC's tree of the stored leaves."""
+stored hashes that are the RFC's tree of the stored leaves, and every row folded into the
+report rollups exactly once."""
 
 from __future__ import annotations
 
@@ -10,15 +11,21 @@ import random
 import signal
 import subprocess
 import time
+from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
 
+from service.db import ledger as ledger_db
+from service.db import reports as reports_db
+from service.db.pool import init_connection
+from service.db.reconcile import mismatches
 from service.domain import merkle
+from service.domain.reports import Period
 from tests.cli.test_serve import wait_ready
 from tests.concurrency.test_crash import start_server
 from tests.conftest import free_port
-from tests.helpers import Till
+from tests.helpers import Till, fold_all, record_redemption
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +33,8 @@ ROWS = 60_000
 
 
 async def queue_a_long_ledger(db: asyncpg.Connection, till: Till) -> None:
-    """ROWS redemptions written straight into the ledger (their trigger queues them)."""
+    """ROWS redemptions written straight into the ledger, in one transaction (the sequencer
+    finds them by its id, migration 0021)."""
     key_id = await db.fetchval(
         "SELECT id FROM api_keys WHERE partner_id = $1 AND role = 'scanner'", till.partner_id
     )
@@ -61,8 +69,8 @@ async def test_killed_sequencers_leave_no_gap_and_no_duplicate(
             await asyncio.to_thread(wait_ready, port, server)
         deadline = time.monotonic() + 240
         logged = 0
-        while await db.fetchval("SELECT count(*) FROM ledger_queue"):
-            assert time.monotonic() < deadline, "the queue was not drained"
+        while await db.fetchval("SELECT count(*) FROM ledger_entries") < ROWS:
+            assert time.monotonic() < deadline, "the ledger was not all logged"
             await asyncio.sleep(0.05)
             size = await db.fetchval("SELECT count(*) FROM ledger_entries")
             if len(sizes_at_kill) < 6 and size > logged:
@@ -101,3 +109,52 @@ async def test_killed_sequencers_leave_no_gap_and_no_duplicate(
     assert stored == expected
     assert merkle.range_hash(0, ROWS, stored) == merkle.root_of(iter(hashes))[1]
     assert await db.fetchval("SELECT count(*) FROM ledger_halts") == 0
+    # Folded with the batch that logged it, under the same watermark: once each.
+    assert await db.fetchval("SELECT sum(redemptions) FROM discount_rollup") == ROWS
+    assert await db.fetchval("SELECT sum(redemptions) FROM discount_rollup_monthly") == ROWS
+    # (Rows written straight into the ledger move no voucher or offer counter.)
+    found = await mismatches(db)
+    assert "daily rollup" not in found and "monthly rollup" not in found, found
+
+
+async def test_a_ledger_row_that_commits_late_is_logged_in_its_place_never_skipped(
+    database_url: str, db: asyncpg.Connection, settings
+) -> None:
+    """Commit order is not the log's order (migration 0021): a redeem whose transaction
+    started first but commits last must neither be skipped nor let the sequencer pass
+    it. While it runs, the rows after it wait; the reports count every committed row
+    all the while; once it commits, it is logged first, and folded once."""
+    till = await Till(db, settings).open(offer={"uses_per_voucher": 5})
+    early_voucher, _ = await till.new_voucher()
+    now = datetime.now(UTC)
+    late = await asyncpg.connect(database_url)
+    try:
+        await init_connection(late)
+        running = late.transaction()
+        await running.start()
+        # A redeem's transaction as it starts: a ledger writer with its transaction id.
+        await ledger_db.enter_as_ledger_writer(late)
+        await late.fetchval("SELECT pg_current_xact_id()")
+        first_committed = await record_redemption(db, settings, early_voucher, at=now)
+        assert await fold_all(db) == 0  # its id is above the running writer's: it waits
+        assert await _year_total(db) == 1  # but the reports count it already
+        late_row = await record_redemption(late, settings, till.voucher_id, at=now)
+        assert await fold_all(db) == 0
+        await running.commit()
+    finally:
+        await late.close()
+    assert await fold_all(db) == 2
+    logged = await db.fetch("SELECT entry_id FROM ledger_entries ORDER BY log_index")
+    assert [row["entry_id"] for row in logged] == [late_row, first_committed]
+    assert await db.fetchval("SELECT sum(redemptions) FROM discount_rollup") == 2
+    assert await _year_total(db) == 2
+    found = await mismatches(db)
+    assert "daily rollup" not in found and "monthly rollup" not in found, found
+
+
+async def _year_total(db: asyncpg.Connection) -> int:
+    """Redemptions this year by the discounts report's own SQL (rollups + rows not folded)."""
+    this_year = datetime.now(UTC).year
+    period = Period(date(this_year - 1, 1, 1), date(this_year + 1, 12, 31))
+    rows = await reports_db.discount_rows(db, period, ())
+    return int(rows[0]["redemptions"])

@@ -207,11 +207,10 @@ async def test_redeems_and_reversals_racing_on_one_offer_never_deadlock(
 async def test_a_write_refused_in_steps_names_the_limit_another_request_reached(
     db: asyncpg.Connection, database_url: str, settings
 ) -> None:
-    """The step-by-step redeem (what answers when the one-statement path did not apply):
-    its locked read allows the use, then another till spends the offer's budget before
-    its write. The refusal is budget_exhausted, read from the counters as other requests
-    left them; the holder's period count that the refused write had already moved (1 of
-    1) must not make it holder_limit_reached. Nothing of it is written."""
+    """The redeem's read allows the use, then another till spends the offer's budget
+    before its write. The refusal is budget_exhausted, judged on the counters as the
+    write found them; the holder's period count that the refused write had already moved
+    (1 of 1) must not make it holder_limit_reached. Nothing of it is written."""
     import asyncio
 
     from service.db.pool import create_pool
@@ -248,7 +247,7 @@ async def test_a_write_refused_in_steps_names_the_limit_another_request_reached(
         async with other_till.transaction():
             await other_till.execute("SELECT 1 FROM offers WHERE id = $1 FOR UPDATE", till.offer_id)
             redeeming = asyncio.ensure_future(
-                flow._redeem_in_steps(pool, settings.timezone, command)
+                flow._redeem(pool, settings.timezone, command, datetime.now(UTC))
             )
             # The write now waits for the offer's row, its reads done.
             for _ in range(500):
