@@ -139,8 +139,8 @@ async def read_facts(
 
 
 @dataclass(frozen=True, slots=True)
-class Redeemed:
-    """A redemption as its ledger row keeps it: the 201 answered, and answered again."""
+class LedgerRow:
+    """What every answer shows of a redemption's ledger row (never who the holder was)."""
 
     id: str
     voucher_id: str
@@ -151,6 +151,12 @@ class Redeemed:
     payable_amount: int
     reference: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed(LedgerRow):
+    """A redemption as its ledger row keeps it: the 201 answered, and answered again."""
+
     uses_left: int  # the voucher's, once this use was taken
     offline_at: datetime | None  # an offline till's redemption: when it was made
     conflict: str | None  # the rule it broke, recorded all the same (docs/rules.md)
@@ -562,18 +568,9 @@ _FROM = "redemptions r LEFT JOIN reversals x ON x.redemption_id = r.id"
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """A redemption as read back: never who the holder was."""
+class LedgerEntry(LedgerRow):
+    """A redemption as read back, with its till and its reversal if any."""
 
-    id: str
-    voucher_id: str
-    offer_id: str
-    partner_id: str
-    purchase_amount: int
-    discount_amount: int
-    payable_amount: int
-    reference: str
-    created_at: datetime
     key_id: str  # the scanner key (till) that redeemed
     status: str  # completed | reversed
     reversal_id: str | None
