@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.domain import errors
-from service.domain.errors import ApiError
+from service.domain.errors import ApiError, stored_problem
 from service.domain.language import ENGLISH
 
 #: code -> HTTP status (docs/codes.md). Every code of service.domain.errors.CODES has one.
@@ -68,14 +67,15 @@ def problem_body(
     }
 
 
-class _Rendering:
-    """How the domain's transitional problem_to_store reaches this table."""
-
-    def status(self, error: ApiError) -> int:
-        return status_of(error)
-
-    def problem(self, error: ApiError, language: str) -> dict[str, Any]:
-        return problem_body(error, language)
-
-
-errors.install_http_rendering(_Rendering())
+def kept_problem_body(kept: dict[str, Any], language: str) -> tuple[int, dict[str, Any]]:
+    """A problem kept for replay (a refused redemption, errors.problem_to_keep) as it is
+    answered again: its status from its code, as when it was first answered."""
+    members = dict(stored_problem(kept, language))
+    status = STATUS[members["code"]]
+    members.pop("status", None)  # kept with it before migration 0024: the same number
+    return status, {
+        "type": members.pop("type"),
+        "title": members.pop("title"),
+        "status": status,
+        **members,
+    }

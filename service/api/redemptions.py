@@ -37,10 +37,11 @@ from service.api.http import (
     read_query,
     read_time_bounds,
 )
+from service.api.problems import kept_problem_body
 from service.app_keys import CLOCK, KEYRING, POOL, SETTINGS
 from service.domain import redemptions as redemption_rules
 from service.domain.auth import Role, ScannerKey
-from service.domain.errors import stored_problem, validation_error
+from service.domain.errors import validation_error
 from service.domain.language import Said
 from service.flows import redemptions as flow
 
@@ -161,14 +162,16 @@ async def redeem(request: web.Request) -> web.Response:
             key,
             request.app[CLOCK](),
         )
-    metrics.redemption_answered(answer.status, answer.body, answer.replayed)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
-    if answer.status >= 400:  # a refusal replayed as it was first answered
-        problem = stored_problem(answer.body, problem_language(request))
-        response = json_response(problem, status=answer.status, headers=headers)
+    if answer.refused is not None:  # a refusal replayed as it was first answered
+        status, problem = kept_problem_body(answer.refused, problem_language(request))
+        metrics.redemption_answered(status, problem, answer.replayed)
+        response = json_response(problem, status=status, headers=headers)
         response.content_type = "application/problem+json"
         return response
-    return json_response(_out.dump(answer.body), status=answer.status, headers=headers)
+    assert answer.redemption is not None
+    metrics.redemption_answered(201, answer.redemption, answer.replayed)
+    return json_response(_out.dump(answer.redemption), status=201, headers=headers)
 
 
 @operation(

@@ -168,15 +168,15 @@ class StoredAnswer:
 
     request_hash: bytes
     redeemed: Redeemed | None
-    status: int
-    #: A refusal's problem (problem_to_store), or an answer kept before migration 0022.
+    #: A refusal's problem (errors.problem_to_keep), or an answer kept before migration
+    #: 0022.
     body: dict[str, Any] | None
 
 
 #: The live answer to key $K of partner $P as of `now` $N: its redemption (migration
 #: 0022) or its kept refusal (idempotency_keys), at most one row.
 _ANSWERED = """
-    SELECT r.request_hash AS a_request_hash, 201 AS a_status, NULL::jsonb AS a_problem,
+    SELECT r.request_hash AS a_request_hash, NULL::jsonb AS a_problem,
            r.id AS a_id, r.voucher_id AS a_voucher_id, r.offer_id AS a_offer_id,
            r.partner_id AS a_partner_id, r.purchase_amount AS a_purchase_amount,
            r.discount_amount AS a_discount_amount, r.payable_amount AS a_payable_amount,
@@ -187,7 +187,7 @@ _ANSWERED = """
     WHERE r.partner_id = $P AND r.idempotency_key = $K
       AND r.created_at > $N::timestamptz - $R::interval
     UNION ALL
-    SELECT k.request_hash, k.response_status, k.response_body,
+    SELECT k.request_hash, k.response_body,
            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM idempotency_keys k
     WHERE k.partner_id = $P AND k.key = $K AND k.created_at > $N::timestamptz - $R::interval
@@ -213,9 +213,7 @@ def _stored(row: Mapping[str, Any]) -> StoredAnswer | None:
     """The answer _ANSWERED found (its columns are a_*), if any."""
     if row["a_request_hash"] is None:
         return None
-    return StoredAnswer(
-        bytes(row["a_request_hash"]), _redeemed(row, "a_"), row["a_status"], row["a_problem"]
-    )
+    return StoredAnswer(bytes(row["a_request_hash"]), _redeemed(row, "a_"), row["a_problem"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,20 +477,20 @@ _STORE_REFUSAL = f"""
 WITH gate AS (
     -- Rule 2: kept only while no other request holds the key, nor has answered it.
     SELECT youdai_redeem_gate($1, {LEDGER_WRITER[0]}, {LEDGER_WRITER[1]}, $2, $3,
-                              $7::timestamptz - $8::interval) AS state
+                              $6::timestamptz - $7::interval) AS state
 ), kept AS (
     INSERT INTO idempotency_keys
-        (partner_id, key, request_hash, response_status, response_body, created_at)
-    SELECT $2::text, $3::text, $4::bytea, $5::integer, $6::jsonb, $7::timestamptz FROM gate
+        (partner_id, key, request_hash, response_body, created_at)
+    SELECT $2::text, $3::text, $4::bytea, $5::jsonb, $6::timestamptz FROM gate
     WHERE gate.state = 'free'
     ON CONFLICT (partner_id, key) DO UPDATE
-    SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+    SET request_hash = EXCLUDED.request_hash, response_status = NULL,
         response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at
 ), logged AS (
     INSERT INTO redemption_refusals
         (id, partner_id, offer_id, scanner_key_id, code, stage, created_at)
-    SELECT $9::text, $10::text, $11::text, $12::text, $13::text, 'redeem', $7 FROM gate
-    WHERE gate.state = 'free' AND $9::text IS NOT NULL
+    SELECT $8::text, $9::text, $10::text, $11::text, $12::text, 'redeem', $6 FROM gate
+    WHERE gate.state = 'free' AND $8::text IS NOT NULL
 )
 SELECT state FROM gate
 """
@@ -503,7 +501,6 @@ async def store_refusal(
     partner_id: str,
     key: str,
     request_hash: bytes,
-    status: int,
     problem: dict[str, Any],
     now: datetime,
     logged: Refusal | None,
@@ -517,7 +514,6 @@ async def store_refusal(
             partner_id,
             key,
             request_hash,
-            status,
             problem,
             now,
             IDEMPOTENCY_RETENTION,

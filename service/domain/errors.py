@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from service.domain import messages
 from service.domain.language import CHINESE, ENGLISH, Said
@@ -96,12 +96,6 @@ class ApiError(Exception):
         self.extra = extra or {}
         super().__init__(f"{code}: {self.detail}")
 
-    @property
-    def status(self) -> int:
-        """Transitional, for the redeem path only (issue 27 line 1 replaces it): the HTTP
-        status of this code, as service/api/problems.py says it."""
-        return _http().status(self)
-
     def problem(self, language: str = ENGLISH) -> dict[str, Any]:
         """The problem's members but `status` (the API adds it): title, detail and messages
         in `language` (docs/api.md: Chinese or English); `code` and `field` the same in
@@ -120,43 +114,16 @@ class ApiError(Exception):
         return body
 
 
-class HttpRendering(Protocol):
-    """What the API tells the domain of HTTP, for the redeem path's stored refusals only."""
-
-    def status(self, error: ApiError) -> int: ...
-
-    def problem(self, error: ApiError, language: str) -> dict[str, Any]: ...
-
-
-_rendering: list[HttpRendering] = []
-
-
-def install_http_rendering(rendering: HttpRendering) -> None:
-    """Called once by service/api/problems.py. Transitional: the redeem path (flows/
-    redemptions.py) still keeps a refusal's status and problem for replay; once its
-    redesign keeps the code and detail instead, this goes."""
-    _rendering[:] = [rendering]
-
-
-def _http() -> HttpRendering:
-    if not _rendering:
-        raise RuntimeError("service.api.problems is not loaded: no HTTP status to give")
-    return _rendering[0]
-
-
 #: The member under which a problem kept for replay (a refused redemption) keeps its
 #: Chinese, so a retry is answered in its own caller's language.
 STORED_CHINESE = "_zh"
 
 
-def problem_to_store(error: ApiError) -> dict[str, Any]:
-    """A problem to keep and answer again later: in English, and in Chinese beside
-    (transitional, like `ApiError.status`)."""
-    rendering = _http()
-    return {
-        **rendering.problem(error, ENGLISH),
-        STORED_CHINESE: rendering.problem(error, CHINESE),
-    }
+def problem_to_keep(error: ApiError) -> dict[str, Any]:
+    """A problem to keep and answer again later (a refused redemption): its members in
+    English, and in Chinese beside; the API gives it its status from the code, as it
+    does every problem."""
+    return {**error.problem(ENGLISH), STORED_CHINESE: error.problem(CHINESE)}
 
 
 def stored_problem(body: dict[str, Any], language: str) -> dict[str, Any]:

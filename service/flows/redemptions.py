@@ -35,7 +35,7 @@ from service.db import voucher_codes as voucher_codes_db
 from service.db.redemptions import LedgerEntry, Redeemed, Till, TillEntry, VoucherFacts
 from service.domain import codes, tokens
 from service.domain.auth import Principal, ScannerKey
-from service.domain.errors import ApiError, problem_to_store
+from service.domain.errors import ApiError, problem_to_keep
 from service.domain.ids import new_id
 from service.domain.language import Said
 from service.domain.pagination import Page, PageRequest, page_of
@@ -55,11 +55,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP-ready outcome: the first answer again when `replayed`."""
+class Outcome:
+    """What a redeem answers: the redemption made, or, `replayed`, the first answer to its
+    Idempotency-Key again — that redemption, or the refusal kept for it (`refused`: the
+    problem's members as errors.problem_to_keep kept them; the API gives the status)."""
 
-    status: int
-    body: dict[str, Any]
+    redemption: dict[str, Any] | None
+    refused: dict[str, Any] | None = None
     replayed: bool = False
 
 
@@ -286,7 +288,7 @@ async def redeem(
     body: dict[str, Any],
     idempotency_key: str,
     now: datetime,
-) -> Answer:
+) -> Outcome:
     """Redeem once, whatever happens to the caller meanwhile (see module docstring).
     With `offline_at` in the body, a till's offline redemption (docs/rules.md)."""
     offline_at: datetime | None = body.get("offline_at")
@@ -326,7 +328,7 @@ ATTEMPTS = 3
 
 async def _redeem(
     pool: asyncpg.Pool, tz: ZoneInfo, command: RedeemCommand, now: datetime
-) -> Answer:
+) -> Outcome:
     """The one path: read, the rules in order, write; or the refusal, kept."""
     conflict: str | None = None  # an offline redemption's, found by a race lost
     async with pool.acquire() as conn:
@@ -341,14 +343,14 @@ async def _redeem(
             )
             try:
                 decided = _decide(start, command, now, tz)
-                if isinstance(decided, Answer):
+                if isinstance(decided, Outcome):
                     return decided
                 facts, grant, broken = decided
                 written = await redemptions_db.write(
                     conn, _write_of(facts, command, grant, now, tz, broken or conflict)
                 )
                 if written.redeemed is not None:
-                    return Answer(201, created_body(written.redeemed))
+                    return Outcome(created_body(written.redeemed))
                 if written.gate == "in_use":
                     raise _key_in_use()
                 if written.gate == "answered" and attempt < ATTEMPTS:
@@ -373,7 +375,7 @@ async def _redeem(
 
 def _decide(
     start: redemptions_db.RedeemStart, command: RedeemCommand, now: datetime, tz: ZoneInfo
-) -> Answer | tuple[VoucherFacts, Grant, str | None]:
+) -> Outcome | tuple[VoucherFacts, Grant, str | None]:
     """pretix's check-in order: the key's first answer, then the rules in the domain's
     order (docs/rules.md) — the grant, or the first rule broken (_Refused). An
     offline redemption is judged at its offline_at, and a broken rule (after the token
@@ -421,7 +423,7 @@ def _key_in_use() -> ApiError:
     )
 
 
-def _replay(answered: redemptions_db.StoredAnswer, command: RedeemCommand) -> Answer:
+def _replay(answered: redemptions_db.StoredAnswer, command: RedeemCommand) -> Outcome:
     """The first answer to an Idempotency-Key again, if the request is the same one."""
     if answered.request_hash != command.fingerprint:
         raise ApiError(
@@ -432,9 +434,12 @@ def _replay(answered: redemptions_db.StoredAnswer, command: RedeemCommand) -> An
             ),
         )
     if answered.redeemed is not None:
-        return Answer(201, created_body(answered.redeemed), replayed=True)
-    assert answered.body is not None
-    return Answer(answered.status, answered.body, replayed=True)
+        return Outcome(created_body(answered.redeemed), replayed=True)
+    kept = answered.body
+    assert kept is not None
+    if "code" not in kept:  # a redemption's answer, kept before migration 0022
+        return Outcome(kept, replayed=True)
+    return Outcome(None, kept, replayed=True)
 
 
 def created_body(redeemed: Redeemed) -> dict[str, Any]:
@@ -496,8 +501,7 @@ async def _keep(
             command.partner_id,
             command.idempotency_key,
             command.fingerprint,
-            problem.status,
-            problem_to_store(problem),
+            problem_to_keep(problem),
             now,
             _logged(refused.facts, command.scanner, problem, "redeem", now),
         )

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from service.api.problems import STATUS, problem_body
+from service.api.problems import STATUS, problem_body, status_of
 from service.domain import codes, ids, keys, pagination
 from service.domain.errors import CODES, PROBLEM_TYPE_BASE, ApiError, FieldError, field_errors
 
@@ -65,7 +65,7 @@ def test_too_many_misses_says_when_the_minute_ends(
 ) -> None:
     refusal = codes.too_many_misses(datetime(2025, 5, 1, 9, 41, second, micro, tzinfo=UTC))
     assert refusal.code == "too_many_attempts"
-    assert refusal.status == 429
+    assert status_of(refusal) == 429
     assert refusal.headers == {"Retry-After": retry_after}
     assert str(codes.MISS_LIMIT) in refusal.detail
 

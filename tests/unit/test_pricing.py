@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.api.problems import status_of
 from service.domain.errors import ApiError
 from service.domain.pricing import PriceRule, Quote, budget_cost, quote, round_half_up_fen
 
@@ -146,7 +147,7 @@ def test_purchase_below_min_purchase_is_refused(rule: PriceRule) -> None:
     with pytest.raises(ApiError) as refused:
         quote(rule, 999)
     assert refused.value.code == "below_min_purchase"
-    assert refused.value.status == 422
+    assert status_of(refused.value) == 422
     assert quote(rule, 1000).purchase_amount == 1000  # exactly the minimum is enough
 
 
