@@ -327,40 +327,48 @@ _INPUT = """input AS (
 )"""
 
 
-def _write_statement(*, enforce: bool) -> str:
-    """_WRITE, or without `enforce` the recording of an offline redemption with its
-    conflict (docs/rules.md): every counter moves whatever its limit, so that each stays
-    exactly what the ledger says — a voucher's uses past its allowance in uses_over (its
-    uses_left never below 0), the offer's in conflict_count and conflict_spent."""
-    voucher_set = (
-        """uses_left = v.uses_left - 1,
-        status = CASE WHEN v.uses_left = 1 THEN 'used_up' ELSE v.status END"""
-        if enforce
-        else """uses_left = greatest(v.uses_left - 1, 0),
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """The parts of the write that hold every limit, or record past them."""
+
+    voucher_set: str
+    voucher_limit: str
+    holder_limit: str
+    offer_limits: str
+    conflict_counts: str
+
+
+_ENFORCED = _Limits(
+    voucher_set="""uses_left = v.uses_left - 1,
+        status = CASE WHEN v.uses_left = 1 THEN 'used_up' ELSE v.status END""",
+    voucher_limit=""" AND v.status = 'active' AND v.uses_left > 0
+      AND v.expires_at > i.judged_at""",
+    holder_limit=" WHERE u.uses < (SELECT holder_limit FROM input)",
+    offer_limits=""" AND o.status = 'active'
+      AND (o.total_redemptions IS NULL OR o.redeemed_count < o.total_redemptions)
+      AND (o.budget IS NULL OR o.spent + i.budget_cost <= o.budget)""",
+    conflict_counts="",
+)
+#: An offline redemption with its conflict (docs/rules.md): every counter moves whatever
+#: its limit, so that each stays exactly what the ledger says — a voucher's uses past its
+#: allowance in uses_over (its uses_left never below 0), the offer's in conflict_count and
+#: conflict_spent.
+_PAST_LIMITS = _Limits(
+    voucher_set="""uses_left = greatest(v.uses_left - 1, 0),
         uses_over = v.uses_over + CASE WHEN v.uses_left = 0 THEN 1 ELSE 0 END,
         status = CASE WHEN v.uses_left = 1 AND v.status = 'active' THEN 'used_up'
-                      ELSE v.status END"""
-    )
-    voucher_limit = (
-        """ AND v.status = 'active' AND v.uses_left > 0
-      AND v.expires_at > i.judged_at"""
-        if enforce
-        else ""
-    )
-    holder_limit = " WHERE u.uses < (SELECT holder_limit FROM input)" if enforce else ""
-    offer_limits = (
-        """ AND o.status = 'active'
-      AND (o.total_redemptions IS NULL OR o.redeemed_count < o.total_redemptions)
-      AND (o.budget IS NULL OR o.spent + i.budget_cost <= o.budget)"""
-        if enforce
-        else ""
-    )
-    conflict_counts = (
-        ""
-        if enforce
-        else """,
-        conflict_count = o.conflict_count + 1, conflict_spent = o.conflict_spent + i.budget_cost"""
-    )
+                      ELSE v.status END""",
+    voucher_limit="",
+    holder_limit="",
+    offer_limits="",
+    conflict_counts=""",
+        conflict_count = o.conflict_count + 1, conflict_spent = o.conflict_spent + i.budget_cost""",
+)
+
+
+def _write_statement(limits: _Limits) -> str:
+    """The redeem's write, holding every limit (_ENFORCED) or recording an offline
+    redemption past them (_PAST_LIMITS)."""
     return f"""
 WITH {_INPUT}, gate AS (
     -- Rule 2: the key's lock, and no live answer to it (migration 0023); a ledger writer.
@@ -373,9 +381,9 @@ WITH {_INPUT}, gate AS (
     -- within its limit, judged on the row as it is once locked, in the one order
     -- (voucher, count, offer) reversals take them in.
     UPDATE vouchers v
-    SET {voucher_set}, updated_at = i.now
+    SET {limits.voucher_set}, updated_at = i.now
     FROM input i
-    WHERE v.id = $1 AND (SELECT state FROM gate) = 'free'{voucher_limit}
+    WHERE v.id = $1 AND (SELECT state FROM gate) = 'free'{limits.voucher_limit}
     RETURNING v.uses_left
 ), usage AS (
     -- Rule 1: the holder's uses in this period stay within the offer's holder limit.
@@ -383,14 +391,14 @@ WITH {_INPUT}, gate AS (
     SELECT i.holder_id, i.offer_id, i.period_start, 1 FROM input i, voucher
     WHERE i.period_start IS NOT NULL
     ON CONFLICT (holder_id, offer_id, period_start)
-    DO UPDATE SET uses = u.uses + 1{holder_limit}
+    DO UPDATE SET uses = u.uses + 1{limits.holder_limit}
     RETURNING uses
 ), offer AS (
     -- Rule 1: never one use past total_redemptions, never one fen past the budget.
     UPDATE offers o SET redeemed_count = o.redeemed_count + 1,
-        spent = o.spent + i.budget_cost{conflict_counts}
+        spent = o.spent + i.budget_cost{limits.conflict_counts}
     FROM input i
-    WHERE o.id = $3{offer_limits}
+    WHERE o.id = $3{limits.offer_limits}
       AND EXISTS (SELECT 1 FROM voucher)
       AND (i.period_start IS NULL OR EXISTS (SELECT 1 FROM usage))
     RETURNING o.id
@@ -426,8 +434,8 @@ FROM input i LEFT JOIN ledger l ON true
 #: `answered`; or `free`: another request reached a limit first — when that limit was
 #: the count's or the offer's, the voucher's use already taken is undone with the
 #: statement, by youdai_written_whole).
-_WRITE = _write_statement(enforce=True)
-_RECORD_CONFLICT = _write_statement(enforce=False)
+_WRITE = _write_statement(_ENFORCED)
+_RECORD_CONFLICT = _write_statement(_PAST_LIMITS)
 
 
 @dataclass(frozen=True, slots=True)
