@@ -313,7 +313,7 @@ async def redeem(
 
 
 class _Refused(Exception):
-    """A rule refused: leave the transaction (rolled back), keep the refusal for replay."""
+    """A rule refused: nothing was written; the refusal is kept for replay, then raised."""
 
     def __init__(self, problem: ApiError, facts: VoucherFacts | None) -> None:
         super().__init__(problem.code)
