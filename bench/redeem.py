@@ -21,14 +21,15 @@ Sides, each driven by the same load generator (wrk, in its own process, `--clien
 connections, one thread; or `--load aiohttp`: an aiohttp client in its own process),
 after `--warmup` seconds of the same load, for `--seconds`:
 - service spread: POST /v1/redemptions on `youdai serve` (one process, the default
-  pool) — scanner key, token verify, rules, idempotency, ledger, counters, rollup —
-  over the spread vouchers (many offers);
+  pool) — scanner key, token verify, rules, idempotency, ledger, counters (the log and
+  the rollups follow, in the sequencer) — over the spread vouchers (many offers);
 - service hot: the same, all scanners of one partner on the one hot offer;
 - baseline: bench/baseline_app.py (one process, the same pool size) doing just BEGIN;
   SELECT … FOR UPDATE; INSERT a ledger row; UPDATE a counter; COMMIT, over the spread
   vouchers;
 - pgbench: the baseline's SQL as a pgbench script (-M prepared, `--clients` clients).
-After one unmeasured pass over every side (the tables start empty), each round runs
+After one unmeasured pass over every side (the tables start empty) and an ANALYZE (the
+statistics autovacuum keeps in any database in service), each round runs
 the sides in a rotated order (with 4 rounds each side runs once in each place); the
 report gives each side's median req/s, p50/p99 latency and CPU per request over the
 rounds, and the ratios of the medians. Goals: (a)
