@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from service.db import reports as reports_db
+from service.db.connection import connect
 from service.domain.auth import Principal
 from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
 from service.domain.pricing import CURRENCY
@@ -43,6 +45,31 @@ async def discount_report(
         "rows": rows,
         "totals": totals(rows) if group_by else {m: rows[0][m] for m in MEASURES},
     }
+
+
+def discount_report_apart(
+    dsn: str,
+    caller: Principal | None,
+    period: Period,
+    group_by: Sequence[str],
+    *,
+    partner_id: str | None = None,
+    offer_id: str | None = None,
+) -> dict[str, Any]:
+    """discount_report on a connection of its own, for a background process making a report
+    file (service.background): a year's rows are decoded and handed on there, not in the
+    server's event loop, where every till's request would wait behind them."""
+
+    async def read() -> dict[str, Any]:
+        conn = await connect(dsn)
+        try:
+            return await discount_report(
+                conn, caller, period, group_by, partner_id=partner_id, offer_id=offer_id
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
 
 
 async def summary(db: Database, period: Period, tz: ZoneInfo) -> dict[str, Any]:
