@@ -21,6 +21,7 @@ import asyncpg
 
 from service.db.ledger import LEDGER_WRITER, enter_as_ledger_writer
 from service.domain.auth import Principal
+from service.domain.offers import PRICING_FIELDS
 from service.domain.pagination import PageRequest
 from service.domain.periods import PERIODS
 from service.domain.pricing import PriceRule
@@ -90,28 +91,11 @@ def _facts(row: Mapping[str, Any]) -> VoucherFacts:
         offer_status=row["offer_status"],
         holder_category=row["holder_category"],
         rules=RedemptionFacts(
-            eligibility=Eligibility(
-                holder_status=row["holder_status"],
-                holder_category=row["holder_category"],
-                card_valid_until=row["card_valid_until"],
-                offer_status=row["offer_status"],
-                offer_starts_at=row["offer_starts_at"],
-                offer_ends_at=row["offer_ends_at"],
-                eligible_categories=tuple(row["eligible_categories"]),
-                partner_status=row["partner_status"],
-            ),
+            eligibility=Eligibility.of(row),
             voucher_status=row["voucher_status"],
             voucher_uses_left=row["voucher_uses_left"],
             voucher_expires_at=row["voucher_expires_at"],
-            price_rule=PriceRule(
-                kind=row["kind"],
-                percent_bp=row["percent_bp"],
-                max_discount=row["max_discount"],
-                amount_off=row["amount_off"],
-                fixed_price=row["fixed_price"],
-                nominal_value=row["nominal_value"],
-                min_purchase=row["min_purchase"],
-            ),
+            price_rule=PriceRule(**{name: row[name] for name in PRICING_FIELDS}),
             holder_limit_count=row["holder_limit_count"],
             holder_limit_period=row["holder_limit_period"],
             total_redemptions=row["total_redemptions"],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.domain.errors import ApiError
@@ -27,6 +29,12 @@ class Eligibility:
     offer_ends_at: datetime | None
     eligible_categories: tuple[str, ...]
     partner_status: str
+
+    @classmethod
+    def of(cls, columns: Mapping[str, Any]) -> Eligibility:
+        """From a row whose columns are named as these fields (vouchers_db, redemptions_db)."""
+        facts = {fact.name: columns[fact.name] for fact in fields(cls)}
+        return cls(**{**facts, "eligible_categories": tuple(facts["eligible_categories"])})
 
 
 def check_holder_active(status: str, valid_until: date, now: datetime, tz: ZoneInfo) -> None:

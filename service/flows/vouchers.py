@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,15 +32,6 @@ from service.flows import holders as holders_flow
 from service.flows.database import Database, connection
 from service.flows.keyring import Keyring
 
-_ELIGIBILITY = tuple(fact.name for fact in fields(Eligibility))
-
-
-def eligibility_of(row: Mapping[str, Any]) -> Eligibility:
-    """The eligibility facts of a row read by vouchers_db or redemptions_db (columns of the
-    same names as Eligibility's fields)."""
-    facts = {name: row[name] for name in _ELIGIBILITY}
-    return Eligibility(**{**facts, "eligible_categories": tuple(facts["eligible_categories"])})
-
 
 async def claim(
     db: Database,
@@ -59,7 +49,7 @@ async def claim(
             facts = await vouchers_db.eligibility_facts(conn, holder_id, offer_id)
             if facts is None:
                 raise ApiError("not_found", Said("No such offer", "没有此优惠"))
-            check_claim(eligibility_of(facts), now, settings.timezone)
+            check_claim(Eligibility.of(facts), now, settings.timezone)
             existing = await vouchers_db.active_voucher_for_update(conn, holder_id, offer_id)
             if existing is not None:
                 if effective_status("active", existing["expires_at"], now) == "active":
@@ -206,7 +196,7 @@ async def check_usable(
     facts = await vouchers_db.eligibility_facts(conn, voucher.holder_id, voucher.offer_id)
     assert facts is not None  # the voucher's own offer and holder
     check_usable_now(
-        eligibility_of(facts),
+        Eligibility.of(facts),
         voucher.status,
         voucher.uses_left,
         voucher.expires_at,
