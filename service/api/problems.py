@@ -58,13 +58,7 @@ def problem_body(
 ) -> dict[str, Any]:
     """The problem+json body: the domain's members with the HTTP `status` after the title
     (`status` given: an answer aiohttp's parser chose, e.g. 431)."""
-    members = error.problem(language)
-    return {
-        "type": members.pop("type"),
-        "title": members.pop("title"),
-        "status": status or status_of(error),
-        **members,
-    }
+    return _with_status(error.problem(language), status or status_of(error))
 
 
 def kept_problem_body(kept: dict[str, Any], language: str) -> tuple[int, dict[str, Any]]:
@@ -73,9 +67,9 @@ def kept_problem_body(kept: dict[str, Any], language: str) -> tuple[int, dict[st
     members = dict(stored_problem(kept, language))
     status = STATUS[members["code"]]
     members.pop("status", None)  # kept with it before migration 0024: the same number
-    return status, {
-        "type": members.pop("type"),
-        "title": members.pop("title"),
-        "status": status,
-        **members,
-    }
+    return status, _with_status(members, status)
+
+
+def _with_status(members: dict[str, Any], status: int) -> dict[str, Any]:
+    """A problem's members with `status` after the title, in RFC 9457's order."""
+    return {"type": members.pop("type"), "title": members.pop("title"), "status": status, **members}

@@ -257,10 +257,6 @@ async def stored_entries(conn: asyncpg.Connection, start: int, end: int) -> list
     return [StoredEntry(row["log_index"], row["leaf"], _record(row)) for row in rows]
 
 
-async def queue_length(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM ledger_queue"))
-
-
 async def node_hashes(conn: asyncpg.Connection, nodes: Iterable[Node]) -> dict[Node, bytes]:
     wanted = list(nodes)
     rows = await conn.fetch(
