@@ -201,7 +201,7 @@ class Sequenced:
 
 #: The next ledger rows after a watermark, in the one order, below a horizon. Each table
 #: is read along its (xact_id, id) index from its own bound: $1, $2 for redemptions and
-#: $3, $4 for reversals (see `_bounds`); $5 the horizon, $6 how many.
+#: $3, $4 for reversals (see `bounds`); $5 the horizon, $6 how many.
 _NEXT = f"""
     WITH next AS (
         (SELECT r.xact_id, 0 AS rank, r.id AS entry_id FROM redemptions r
@@ -219,7 +219,7 @@ _NEXT = f"""
 """
 
 
-def _bounds(after: Watermark) -> tuple[int, str, int, str]:
+def bounds(after: Watermark) -> tuple[int, str, int, str]:
     """Each table's (xact_id, id) lower bound, exclusive, for the rows after `after`:
     within one transaction its redemptions come before its reversals."""
     if after.kind == 0:
@@ -233,7 +233,7 @@ async def unsequenced(
     """Up to `limit` ledger rows after `after` whose transaction id is below `below`, in
     the one order (a reversal's transaction always starts after its redemption's commit,
     so it comes later)."""
-    rows = await conn.fetch(_NEXT, *_bounds(after), below, limit)
+    rows = await conn.fetch(_NEXT, *bounds(after), below, limit)
     found = []
     for row in rows:
         record = _record(row)

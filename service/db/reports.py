@@ -6,8 +6,9 @@ A period is read as whole months from discount_rollup_monthly and the days of a
 partial first or last month from discount_rollup (see migration 0007). The sequencer
 folds ledger rows into both in batches, in the transaction that moves its watermark
 (`fold`, migration 0021); the rows above the watermark are added as they are
-(`_UNFOLDED`). One statement reads both, in one snapshot: a row is counted once, folded
-or not. `youdai reconcile` compares the rollups with the rows folded.
+(`_UNFOLDED`). The watermark and the rows are read in one snapshot (the caller's
+transaction): a row is counted once, folded or not. `youdai reconcile` compares the
+rollups with the rows folded.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from service.db.ledger import WATERMARK
+from service.db.ledger import Watermark, bounds
 from service.domain.reports import GROUP_COLUMNS, MEASURES, Period, month_label
 
 #: grouping -> the rollup column it groups by (constants: the only text put into SQL).
@@ -37,29 +38,29 @@ _ORDER = {
     "month": "g.month",
 }
 
-#: The ledger rows above the sequencer's watermark (service/db/ledger.py: `_bounds`),
-#: as rollup cells of one row each: what the rollups do not hold yet. Each table is read
-#: from its (xact_id, id) index, from the watermark on: a few rows, whatever its size.
-_UNFOLDED = f"""
+#: The ledger rows above the sequencer's watermark, as rollup cells of one row each: what
+#: the rollups do not hold yet. Each table is read from its own bound, $9, $10 for
+#: redemptions and $11, $12 for reversals (db/ledger.py: `bounds`), along its (xact_id,
+#: id) index: a few rows, whatever its size. The bounds are parameters, not a subquery on
+#: the watermark: a bound the planner cannot see counts as a third of the table, and over
+#: ten million redemptions it then chose a parallel scan of all of them (a second of
+#: PostgreSQL's CPU, at the till's priority, for every report).
+_UNFOLDED = """
     SELECT r.partner_id, r.offer_id, r.holder_category, r.local_day,
            1 AS redemptions, 0 AS reversals, r.purchase_amount AS purchase_total,
            r.discount_amount AS discount_total, (r.offline_at IS NOT NULL)::int AS offline,
            (r.conflict IS NOT NULL)::int AS conflicts
     FROM redemptions r
-    WHERE r.xact_id >= (SELECT w.xact_id + w.kind FROM {WATERMARK} w)
-      AND (r.xact_id, r.id) > (SELECT w.xact_id + w.kind,
-                                      CASE WHEN w.kind = 0 THEN w.id ELSE '' END
-                               FROM {WATERMARK} w)
+    WHERE r.xact_id >= $9 AND (r.xact_id, r.id) > ($9, $10)
     UNION ALL
     SELECT x.partner_id, x.offer_id, x.holder_category, x.local_day,
            0, 1, -x.purchase_amount, -x.discount_amount, 0, 0
     FROM reversals x
-    WHERE x.xact_id >= (SELECT w.xact_id FROM {WATERMARK} w)
-      AND (x.xact_id, x.id) > (SELECT w.xact_id, CASE WHEN w.kind = 1 THEN w.id ELSE '' END
-                               FROM {WATERMARK} w)
+    WHERE x.xact_id >= $11 AND (x.xact_id, x.id) > ($11, $12)
 """
 
-_CELLS = f"""
+#: The rollups' cells of the period ($1-$6: `Period.split`), of one partner or offer.
+_CELLS = """
     SELECT month, partner_id, offer_id, holder_category,
            redemptions, reversals, purchase_total, discount_total, offline, conflicts
     FROM discount_rollup_monthly
@@ -77,20 +78,25 @@ _CELLS = f"""
     FROM discount_rollup
     WHERE day >= $5 AND day < $6
       AND ($7::text IS NULL OR partner_id = $7) AND ($8::text IS NULL OR offer_id = $8)
+"""
+
+#: ... and the ledger rows not folded yet, for a report as of now (not the log's figures).
+_CELLS_UNFOLDED = f"""{_CELLS}
     UNION ALL
     SELECT date_trunc('month', local_day)::date, partner_id, offer_id, holder_category,
            redemptions, reversals, purchase_total, discount_total, offline, conflicts
     FROM ({_UNFOLDED}) e
-    WHERE $9 AND local_day >= $1 AND local_day < $6
+    WHERE local_day >= $1 AND local_day < $6
       AND ($7::text IS NULL OR partner_id = $7) AND ($8::text IS NULL OR offer_id = $8)
 """
 
 _SUMS = ", ".join(f"coalesce(sum({m}), 0)::bigint AS {m}" for m in MEASURES)
 
 
-def _query(group_by: Sequence[str]) -> str:
+def _query(group_by: Sequence[str], unfolded: bool) -> str:
+    cells = _CELLS_UNFOLDED if unfolded else _CELLS
     if not group_by:
-        return f"WITH cells AS ({_CELLS}) SELECT {_SUMS} FROM cells"
+        return f"WITH cells AS ({cells}) SELECT {_SUMS} FROM cells"
     keys = ", ".join(_KEYS[name] for name in group_by)
     joins = ""
     names = ""
@@ -102,7 +108,7 @@ def _query(group_by: Sequence[str]) -> str:
         names += ", o.title AS offer_title"
     order = ", ".join(_ORDER[name] for name in group_by)
     return f"""
-        WITH cells AS ({_CELLS}),
+        WITH cells AS ({cells}),
         g AS (SELECT {keys}, {_SUMS} FROM cells GROUP BY {keys})
         SELECT g.*{names} FROM g{joins}
         ORDER BY {order}
@@ -131,20 +137,22 @@ async def discount_rows(
     *,
     partner_id: str | None = None,
     offer_id: str | None = None,
-    unfolded: bool = True,
+    unfolded_after: Watermark | None = None,
 ) -> list[dict[str, Any]]:
     """One row per group that had any redemption or reversal in the period (rule 4:
-    completed minus reversed, each counted on its own local day). Without `unfolded`,
-    only what the rollups hold: the entries of the log (the signed statement)."""
+    completed minus reversed, each counted on its own local day): what the rollups hold
+    (the entries of the log, for the signed statement), and with `unfolded_after` the
+    ledger rows after that watermark too, read in the same snapshot as it was."""
     split = period.split()
+    unfolded = () if unfolded_after is None else bounds(unfolded_after)
     records = await conn.fetch(
-        _query(group_by),
+        _query(group_by, unfolded_after is not None),
         *split.head,
         *split.months,
         *split.tail,
         partner_id,
         offer_id,
-        unfolded,
+        *unfolded,
     )
     return [_row(record, group_by) for record in records]
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from service.db import ledger as ledger_db
 from service.db import reports as reports_db
 from service.db.connection import connect
 from service.domain.auth import Principal
@@ -30,12 +32,18 @@ async def discount_report(
 ) -> dict[str, Any]:
     """The report (DiscountReportSchema's fields). A partner caller sees only its own
     partner's rows, whatever `partner_id` or `offer_id` it asks for; None is the system
-    (the CLI), which sees all."""
+    (the CLI), which sees all. Without `unfolded`, only what the rollups hold (the
+    log's entries)."""
     if caller is not None:
         partner_id = caller.partner_filter(partner_id)
-    async with connection(db) as conn:
+    async with connection(db) as conn, _one_snapshot(conn):
         rows = await reports_db.discount_rows(
-            conn, period, group_by, partner_id=partner_id, offer_id=offer_id, unfolded=unfolded
+            conn,
+            period,
+            group_by,
+            partner_id=partner_id,
+            offer_id=offer_id,
+            unfolded_after=await ledger_db.watermark(conn) if unfolded else None,
         )
     return {
         "currency": CURRENCY,
@@ -70,6 +78,17 @@ def discount_report_apart(
             await conn.close()
 
     return asyncio.run(read())
+
+
+@asynccontextmanager
+async def _one_snapshot(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """The watermark and the rows after it read in one snapshot: the caller's transaction
+    if it has one, else a read-only repeatable-read one of their own."""
+    if conn.is_in_transaction():
+        yield
+        return
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        yield
 
 
 async def summary(db: Database, period: Period, tz: ZoneInfo) -> dict[str, Any]:

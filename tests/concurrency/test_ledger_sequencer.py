@@ -17,11 +17,11 @@ import asyncpg
 import pytest
 
 from service.db import ledger as ledger_db
-from service.db import reports as reports_db
 from service.db.pool import init_connection
 from service.db.reconcile import mismatches
 from service.domain import merkle
 from service.domain.reports import Period
+from service.flows import reports as reports_flow
 from tests.cli.test_serve import wait_ready
 from tests.concurrency.test_crash import start_server
 from tests.conftest import free_port
@@ -153,8 +153,8 @@ async def test_a_ledger_row_that_commits_late_is_logged_in_its_place_never_skipp
 
 
 async def _year_total(db: asyncpg.Connection) -> int:
-    """Redemptions this year by the discounts report's own SQL (rollups + rows not folded)."""
+    """Redemptions this year by the discounts report (rollups + rows not folded)."""
     this_year = datetime.now(UTC).year
     period = Period(date(this_year - 1, 1, 1), date(this_year + 1, 12, 31))
-    rows = await reports_db.discount_rows(db, period, ())
-    return int(rows[0]["redemptions"])
+    report = await reports_flow.discount_report(db, None, period, ())
+    return int(report["totals"]["redemptions"])
