@@ -377,15 +377,6 @@ WITH {_INPUT}, gate AS (
     ON CONFLICT (holder_id, offer_id, period_start)
     DO UPDATE SET uses = u.uses + 1{limits.holder_limit}
     RETURNING uses
-), offer AS (
-    -- Rule 1: never one use past total_redemptions, never one fen past the budget.
-    UPDATE offers o SET redeemed_count = o.redeemed_count + 1,
-        spent = o.spent + i.budget_cost{limits.conflict_counts}
-    FROM input i
-    WHERE o.id = $3{limits.offer_limits}
-      AND EXISTS (SELECT 1 FROM voucher)
-      AND (i.period_start IS NULL OR EXISTS (SELECT 1 FROM usage))
-    RETURNING o.id
 ), ledger AS (
     -- Rules 2 and 3: the redemption, with the key it answers and what it answered.
     INSERT INTO redemptions
@@ -397,14 +388,24 @@ WITH {_INPUT}, gate AS (
            i.holder_category, i.scanner_key_id, i.purchase_amount, i.discount_amount,
            i.payable_amount, i.budget_cost, i.period_start, i.reference, i.now, i.local_day,
            i.idempotency_key, i.request_hash, voucher.uses_left, i.offline_at, i.conflict
-    FROM input i, offer, voucher
+    FROM input i, voucher
+    WHERE i.period_start IS NULL OR EXISTS (SELECT 1 FROM usage)
     RETURNING id, voucher_id, offer_id, partner_id, purchase_amount, discount_amount,
               payable_amount, reference, created_at, uses_left, offline_at, conflict
+), offer AS (
+    -- Rule 1: never one use past total_redemptions, never one fen past the budget. Last:
+    -- every till of a busy offer waits for this row's lock, held to the commit, so the
+    -- ledger row is written before it is taken, not while it is held.
+    UPDATE offers o SET redeemed_count = o.redeemed_count + 1,
+        spent = o.spent + i.budget_cost{limits.conflict_counts}
+    FROM input i
+    WHERE o.id = $3{limits.offer_limits} AND EXISTS (SELECT 1 FROM ledger)
+    RETURNING o.id
 )
 SELECT (SELECT state FROM gate) AS gate, l.*,
-       -- All of it or nothing: a voucher use with no ledger row (another request reached
-       -- a later limit first) undoes the statement (migration 0023).
-       youdai_written_whole(EXISTS (SELECT 1 FROM ledger) OR NOT EXISTS (SELECT 1 FROM voucher))
+       -- All of it or nothing: a voucher use with no offer use (another request reached
+       -- a later limit first) undoes the statement, ledger row and all (migration 0023).
+       youdai_written_whole(EXISTS (SELECT 1 FROM offer) OR NOT EXISTS (SELECT 1 FROM voucher))
            AS whole
 FROM input i LEFT JOIN ledger l ON true
 """
@@ -413,11 +414,12 @@ FROM input i LEFT JOIN ledger l ON true
 #: The one statement that redeems, its own transaction, on what the rules allowed on the
 #: read: the key's lock and no answer to it yet, then each counter moved only within its
 #: limit as the locked row stands (voucher, holder's period count, offer: the order
-#: reversals take them in), and the ledger row, with the key it answers. Its one row
-#: says which: the redemption, or nothing written and the gate's word (`in_use`,
-#: `answered`; or `free`: another request reached a limit first — when that limit was
-#: the count's or the offer's, the voucher's use already taken is undone with the
-#: statement, by youdai_written_whole).
+#: reversals take them in), with the ledger row and the key it answers written before
+#: the offer's row, the one every till of a busy offer waits for. Its one row says
+#: which: the redemption, or nothing written and the gate's word (`in_use`, `answered`;
+#: or `free`: another request reached a limit first — when that limit was the count's
+#: or the offer's, the voucher's use and the ledger row already written are undone with
+#: the statement, by youdai_written_whole).
 _WRITE = _write_statement(_ENFORCED)
 _RECORD_CONFLICT = _write_statement(_PAST_LIMITS)
 
