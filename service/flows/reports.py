@@ -83,7 +83,9 @@ def discount_report_apart(
 @asynccontextmanager
 async def _one_snapshot(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """The watermark and the rows after it read in one snapshot: the caller's transaction
-    if it has one, else a read-only repeatable-read one of their own."""
+    if it has one (a repeatable-read one: `summary`, the statement), else a read-only
+    repeatable-read one of their own. In two snapshots, a fold committed in between would
+    count its rows twice."""
     if conn.is_in_transaction():
         yield
         return
