@@ -3,13 +3,22 @@ never waits behind it, and what it sends back arrives whole."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import platform
+import re
 from pathlib import Path
 
 import pytest
 
-from service.background import AUTOGROUP_NICENESS, NICENESS, BackgroundPool, run_in_background
+from service.background import (
+    AUTOGROUP_NICENESS,
+    NICENESS,
+    SLICE_NS,
+    BackgroundPool,
+    run_in_background,
+)
 from service.domain.holders import check_holders_csv
 from service.domain.language import Keyed, Said
 from service.pin_hashing import PinHashPool, hashes_for
@@ -24,7 +33,23 @@ def priority() -> dict[str, object]:
         "nice": os.getpriority(os.PRIO_PROCESS, 0),
         "session": os.getsid(0),
         "autogroup": autogroup.read_text() if autogroup.exists() else None,
+        "slice": time_slice(),
     }
+
+
+def time_slice() -> int | None:
+    """The calling process's time slice in ns, where the kernel shows it."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/sched").read_text().splitlines():
+            if line.startswith("se.slice"):
+                return int(line.split(":")[1])
+    return None
+
+
+def takes_a_slice_per_task() -> bool:
+    """Linux 6.12 on: sched_setattr sets a SCHED_OTHER task's own time slice."""
+    release = tuple(int(part) for part in re.findall(r"\d+", platform.release())[:2])
+    return platform.system() == "Linux" and release >= (6, 12)
 
 
 def autogroup_nice(line: str) -> int:
@@ -44,7 +69,11 @@ async def test_hashing_processes_run_as_background_work() -> None:
         assert worker["session"] == worker["pid"] != here["session"]
         if worker["autogroup"] is not None:
             assert autogroup_nice(str(worker["autogroup"])) == AUTOGROUP_NICENESS
+        # The shortest slice: a till's process that wakes waits at most that long.
+        if takes_a_slice_per_task() and here["slice"] is not None:
+            assert worker["slice"] == SLICE_NS
     assert here["policy"] == os.SCHED_OTHER, "the server itself keeps its priority"
+    assert here["slice"] != SLICE_NS, "and its own slice"
 
 
 async def test_run_in_background_runs_in_another_process_at_the_lowest_priority() -> None:
