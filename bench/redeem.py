@@ -31,7 +31,7 @@ after `--warmup` seconds of the same load, for `--seconds`:
 After one unmeasured pass over every side (the tables start empty) and an ANALYZE (the
 statistics autovacuum keeps in any database in service), each round runs
 the sides in a rotated order (with 4 rounds each side runs once in each place), each
-once the service's sequencer has logged every ledger row written before it (the
+once the service's sequencer has taken in every ledger row written before it (the
 baseline's and pgbench's rows go into the same ledger, and the sequencer logs them too:
 `settle`); the report gives each side's median req/s, p50/p99 latency and CPU per
 request over the rounds, and the ratios of the medians. Goals (issue 30): (a) service
@@ -543,31 +543,30 @@ def check_ledger(dsn: str, baseline_offers: set[str]) -> str:
 SETTLE_TIMEOUT = 120.0
 
 
-def settle(dsn: str) -> float:
+def settle(dsn: str) -> None:
     """Wait until the service's sequencer has taken in every ledger row written so far (its
     own, and the baseline's and pgbench's, which go into the same ledger), so that no side
     is measured while the sequencer works through another side's rows: after pgbench,
     some 50 000 of them, seconds of the service's and PostgreSQL's CPU that the next
-    side's figures would carry. The seconds waited.
+    side's figures would carry.
 
     "Taken in": no row left after its watermark. Not every row logged: the baseline and
     pgbench write without the ledger writers' lock (service/db/ledger.py), so the odd row
     of theirs that commits late is passed by and never logged, which a count would wait
     for for ever (the service's own rows never are: tests/concurrency)."""
 
-    async def run() -> float:
-        started = time.monotonic()
+    async def run() -> None:
+        deadline = time.monotonic() + SETTLE_TIMEOUT
         conn = await asyncpg.connect(dsn)
         try:
             while await conn.fetchval(UNSEQUENCED, *bounds(await watermark(conn))):
-                if time.monotonic() - started > SETTLE_TIMEOUT:
+                if time.monotonic() > deadline:
                     raise SystemExit("the service's sequencer did not catch up with the ledger")
                 await asyncio.sleep(0.1)
         finally:
             await conn.close()
-        return time.monotonic() - started
 
-    return asyncio.run(run())
+    asyncio.run(run())
 
 
 #: Ledger rows after the sequencer's watermark (bounds as in service/db/ledger.py).
