@@ -82,7 +82,7 @@ from bench._common import (
     wait_ready,
 )
 from service.config import load_settings
-from service.db.ledger import bounds, watermark
+from service.db import ledger as ledger_db
 from service.db.migrate import migrate
 from service.db.pool import init_connection
 from service.domain import pins
@@ -550,16 +550,20 @@ def settle(dsn: str) -> None:
     some 50 000 of them, seconds of the service's and PostgreSQL's CPU that the next
     side's figures would carry.
 
-    "Taken in": no row left after its watermark. Not every row logged: the baseline and
-    pgbench write without the ledger writers' lock (service/db/ledger.py), so the odd row
-    of theirs that commits late is passed by and never logged, which a count would wait
-    for for ever (the service's own rows never are: tests/concurrency)."""
+    "Taken in": no row left that the sequencer would take now (service/db/ledger.py:
+    `unsequenced`, after its watermark and below the horizon). Not every row logged: the
+    baseline and pgbench write without the ledger writers' lock, so the odd row of theirs
+    that commits late is passed by and never logged, which a count would wait for for
+    ever (the service's own rows never are: tests/concurrency)."""
 
     async def run() -> None:
         deadline = time.monotonic() + SETTLE_TIMEOUT
         conn = await asyncpg.connect(dsn)
         try:
-            while await conn.fetchval(UNSEQUENCED, *bounds(await watermark(conn))):
+            await init_connection(conn)
+            while await ledger_db.unsequenced(
+                conn, await ledger_db.watermark(conn), await ledger_db.horizon(conn), 1
+            ):
                 if time.monotonic() > deadline:
                     raise SystemExit("the service's sequencer did not catch up with the ledger")
                 await asyncio.sleep(0.1)
@@ -567,13 +571,6 @@ def settle(dsn: str) -> None:
             await conn.close()
 
     asyncio.run(run())
-
-
-#: Ledger rows after the sequencer's watermark (bounds as in service/db/ledger.py).
-UNSEQUENCED = """
-    SELECT (SELECT count(*) FROM redemptions r WHERE (r.xact_id, r.id) > ($1, $2))
-           + (SELECT count(*) FROM reversals x WHERE (x.xact_id, x.id) > ($3, $4))
-"""
 
 
 def summary(results: list[Result]) -> Result:
