@@ -154,6 +154,13 @@ async def database_url(shared_database_url: str) -> str:
     a freshly migrated state and never sees another's rows."""
     conn = await asyncpg.connect(shared_database_url)
     try:
+        # A test that failed half-way may have left a connection open, holding a lock
+        # (tests/cli/test_shutdown.py locks a table): end it, so that its failure stays
+        # its own instead of every later test waiting out its timeout on the DELETE.
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         tables = await conn.fetch(
             "SELECT quote_ident(tablename) AS name FROM pg_tables "
             "WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"

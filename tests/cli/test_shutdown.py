@@ -8,6 +8,7 @@ redemption waits inside its transaction until the test lets go, after the signal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -138,15 +139,19 @@ async def test_signal_during_a_burst_answers_every_started_request_and_exits_0(
     if database == "external":
         extra["DATABASE_URL"] = database_url
     served = Served(cli_env(**extra), port, workers)
-    try:
+    async with contextlib.AsyncExitStack() as opened:
+        opened.callback(served.kill)
         served.wait_serving(workers)
         dsn = database_url if database == "external" else embedded_url(tmp_path / "data/pgdata")
         db = await asyncpg.connect(dsn)
+        opened.push_async_callback(db.close)
         await init_connection(db)
         till = await Till(db, load_settings({})).open()
         tokens = [till.token] + [(await till.new_voucher())[1] for _ in range(BURST - 1)]
 
+        # Closed on every path, so that a failure here leaves no lock behind.
         locker = await asyncpg.connect(dsn)
+        opened.push_async_callback(locker.close)
         hold = locker.transaction()
         await hold.start()
         await locker.execute("LOCK TABLE vouchers IN EXCLUSIVE MODE")
@@ -177,8 +182,6 @@ async def test_signal_during_a_burst_answers_every_started_request_and_exits_0(
         await locker.close()
         await db.close()
         assert served.wait_exit() == 0, "".join(served.lines)
-    finally:
-        served.kill()
     assert connection_refused(port)
     assert len(served.messages("stopped")) == workers  # every worker closed its pool and ended
     if database == "embedded":
