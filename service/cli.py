@@ -8,13 +8,14 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 import asyncpg
 
 from service.config import ConfigError, Settings, load_settings, parse_port
-from service.flows.database import NoSuchDatabase, connect, database, where
+from service.flows.database import NoSuchDatabase, connected, database, where
 from service.flows.housekeeping import migrate_database
 from service.logs import configure_logging
 from service.memory import return_large_allocations_to_the_system
@@ -245,11 +246,8 @@ def cmd_rotate_signing_key(settings: Settings, args: argparse.Namespace) -> int:
     async def rotate(dsn: str) -> str:
         await migrate_database(dsn, sealer)
         keyring = Keyring(settings.token_ttl, sealer)
-        conn = await connect(dsn)
-        try:
+        async with connected(dsn) as conn:
             retired, key = await keyring.rotate(conn)
-        finally:
-            await conn.close()
         return f"active signing key {key.kid}" + (f" (retired {retired})" if retired else "")
 
     with database(settings) as dsn:
@@ -294,13 +292,11 @@ def cmd_rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
 
     async def rotate(dsn: str) -> secret_key_flow.Resealed:
         await migrate_database(dsn, old)
-        conn = await connect(dsn)
-        try:
-            return await secret_key_flow.reseal(conn, old, Sealer(new_key))
-        except SecretKeyMismatch as error:
-            raise ConfigError(str(error)) from None
-        finally:
-            await conn.close()
+        async with connected(dsn) as conn:
+            try:
+                return await secret_key_flow.reseal(conn, old, Sealer(new_key))
+            except SecretKeyMismatch as error:
+                raise ConfigError(str(error)) from None
 
     with database(settings) as dsn:
         if settings.secret_key is None:
@@ -355,18 +351,12 @@ def cmd_reset_signing_keys(settings: Settings, args: argparse.Namespace) -> int:
 
     async def look(dsn: str) -> secret_key_flow.ResetPlan:
         await migrate_database(dsn)
-        conn = await connect(dsn)
-        try:
+        async with connected(dsn) as conn:
             return await secret_key_flow.plan_reset(conn, new, old)
-        finally:
-            await conn.close()
 
     async def apply(dsn: str) -> secret_key_flow.ResetPlan:
-        conn = await connect(dsn)
-        try:
+        async with connected(dsn) as conn:
             return await secret_key_flow.reset(conn, keyring, new, old)
-        finally:
-            await conn.close()
 
     with database(settings) as dsn:
         plan = asyncio.run(look(dsn))
@@ -437,22 +427,23 @@ def _describe_reset(plan: secret_key_flow.ResetPlan, *, done: bool) -> None:
         print(f"second factor(s) {will}sealed under the new key: {', '.join(plan.totp_resealed)}")
 
 
-async def _connect_to_data(settings: Settings, dsn: str) -> asyncpg.Connection:
-    """A connection for a command that reads: to a database that holds youdai's schema,
-    else one line naming the database looked at and the settings that chose it."""
+@asynccontextmanager
+async def _data_connection(settings: Settings, dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for a command that reads, closed after: to a database that holds
+    youdai's schema, else one line naming the database looked at and the settings that
+    chose it."""
     from service.flows.housekeeping import holds_youdai_data
 
     try:
-        conn = await connect(dsn)
+        async with connected(dsn) as conn:
+            if not await holds_youdai_data(conn):
+                raise ConfigError(
+                    f"{where(settings, dsn)} holds no youdai data (no schema): check "
+                    "DATABASE_URL and YOUDAI_DATA_DIR, or restore a backup into it first"
+                )
+            yield conn
     except NoSuchDatabase:
         raise ConfigError(f"{where(settings, dsn)} does not exist") from None
-    if not await holds_youdai_data(conn):
-        await conn.close()
-        raise ConfigError(
-            f"{where(settings, dsn)} holds no youdai data (no schema): check DATABASE_URL "
-            "and YOUDAI_DATA_DIR, or restore a backup into it first"
-        )
-    return conn
 
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
@@ -460,11 +451,8 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     from service.flows.housekeeping import RECONCILE_CHECKS, reconcile
 
     async def check(dsn: str) -> dict:
-        conn = await _connect_to_data(settings, dsn)
-        try:
+        async with _data_connection(settings, dsn) as conn:
             return await reconcile(conn)
-        finally:
-            await conn.close()
 
     with database(settings, existing=True) as dsn:
         found = asyncio.run(check(dsn))
@@ -490,8 +478,7 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
 
     async def create(dsn: str) -> str:
         await migrate_database(dsn)
-        conn = await connect(dsn)
-        try:
+        async with connected(dsn) as conn:
             if args.partner:
                 try:
                     await partners_flow.require(conn, args.partner)
@@ -500,8 +487,6 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> int:
             row, secret = await keys_flow.issue(
                 conn, role=role, partner_id=args.partner, label=args.label, actor=None
             )
-        finally:
-            await conn.close()
         print(f"created {role} key {row.id}" + (f" for {args.partner}" if args.partner else ""))
         return secret
 
@@ -524,20 +509,18 @@ def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> int:
 
     async def create(dsn: str) -> str:
         await migrate_database(dsn)
-        conn = await connect(dsn)
-        try:
-            invitation = await staff_flow.invite(
-                conn,
-                None,
-                email=args.email,
-                role=StaffRole(args.role),
-                display_name=args.name,
-                partner_id=args.partner,
-            )
-        except ApiError as error:
-            raise ConfigError(error.detail) from None
-        finally:
-            await conn.close()
+        async with connected(dsn) as conn:
+            try:
+                invitation = await staff_flow.invite(
+                    conn,
+                    None,
+                    email=args.email,
+                    role=StaffRole(args.role),
+                    display_name=args.name,
+                    partner_id=args.partner,
+                )
+            except ApiError as error:
+                raise ConfigError(error.detail) from None
         account = invitation.account
         print(
             f"created {account.role} {account.email} ({account.id}); "
@@ -639,11 +622,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError("an XLSX file goes to -o FILE, not to a terminal")
 
     async def build(dsn: str) -> dict:
-        conn = await _connect_to_data(settings, dsn)
-        try:
+        async with _data_connection(settings, dsn) as conn:
             return await reports_flow.discount_report(conn, None, period, group_by)
-        finally:
-            await conn.close()
 
     with database(settings, existing=True) as dsn:
         report = asyncio.run(build(dsn))
@@ -720,7 +700,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     from service import backup
 
     async def check(dsn: str) -> None:
-        await (await _connect_to_data(settings, dsn)).close()
+        async with _data_connection(settings, dsn):
+            pass  # it holds youdai data
 
     with database(settings, existing=True) as dsn:
         asyncio.run(check(dsn))
@@ -742,11 +723,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     sealer = settings.sealer_in_reach()
 
     async def sealed(dsn: str) -> secret_key_flow.SealedCount:
-        conn = await connect(dsn)
-        try:
+        async with connected(dsn) as conn:
             return await secret_key_flow.count_sealed(conn, sealer)
-        finally:
-            await conn.close()
 
     with database(settings) as dsn:
         found = asyncio.run(backup.restore(dsn, Path(args.file)))

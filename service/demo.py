@@ -22,7 +22,7 @@ from service.flows import holders as holders_flow
 from service.flows import keys as keys_flow
 from service.flows import offers as offers_flow
 from service.flows import partners as partners_flow
-from service.flows.database import connect, take_turns
+from service.flows.database import connected, take_turns
 
 #: The help number the wallet shows in a demo when YOUDAI_HELP_PHONE is unset (docs/pages.md:
 #: the wallet says whom to call, also when a card locks), so the demo shows what holders
@@ -216,23 +216,19 @@ HOLDERS: list[dict[str, str]] = [
 async def load_demo(settings: Settings, dsn: str) -> str:
     """Load the demo data unless it is there, issue an admin and a scanner key, and
     return the text to print: the keys, a card number and PIN, and the URLs."""
-    conn = await connect(dsn)
-    try:
-        async with conn.transaction():
-            await take_turns(conn, _LOCK)
-            scanner_partner = await _loaded_scanner_partner(conn)
-            loaded_now = scanner_partner is None
-            if scanner_partner is None:
-                scanner_partner = await _load(conn, settings)
-            _, admin_key = await keys_flow.issue(
-                conn, role=Role.ADMIN, partner_id=None, label="demo admin", actor=None
-            )
-            _, scanner_key = await keys_flow.issue(
-                conn, role=Role.SCANNER, partner_id=scanner_partner, label="demo till", actor=None
-            )
-            staff_lines = await _demo_staff(conn, scanner_partner)
-    finally:
-        await conn.close()
+    async with connected(dsn) as conn, conn.transaction():
+        await take_turns(conn, _LOCK)
+        scanner_partner = await _loaded_scanner_partner(conn)
+        loaded_now = scanner_partner is None
+        if scanner_partner is None:
+            scanner_partner = await _load(conn, settings)
+        _, admin_key = await keys_flow.issue(
+            conn, role=Role.ADMIN, partner_id=None, label="demo admin", actor=None
+        )
+        _, scanner_key = await keys_flow.issue(
+            conn, role=Role.SCANNER, partner_id=scanner_partner, label="demo till", actor=None
+        )
+        staff_lines = await _demo_staff(conn, scanner_partner)
     head, _, rest = _printout(
         settings, loaded_now, admin_key, scanner_key, scanner_partner
     ).partition("\n")

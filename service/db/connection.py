@@ -1,11 +1,11 @@
 """Reaching PostgreSQL: the one in DATABASE_URL or the embedded one, a single
-connection for the CLI, and the errors that mean the server is down."""
+connection for the CLI and the background processes, and the errors that mean the server is down."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -96,6 +96,16 @@ async def connect(dsn: str) -> asyncpg.Connection:
         raise ConfigError(f"cannot connect to PostgreSQL at {describe(dsn)}: {reason}") from None
     await init_connection(conn)
     return conn
+
+
+@asynccontextmanager
+async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """`connect`, closed when the block ends, however it ends."""
+    conn = await connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def take_turns(conn: asyncpg.Connection, lock_key: int) -> None:

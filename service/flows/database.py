@@ -10,7 +10,14 @@ from typing import TypeAlias
 
 import asyncpg
 
-from service.db.connection import NoSuchDatabase, connect, database, describe, take_turns, where
+from service.db.connection import (
+    NoSuchDatabase,
+    connected,
+    database,
+    describe,
+    take_turns,
+    where,
+)
 from service.db.pool import create_pool
 
 #: The plumbing the edge (app.py, cli.py, demo.py) opens PostgreSQL with: the edge reaches
@@ -18,7 +25,7 @@ from service.db.pool import create_pool
 __all__ = [
     "Database",
     "NoSuchDatabase",
-    "connect",
+    "connected",
     "connection",
     "create_pool",
     "database",

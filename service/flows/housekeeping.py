@@ -11,7 +11,7 @@ from service.db import holder_sessions as sessions_db
 from service.db import redemptions as redemptions_db
 from service.db import staff as staff_db
 from service.db import voucher_codes as voucher_codes_db
-from service.db.connection import connect
+from service.db.connection import connected
 from service.db.migrate import has_schema, migrate
 from service.db.reconcile import CHECKS, mismatches
 from service.domain.staff import ATTEMPT_WINDOW
@@ -38,8 +38,7 @@ async def migrate_database(dsn: str, sealer: Sealer | None = None) -> list[str]:
     """Migrate; with a `sealer`, also seal signing keys left in plain PEM and check that
     the secret key opens the sealed ones (a wrong key is one ConfigError line). Without
     one, the schema alone: migrating needs no key."""
-    conn = await connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         applied = await migrate(conn)
         if sealer is not None:
             try:
@@ -47,8 +46,6 @@ async def migrate_database(dsn: str, sealer: Sealer | None = None) -> list[str]:
             except SecretKeyMismatch as error:
                 raise ConfigError(str(error)) from None
         return applied
-    finally:
-        await conn.close()
 
 
 async def holds_youdai_data(conn: asyncpg.Connection) -> bool:

@@ -27,7 +27,7 @@ from service.config import Settings
 from service.db import ledger as ledger_db
 from service.db import reports as reports_db
 from service.db import signing_keys as signing_db
-from service.db.connection import connect
+from service.db.connection import connected
 from service.domain import merkle
 from service.domain.auth import Principal
 from service.domain.errors import ApiError, validation_error
@@ -326,16 +326,13 @@ WALK_CHUNK = 10_000
 async def export(dsn: str, write_line: Callable[[str], object]) -> int:
     """Every entry's leaf, in index order, one `write_line` each; how many. One snapshot:
     a log that grows meanwhile is exported as it was."""
-    conn = await connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             size = (await ledger_db.state(conn)).size
             for start in range(0, size, WALK_CHUNK):
                 for _, leaf in await ledger_db.entries(conn, start, WALK_CHUNK):
                     write_line(leaf)
         return size
-    finally:
-        await conn.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,8 +346,7 @@ async def verify_stored_log(dsn: str) -> LogVerdict:
     """Recompute the whole stored log: every entry against its ledger row and every
     stored hash (`recheck`, chunk by chunk), then the tree from the leaves alone against
     every checkpoint signed, whose signatures are checked with the service's keys."""
-    conn = await connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             size = (await ledger_db.state(conn)).size
             signed = await ledger_db.checkpoints(conn)
@@ -364,8 +360,6 @@ async def verify_stored_log(dsn: str) -> LogVerdict:
                     return LogVerdict(size, len(signed), difference)
             difference = await _checkpoints_against_leaves(conn, signed, keys)
         return LogVerdict(size, len(signed), difference)
-    finally:
-        await conn.close()
 
 
 async def _checkpoints_against_leaves(

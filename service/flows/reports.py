@@ -12,7 +12,7 @@ import asyncpg
 
 from service.db import ledger as ledger_db
 from service.db import reports as reports_db
-from service.db.connection import connect
+from service.db.connection import connected
 from service.domain.auth import Principal
 from service.domain.partners import CATEGORIES as PARTNER_CATEGORIES
 from service.domain.pricing import CURRENCY
@@ -69,13 +69,10 @@ def discount_report_apart(
     server's event loop, where every till's request would wait behind them."""
 
     async def read() -> dict[str, Any]:
-        conn = await connect(dsn)
-        try:
+        async with connected(dsn) as conn:
             return await discount_report(
                 conn, caller, period, group_by, partner_id=partner_id, offer_id=offer_id
             )
-        finally:
-            await conn.close()
 
     return asyncio.run(read())
 
