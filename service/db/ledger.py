@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -42,19 +42,48 @@ async def unlock_sequencer(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1)", SEQUENCER_LOCK)
 
 
+#: ledger_spans' unit (migration 0025): the entries made in one quarter hour of UTC.
+QUARTER = timedelta(minutes=15)
+#: The quarter hour of an entry, as ledger_spans.quarter counts it.
+ENTRY_QUARTER = "floor(extract(epoch FROM created_at) / 900)::bigint"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: The quarter hours wholly in the period ($3 to $4, from ledger_spans) and its ragged
+#: ends ([$1, $5) and [$6, $2), from the entries: empty where the period starts and ends
+#: on a quarter hour). The ends overlap when no quarter hour is whole: min and max do not
+#: mind. `log_index + 0`: on the bare column PostgreSQL answers min and max by walking
+#: the primary key until an entry's created_at falls in the range, which is the walk
+#: through the whole log that this table avoids.
+_INDEX_SPAN = """
+    SELECT min(first) AS first, max(last) AS last FROM (
+        SELECT min(first_index) AS first, max(last_index) AS last FROM ledger_spans
+        WHERE quarter >= $3 AND quarter < $4
+        UNION ALL
+        SELECT min(log_index + 0), max(log_index + 0) FROM ledger_entries
+        WHERE created_at >= $1 AND created_at < $5
+        UNION ALL
+        SELECT min(log_index + 0), max(log_index + 0) FROM ledger_entries
+        WHERE created_at >= $6 AND created_at < $2
+    ) parts
+"""
+
+
 async def index_span(
     conn: asyncpg.Connection, start: datetime, end: datetime
 ) -> tuple[int | None, int | None]:
     """The first and last log index of the entries made in [start, end)."""
+    first_whole = -((_EPOCH - start) // QUARTER)  # the first quarter hour that starts in it
+    end_whole = (end - _EPOCH) // QUARTER  # the quarter hour that `end` falls in
     row = await conn.fetchrow(
-        """
-        SELECT min(log_index), max(log_index) FROM ledger_entries
-        WHERE created_at >= $1 AND created_at < $2
-        """,
+        _INDEX_SPAN,
         start,
         end,
+        first_whole,
+        end_whole,
+        min(_EPOCH + first_whole * QUARTER, end),
+        max(_EPOCH + end_whole * QUARTER, start),
     )
-    return row[0], row[1]
+    return row["first"], row["last"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +312,17 @@ async def append(
     off the queue (`consumed`) or move the watermark `through` the last of them: all in
     the caller's transaction."""
     await conn.execute(
-        """
-        INSERT INTO ledger_entries (log_index, entry_id, leaf, created_at)
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
+        f"""
+        WITH added AS (
+            INSERT INTO ledger_entries (log_index, entry_id, leaf, created_at)
+            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
+            RETURNING log_index, created_at
+        )
+        INSERT INTO ledger_spans AS s (quarter, first_index, last_index)
+        SELECT {ENTRY_QUARTER}, min(log_index), max(log_index) FROM added GROUP BY 1
+        ON CONFLICT (quarter) DO UPDATE
+        SET first_index = least(s.first_index, EXCLUDED.first_index),
+            last_index = greatest(s.last_index, EXCLUDED.last_index)
         """,
         [index for index, _, _ in entries],
         [record.id for _, record, _ in entries],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from service.db.ledger import WATERMARK
+from service.db.ledger import ENTRY_QUARTER, WATERMARK
 
 #: name -> a query returning the rows where a counter disagrees with the ledger.
 CHECKS = {
@@ -136,6 +136,17 @@ CHECKS = {
            OR e.discount_total IS DISTINCT FROM m.discount_total
            OR e.offline IS DISTINCT FROM m.offline
            OR e.conflicts IS DISTINCT FROM m.conflicts
+    """,
+    # The signed statement's span of log indexes is read from here (migration 0025).
+    "ledger spans": f"""
+        WITH expected AS (
+            SELECT {ENTRY_QUARTER} AS quarter, min(log_index) AS first_index,
+                   max(log_index) AS last_index
+            FROM ledger_entries GROUP BY 1
+        )
+        SELECT * FROM expected e FULL JOIN ledger_spans s USING (quarter)
+        WHERE e.first_index IS DISTINCT FROM s.first_index
+           OR e.last_index IS DISTINCT FROM s.last_index
     """,
 }
 

@@ -138,7 +138,7 @@ async def _start_afresh(db: asyncpg.Connection) -> None:
     """Each example begins with an empty ledger and counters that match it."""
     await db.execute(
         "TRUNCATE reversals, redemptions, discount_rollup, discount_rollup_monthly, "
-        "holder_offer_usage, ledger_entries, ledger_nodes, ledger_checkpoints, "
+        "holder_offer_usage, ledger_entries, ledger_spans, ledger_nodes, ledger_checkpoints, "
         "ledger_watermark, ledger_halts"
     )
     await db.execute(
