@@ -99,6 +99,17 @@ def connection_refused(port: int) -> bool:
     return False
 
 
+def listener_gone(port: int) -> bool:
+    """connection_refused, for a probe sent while the listener closes: a bare connect
+    that races the close may be reset instead of refused (seen in 2 of 4 whole-suite runs,
+    never alone); either way nothing accepts it. Requests that reach the listener are
+    test_sigterm_resets_no_connection_that_reached_the_listener's to check."""
+    try:
+        return connection_refused(port)
+    except ConnectionResetError:
+        return True
+
+
 def embedded_url(pgdata: Path) -> str:
     """The URL of the application database of a running embedded server."""
     socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
@@ -167,7 +178,7 @@ async def test_signal_during_a_burst_answers_every_started_request_and_exits_0(
 
             served.process.send_signal(signum)
             deadline = time.monotonic() + 5
-            while not await asyncio.to_thread(connection_refused, port):
+            while not await asyncio.to_thread(listener_gone, port):
                 assert time.monotonic() < deadline, "still accepting connections after the signal"
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
