@@ -52,7 +52,6 @@ from bench._common import (
 )
 from service.app import create_app
 from service.config import load_settings
-from service.db.ledger import ENTRY_QUARTER
 from service.db.migrate import migrate
 from service.db.pool import create_pool, init_connection
 from service.domain import merkle
@@ -122,13 +121,8 @@ async def write_log(conn: asyncpg.Connection, size: int) -> None:
         )
         if size > CHUNK:
             print(f"  {last:>12,} entries  {time.perf_counter() - started:6.0f} s", flush=True)
-    # Logged above as the sequencer would have: it starts after them (the watermark), and
-    # the spans of the statement's index lookup (migration 0025) hold them.
+    # Logged above as the sequencer would have: it starts after them (the watermark).
     await conn.execute(WATERMARK_PAST_ALL)
-    await conn.execute(
-        f"INSERT INTO ledger_spans (quarter, first_index, last_index) "
-        f"SELECT {ENTRY_QUARTER}, min(log_index), max(log_index) FROM ledger_entries GROUP BY 1"
-    )
     await conn.execute("VACUUM ANALYZE redemptions, ledger_entries, ledger_nodes")
     print(f"wrote a log of {size:,} entries in {time.perf_counter() - started:.0f} s")
 

@@ -44,7 +44,8 @@ async def unlock_sequencer(conn: asyncpg.Connection) -> None:
 
 #: ledger_spans' unit (migration 0025): the entries made in one quarter hour of UTC.
 QUARTER = timedelta(minutes=15)
-#: The quarter hour of an entry, as ledger_spans.quarter counts it.
+#: The quarter hour of an entry, as ledger_spans.quarter counts it (migration 0025's
+#: trigger keeps the table as entries are appended).
 ENTRY_QUARTER = "floor(extract(epoch FROM created_at) / 900)::bigint"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -312,17 +313,9 @@ async def append(
     off the queue (`consumed`) or move the watermark `through` the last of them: all in
     the caller's transaction."""
     await conn.execute(
-        f"""
-        WITH added AS (
-            INSERT INTO ledger_entries (log_index, entry_id, leaf, created_at)
-            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
-            RETURNING log_index, created_at
-        )
-        INSERT INTO ledger_spans AS s (quarter, first_index, last_index)
-        SELECT {ENTRY_QUARTER}, min(log_index), max(log_index) FROM added GROUP BY 1
-        ON CONFLICT (quarter) DO UPDATE
-        SET first_index = least(s.first_index, EXCLUDED.first_index),
-            last_index = greatest(s.last_index, EXCLUDED.last_index)
+        """
+        INSERT INTO ledger_entries (log_index, entry_id, leaf, created_at)
+        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
         """,
         [index for index, _, _ in entries],
         [record.id for _, record, _ in entries],

@@ -1,5 +1,5 @@
 """The signed statement's span of log indexes (db/ledger.index_span, migration 0025): the
-quarter hours' spans that the sequencer's append keeps and the period's ragged ends read
+quarter hours' spans that a trigger keeps as entries are appended and the period's ragged ends read
 from the entries give exactly the first and last index of the entries made in any
 period, also where the log's order is not the order the entries were made in."""
 
@@ -108,7 +108,7 @@ async def test_the_migration_finds_for_existing_entries_the_spans_that_appending
     kept = await db.fetch("SELECT * FROM ledger_spans ORDER BY quarter")
     backfill = MIGRATION.read_text()
     await db.execute("DELETE FROM ledger_spans")
-    await db.execute(backfill[backfill.index("INSERT INTO ledger_spans") :])
+    await db.execute(backfill[backfill.rindex("INSERT INTO ledger_spans") :])
     assert await db.fetch("SELECT * FROM ledger_spans ORDER BY quarter") == kept
     assert len(kept) > 50
 
