@@ -1,7 +1,7 @@
 """The signed statement's span of log indexes (db/ledger.index_span, migration 0025): the
-quarter hours' spans that a trigger keeps as entries are appended and the period's ragged ends read
-from the entries give exactly the first and last index of the entries made in any
-period, also where the log's order is not the order the entries were made in."""
+quarter hours' spans that a trigger keeps as entries are appended, and the period's
+ragged ends read from the entries, give exactly the first and last index of the entries
+made in any period, also where the log's order is not the order they were made in."""
 
 from __future__ import annotations
 
