@@ -46,7 +46,7 @@ async def unlock_sequencer(conn: asyncpg.Connection) -> None:
 QUARTER = timedelta(minutes=15)
 #: The quarter hour of an entry, as ledger_spans.quarter counts it (migration 0025's
 #: trigger keeps the table as entries are appended).
-ENTRY_QUARTER = "floor(extract(epoch FROM created_at) / 900)::bigint"
+ENTRY_QUARTER = f"floor(extract(epoch FROM created_at) / {QUARTER.seconds})::bigint"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The quarter hours wholly in the period ($3 to $4, from ledger_spans) and its ragged
