@@ -15,6 +15,7 @@ that a supervisor restarts the whole group).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -22,12 +23,13 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from typing import Any, cast
 
 from aiohttp import web
@@ -50,6 +52,42 @@ SHUTDOWN_GRACE = 20.0
 FIRST_REQUEST_GRACE = 2.0
 #: Connections the kernel may queue for accepting.
 BACKLOG = 1024
+#: Seconds a handshake already under way gets to complete before the listener drains its
+#: queue for the last time (Listener.close): a round trip, with room for a busy host.
+HANDSHAKE_GRACE = 0.1
+
+#: SO_ATTACH_FILTER (linux/socket.h; Python's socket module does not name it).
+_SO_ATTACH_FILTER = 26
+#: A classic BPF socket filter, run by the kernel on each segment for a listening socket
+#: with the data at the TCP header: drop a bare SYN (flags & (SYN|ACK) == SYN), keep the
+#: rest, so no new handshake starts and the ones under way complete.
+_DROP_SYNS = (
+    (0x30, 0, 0, 13),  # ldb [13]: the TCP flags
+    (0x54, 0, 0, 0x12),  # and #(SYN|ACK)
+    (0x15, 0, 1, 0x02),  # jeq #SYN: the next instruction, else the one after
+    (0x06, 0, 0, 0),  # ret #0: drop
+    (0x06, 0, 0, 0xFFFFFFFF),  # ret #-1: keep it whole
+)
+
+
+def refuse_new_handshakes(listening: socket.socket) -> bool:
+    """Make the kernel drop every new SYN for `listening` while handshakes already under
+    way still complete into its queue (Linux; elsewhere nothing changes). A client whose
+    SYN is dropped sends it again a second later: then to another worker sharing the
+    port, or to a closed port, refused; never into a queue about to be closed. Whether
+    the filter is on."""
+    if sys.platform != "linux":
+        return False
+    program = ctypes.create_string_buffer(
+        b"".join(struct.pack("HBBI", *instruction) for instruction in _DROP_SYNS)
+    )
+    fprog = struct.pack("HP", len(_DROP_SYNS), ctypes.addressof(program))  # sock_fprog
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError as error:  # a sandbox may forbid socket filters: drain and close anyway
+        log.warning("listener: socket filter refused", extra={"error": str(error)})
+        return False
+    return True
 
 
 class _Heard(asyncio.Protocol):
@@ -85,6 +123,19 @@ class _Heard(asyncio.Protocol):
         self._inner.resume_writing()
 
 
+def _accept_queued(listening: socket.socket) -> list[socket.socket]:
+    """Every connection in the accept queue of `listening`, until it is empty."""
+    listening.setblocking(False)
+    accepted = []
+    while True:
+        try:
+            accepted.append(listening.accept()[0])
+        except (BlockingIOError, InterruptedError):
+            return accepted
+        except ConnectionAbortedError:
+            continue  # the client gave up while queued
+
+
 class Listener:
     """The listening sockets of one process, opened here rather than by an aiohttp site
     so that stopping resets nothing (docs/running.md).
@@ -92,9 +143,13 @@ class Listener:
     Closing a listening socket makes the kernel reset every connection still in its
     accept queue: connections it has accepted on our behalf (their client sees them
     open and has sent its request) that the event loop had not picked up yet. So
-    `close` first accepts everything queued, on a duplicate of each socket, and hands it
-    to aiohttp like any other connection; only then does the socket close, and a
-    connection that arrives after that is refused, never reset mid-request.
+    `close` first stops new handshakes (refuse_new_handshakes) and gives those under way
+    HANDSHAKE_GRACE to complete, then accepts everything queued, on a duplicate of each
+    socket, and hands it to aiohttp like any other connection; only then does the socket
+    close, with nothing in its queue, and a connection that comes after is refused,
+    never reset mid-request. Without the first step, a handshake completing between the
+    last accept and the close was reset: a few microseconds, unless the process is
+    preempted there (docs/running.md has the measurement).
     """
 
     def __init__(self, protocol: Callable[[], asyncio.Protocol]) -> None:
@@ -125,23 +180,24 @@ class Listener:
 
     async def close(self) -> int:
         """Stop accepting; answer what the kernel had accepted. How many were queued."""
-        if self._server is None:
+        server, self._server = self._server, None
+        if server is None:
             return 0
         loop = asyncio.get_running_loop()
-        duplicates = [socket.socket(fileno=os.dup(sock.fileno())) for sock in self._server.sockets]
-        self._server.close()  # the loop stops accepting; the duplicates keep the sockets open
-        self._server = None
         queued: list[socket.socket] = []
-        for listening in duplicates:
-            with listening:
-                listening.setblocking(False)
-                while True:
-                    try:
-                        queued.append(listening.accept()[0])
-                    except (BlockingIOError, InterruptedError):
-                        break  # the queue is empty: closing now resets nothing
-                    except ConnectionAbortedError:
-                        continue  # the client gave up while queued
+        with ExitStack() as closing:
+            duplicates = [
+                closing.enter_context(socket.socket(fileno=os.dup(sock.fileno())))
+                for sock in server.sockets
+            ]
+            try:
+                if any([refuse_new_handshakes(listening) for listening in duplicates]):
+                    await asyncio.sleep(HANDSHAKE_GRACE)  # the loop accepts them meanwhile
+            finally:
+                server.close()  # the loop stops accepting; the duplicates keep the sockets open
+            for listening in duplicates:
+                queued += _accept_queued(listening)
+        # The sockets are closed, with nothing in their queues: closing reset nothing.
         for accepted in queued:
             try:
                 await loop.connect_accepted_socket(self._connection, accepted)
